@@ -1,0 +1,16 @@
+//! Fieldsync protocol: the wire types exchanged by client and server, and the entity
+//! registry that declares every synced entity type (fields, references, who may read and
+//! write it, conflict strategy). Both sides run one generic sync path over this registry.
+//!
+//! **Invariant:** this crate performs no I/O; it is data and pure functions.
+
+pub mod registry;
+pub mod standard;
+pub mod time;
+pub mod value;
+pub mod wire;
+
+pub use registry::{
+    Access, EntityDef, FieldDef, FieldType, Fields, Registry, Role, Scope, Strategy,
+};
+pub use value::{parse_cli_value, validate_value, ValueError};

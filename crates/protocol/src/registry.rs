@@ -1,0 +1,292 @@
+//! The entity registry: a declarative description of every synced type.
+//!
+//! Sync code on both sides is written once against these declarations; adding an entity
+//! type is a new [`EntityDef`] plus a migration creating its table, nothing else.
+
+use std::collections::HashMap;
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+/// A user's role; decides which entity types the user reads and writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Rep,
+    Manager,
+    Shipper,
+}
+
+impl Role {
+    pub const ALL: [Role; 3] = [Role::Rep, Role::Manager, Role::Shipper];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Rep => "rep",
+            Role::Manager => "manager",
+            Role::Shipper => "shipper",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Role> {
+        Role::ALL.into_iter().find(|r| r.as_str() == s)
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The type of a field, as stored in SQLite and carried in JSON.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FieldType {
+    /// Free text (JSON string, SQL TEXT).
+    Text,
+    /// Whole number (JSON integer, SQL INTEGER). Money is integer cents in `*_cents` fields.
+    Int,
+    /// Decimal number such as a percentage (JSON number, SQL REAL).
+    Real,
+    /// true/false (JSON bool, SQL INTEGER 0/1).
+    Bool,
+    /// Calendar date `YYYY-MM-DD` (JSON string, SQL TEXT).
+    Date,
+    /// Instant in RFC 3339 UTC, e.g. `2026-11-25T14:00:00Z` (JSON string, SQL TEXT).
+    Timestamp,
+    /// One of a fixed set of strings.
+    Enum(&'static [&'static str]),
+    /// The id (UUID string) of a record of the named entity type.
+    Ref(&'static str),
+}
+
+impl FieldType {
+    /// Short human name used in error messages.
+    pub fn describe(&self) -> String {
+        match self {
+            FieldType::Text => "text".into(),
+            FieldType::Int => "a whole number".into(),
+            FieldType::Real => "a number".into(),
+            FieldType::Bool => "true or false".into(),
+            FieldType::Date => "a date (YYYY-MM-DD)".into(),
+            FieldType::Timestamp => "a timestamp (YYYY-MM-DDTHH:MM:SSZ)".into(),
+            FieldType::Enum(values) => format!("one of {}", values.join(", ")),
+            FieldType::Ref(entity) => format!("the id of a {entity} record"),
+        }
+    }
+}
+
+/// One field of an entity. The `id` primary key is implicit and not listed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FieldDef {
+    pub name: &'static str,
+    pub ty: FieldType,
+    /// Must be present and non-null when a record is created.
+    pub required: bool,
+}
+
+impl FieldDef {
+    pub const fn new(name: &'static str, ty: FieldType) -> Self {
+        FieldDef { name, ty, required: false }
+    }
+
+    pub const fn required(mut self) -> Self {
+        self.required = true;
+        self
+    }
+
+    /// The entity this field refers to, if it is a foreign key.
+    pub fn references(&self) -> Option<&'static str> {
+        match self.ty {
+            FieldType::Ref(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+/// Which records of an entity type a user may see (and, by the same rule, write).
+///
+/// The server compiles a scope into a SQL predicate; see `fieldsync-server`'s `rules`.
+/// "Territories of the user" means the user's own territory assignments, plus those of the
+/// reps they manage; "team" means the user plus the users they manage.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    /// Every record (reference data such as price lists and warehouses).
+    All,
+    /// The field holds a territory id that is one of the user's territories.
+    Territory(&'static str),
+    /// The field holds a product category id assigned to one of the user's territories.
+    Category(&'static str),
+    /// The field holds the id of a user on the user's team.
+    Team(&'static str),
+    /// The field references a record of another entity, and that record is visible.
+    Via(&'static str),
+    /// Visible if any of the listed scopes grants it.
+    AnyOf(&'static [Scope]),
+}
+
+/// Which fields a grant lets a role change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fields {
+    All,
+    Only(&'static [&'static str]),
+}
+
+impl Fields {
+    pub fn contains(&self, field: &str) -> bool {
+        match self {
+            Fields::All => true,
+            Fields::Only(list) => list.contains(&field),
+        }
+    }
+}
+
+/// What one role may do to records of an entity type that are in its scope.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Access {
+    pub role: Role,
+    pub create: bool,
+    pub update: Option<Fields>,
+    pub delete: bool,
+}
+
+impl Access {
+    /// Create, update any field, delete.
+    pub const fn full(role: Role) -> Self {
+        Access { role, create: true, update: Some(Fields::All), delete: true }
+    }
+
+    /// Update the listed fields of existing records only.
+    pub const fn update_only(role: Role, fields: &'static [&'static str]) -> Self {
+        Access { role, create: false, update: Some(Fields::Only(fields)), delete: false }
+    }
+
+    /// Create records only (append-only data such as reviews and payments).
+    pub const fn create_only(role: Role) -> Self {
+        Access { role, create: true, update: None, delete: false }
+    }
+}
+
+/// How concurrent edits to one record are resolved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Strategy {
+    /// Last write wins per field, by edit time in server time; losers go to the conflict log.
+    LwwPerField,
+    /// Only the server writes these records; clients converge to the server's value.
+    ServerOwned,
+}
+
+/// The declaration of one synced entity type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EntityDef {
+    /// Table name on both sides and the name used on the wire and in the CLI.
+    pub name: &'static str,
+    pub fields: &'static [FieldDef],
+    pub scope: Scope,
+    /// Roles that receive records of this type at all.
+    pub readers: &'static [Role],
+    /// Roles that may write, and how. A role not listed may not write.
+    pub writers: &'static [Access],
+    pub strategy: Strategy,
+}
+
+impl EntityDef {
+    pub fn field(&self, name: &str) -> Option<&FieldDef> {
+        self.fields.iter().find(|f| f.name == name)
+    }
+
+    pub fn readable_by(&self, role: Role) -> bool {
+        self.readers.contains(&role)
+    }
+
+    pub fn access(&self, role: Role) -> Option<&Access> {
+        if self.strategy == Strategy::ServerOwned {
+            return None;
+        }
+        self.writers.iter().find(|a| a.role == role)
+    }
+
+    /// Field names in declaration order (without `id`).
+    pub fn field_names(&self) -> impl Iterator<Item = &'static str> + '_ {
+        self.fields.iter().map(|f| f.name)
+    }
+}
+
+/// The set of entity types known to one deployment.
+#[derive(Debug, Clone)]
+pub struct Registry {
+    entities: Vec<EntityDef>,
+    index: HashMap<&'static str, usize>,
+}
+
+impl Registry {
+    /// Builds a registry and checks it is consistent (unique names, references resolve).
+    pub fn new(entities: Vec<EntityDef>) -> Result<Self, String> {
+        let mut index = HashMap::new();
+        for (i, e) in entities.iter().enumerate() {
+            if index.insert(e.name, i).is_some() {
+                return Err(format!("entity type '{}' is declared twice", e.name));
+            }
+        }
+        let reg = Registry { entities, index };
+        for e in &reg.entities {
+            for f in e.fields {
+                if f.name == "id" {
+                    return Err(format!("{} declares 'id', which is implicit", e.name));
+                }
+                if let Some(target) = f.references() {
+                    if reg.get(target).is_none() {
+                        return Err(format!("{}.{} refers to unknown entity '{target}'", e.name, f.name));
+                    }
+                }
+            }
+            reg.check_scope(e, &e.scope)?;
+        }
+        Ok(reg)
+    }
+
+    fn check_scope(&self, e: &EntityDef, scope: &Scope) -> Result<(), String> {
+        let field = match scope {
+            Scope::All => return Ok(()),
+            Scope::AnyOf(list) => return list.iter().try_for_each(|s| self.check_scope(e, s)),
+            Scope::Territory(f) | Scope::Category(f) | Scope::Team(f) | Scope::Via(f) => f,
+        };
+        if *field != "id" && e.field(field).is_none() {
+            return Err(format!("{}'s scope uses unknown field '{field}'", e.name));
+        }
+        if let Scope::Via(f) = scope {
+            if e.field(f).and_then(|d| d.references()).is_none() {
+                return Err(format!("{}'s scope Via('{f}') needs a reference field", e.name));
+            }
+        }
+        Ok(())
+    }
+
+    /// The standard Fieldsync registry with the product's 25 entity types plus the
+    /// server-owned conflict log.
+    pub fn standard() -> Self {
+        Registry::new(crate::standard::ENTITIES.to_vec()).expect("the standard registry is consistent")
+    }
+
+    /// Returns a registry with extra entity types added (for extensions and tests).
+    pub fn with(&self, extra: &[EntityDef]) -> Result<Self, String> {
+        let mut all = self.entities.clone();
+        all.extend_from_slice(extra);
+        Registry::new(all)
+    }
+
+    pub fn get(&self, name: &str) -> Option<&EntityDef> {
+        self.index.get(name).map(|&i| &self.entities[i])
+    }
+
+    pub fn entities(&self) -> &[EntityDef] {
+        &self.entities
+    }
+
+    /// Every (entity, field) that refers to `target`.
+    pub fn referrers<'a>(&'a self, target: &'a str) -> impl Iterator<Item = (&'a EntityDef, &'a FieldDef)> + 'a {
+        self.entities
+            .iter()
+            .flat_map(move |e| e.fields.iter().filter(move |f| f.references() == Some(target)).map(move |f| (e, f)))
+    }
+}

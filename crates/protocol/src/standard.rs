@@ -1,0 +1,362 @@
+//! The standard Fieldsync entity types: the 25 of the product brief plus `sync_conflicts`,
+//! the server-written conflict log.
+//!
+//! Read this table as the data model: each entry says what a record holds, what it points
+//! at, who sees it, and who may change which fields.
+
+use crate::registry::FieldType::{Bool, Date, Enum, Int, Real, Ref, Text, Timestamp};
+use crate::registry::Role::{Manager, Rep, Shipper};
+use crate::registry::{Access, EntityDef, FieldDef as F, Role, Scope, Strategy};
+
+const FIELD_STAFF: &[Role] = &[Rep, Manager];
+const EVERYONE: &[Role] = &[Rep, Manager, Shipper];
+const SALES_WRITE: &[Access] = &[Access::full(Rep), Access::full(Manager)];
+const NOBODY: &[Access] = &[];
+
+const fn lww(
+    name: &'static str,
+    fields: &'static [F],
+    scope: Scope,
+    readers: &'static [Role],
+    writers: &'static [Access],
+) -> EntityDef {
+    EntityDef { name, fields, scope, readers, writers, strategy: Strategy::LwwPerField }
+}
+
+const fn server_owned(name: &'static str, fields: &'static [F], scope: Scope, readers: &'static [Role]) -> EntityDef {
+    EntityDef { name, fields, scope, readers, writers: NOBODY, strategy: Strategy::ServerOwned }
+}
+
+pub const ORDER_STATUSES: &[&str] = &["draft", "submitted", "approved", "rejected", "delivered", "cancelled"];
+
+pub const ENTITIES: &[EntityDef] = &[
+    server_owned(
+        "territories",
+        &[F::new("code", Text).required(), F::new("name", Text).required()],
+        Scope::Territory("id"),
+        EVERYONE,
+    ),
+    server_owned(
+        "users",
+        &[
+            F::new("username", Text).required(),
+            F::new("display_name", Text).required(),
+            F::new("role", Enum(&["rep", "manager", "shipper"])).required(),
+            F::new("manager_id", Ref("users")),
+        ],
+        Scope::Team("id"),
+        EVERYONE,
+    ),
+    lww(
+        "customers",
+        &[
+            F::new("code", Text).required(),
+            F::new("name", Text).required(),
+            F::new("territory_id", Ref("territories")).required(),
+            F::new("price_list_id", Ref("price_lists")),
+            F::new("phone", Text),
+            F::new("email", Text),
+            F::new("city", Text),
+            F::new("credit_limit_cents", Int),
+            F::new("notes", Text),
+        ],
+        Scope::Territory("territory_id"),
+        EVERYONE,
+        &[
+            Access {
+                role: Rep,
+                create: true,
+                update: Some(crate::Fields::Only(&["name", "phone", "email", "city", "notes", "price_list_id"])),
+                delete: false,
+            },
+            Access::full(Manager),
+        ],
+    ),
+    lww(
+        "contacts",
+        &[
+            F::new("customer_id", Ref("customers")).required(),
+            F::new("name", Text).required(),
+            F::new("job_title", Text),
+            F::new("phone", Text),
+            F::new("email", Text),
+        ],
+        Scope::Via("customer_id"),
+        EVERYONE,
+        SALES_WRITE,
+    ),
+    lww(
+        "addresses",
+        &[
+            F::new("customer_id", Ref("customers")).required(),
+            F::new("kind", Enum(&["billing", "shipping"])).required(),
+            F::new("street", Text).required(),
+            F::new("city", Text).required(),
+            F::new("postal_code", Text),
+            F::new("country", Text),
+        ],
+        Scope::Via("customer_id"),
+        EVERYONE,
+        &[Access::full(Rep), Access::full(Manager), Access::update_only(Shipper, &["street", "city", "postal_code"])],
+    ),
+    server_owned(
+        "product_categories",
+        &[F::new("code", Text).required(), F::new("name", Text).required()],
+        Scope::Category("id"),
+        FIELD_STAFF,
+    ),
+    server_owned(
+        "products",
+        &[
+            F::new("sku", Text).required(),
+            F::new("name", Text).required(),
+            F::new("category_id", Ref("product_categories")).required(),
+            F::new("unit", Text),
+            F::new("active", Bool),
+        ],
+        Scope::Category("category_id"),
+        FIELD_STAFF,
+    ),
+    server_owned(
+        "price_lists",
+        &[F::new("code", Text).required(), F::new("name", Text).required(), F::new("currency", Text).required()],
+        Scope::All,
+        FIELD_STAFF,
+    ),
+    server_owned(
+        "price_list_items",
+        &[
+            F::new("price_list_id", Ref("price_lists")).required(),
+            F::new("product_id", Ref("products")).required(),
+            F::new("unit_price_cents", Int).required(),
+        ],
+        Scope::Via("product_id"),
+        FIELD_STAFF,
+    ),
+    server_owned(
+        "promotions",
+        &[
+            F::new("product_id", Ref("products")).required(),
+            F::new("name", Text).required(),
+            F::new("discount_pct", Real).required(),
+            F::new("starts_on", Date).required(),
+            F::new("ends_on", Date).required(),
+        ],
+        Scope::Via("product_id"),
+        FIELD_STAFF,
+    ),
+    server_owned(
+        "warehouses",
+        &[F::new("code", Text).required(), F::new("name", Text).required(), F::new("city", Text)],
+        Scope::All,
+        EVERYONE,
+    ),
+    server_owned(
+        "inventory_levels",
+        &[
+            F::new("warehouse_id", Ref("warehouses")).required(),
+            F::new("product_id", Ref("products")).required(),
+            F::new("on_hand", Int).required(),
+            F::new("reserved", Int).required(),
+        ],
+        Scope::Via("product_id"),
+        FIELD_STAFF,
+    ),
+    lww(
+        "orders",
+        &[
+            F::new("customer_id", Ref("customers")).required(),
+            F::new("rep_id", Ref("users")).required(),
+            F::new("status", Enum(ORDER_STATUSES)).required(),
+            F::new("order_date", Date).required(),
+            F::new("notes", Text),
+            F::new("total_cents", Int),
+        ],
+        Scope::Team("rep_id"),
+        FIELD_STAFF,
+        &[Access::full(Rep), Access::update_only(Manager, &["status", "notes"])],
+    ),
+    lww(
+        "order_lines",
+        &[
+            F::new("order_id", Ref("orders")).required(),
+            F::new("product_id", Ref("products")).required(),
+            F::new("quantity", Int).required(),
+            F::new("unit_price_cents", Int).required(),
+            F::new("discount_pct", Real),
+        ],
+        Scope::Via("order_id"),
+        FIELD_STAFF,
+        &[Access::full(Rep)],
+    ),
+    lww(
+        "order_reviews",
+        &[
+            F::new("order_id", Ref("orders")).required(),
+            F::new("reviewer_id", Ref("users")).required(),
+            F::new("decision", Enum(&["approved", "rejected"])).required(),
+            F::new("comment", Text),
+            F::new("reviewed_at", Timestamp).required(),
+        ],
+        Scope::Via("order_id"),
+        FIELD_STAFF,
+        &[Access::create_only(Manager)],
+    ),
+    lww(
+        "visits",
+        &[
+            F::new("customer_id", Ref("customers")).required(),
+            F::new("rep_id", Ref("users")).required(),
+            F::new("visited_at", Timestamp).required(),
+            F::new("outcome", Enum(&["order_taken", "follow_up", "no_interest", "not_met"])),
+            F::new("notes", Text),
+        ],
+        Scope::Team("rep_id"),
+        FIELD_STAFF,
+        SALES_WRITE,
+    ),
+    lww(
+        "visit_plans",
+        &[
+            F::new("customer_id", Ref("customers")).required(),
+            F::new("rep_id", Ref("users")).required(),
+            F::new("planned_on", Date).required(),
+            F::new("purpose", Text),
+            F::new("status", Enum(&["planned", "done", "skipped"])).required(),
+        ],
+        Scope::Team("rep_id"),
+        FIELD_STAFF,
+        SALES_WRITE,
+    ),
+    lww(
+        "tasks",
+        &[
+            F::new("customer_id", Ref("customers")),
+            F::new("assignee_id", Ref("users")).required(),
+            F::new("visit_id", Ref("visits")),
+            F::new("title", Text).required(),
+            F::new("due_on", Date),
+            F::new("done", Bool),
+        ],
+        Scope::Team("assignee_id"),
+        FIELD_STAFF,
+        SALES_WRITE,
+    ),
+    server_owned(
+        "invoices",
+        &[
+            F::new("customer_id", Ref("customers")).required(),
+            F::new("number", Text).required(),
+            F::new("issued_on", Date).required(),
+            F::new("due_on", Date).required(),
+            F::new("amount_cents", Int).required(),
+            F::new("open_cents", Int).required(),
+        ],
+        Scope::Via("customer_id"),
+        FIELD_STAFF,
+    ),
+    lww(
+        "payments",
+        &[
+            F::new("invoice_id", Ref("invoices")).required(),
+            F::new("amount_cents", Int).required(),
+            F::new("paid_on", Date).required(),
+            F::new("method", Enum(&["cash", "cheque", "transfer", "card"])).required(),
+        ],
+        Scope::Via("invoice_id"),
+        FIELD_STAFF,
+        &[Access::create_only(Rep), Access::full(Manager)],
+    ),
+    lww(
+        "returns",
+        &[
+            F::new("customer_id", Ref("customers")).required(),
+            F::new("order_id", Ref("orders")),
+            F::new("reason", Text).required(),
+            F::new("status", Enum(&["requested", "accepted", "refused"])).required(),
+            F::new("created_on", Date).required(),
+        ],
+        Scope::Via("customer_id"),
+        FIELD_STAFF,
+        SALES_WRITE,
+    ),
+    lww(
+        "return_lines",
+        &[
+            F::new("return_id", Ref("returns")).required(),
+            F::new("product_id", Ref("products")).required(),
+            F::new("quantity", Int).required(),
+        ],
+        Scope::Via("return_id"),
+        FIELD_STAFF,
+        SALES_WRITE,
+    ),
+    lww(
+        "samples",
+        &[
+            F::new("visit_id", Ref("visits")).required(),
+            F::new("product_id", Ref("products")).required(),
+            F::new("quantity", Int).required(),
+        ],
+        Scope::Via("visit_id"),
+        FIELD_STAFF,
+        SALES_WRITE,
+    ),
+    lww(
+        "competitor_observations",
+        &[
+            F::new("visit_id", Ref("visits")).required(),
+            F::new("competitor", Text).required(),
+            F::new("product_id", Ref("products")),
+            F::new("observed_price_cents", Int),
+            F::new("notes", Text),
+        ],
+        Scope::Via("visit_id"),
+        FIELD_STAFF,
+        SALES_WRITE,
+    ),
+    lww(
+        "deliveries",
+        &[
+            F::new("order_id", Ref("orders")).required(),
+            F::new("address_id", Ref("addresses")).required(),
+            F::new("shipper_id", Ref("users")).required(),
+            F::new("status", Enum(&["scheduled", "out_for_delivery", "delivered", "failed"])).required(),
+            F::new("scheduled_on", Date).required(),
+            F::new("delivered_at", Timestamp),
+        ],
+        Scope::AnyOf(&[Scope::Team("shipper_id"), Scope::Via("order_id")]),
+        &[Manager, Shipper],
+        &[Access::update_only(Shipper, &["status", "delivered_at"]), Access::full(Manager)],
+    ),
+    server_owned(
+        "sync_conflicts",
+        &[
+            F::new("entity", Text).required(),
+            F::new("record_id", Text).required(),
+            F::new("field", Text).required(),
+            F::new("kept", Text),
+            F::new("overwritten", Text),
+            F::new("kept_by", Text).required(),
+            F::new("overwritten_by", Text).required(),
+            F::new("kept_by_id", Ref("users")).required(),
+            F::new("overwritten_by_id", Ref("users")).required(),
+            F::new("at", Timestamp).required(),
+        ],
+        Scope::AnyOf(&[Scope::Team("kept_by_id"), Scope::Team("overwritten_by_id")]),
+        EVERYONE,
+    ),
+];
+
+#[cfg(test)]
+mod tests {
+    use crate::Registry;
+
+    #[test]
+    fn standard_registry_has_the_products_25_types_plus_the_conflict_log() {
+        let reg = Registry::standard();
+        assert_eq!(reg.entities().len(), 26);
+        assert!(reg.get("sync_conflicts").is_some());
+        assert!(reg.get("deliveries").is_some_and(|d| !d.readable_by(crate::Role::Rep)));
+    }
+}

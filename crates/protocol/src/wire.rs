@@ -1,0 +1,173 @@
+//! Wire types of the HTTP API (`/v1/...`). `docs/sync-protocol.md` is the contract; these
+//! types are its single implementation on both sides.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use uuid::Uuid;
+
+use crate::registry::Role;
+
+/// Largest request body the server accepts, in bytes (after decompression).
+pub const MAX_BODY_BYTES: usize = 8 * 1024 * 1024;
+/// Most mutations one push may carry.
+pub const MAX_PUSH_MUTATIONS: usize = 1000;
+/// Most changes one pull page scans.
+pub const MAX_PULL_LIMIT: u32 = 5000;
+pub const DEFAULT_PULL_LIMIT: u32 = 1000;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LoginRequest {
+    pub username: String,
+    pub password: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserInfo {
+    pub id: Uuid,
+    pub username: String,
+    pub role: Role,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LoginResponse {
+    pub token: String,
+    /// Milliseconds since the Unix epoch, server clock.
+    pub expires_at_ms: i64,
+    pub user: UserInfo,
+    pub server_time_ms: i64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Op {
+    /// Create the record, or change the listed fields of an existing one.
+    Put,
+    /// Delete the record (a tombstone for everyone who can see it).
+    Delete,
+}
+
+/// One offline change, as queued in the client's outbox.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Mutation {
+    /// Unique id (UUIDv7) that makes the mutation idempotent.
+    pub mutation_id: Uuid,
+    pub entity: String,
+    pub id: Uuid,
+    pub op: Op,
+    /// For `put`: only the fields this edit changed.
+    #[serde(default, skip_serializing_if = "Map::is_empty")]
+    pub fields: Map<String, Value>,
+    /// The client's pull cursor when the edit was made: changes after it were unseen, so a
+    /// field changed after it by another client is a concurrent edit (a conflict).
+    pub base_cursor: i64,
+    /// When the user made the edit, by the client's clock (ms since epoch).
+    pub edited_at_ms: i64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PushRequest {
+    /// Identifies the client installation (one per profile).
+    pub client_id: Uuid,
+    /// The client's clock when it sent the request; the server derives the clock offset
+    /// from it and translates `edited_at_ms` into server time.
+    pub client_time_ms: i64,
+    pub mutations: Vec<Mutation>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MutationStatus {
+    /// Every field was written.
+    Applied,
+    /// Written, but some fields lost to a later concurrent edit (see `lost_fields`).
+    Merged,
+    /// Not written; `code` and `reason` say why. The client keeps it in "needs attention".
+    Rejected,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MutationResult {
+    pub mutation_id: Uuid,
+    pub status: MutationStatus,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub lost_fields: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PushResponse {
+    pub server_time_ms: i64,
+    pub results: Vec<MutationResult>,
+}
+
+/// Changed records of one entity type, column-oriented: `fields` names the columns once,
+/// each row is `[id, value, value, ...]` in that order.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EntityChanges {
+    pub entity: String,
+    pub fields: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rows: Vec<Vec<Value>>,
+    /// Ids of deleted records (tombstones).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub deleted: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PullResponse {
+    pub server_time_ms: i64,
+    /// Pass this back as `cursor` to continue after this page.
+    pub cursor: i64,
+    /// The newest change the server has; `cursor == head` means fully caught up.
+    pub head: i64,
+    pub has_more: bool,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub changes: Vec<EntityChanges>,
+}
+
+/// Every error response: `{"error": {"code": ..., "message": ...}}`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ErrorBody {
+    pub error: ApiError,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApiError {
+    /// Stable machine-readable code, e.g. `unknown_field`.
+    pub code: String,
+    /// One sentence for people: what was wrong and what to do.
+    pub message: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+    /// The mutation of a push batch that made the whole batch fail, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mutation_id: Option<Uuid>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mutation_wire_shape_is_stable() {
+        let m = Mutation {
+            mutation_id: Uuid::nil(),
+            entity: "customers".into(),
+            id: Uuid::nil(),
+            op: Op::Put,
+            fields: [("phone".to_string(), Value::from("+1 555"))].into_iter().collect(),
+            base_cursor: 41,
+            edited_at_ms: 1_764_000_000_000,
+        };
+        assert_eq!(
+            serde_json::to_string(&m).unwrap(),
+            r#"{"mutation_id":"00000000-0000-0000-0000-000000000000","entity":"customers","id":"00000000-0000-0000-0000-000000000000","op":"put","fields":{"phone":"+1 555"},"base_cursor":41,"edited_at_ms":1764000000000}"#
+        );
+    }
+}
