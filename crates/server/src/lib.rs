@@ -1,1 +1,93 @@
-//! placeholder
+//! Fieldsync sync server: login, push and pull over HTTP (axum), role-based visibility and
+//! write rules compiled from the entity registry, per-field last-write-wins with a conflict
+//! log, and an embedded SQLite store.
+//!
+//! **Invariant:** every write goes through the single writer connection in one transaction
+//! per push, and allocates change seqs inside it, so pulls never skip a change.
+
+pub mod admin;
+pub mod auth;
+pub mod db;
+pub mod error;
+pub mod http;
+pub mod pull;
+pub mod push;
+pub mod records;
+pub mod rules;
+pub mod seed;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use fieldsync_protocol::Registry;
+use fieldsync_sqlkit::Migration;
+
+pub use error::AppError;
+
+/// Everything a server instance needs; `ServerConfig::new(dir)` gives production defaults.
+#[derive(Clone)]
+pub struct ServerConfig {
+    pub data_dir: PathBuf,
+    pub registry: Arc<Registry>,
+    /// Migrations for entity types added beyond the standard registry.
+    pub extra_migrations: Vec<Migration>,
+    pub token_ttl: Duration,
+    pub before_commit: Option<push::BeforeCommit>,
+}
+
+impl ServerConfig {
+    pub fn new(data_dir: impl Into<PathBuf>) -> Self {
+        ServerConfig {
+            data_dir: data_dir.into(),
+            registry: Arc::new(Registry::standard()),
+            extra_migrations: Vec::new(),
+            token_ttl: Duration::from_secs(30 * 24 * 3600),
+            before_commit: None,
+        }
+    }
+}
+
+/// A running server; dropping the handle does not stop it, call [`RunningServer::stop`].
+pub struct RunningServer {
+    pub addr: SocketAddr,
+    shutdown: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl RunningServer {
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub async fn stop(self) {
+        let _ = self.shutdown.send(());
+        let _ = self.task.await;
+    }
+}
+
+/// Opens the store (migrating it) and serves on `listen` until stopped.
+pub async fn start(config: ServerConfig, listen: SocketAddr) -> anyhow::Result<RunningServer> {
+    let db = db::Db::open(&config.data_dir, &config.extra_migrations)?;
+    let state = Arc::new(http::AppState {
+        db,
+        registry: config.registry.clone(),
+        token_ttl: config.token_ttl,
+        before_commit: config.before_commit.clone(),
+    });
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot listen on {listen}: {e}"))?;
+    let addr = listener.local_addr()?;
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let app = http::router(state);
+    let task = tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async move {
+                let _ = rx.await;
+            })
+            .await
+    });
+    Ok(RunningServer { addr, shutdown: tx, task })
+}

@@ -1,1 +1,137 @@
-fn main() {}
+//! `fieldsync-server`: run, migrate and administer a Fieldsync sync server.
+
+use std::io::{Read, Write};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use fieldsync_protocol::{Registry, Role};
+use fieldsync_server::{db, ServerConfig};
+
+#[derive(Parser)]
+#[command(name = "fieldsync-server", version, about = "Fieldsync sync server")]
+struct Cli {
+    /// Directory holding the server's database.
+    #[arg(long, global = true, default_value = "./fieldsync-data")]
+    data: PathBuf,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Create or upgrade the database schema.
+    Migrate,
+    /// Load data.
+    Seed {
+        /// The demo data set (territories NORTH/SOUTH, users rep1..3, manager1, shipper1; password "demo").
+        #[arg(long, required = true)]
+        demo: bool,
+    },
+    /// Serve the HTTP API.
+    Serve {
+        #[arg(long, default_value = "127.0.0.1:8787")]
+        listen: SocketAddr,
+        /// How long a sign-in stays valid, in hours.
+        #[arg(long, default_value_t = 720)]
+        session_hours: u64,
+    },
+    /// Manage users.
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Add a user, or update an existing one; the password is read from standard input.
+    Add {
+        name: String,
+        #[arg(long, value_parser = parse_role)]
+        role: Role,
+        /// Territory code; repeat for several.
+        #[arg(long = "territory")]
+        territories: Vec<String>,
+        /// User name of the user's manager.
+        #[arg(long)]
+        manager: Option<String>,
+        #[arg(long, required = true)]
+        password_stdin: bool,
+    },
+}
+
+fn parse_role(s: &str) -> Result<Role, String> {
+    Role::parse(s).ok_or_else(|| format!("unknown role '{s}'; use rep, manager or shipper"))
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("FIELDSYNC_LOG").unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match run(Cli::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    let registry = Registry::standard();
+    match cli.command {
+        Command::Migrate => {
+            db::open_migrated(&cli.data, &[])?;
+            println!("database in {} is up to date", cli.data.display());
+        }
+        Command::Seed { .. } => {
+            let mut conn = db::open_migrated(&cli.data, &[])?;
+            match fieldsync_server::seed::seed_demo(&mut conn, &registry)? {
+                0 => println!("demo data already present"),
+                n => println!("seeded {n} demo records; users rep1, rep2, rep3, manager1, shipper1 (password: demo)"),
+            }
+        }
+        Command::User { command: UserCommand::Add { name, role, territories, manager, .. } } => {
+            let mut password = String::new();
+            std::io::stdin().read_to_string(&mut password)?;
+            let password = password.trim_end_matches(['\r', '\n']);
+            let mut conn = db::open_migrated(&cli.data, &[])?;
+            fieldsync_server::admin::add_user(&mut conn, &registry, &name, role, &territories, manager.as_deref(), password)?;
+            println!("user {name} saved");
+        }
+        Command::Serve { listen, session_hours } => {
+            let mut config = ServerConfig::new(&cli.data);
+            config.token_ttl = std::time::Duration::from_secs(session_hours * 3600);
+            let rt = tokio::runtime::Runtime::new()?;
+            rt.block_on(async move {
+                let server = fieldsync_server::start(config, listen).await?;
+                println!("listening on {}", server.url());
+                std::io::stdout().flush()?;
+                shutdown_signal().await;
+                tracing::info!("shutting down");
+                server.stop().await;
+                anyhow::Ok(())
+            })?;
+        }
+    }
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}

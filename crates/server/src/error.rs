@@ -1,0 +1,91 @@
+//! The server's one error type, grouped by who is at fault, mapped to HTTP once.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use fieldsync_protocol::wire::{ApiError, ErrorBody};
+use uuid::Uuid;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    /// The request is malformed or names things that do not exist (4xx).
+    #[error("{message}")]
+    BadInput { status: StatusCode, code: &'static str, message: String, field: Option<String>, mutation_id: Option<Uuid> },
+    /// No valid session (401).
+    #[error("{message}")]
+    Unauthenticated { code: &'static str, message: String },
+    /// A bug or a storage failure; details are logged, never sent (500).
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl AppError {
+    pub fn bad(code: &'static str, message: impl Into<String>) -> Self {
+        AppError::BadInput {
+            status: StatusCode::UNPROCESSABLE_ENTITY,
+            code,
+            message: message.into(),
+            field: None,
+            mutation_id: None,
+        }
+    }
+
+    pub fn with_status(mut self, s: StatusCode) -> Self {
+        if let AppError::BadInput { status, .. } = &mut self {
+            *status = s;
+        }
+        self
+    }
+
+    pub fn with_field(mut self, f: &str) -> Self {
+        if let AppError::BadInput { field, .. } = &mut self {
+            *field = Some(f.to_string());
+        }
+        self
+    }
+
+    pub fn with_mutation(mut self, id: Uuid) -> Self {
+        if let AppError::BadInput { mutation_id, .. } = &mut self {
+            *mutation_id = Some(id);
+        }
+        self
+    }
+
+    /// Whether the same request may succeed later without change.
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, AppError::Internal(_))
+    }
+}
+
+impl From<rusqlite::Error> for AppError {
+    fn from(e: rusqlite::Error) -> Self {
+        AppError::Internal(format!("database: {e}"))
+    }
+}
+
+impl From<tokio::task::JoinError> for AppError {
+    fn from(e: tokio::task::JoinError) -> Self {
+        AppError::Internal(format!("worker task: {e}"))
+    }
+}
+
+impl IntoResponse for AppError {
+    fn into_response(self) -> Response {
+        let (status, error) = match self {
+            AppError::BadInput { status, code, message, field, mutation_id } => {
+                (status, ApiError { code: code.into(), message, field, mutation_id })
+            }
+            AppError::Unauthenticated { code, message } => {
+                (StatusCode::UNAUTHORIZED, ApiError { code: code.into(), message, field: None, mutation_id: None })
+            }
+            AppError::Internal(detail) => {
+                tracing::error!(%detail, "internal error");
+                let message = "The server hit an internal error; try again, and tell IT if it persists.".into();
+                (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    ApiError { code: "internal".into(), message, field: None, mutation_id: None },
+                )
+            }
+        };
+        (status, axum::Json(ErrorBody { error })).into_response()
+    }
+}

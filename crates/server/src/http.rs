@@ -1,0 +1,170 @@
+//! The HTTP surface: routes, request extraction with clear errors, and auth.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::{FromRequest, FromRequestParts, Query, Request, State};
+use axum::http::request::Parts;
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use fieldsync_protocol::wire::{
+    LoginRequest, LoginResponse, PullResponse, PushRequest, PushResponse, DEFAULT_PULL_LIMIT, MAX_BODY_BYTES,
+    MAX_PULL_LIMIT,
+};
+use fieldsync_protocol::Registry;
+use serde::Deserialize;
+use tower_http::compression::CompressionLayer;
+use tower_http::decompression::RequestDecompressionLayer;
+
+use crate::auth::{self, AuthUser};
+use crate::db::{now_ms, Db};
+use crate::error::AppError;
+use crate::push::{self, BeforeCommit};
+use crate::pull;
+
+pub struct AppState {
+    pub db: Db,
+    pub registry: Arc<Registry>,
+    pub token_ttl: Duration,
+    pub before_commit: Option<BeforeCommit>,
+}
+
+pub fn router(state: Arc<AppState>) -> Router {
+    Router::new()
+        .route("/v1/health", get(health))
+        .route("/v1/login", post(login))
+        .route("/v1/push", post(push_handler))
+        .route("/v1/pull", get(pull_handler))
+        .fallback(not_found)
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(RequestDecompressionLayer::new())
+        .layer(CompressionLayer::new())
+        .with_state(state)
+}
+
+/// JSON body extractor whose rejections are our `{error: {code, message}}` shape.
+pub struct ApiJson<T>(pub T);
+
+impl<S, T> FromRequest<S> for ApiJson<T>
+where
+    Json<T>: FromRequest<S, Rejection = JsonRejection>,
+    S: Send + Sync,
+{
+    type Rejection = AppError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match Json::<T>::from_request(req, state).await {
+            Ok(Json(v)) => Ok(ApiJson(v)),
+            Err(rejection) => Err(json_rejection(rejection)),
+        }
+    }
+}
+
+fn json_rejection(r: JsonRejection) -> AppError {
+    let status = r.status();
+    let (code, message) = match &r {
+        JsonRejection::JsonSyntaxError(_) => ("malformed_json", format!("The request body is not valid JSON: {}", r.body_text())),
+        JsonRejection::JsonDataError(_) => ("invalid_request", format!("The request body has the wrong shape: {}", r.body_text())),
+        JsonRejection::MissingJsonContentType(_) => {
+            ("unsupported_media_type", "Send the body as JSON with 'Content-Type: application/json'.".to_string())
+        }
+        _ if status == StatusCode::PAYLOAD_TOO_LARGE => (
+            "body_too_large",
+            format!("The request body is larger than the {} MiB limit; send smaller batches.", MAX_BODY_BYTES >> 20),
+        ),
+        _ => ("bad_request", format!("The request body could not be read: {}", r.body_text())),
+    };
+    AppError::bad(code, message).with_status(status)
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for AuthUser
+where
+    Arc<AppState>: axum::extract::FromRef<S>,
+{
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let state: Arc<AppState> = axum::extract::FromRef::from_ref(state);
+        let token = parts
+            .headers
+            .get(axum::http::header::AUTHORIZATION)
+            .and_then(|h| h.to_str().ok())
+            .and_then(|h| h.strip_prefix("Bearer "))
+            .map(str::to_owned)
+            .ok_or_else(|| AppError::Unauthenticated {
+                code: "unauthenticated",
+                message: "This request needs a session; sign in first.".into(),
+            })?;
+        state.db.read(move |conn| auth::authenticate(conn, &token, now_ms())).await
+    }
+}
+
+async fn health(State(state): State<Arc<AppState>>) -> Result<Json<serde_json::Value>, AppError> {
+    let head = state
+        .db
+        .read(|conn| Ok(conn.query_row("SELECT coalesce(max(seq), 0) FROM changes", [], |r| r.get::<_, i64>(0))?))
+        .await?;
+    Ok(Json(serde_json::json!({"status": "ok", "head": head, "server_time_ms": now_ms()})))
+}
+
+async fn not_found() -> AppError {
+    AppError::bad("not_found", "There is no such endpoint; see docs/sync-protocol.md.").with_status(StatusCode::NOT_FOUND)
+}
+
+async fn login(State(state): State<Arc<AppState>>, ApiJson(req): ApiJson<LoginRequest>) -> Result<Json<LoginResponse>, AppError> {
+    let ttl = state.token_ttl.as_millis() as i64;
+    let now = now_ms();
+    let (user, token, expires_at_ms) =
+        state.db.write(move |conn| auth::login(conn, &req.username, &req.password, now, ttl)).await?;
+    tracing::info!(user = %user.username, "login");
+    Ok(Json(LoginResponse { token, expires_at_ms, user: user.into(), server_time_ms: now }))
+}
+
+async fn push_handler(
+    State(state): State<Arc<AppState>>,
+    user: AuthUser,
+    ApiJson(req): ApiJson<PushRequest>,
+) -> Result<Json<PushResponse>, AppError> {
+    push::validate(&state.registry, &req)?;
+    let count = req.mutations.len();
+    let st = state.clone();
+    let username = user.username.clone();
+    let resp = state
+        .db
+        .write(move |conn| push::apply(conn, &st.registry, &user, &req, now_ms(), st.before_commit.as_ref()))
+        .await?;
+    let rejected = resp.results.iter().filter(|r| r.status == fieldsync_protocol::wire::MutationStatus::Rejected).count();
+    tracing::info!(user = %username, mutations = count, rejected, "push");
+    Ok(Json(resp))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PullParams {
+    #[serde(default)]
+    cursor: i64,
+    limit: Option<u32>,
+}
+
+async fn pull_handler(
+    State(state): State<Arc<AppState>>,
+    user: AuthUser,
+    params: Result<Query<PullParams>, QueryRejection>,
+) -> Result<Json<PullResponse>, AppError> {
+    let Query(p) = params.map_err(|r| AppError::bad("invalid_query", format!("The query string is invalid: {}", r.body_text())).with_status(StatusCode::BAD_REQUEST))?;
+    let limit = p.limit.unwrap_or(DEFAULT_PULL_LIMIT);
+    if limit == 0 || limit > MAX_PULL_LIMIT {
+        return Err(AppError::bad("invalid_query", format!("limit must be between 1 and {MAX_PULL_LIMIT}.")).with_field("limit"));
+    }
+    if p.cursor < 0 {
+        return Err(AppError::bad("invalid_query", "cursor must not be negative.").with_field("cursor"));
+    }
+    let st = state.clone();
+    let username = user.username.clone();
+    let resp = state.db.read(move |conn| pull::pull(conn, &st.registry, &user, p.cursor, limit, now_ms())).await?;
+    let rows: usize = resp.changes.iter().map(|c| c.rows.len() + c.deleted.len()).sum();
+    tracing::debug!(user = %username, cursor = p.cursor, next = resp.cursor, rows, "pull");
+    Ok(Json(resp))
+}

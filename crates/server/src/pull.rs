@@ -1,0 +1,90 @@
+//! Serving a pull page: the changes after the client's cursor, filtered to what the user
+//! may see, column-oriented per entity type.
+//!
+//! A page scans up to `limit` entries of the change log in seq order and returns the
+//! visible records among them plus tombstones; the next cursor is the last seq scanned,
+//! so a page with nothing visible still advances. The page is read in one snapshot.
+
+use std::collections::BTreeMap;
+
+use fieldsync_protocol::wire::{EntityChanges, PullResponse};
+use fieldsync_protocol::Registry;
+use fieldsync_sqlkit::{column_list, EntityRow};
+use rusqlite::{params, Connection};
+use serde_json::Value;
+
+use crate::auth::AuthUser;
+use crate::error::AppError;
+use crate::rules;
+
+pub fn pull(
+    conn: &mut Connection,
+    reg: &Registry,
+    user: &AuthUser,
+    cursor: i64,
+    limit: u32,
+    now_ms: i64,
+) -> Result<PullResponse, AppError> {
+    let tx = conn.transaction()?; // one read snapshot for head and rows
+    let head: i64 = tx.query_row("SELECT coalesce(max(seq), 0) FROM changes", [], |r| r.get(0))?;
+    if cursor > head {
+        return Err(AppError::bad(
+            "unknown_cursor",
+            format!("Cursor {cursor} is ahead of this server (at {head}); the server's data was replaced, so sign in again to start a fresh copy."),
+        ));
+    }
+    let mut entries: BTreeMap<String, (bool, bool)> = BTreeMap::new(); // entity -> (has live, has deleted)
+    let mut last = cursor;
+    {
+        let mut stmt = tx.prepare_cached("SELECT seq, entity, deleted FROM changes WHERE seq > ?1 ORDER BY seq LIMIT ?2")?;
+        let mut rows = stmt.query(params![cursor, limit])?;
+        while let Some(r) = rows.next()? {
+            last = r.get(0)?;
+            let entity: String = r.get(1)?;
+            let deleted: bool = r.get(2)?;
+            let e = entries.entry(entity).or_default();
+            if deleted {
+                e.1 = true;
+            } else {
+                e.0 = true;
+            }
+        }
+    }
+    let mut changes = Vec::new();
+    for (entity, (live, dead)) in entries {
+        let Some(def) = reg.get(&entity).filter(|d| d.readable_by(user.role)) else { continue };
+        let mut out = EntityChanges {
+            entity: entity.clone(),
+            fields: def.field_names().map(String::from).collect(),
+            rows: Vec::new(),
+            deleted: Vec::new(),
+        };
+        if live {
+            let sql = format!(
+                "SELECT {} FROM \"{entity}\" t WHERE t.id IN (SELECT record_id FROM changes \
+                 WHERE entity = ?1 AND seq > ?2 AND seq <= ?3 AND deleted = 0) AND {}",
+                column_list(def, Some("t")),
+                rules::visible(reg, def, "t", &user.id)
+            );
+            let mut stmt = tx.prepare(&sql)?;
+            let rows = stmt.query_map(params![entity, cursor, last], |r| EntityRow::read(def, r))?;
+            for row in rows {
+                let row = row?;
+                let mut values = Vec::with_capacity(row.values.len() + 1);
+                values.push(Value::String(row.id));
+                values.extend(row.values);
+                out.rows.push(values);
+            }
+        }
+        if dead {
+            let mut stmt = tx.prepare_cached(
+                "SELECT record_id FROM changes WHERE entity = ?1 AND seq > ?2 AND seq <= ?3 AND deleted = 1",
+            )?;
+            out.deleted = stmt.query_map(params![entity, cursor, last], |r| r.get(0))?.collect::<Result<_, _>>()?;
+        }
+        if !out.rows.is_empty() || !out.deleted.is_empty() {
+            changes.push(out);
+        }
+    }
+    Ok(PullResponse { server_time_ms: now_ms, cursor: last, head, has_more: last < head, changes })
+}
