@@ -1,1 +1,263 @@
-fn main() {}
+//! `fieldsync`: the headless Fieldsync client. Every command but `login` and `sync` works
+//! offline against the profile's local store.
+
+use std::io::Read;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use fieldsync_client::{Engine, Object};
+use serde_json::Value;
+
+#[derive(Parser)]
+#[command(name = "fieldsync", version, about = "Fieldsync headless client")]
+struct Cli {
+    /// Profile directory holding the local store and session.
+    #[arg(long, global = true, default_value = "./fieldsync-profile")]
+    profile: PathBuf,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Sign in to a server; the password is read from standard input.
+    Login {
+        #[arg(long)]
+        server: String,
+        #[arg(long)]
+        user: String,
+        #[arg(long, required = true)]
+        password_stdin: bool,
+    },
+    /// Push local changes, then pull the server's.
+    Sync {
+        #[arg(long)]
+        json: bool,
+    },
+    /// List records of an entity type.
+    List {
+        entity: String,
+        /// Only records whose FIELD equals VALUE; repeatable.
+        #[arg(long = "where", value_parser = parse_pair)]
+        filters: Vec<(String, String)>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one record.
+    Get {
+        entity: String,
+        id: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Create a record; prints its new id.
+    Create {
+        entity: String,
+        #[arg(long = "set", value_parser = parse_pair, required = true)]
+        sets: Vec<(String, String)>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Change fields of a record.
+    Update {
+        entity: String,
+        id: String,
+        #[arg(long = "set", value_parser = parse_pair, required = true)]
+        sets: Vec<(String, String)>,
+    },
+    /// Delete a record.
+    Delete { entity: String, id: String },
+    /// Pending changes, last sync, clock offset, server and user.
+    Status {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Values overwritten by concurrent edits.
+    Conflicts {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Changes the server rejected, to fix and resend or discard.
+    #[command(args_conflicts_with_subcommands = true)]
+    Attention {
+        #[command(subcommand)]
+        action: Option<AttentionAction>,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum AttentionAction {
+    /// Queue a rejected change again, optionally with fixed fields.
+    Resend {
+        mutation_id: String,
+        #[arg(long = "set", value_parser = parse_pair)]
+        sets: Vec<(String, String)>,
+    },
+    /// Drop a rejected change for good.
+    Discard { mutation_id: String },
+}
+
+fn parse_pair(s: &str) -> Result<(String, String), String> {
+    s.split_once('=')
+        .map(|(k, v)| (k.trim().to_string(), v.to_string()))
+        .ok_or_else(|| format!("expected FIELD=VALUE, got '{s}'"))
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("FIELDSYNC_LOG").unwrap_or_else(|_| "warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match rt.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn print_json(v: &impl serde::Serialize) -> anyhow::Result<()> {
+    println!("{}", serde_json::to_string_pretty(v)?);
+    Ok(())
+}
+
+fn show(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Null => String::new(),
+        other => other.to_string(),
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let mut engine = Engine::open(&cli.profile)?;
+    match cli.command {
+        Command::Login { server, user, .. } => {
+            let mut password = String::new();
+            std::io::stdin().read_to_string(&mut password)?;
+            let info = engine.login(&server, &user, password.trim_end_matches(['\r', '\n'])).await?;
+            println!("signed in to {server} as {} ({})", info.username, info.role);
+        }
+        Command::Sync { json } => {
+            let report = engine
+                .sync(&mut |p| eprintln!("pulled {} records ({}%)", p.pulled, p.percent))
+                .await?;
+            if json {
+                print_json(&report)?;
+            } else {
+                println!(
+                    "pushed {} ({} applied, {} rejected), pulled {}, {} new conflicts",
+                    report.pushed, report.applied, report.rejected, report.pulled, report.conflicts
+                );
+            }
+        }
+        Command::List { entity, filters, json } => {
+            let rows = engine.list(&entity, &filters)?;
+            if json {
+                print_json(&rows)?;
+            } else {
+                for r in &rows {
+                    let cols: Vec<String> = r.values().take(4).map(show).collect();
+                    println!("{}", cols.join("\t"));
+                }
+            }
+        }
+        Command::Get { entity, id, json } => {
+            let obj = engine.get(&entity, &id)?;
+            if json {
+                print_json(&obj)?;
+            } else {
+                print_object(&obj);
+            }
+        }
+        Command::Create { entity, sets, json } => {
+            let fields = engine.parse_sets(&entity, &sets)?;
+            let obj = engine.create(&entity, fields)?;
+            if json {
+                print_json(&obj)?;
+            } else {
+                println!("{}", show(&obj["id"]));
+            }
+        }
+        Command::Update { entity, id, sets } => {
+            let fields = engine.parse_sets(&entity, &sets)?;
+            match engine.update(&entity, &id, fields)? {
+                0 => println!("nothing changed"),
+                n => println!("changed {n} field(s); they sync on the next 'fieldsync sync'"),
+            }
+        }
+        Command::Delete { entity, id } => {
+            engine.delete(&entity, &id)?;
+            println!("deleted; the deletion syncs on the next 'fieldsync sync'");
+        }
+        Command::Status { json } => {
+            let s = engine.status()?;
+            if json {
+                print_json(&s)?;
+            } else {
+                println!("server: {}", s.server.as_deref().unwrap_or("(not signed in)"));
+                println!("user: {}", s.user.as_deref().unwrap_or("-"));
+                println!("pending changes: {}", s.pending);
+                println!("needs attention: {}", s.needs_attention);
+                println!("last sync: {}", s.last_sync.as_deref().unwrap_or("never"));
+                println!("clock offset: {} ms", s.clock_offset_ms);
+            }
+        }
+        Command::Conflicts { json } => {
+            let list = engine.conflicts()?;
+            if json {
+                print_json(&list)?;
+            } else {
+                for c in &list {
+                    println!(
+                        "{} {} {}.{}: kept {} ({}), overwritten {} ({})",
+                        c.at, c.id, c.entity, c.field, show(&c.kept), c.kept_by, show(&c.overwritten), c.overwritten_by
+                    );
+                }
+            }
+        }
+        Command::Attention { action: None, json } => {
+            let items = engine.attention()?;
+            if json {
+                print_json(&items)?;
+            } else if items.is_empty() {
+                println!("nothing needs attention");
+            } else {
+                for a in &items {
+                    println!("{} {} {}: {}", a.mutation_id, a.entity, a.id, a.reason);
+                }
+            }
+        }
+        Command::Attention { action: Some(AttentionAction::Resend { mutation_id, sets }), .. } => {
+            let item = engine.store().attention_item(&mutation_id)?;
+            let fixes: Object = engine.parse_sets(&item.entity, &sets)?;
+            engine.resend(&mutation_id, fixes)?;
+            println!("queued again; it syncs on the next 'fieldsync sync'");
+        }
+        Command::Attention { action: Some(AttentionAction::Discard { mutation_id }), .. } => {
+            engine.discard(&mutation_id)?;
+            println!("discarded");
+        }
+    }
+    Ok(())
+}
+
+fn print_object(obj: &Object) {
+    for (k, v) in obj {
+        println!("{k}: {}", show(v));
+    }
+}

@@ -1,1 +1,298 @@
-//! placeholder
+//! Fieldsync client engine: the local SQLite cache that every read and write hits, the
+//! outbox of offline changes, and the sync protocol (push, then paged pull) over a
+//! [`Transport`]. The CLI and the desktop app are thin layers over [`Engine`].
+//!
+//! **Invariant:** only `login` and `sync` touch the network; everything else is local.
+
+pub mod error;
+pub mod store;
+mod sync;
+pub mod transport;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use fieldsync_protocol::time::rfc3339_ms;
+use fieldsync_protocol::wire::{LoginRequest, LoginResponse, Op, UserInfo};
+use fieldsync_protocol::{parse_cli_value, Registry};
+use fieldsync_sqlkit::Migration;
+use serde::Serialize;
+use serde_json::Value;
+use uuid::Uuid;
+
+pub use error::{ClientError, Result};
+pub use store::{AttentionItem, Object, Store};
+pub use sync::{Progress, SyncReport};
+pub use transport::{Clock, HttpTransport, SystemClock, Transport};
+
+/// How to build an engine; [`EngineOptions::default`] is what ships.
+pub struct EngineOptions {
+    pub registry: Arc<Registry>,
+    pub extra_migrations: Vec<Migration>,
+    pub transport: Arc<dyn Transport>,
+    pub clock: Arc<dyn Clock>,
+    /// Changes per pull page requested from the server.
+    pub pull_limit: u32,
+}
+
+impl Default for EngineOptions {
+    fn default() -> Self {
+        EngineOptions {
+            registry: Arc::new(Registry::standard()),
+            extra_migrations: Vec::new(),
+            transport: Arc::new(HttpTransport::new()),
+            clock: Arc::new(SystemClock),
+            pull_limit: fieldsync_protocol::wire::DEFAULT_PULL_LIMIT,
+        }
+    }
+}
+
+/// What `status` reports.
+#[derive(Debug, Clone, Serialize)]
+pub struct Status {
+    pub pending: i64,
+    pub needs_attention: i64,
+    pub last_sync: Option<String>,
+    pub clock_offset_ms: i64,
+    pub server: Option<String>,
+    pub user: Option<String>,
+}
+
+/// One entry of the conflict log, as the user sees it.
+#[derive(Debug, Clone, Serialize)]
+pub struct ConflictEntry {
+    pub conflict_id: String,
+    pub entity: String,
+    pub id: String,
+    pub field: String,
+    pub kept: Value,
+    pub overwritten: Value,
+    pub kept_by: String,
+    pub overwritten_by: String,
+    pub at: String,
+}
+
+pub struct Engine {
+    store: Store,
+    transport: Arc<dyn Transport>,
+    clock: Arc<dyn Clock>,
+    pull_limit: u32,
+    profile: PathBuf,
+}
+
+impl Engine {
+    pub fn open(profile: &Path) -> Result<Engine> {
+        Engine::open_with(profile, EngineOptions::default())
+    }
+
+    pub fn open_with(profile: &Path, opts: EngineOptions) -> Result<Engine> {
+        let store = Store::open(profile, opts.registry, &opts.extra_migrations)?;
+        if store.meta("client_id")?.is_none() {
+            store.set_meta("client_id", &Uuid::now_v7().to_string())?;
+        }
+        Ok(Engine {
+            store,
+            transport: opts.transport,
+            clock: opts.clock,
+            pull_limit: opts.pull_limit,
+            profile: profile.to_path_buf(),
+        })
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    fn token_path(&self) -> PathBuf {
+        self.profile.join("session-token")
+    }
+
+    fn token(&self) -> Result<String> {
+        std::fs::read_to_string(self.token_path())
+            .map(|t| t.trim().to_string())
+            .map_err(|_| ClientError::NotSignedIn("You are not signed in; run 'fieldsync login' first.".into()))
+    }
+
+    fn save_token(&self, token: &str) -> Result<()> {
+        use std::io::Write;
+        let mut opts = std::fs::OpenOptions::new();
+        opts.write(true).create(true).truncate(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+        let mut f = opts
+            .open(self.token_path())
+            .map_err(|e| ClientError::Internal(format!("cannot store the session token: {e}")))?;
+        f.write_all(token.as_bytes()).map_err(|e| ClientError::Internal(format!("cannot store the session token: {e}")))
+    }
+
+    /// Signs in and remembers the server, user and session. Signing in as a different
+    /// user than the profile's previous one starts from an empty cache.
+    pub async fn login(&mut self, server: &str, username: &str, password: &str) -> Result<UserInfo> {
+        let server = server.trim_end_matches('/').to_string();
+        let body = serde_json::to_vec(&LoginRequest { username: username.into(), password: password.into() })?;
+        let resp: LoginResponse = sync::call(&*self.transport, &*self.clock, sync::post(&server, "/v1/login", None, body)).await?.0;
+        let previous = self.store.meta("user")?;
+        let previous_server = self.store.meta("server")?;
+        if previous.is_some_and(|p| p != resp.user.username) || previous_server.is_some_and(|s| s != server) {
+            if self.store.count("outbox")? > 0 {
+                return Err(ClientError::BadInput(
+                    "This profile has unsynced changes of another user or server; sync them first or use another --profile.".into(),
+                ));
+            }
+            self.store.reset()?;
+            self.store.set_meta("client_id", &Uuid::now_v7().to_string())?;
+        }
+        self.save_token(&resp.token)?;
+        self.store.set_meta("server", &server)?;
+        self.store.set_meta("user", &resp.user.username)?;
+        self.store.set_meta("user_id", &resp.user.id.to_string())?;
+        self.store.set_meta("role", resp.user.role.as_str())?;
+        Ok(resp.user)
+    }
+
+    /// Pushes pending changes, then pulls until caught up.
+    pub async fn sync(&mut self, progress: &mut dyn FnMut(&Progress)) -> Result<SyncReport> {
+        let server = self
+            .store
+            .meta("server")?
+            .ok_or_else(|| ClientError::NotSignedIn("You are not signed in; run 'fieldsync login' first.".into()))?;
+        let token = self.token()?;
+        let ctx = sync::SyncCtx {
+            transport: &*self.transport,
+            clock: &*self.clock,
+            server: &server,
+            token: &token,
+            pull_limit: self.pull_limit,
+        };
+        sync::run(&ctx, &mut self.store, progress).await
+    }
+
+    // ----- local data ---------------------------------------------------------------
+
+    /// Parses `FIELD=VALUE` pairs into typed values for `entity`.
+    pub fn parse_sets(&self, entity: &str, sets: &[(String, String)]) -> Result<Object> {
+        let def = self.store.entity(entity)?;
+        let mut obj = Object::new();
+        for (field, text) in sets {
+            let f = def.field(field).ok_or_else(|| unknown_field(&def, field))?;
+            let v = parse_cli_value(f, text).map_err(|e| ClientError::BadInput(format!("{}.{e}.", def.name)))?;
+            obj.insert(field.clone(), v);
+        }
+        Ok(obj)
+    }
+
+    pub fn list(&self, entity: &str, filters: &[(String, String)]) -> Result<Vec<Object>> {
+        let def = self.store.entity(entity)?;
+        let mut typed = Vec::new();
+        for (field, text) in filters {
+            if field == "id" {
+                typed.push((field.clone(), Value::String(text.clone())));
+                continue;
+            }
+            let f = def.field(field).ok_or_else(|| unknown_field(&def, field))?;
+            let v = parse_cli_value(&fieldsync_protocol::FieldDef { required: false, ..*f }, text)
+                .map_err(|e| ClientError::BadInput(format!("{}.{e}.", def.name)))?;
+            typed.push((field.clone(), v));
+        }
+        self.store.list(entity, &typed)
+    }
+
+    pub fn get(&self, entity: &str, id: &str) -> Result<Object> {
+        self.store
+            .get(entity, id)?
+            .ok_or_else(|| ClientError::NotFound(format!("There is no {entity} record {id} in this profile.")))
+    }
+
+    /// Creates a record with a new UUIDv7 id; returns it.
+    pub fn create(&mut self, entity: &str, fields: Object) -> Result<Object> {
+        let def = self.store.entity(entity)?;
+        if let Some(missing) = def.fields.iter().find(|f| f.required && fields.get(f.name).is_none_or(Value::is_null)) {
+            return Err(ClientError::BadInput(format!(
+                "A new {} record needs a value for '{}' (use --set {}=...).",
+                def.name, missing.name, missing.name
+            )));
+        }
+        let id = Uuid::now_v7().to_string();
+        self.store.write_local(entity, &id, Op::Put, fields, self.clock.now_ms())?;
+        self.get(entity, &id)
+    }
+
+    /// Changes the given fields; only fields whose value differs are queued.
+    pub fn update(&mut self, entity: &str, id: &str, fields: Object) -> Result<usize> {
+        let current = self.get(entity, id)?;
+        let changed: Object = fields.into_iter().filter(|(k, v)| current.get(k) != Some(v)).collect();
+        if changed.is_empty() {
+            return Ok(0);
+        }
+        let n = changed.len();
+        self.store.write_local(entity, id, Op::Put, changed, self.clock.now_ms())?;
+        Ok(n)
+    }
+
+    pub fn delete(&mut self, entity: &str, id: &str) -> Result<()> {
+        self.get(entity, id)?;
+        self.store.write_local(entity, id, Op::Delete, Object::new(), self.clock.now_ms())?;
+        Ok(())
+    }
+
+    pub fn status(&self) -> Result<Status> {
+        let s = &self.store;
+        Ok(Status {
+            pending: s.count("outbox")?,
+            needs_attention: s.count("attention")?,
+            last_sync: s.meta("last_sync_ms")?.and_then(|v| v.parse().ok()).map(rfc3339_ms),
+            clock_offset_ms: s.meta("clock_offset_ms")?.and_then(|v| v.parse().ok()).unwrap_or(0),
+            server: s.meta("server")?,
+            user: s.meta("user")?,
+        })
+    }
+
+    pub fn conflicts(&self) -> Result<Vec<ConflictEntry>> {
+        let rows = self.store.list("sync_conflicts", &[])?;
+        let text = |o: &Object, k: &str| o.get(k).and_then(Value::as_str).unwrap_or_default().to_string();
+        let value = |o: &Object, k: &str| {
+            o.get(k).and_then(Value::as_str).and_then(|s| serde_json::from_str(s).ok()).unwrap_or(Value::Null)
+        };
+        let mut out: Vec<ConflictEntry> = rows
+            .iter()
+            .map(|o| ConflictEntry {
+                conflict_id: text(o, "id"),
+                entity: text(o, "entity"),
+                id: text(o, "record_id"),
+                field: text(o, "field"),
+                kept: value(o, "kept"),
+                overwritten: value(o, "overwritten"),
+                kept_by: text(o, "kept_by"),
+                overwritten_by: text(o, "overwritten_by"),
+                at: text(o, "at"),
+            })
+            .collect();
+        out.sort_by(|a, b| a.at.cmp(&b.at).then(a.conflict_id.cmp(&b.conflict_id)));
+        Ok(out)
+    }
+
+    pub fn attention(&self) -> Result<Vec<AttentionItem>> {
+        self.store.attention()
+    }
+
+    /// Queues a rejected change again, with `fixes` applied on top of its fields.
+    pub fn resend(&mut self, mutation_id: &str, fixes: Object) -> Result<Uuid> {
+        let item = self.store.attention_item(mutation_id)?;
+        let mut fields = item.fields.clone();
+        fields.extend(fixes);
+        let new_id = self.store.write_local(&item.entity, &item.id, item.op, fields, self.clock.now_ms())?;
+        self.store.remove_attention(&item.mutation_id)?;
+        Ok(new_id)
+    }
+
+    /// Forgets a rejected change for good.
+    pub fn discard(&mut self, mutation_id: &str) -> Result<()> {
+        let item = self.store.attention_item(mutation_id)?;
+        self.store.remove_attention(&item.mutation_id)
+    }
+}
+
+fn unknown_field(def: &fieldsync_protocol::EntityDef, field: &str) -> ClientError {
+    let names: Vec<&str> = def.field_names().collect();
+    ClientError::BadInput(format!("{} has no field '{field}'; its fields are: {}.", def.name, names.join(", ")))
+}

@@ -1,0 +1,46 @@
+//! The client engine's one error type, grouped by who is at fault.
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// The caller asked for something invalid (unknown entity or field, bad value).
+    #[error("{0}")]
+    BadInput(String),
+    /// The record or item asked for is not in the local store.
+    #[error("{0}")]
+    NotFound(String),
+    /// No usable session: never signed in, or the server says it expired.
+    #[error("{0}")]
+    NotSignedIn(String),
+    /// The server refused the request; `message` is its sentence for people.
+    #[error("{message}")]
+    Server { status: u16, code: String, message: String, mutation_id: Option<uuid::Uuid> },
+    /// The server could not be reached or answered garbage; try again later.
+    #[error("{0}")]
+    Unavailable(String),
+    /// Local storage failed.
+    #[error("local storage error: {0}")]
+    Storage(#[from] rusqlite::Error),
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl ClientError {
+    /// Whether the same operation may succeed later without change.
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, ClientError::Unavailable(_)) || matches!(self, ClientError::Server { status, .. } if *status >= 500)
+    }
+}
+
+impl From<fieldsync_sqlkit::MigrationError> for ClientError {
+    fn from(e: fieldsync_sqlkit::MigrationError) -> Self {
+        ClientError::Internal(format!("cannot prepare the local database: {e}"))
+    }
+}
+
+impl From<serde_json::Error> for ClientError {
+    fn from(e: serde_json::Error) -> Self {
+        ClientError::Internal(format!("corrupt local data: {e}"))
+    }
+}
+
+pub type Result<T, E = ClientError> = std::result::Result<T, E>;

@@ -1,0 +1,462 @@
+//! The local store: entity tables mirroring the server, the outbox of local changes, the
+//! shadows that let pulled server state be rebased under pending edits, the "needs
+//! attention" list, and profile metadata. All methods are synchronous SQLite work.
+//!
+//! **Invariant:** a local change and its outbox entry commit in one transaction, and a
+//! pulled page and the cursor after it commit in one transaction.
+
+use std::path::Path;
+
+use fieldsync_protocol::wire::{Mutation, MutationResult, MutationStatus, Op, PullResponse};
+use fieldsync_protocol::{EntityDef, Registry};
+use fieldsync_sqlkit::{column_list, json_to_sql, migrate, upsert_sql, EntityRow, Migration, ENTITY_MIGRATIONS};
+use rusqlite::{params, Connection, OptionalExtension, Transaction};
+use serde_json::{Map, Value};
+use uuid::Uuid;
+
+use crate::error::{ClientError, Result};
+
+pub const CLIENT_MIGRATIONS: &[Migration] = &[Migration {
+    set: "client",
+    version: 1,
+    name: "engine_state",
+    sql: include_str!("../../../migrations/client/001_engine_state.sql"),
+}];
+
+pub type Object = Map<String, Value>;
+
+/// A queued local change.
+#[derive(Debug, Clone)]
+pub struct OutboxEntry {
+    pub mutation: Mutation,
+}
+
+/// A change the server rejected.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct AttentionItem {
+    pub mutation_id: Uuid,
+    pub entity: String,
+    pub id: String,
+    pub op: Op,
+    pub fields: Object,
+    pub code: String,
+    pub reason: String,
+    pub rejected_at_ms: i64,
+}
+
+pub struct Store {
+    conn: Connection,
+    registry: std::sync::Arc<Registry>,
+}
+
+impl Store {
+    pub fn open(dir: &Path, registry: std::sync::Arc<Registry>, extra: &[Migration]) -> Result<Store> {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| ClientError::BadInput(format!("cannot create profile directory {}: {e}", dir.display())))?;
+        let mut conn = fieldsync_sqlkit::open(&dir.join("fieldsync.db"))?;
+        let all: Vec<Migration> = ENTITY_MIGRATIONS.iter().chain(CLIENT_MIGRATIONS).chain(extra).copied().collect();
+        migrate(&mut conn, &all)?;
+        Ok(Store { conn, registry })
+    }
+
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
+    pub fn entity(&self, name: &str) -> Result<EntityDef> {
+        self.registry.get(name).copied().ok_or_else(|| {
+            let mut names: Vec<&str> = self.registry.entities().iter().map(|e| e.name).collect();
+            names.sort_unstable();
+            ClientError::BadInput(format!("There is no entity type '{name}'; known types: {}.", names.join(", ")))
+        })
+    }
+
+    // ----- metadata -------------------------------------------------------------------
+
+    pub fn meta(&self, key: &str) -> Result<Option<String>> {
+        Ok(self.conn.query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0)).optional()?)
+    }
+
+    pub fn set_meta(&self, key: &str, value: &str) -> Result<()> {
+        self.conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)", params![key, value])?;
+        Ok(())
+    }
+
+    pub fn cursor(&self) -> Result<i64> {
+        Ok(self.meta("cursor")?.and_then(|c| c.parse().ok()).unwrap_or(0))
+    }
+
+    pub fn count(&self, table: &str) -> Result<i64> {
+        Ok(self.conn.query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0))?)
+    }
+
+    // ----- reads ----------------------------------------------------------------------
+
+    pub fn get(&self, entity: &str, id: &str) -> Result<Option<Object>> {
+        let def = self.entity(entity)?;
+        Ok(read_row(&self.conn, &def, id)?.map(|r| r.to_object(&def)))
+    }
+
+    /// Records of `entity` whose fields equal the given values, ordered by id.
+    pub fn list(&self, entity: &str, filters: &[(String, Value)]) -> Result<Vec<Object>> {
+        let def = self.entity(entity)?;
+        let mut sql = format!("SELECT {} FROM \"{}\"", column_list(&def, None), def.name);
+        let mut args = Vec::new();
+        for (i, (field, value)) in filters.iter().enumerate() {
+            let ty = if field == "id" { fieldsync_protocol::FieldType::Text } else { def.field(field).expect("checked by caller").ty };
+            sql.push_str(if i == 0 { " WHERE " } else { " AND " });
+            if value.is_null() {
+                sql.push_str(&format!("\"{field}\" IS NULL"));
+            } else {
+                sql.push_str(&format!("\"{field}\" = ?{}", args.len() + 1));
+                args.push(json_to_sql(ty, value));
+            }
+        }
+        sql.push_str(" ORDER BY id");
+        let mut stmt = self.conn.prepare(&sql)?;
+        let rows = stmt.query_map(rusqlite::params_from_iter(args), |r| EntityRow::read(&def, r))?;
+        rows.map(|r| Ok(r?.to_object(&def))).collect()
+    }
+
+    // ----- local writes ---------------------------------------------------------------
+
+    /// Applies a local change to the visible row and queues it, in one transaction.
+    pub fn write_local(&mut self, entity: &str, id: &str, op: Op, fields: Object, edited_at_ms: i64) -> Result<Uuid> {
+        let def = self.entity(entity)?;
+        let base_cursor = self.cursor()?;
+        let mutation_id = Uuid::now_v7();
+        let tx = self.conn.transaction()?;
+        ensure_shadow(&tx, &def, id)?;
+        match op {
+            Op::Put => {
+                let mut obj = read_row(&tx, &def, id)?.map(|r| r.to_object(&def)).unwrap_or_default();
+                obj.extend(fields.clone());
+                write_object(&tx, &def, id, &obj)?;
+            }
+            Op::Delete => delete_row(&tx, &def, id)?,
+        }
+        tx.execute(
+            "INSERT INTO outbox (mutation_id, entity, record_id, op, fields, base_cursor, edited_at_ms) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            params![
+                mutation_id.to_string(),
+                def.name,
+                id,
+                op_str(op),
+                Value::Object(fields).to_string(),
+                base_cursor,
+                edited_at_ms
+            ],
+        )?;
+        tx.commit()?;
+        Ok(mutation_id)
+    }
+
+    /// The oldest `limit` queued changes.
+    pub fn outbox(&self, limit: usize) -> Result<Vec<Mutation>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT mutation_id, entity, record_id, op, fields, base_cursor, edited_at_ms FROM outbox ORDER BY seq LIMIT ?1",
+        )?;
+        let rows = stmt.query_map([limit as i64], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, String>(3)?,
+                r.get::<_, String>(4)?,
+                r.get::<_, i64>(5)?,
+                r.get::<_, i64>(6)?,
+            ))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (mid, entity, id, op, fields, base_cursor, edited_at_ms) = row?;
+            out.push(Mutation {
+                mutation_id: parse_uuid(&mid)?,
+                entity,
+                id: parse_uuid(&id)?,
+                op: parse_op(&op)?,
+                fields: serde_json::from_str(&fields)?,
+                base_cursor,
+                edited_at_ms,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Records the server's verdict on one pushed mutation.
+    pub fn settle(&mut self, m: &Mutation, result: &MutationResult, now_ms: i64) -> Result<()> {
+        let def = self.entity(&m.entity)?;
+        let id = m.id.to_string();
+        let tx = self.conn.transaction()?;
+        match result.status {
+            MutationStatus::Applied | MutationStatus::Merged => {
+                let mut shadow = read_shadow(&tx, def.name, &id)?.flatten();
+                match m.op {
+                    Op::Put => {
+                        let obj = shadow.get_or_insert_with(|| {
+                            let mut o = Object::new();
+                            o.insert("id".into(), Value::String(id.clone()));
+                            o
+                        });
+                        for (k, v) in &m.fields {
+                            if !result.lost_fields.contains(k) {
+                                obj.insert(k.clone(), v.clone());
+                            }
+                        }
+                    }
+                    Op::Delete => shadow = None,
+                }
+                tx.execute(
+                    "UPDATE shadows SET data = ?3 WHERE entity = ?1 AND record_id = ?2",
+                    params![def.name, id, shadow.map(|o| Value::Object(o).to_string())],
+                )?;
+            }
+            MutationStatus::Rejected => {
+                park(&tx, m, result.code.as_deref().unwrap_or("rejected"), result.reason.as_deref().unwrap_or(""), now_ms)?;
+            }
+        }
+        tx.execute("DELETE FROM outbox WHERE mutation_id = ?1", [m.mutation_id.to_string()])?;
+        rebuild(&tx, &def, &id)?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Moves a mutation the server refused as bad input out of the outbox into "needs
+    /// attention", undoing it locally.
+    pub fn park_bad(&mut self, m: &Mutation, code: &str, reason: &str, now_ms: i64) -> Result<()> {
+        let result = MutationResult {
+            mutation_id: m.mutation_id,
+            status: MutationStatus::Rejected,
+            code: Some(code.into()),
+            reason: Some(reason.into()),
+            lost_fields: Vec::new(),
+        };
+        self.settle(m, &result, now_ms)
+    }
+
+    // ----- pull -----------------------------------------------------------------------
+
+    /// Applies one pulled page and advances the cursor, atomically. Returns rows applied.
+    pub fn apply_page(&mut self, page: &PullResponse) -> Result<usize> {
+        let tx = self.conn.transaction()?;
+        let mut applied = 0;
+        for changes in &page.changes {
+            let Some(def) = self.registry.get(&changes.entity).copied() else {
+                tracing::warn!(entity = %changes.entity, "server sent an entity type this client does not know; skipped");
+                continue;
+            };
+            // Where each of our fields sits in the server's row ([id, ...fields]).
+            let positions: Vec<Option<usize>> =
+                def.fields.iter().map(|f| changes.fields.iter().position(|n| n == f.name).map(|p| p + 1)).collect();
+            let has_shadows: bool = tx.query_row(
+                "SELECT EXISTS (SELECT 1 FROM shadows WHERE entity = ?1)",
+                [def.name],
+                |r| r.get(0),
+            )?;
+            let mut upsert = tx.prepare_cached(&upsert_sql(&def))?;
+            for row in &changes.rows {
+                let Some(id) = row.first().and_then(Value::as_str) else { continue };
+                if has_shadows && read_shadow(&tx, def.name, id)?.is_some() {
+                    let mut obj = Object::new();
+                    obj.insert("id".into(), Value::String(id.into()));
+                    for (f, pos) in def.fields.iter().zip(&positions) {
+                        obj.insert(f.name.into(), pos.and_then(|p| row.get(p)).cloned().unwrap_or(Value::Null));
+                    }
+                    tx.execute(
+                        "UPDATE shadows SET data = ?3 WHERE entity = ?1 AND record_id = ?2",
+                        params![def.name, id, Value::Object(obj).to_string()],
+                    )?;
+                    rebuild(&tx, &def, id)?;
+                } else {
+                    let mut values = Vec::with_capacity(def.fields.len() + 1);
+                    values.push(rusqlite::types::Value::Text(id.to_string()));
+                    for (f, pos) in def.fields.iter().zip(&positions) {
+                        values.push(pos.and_then(|p| row.get(p)).map_or(rusqlite::types::Value::Null, |v| json_to_sql(f.ty, v)));
+                    }
+                    upsert.execute(rusqlite::params_from_iter(values))?;
+                }
+                applied += 1;
+            }
+            for id in &changes.deleted {
+                if has_shadows && read_shadow(&tx, def.name, id)?.is_some() {
+                    tx.execute(
+                        "UPDATE shadows SET data = NULL WHERE entity = ?1 AND record_id = ?2",
+                        params![def.name, id],
+                    )?;
+                    rebuild(&tx, &def, id)?;
+                } else {
+                    delete_row(&tx, &def, id)?;
+                }
+                applied += 1;
+            }
+        }
+        tx.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('cursor', ?1)", [page.cursor.to_string()])?;
+        tx.commit()?;
+        Ok(applied)
+    }
+
+    // ----- needs attention ------------------------------------------------------------
+
+    pub fn attention(&self) -> Result<Vec<AttentionItem>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT mutation_id, entity, record_id, op, fields, code, reason, rejected_at_ms FROM attention ORDER BY rejected_at_ms, mutation_id",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, String>(3)?,
+                r.get::<_, String>(4)?,
+                r.get::<_, String>(5)?,
+                r.get::<_, String>(6)?,
+                r.get::<_, i64>(7)?,
+            ))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (mid, entity, id, op, fields, code, reason, rejected_at_ms) = row?;
+            out.push(AttentionItem {
+                mutation_id: parse_uuid(&mid)?,
+                entity,
+                id,
+                op: parse_op(&op)?,
+                fields: serde_json::from_str(&fields)?,
+                code,
+                reason,
+                rejected_at_ms,
+            });
+        }
+        Ok(out)
+    }
+
+    pub fn attention_item(&self, mutation_id: &str) -> Result<AttentionItem> {
+        self.attention()?.into_iter().find(|a| a.mutation_id.to_string() == mutation_id).ok_or_else(|| {
+            ClientError::NotFound(format!("There is no rejected change {mutation_id}; run 'fieldsync attention' to list them."))
+        })
+    }
+
+    pub fn remove_attention(&self, mutation_id: &Uuid) -> Result<()> {
+        self.conn.execute("DELETE FROM attention WHERE mutation_id = ?1", [mutation_id.to_string()])?;
+        Ok(())
+    }
+
+    /// Drops every local record and the cursor (used when signing in as someone else).
+    pub fn reset(&mut self) -> Result<()> {
+        let tx = self.conn.transaction()?;
+        for e in self.registry.entities() {
+            tx.execute(&format!("DELETE FROM \"{}\"", e.name), [])?;
+        }
+        tx.execute_batch("DELETE FROM outbox; DELETE FROM shadows; DELETE FROM attention; DELETE FROM meta;")?;
+        tx.commit()?;
+        Ok(())
+    }
+}
+
+fn op_str(op: Op) -> &'static str {
+    match op {
+        Op::Put => "put",
+        Op::Delete => "delete",
+    }
+}
+
+fn parse_op(s: &str) -> Result<Op> {
+    match s {
+        "put" => Ok(Op::Put),
+        "delete" => Ok(Op::Delete),
+        other => Err(ClientError::Internal(format!("corrupt outbox entry: op '{other}'"))),
+    }
+}
+
+fn parse_uuid(s: &str) -> Result<Uuid> {
+    Uuid::parse_str(s).map_err(|e| ClientError::Internal(format!("corrupt id '{s}': {e}")))
+}
+
+fn read_row(conn: &Connection, def: &EntityDef, id: &str) -> rusqlite::Result<Option<EntityRow>> {
+    let sql = format!("SELECT {} FROM \"{}\" WHERE id = ?1", column_list(def, None), def.name);
+    conn.prepare_cached(&sql)?.query_row([id], |r| EntityRow::read(def, r)).optional()
+}
+
+fn write_object(conn: &Connection, def: &EntityDef, id: &str, obj: &Object) -> rusqlite::Result<()> {
+    let mut values = vec![rusqlite::types::Value::Text(id.to_string())];
+    values.extend(def.fields.iter().map(|f| obj.get(f.name).map_or(rusqlite::types::Value::Null, |v| json_to_sql(f.ty, v))));
+    conn.prepare_cached(&upsert_sql(def))?.execute(rusqlite::params_from_iter(values))?;
+    Ok(())
+}
+
+fn delete_row(conn: &Connection, def: &EntityDef, id: &str) -> rusqlite::Result<()> {
+    conn.prepare_cached(&format!("DELETE FROM \"{}\" WHERE id = ?1", def.name))?.execute([id])?;
+    Ok(())
+}
+
+/// `None`: no shadow. `Some(None)`: the server has no such record.
+fn read_shadow(conn: &Connection, entity: &str, id: &str) -> Result<Option<Option<Object>>> {
+    let data: Option<Option<String>> = conn
+        .prepare_cached("SELECT data FROM shadows WHERE entity = ?1 AND record_id = ?2")?
+        .query_row(params![entity, id], |r| r.get(0))
+        .optional()?;
+    Ok(match data {
+        None => None,
+        Some(None) => Some(None),
+        Some(Some(json)) => Some(Some(serde_json::from_str(&json)?)),
+    })
+}
+
+/// Before the first pending change to a record, remember its server state.
+fn ensure_shadow(tx: &Transaction<'_>, def: &EntityDef, id: &str) -> Result<()> {
+    if read_shadow(tx, def.name, id)?.is_none() {
+        let current = read_row(tx, def, id)?.map(|r| Value::Object(r.to_object(def)).to_string());
+        tx.execute("INSERT INTO shadows (entity, record_id, data) VALUES (?1, ?2, ?3)", params![def.name, id, current])?;
+    }
+    Ok(())
+}
+
+fn park(tx: &Transaction<'_>, m: &Mutation, code: &str, reason: &str, now_ms: i64) -> Result<()> {
+    tx.execute(
+        "INSERT OR REPLACE INTO attention (mutation_id, entity, record_id, op, fields, code, reason, rejected_at_ms) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        params![
+            m.mutation_id.to_string(),
+            m.entity,
+            m.id.to_string(),
+            op_str(m.op),
+            Value::Object(m.fields.clone()).to_string(),
+            code,
+            reason,
+            now_ms
+        ],
+    )?;
+    Ok(())
+}
+
+/// Recomputes the visible row as shadow + pending changes; forgets the shadow once no
+/// change to the record is pending.
+fn rebuild(tx: &Transaction<'_>, def: &EntityDef, id: &str) -> Result<()> {
+    let Some(shadow) = read_shadow(tx, def.name, id)? else { return Ok(()) };
+    let mut state = shadow;
+    let pending: Vec<(String, String)> = {
+        let mut stmt =
+            tx.prepare_cached("SELECT op, fields FROM outbox WHERE entity = ?1 AND record_id = ?2 ORDER BY seq")?;
+        let rows = stmt.query_map(params![def.name, id], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        rows.collect::<rusqlite::Result<_>>()?
+    };
+    for (op, fields) in &pending {
+        match parse_op(op)? {
+            Op::Put => {
+                let obj = state.get_or_insert_with(Object::new);
+                let fields: Object = serde_json::from_str(fields)?;
+                obj.extend(fields);
+            }
+            Op::Delete => state = None,
+        }
+    }
+    match state {
+        Some(obj) => write_object(tx, def, id, &obj)?,
+        None => delete_row(tx, def, id)?,
+    }
+    if pending.is_empty() {
+        tx.execute("DELETE FROM shadows WHERE entity = ?1 AND record_id = ?2", params![def.name, id])?;
+    }
+    Ok(())
+}

@@ -1,0 +1,179 @@
+//! One sync: push the outbox in batches, then pull pages until caught up. Every response
+//! also measures the clock offset (server time minus local time at the midpoint of the
+//! round trip), which `status` reports.
+
+use fieldsync_protocol::wire::{ErrorBody, PullResponse, PushRequest, PushResponse};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use uuid::Uuid;
+
+use crate::error::{ClientError, Result};
+use crate::store::Store;
+use crate::transport::{Clock, HttpRequest, Method, Transport};
+
+/// Mutations sent per push request.
+const PUSH_BATCH: usize = 500;
+
+pub(crate) struct SyncCtx<'a> {
+    pub transport: &'a dyn Transport,
+    pub clock: &'a dyn Clock,
+    pub server: &'a str,
+    pub token: &'a str,
+    pub pull_limit: u32,
+}
+
+/// What one sync did (the `sync --json` output).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct SyncReport {
+    /// Mutations sent to the server.
+    pub pushed: usize,
+    /// Of those, applied (fully or merged).
+    pub applied: usize,
+    /// Of those, rejected and moved to "needs attention".
+    pub rejected: usize,
+    /// Records received (changed or deleted).
+    pub pulled: usize,
+    /// Conflict-log entries received.
+    pub conflicts: usize,
+}
+
+/// Pull progress, reported after each applied page.
+#[derive(Debug, Clone, Serialize)]
+pub struct Progress {
+    pub pulled: usize,
+    pub cursor: i64,
+    pub head: i64,
+    /// Share of the change log this sync has walked through, 0..=100.
+    pub percent: u8,
+}
+
+pub(crate) fn post(server: &str, path: &str, token: Option<&str>, body: Vec<u8>) -> HttpRequest {
+    HttpRequest { method: Method::Post, url: format!("{server}{path}"), token: token.map(String::from), body: Some(body) }
+}
+
+/// Sends a request and decodes a success body, or turns the error body into a
+/// [`ClientError`]. Returns the decoded body and the measured clock offset.
+pub(crate) async fn call<T: DeserializeOwned + ServerTime>(
+    transport: &dyn Transport,
+    clock: &dyn Clock,
+    req: HttpRequest,
+) -> Result<(T, i64)> {
+    let t0 = clock.now_ms();
+    let reply = transport
+        .send(req)
+        .await
+        .map_err(|e| ClientError::Unavailable(format!("The server is unreachable ({e}); your changes are kept and will sync later.")))?;
+    let t1 = clock.now_ms();
+    if (200..300).contains(&reply.status) {
+        let body: T = serde_json::from_slice(&reply.body)
+            .map_err(|e| ClientError::Unavailable(format!("The server sent a response this client cannot read ({e}).")))?;
+        let offset = body.server_time_ms() - (t0 + t1) / 2;
+        return Ok((body, offset));
+    }
+    let (code, message, mutation_id) = match serde_json::from_slice::<ErrorBody>(&reply.body) {
+        Ok(b) => (b.error.code, b.error.message, b.error.mutation_id),
+        Err(_) => ("http_error".into(), format!("The server answered with HTTP status {}; try again later.", reply.status), None),
+    };
+    if reply.status == 401 {
+        return Err(ClientError::NotSignedIn(format!("{message} (run 'fieldsync login')")));
+    }
+    Err(ClientError::Server { status: reply.status, code, message, mutation_id })
+}
+
+pub(crate) trait ServerTime {
+    fn server_time_ms(&self) -> i64;
+}
+
+impl ServerTime for PushResponse {
+    fn server_time_ms(&self) -> i64 {
+        self.server_time_ms
+    }
+}
+
+impl ServerTime for PullResponse {
+    fn server_time_ms(&self) -> i64 {
+        self.server_time_ms
+    }
+}
+
+impl ServerTime for fieldsync_protocol::wire::LoginResponse {
+    fn server_time_ms(&self) -> i64 {
+        self.server_time_ms
+    }
+}
+
+pub(crate) async fn run(ctx: &SyncCtx<'_>, store: &mut Store, progress: &mut dyn FnMut(&Progress)) -> Result<SyncReport> {
+    let sync_id = Uuid::now_v7();
+    let span = tracing::info_span!("sync", %sync_id);
+    let _enter = span.enter();
+    let mut report = SyncReport::default();
+    push(ctx, store, &mut report).await?;
+    pull(ctx, store, &mut report, progress).await?;
+    store.set_meta("last_sync_ms", &ctx.clock.now_ms().to_string())?;
+    tracing::info!(?report, "sync finished");
+    Ok(report)
+}
+
+async fn push(ctx: &SyncCtx<'_>, store: &mut Store, report: &mut SyncReport) -> Result<()> {
+    let client_id = store.meta("client_id")?.and_then(|c| Uuid::parse_str(&c).ok()).unwrap_or_else(Uuid::nil);
+    loop {
+        let batch = store.outbox(PUSH_BATCH)?;
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let req = PushRequest { client_id, client_time_ms: ctx.clock.now_ms(), mutations: batch.clone() };
+        let body = serde_json::to_vec(&req)?;
+        let reply = call::<PushResponse>(ctx.transport, ctx.clock, post(ctx.server, "/v1/push", Some(ctx.token), body)).await;
+        let now = ctx.clock.now_ms();
+        match reply {
+            Ok((resp, offset)) => {
+                store.set_meta("clock_offset_ms", &offset.to_string())?;
+                for (m, result) in batch.iter().zip(&resp.results) {
+                    report.pushed += 1;
+                    match result.status {
+                        fieldsync_protocol::wire::MutationStatus::Rejected => report.rejected += 1,
+                        _ => report.applied += 1,
+                    }
+                    store.settle(m, result, now)?;
+                }
+                if resp.results.len() < batch.len() {
+                    return Err(ClientError::Unavailable("The server answered only part of a push; try again.".into()));
+                }
+            }
+            // Bad input fails the whole batch and names the culprit: park it, resend the rest.
+            Err(ClientError::Server { status: status @ 400..=499, code, message, mutation_id: Some(culprit) }) => {
+                let Some(m) = batch.iter().find(|m| m.mutation_id == culprit) else {
+                    return Err(ClientError::Server { status, code, message, mutation_id: Some(culprit) });
+                };
+                tracing::warn!(%culprit, %code, "server refused a mutation as bad input; moved to needs attention");
+                report.pushed += 1;
+                report.rejected += 1;
+                store.park_bad(m, &code, &message, now)?;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+async fn pull(ctx: &SyncCtx<'_>, store: &mut Store, report: &mut SyncReport, progress: &mut dyn FnMut(&Progress)) -> Result<()> {
+    let start = store.cursor()?;
+    loop {
+        let cursor = store.cursor()?;
+        let req = HttpRequest {
+            method: Method::Get,
+            url: format!("{}/v1/pull?cursor={cursor}&limit={}", ctx.server, ctx.pull_limit),
+            token: Some(ctx.token.to_string()),
+            body: None,
+        };
+        let (page, offset) = call::<PullResponse>(ctx.transport, ctx.clock, req).await?;
+        store.set_meta("clock_offset_ms", &offset.to_string())?;
+        report.conflicts += page.changes.iter().filter(|c| c.entity == "sync_conflicts").map(|c| c.rows.len()).sum::<usize>();
+        report.pulled += store.apply_page(&page)?;
+        let span = (page.head - start).max(1);
+        let percent = (((page.cursor - start) * 100) / span).clamp(0, 100) as u8;
+        progress(&crate::Progress { pulled: report.pulled, cursor: page.cursor, head: page.head, percent });
+        if !page.has_more {
+            return Ok(());
+        }
+    }
+}
