@@ -1,1 +1,13 @@
+//! End-to-end tests: the real server and real client engines (and the CLI binaries where
+//! the behaviour is the CLI's) over HTTP on loopback.
 
+mod bad_input;
+mod conflicts;
+mod convergence;
+mod exactly_once;
+mod extension;
+mod ordering;
+mod orders;
+mod resume;
+mod roles;
+mod support;

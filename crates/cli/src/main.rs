@@ -34,6 +34,9 @@ enum Command {
     Sync {
         #[arg(long)]
         json: bool,
+        /// Changes per pull page; smaller pages lose less work on a flaky link.
+        #[arg(long, value_parser = clap::value_parser!(u32).range(1..=5000))]
+        page_size: Option<u32>,
     },
     /// List records of an entity type.
     List {
@@ -152,7 +155,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let info = engine.login(&server, &user, password.trim_end_matches(['\r', '\n'])).await?;
             println!("signed in to {server} as {} ({})", info.username, info.role);
         }
-        Command::Sync { json } => {
+        Command::Sync { json, page_size } => {
+            if let Some(n) = page_size {
+                engine.set_pull_limit(n);
+            }
             let report = engine
                 .sync(&mut |p| eprintln!("pulled {} records ({}%)", p.pulled, p.percent))
                 .await?;

@@ -99,6 +99,11 @@ impl Engine {
         })
     }
 
+    /// Changes per pull page from now on.
+    pub fn set_pull_limit(&mut self, limit: u32) {
+        self.pull_limit = limit;
+    }
+
     pub fn store(&self) -> &Store {
         &self.store
     }
@@ -151,20 +156,35 @@ impl Engine {
     }
 
     /// Pushes pending changes, then pulls until caught up.
-    pub async fn sync(&mut self, progress: &mut dyn FnMut(&Progress)) -> Result<SyncReport> {
+    pub async fn sync(&mut self, progress: &mut (dyn FnMut(&Progress) + Send)) -> Result<SyncReport> {
+        let (server, token) = self.session()?;
+        self.run_sync(&server, &token, progress, true).await
+    }
+
+    /// Pulls server changes without pushing (pending local edits are rebased on top).
+    pub async fn pull(&mut self, progress: &mut (dyn FnMut(&Progress) + Send)) -> Result<SyncReport> {
+        let (server, token) = self.session()?;
+        self.run_sync(&server, &token, progress, false).await
+    }
+
+    fn session(&self) -> Result<(String, String)> {
         let server = self
             .store
             .meta("server")?
             .ok_or_else(|| ClientError::NotSignedIn("You are not signed in; run 'fieldsync login' first.".into()))?;
-        let token = self.token()?;
-        let ctx = sync::SyncCtx {
-            transport: &*self.transport,
-            clock: &*self.clock,
-            server: &server,
-            token: &token,
-            pull_limit: self.pull_limit,
-        };
-        sync::run(&ctx, &mut self.store, progress).await
+        Ok((server, self.token()?))
+    }
+
+    async fn run_sync(
+        &mut self,
+        server: &str,
+        token: &str,
+        progress: &mut (dyn FnMut(&Progress) + Send),
+        with_push: bool,
+    ) -> Result<SyncReport> {
+        let ctx =
+            sync::SyncCtx { transport: &*self.transport, clock: &*self.clock, server, token, pull_limit: self.pull_limit };
+        sync::run(&ctx, &mut self.store, progress, with_push).await
     }
 
     // ----- local data ---------------------------------------------------------------

@@ -5,6 +5,7 @@
 use fieldsync_protocol::wire::{ErrorBody, PullResponse, PushRequest, PushResponse};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
+use tracing::Instrument;
 use uuid::Uuid;
 
 use crate::error::{ClientError, Result};
@@ -102,16 +103,25 @@ impl ServerTime for fieldsync_protocol::wire::LoginResponse {
     }
 }
 
-pub(crate) async fn run(ctx: &SyncCtx<'_>, store: &mut Store, progress: &mut dyn FnMut(&Progress)) -> Result<SyncReport> {
-    let sync_id = Uuid::now_v7();
-    let span = tracing::info_span!("sync", %sync_id);
-    let _enter = span.enter();
-    let mut report = SyncReport::default();
-    push(ctx, store, &mut report).await?;
-    pull(ctx, store, &mut report, progress).await?;
-    store.set_meta("last_sync_ms", &ctx.clock.now_ms().to_string())?;
-    tracing::info!(?report, "sync finished");
-    Ok(report)
+pub(crate) async fn run(
+    ctx: &SyncCtx<'_>,
+    store: &mut Store,
+    progress: &mut (dyn FnMut(&Progress) + Send),
+    with_push: bool,
+) -> Result<SyncReport> {
+    let span = tracing::info_span!("sync", sync_id = %Uuid::now_v7());
+    async move {
+        let mut report = SyncReport::default();
+        if with_push {
+            push(ctx, store, &mut report).await?;
+        }
+        pull(ctx, store, &mut report, progress).await?;
+        store.set_meta("last_sync_ms", &ctx.clock.now_ms().to_string())?;
+        tracing::info!(?report, "sync finished");
+        Ok(report)
+    }
+    .instrument(span)
+    .await
 }
 
 async fn push(ctx: &SyncCtx<'_>, store: &mut Store, report: &mut SyncReport) -> Result<()> {
@@ -155,7 +165,7 @@ async fn push(ctx: &SyncCtx<'_>, store: &mut Store, report: &mut SyncReport) -> 
     }
 }
 
-async fn pull(ctx: &SyncCtx<'_>, store: &mut Store, report: &mut SyncReport, progress: &mut dyn FnMut(&Progress)) -> Result<()> {
+async fn pull(ctx: &SyncCtx<'_>, store: &mut Store, report: &mut SyncReport, progress: &mut (dyn FnMut(&Progress) + Send)) -> Result<()> {
     let start = store.cursor()?;
     loop {
         let cursor = store.cursor()?;

@@ -96,19 +96,4 @@ fn describe(e: &reqwest::Error) -> String {
     }
 }
 
-/// The time source, injectable so tests can run a client whose clock is wrong.
-pub trait Clock: Send + Sync {
-    /// Milliseconds since the Unix epoch.
-    fn now_ms(&self) -> i64;
-}
-
-pub struct SystemClock;
-
-impl Clock for SystemClock {
-    fn now_ms(&self) -> i64 {
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_millis() as i64)
-            .unwrap_or(0)
-    }
-}
+pub use fieldsync_protocol::time::{Clock, SystemClock};

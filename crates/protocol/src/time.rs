@@ -37,3 +37,22 @@ mod tests {
         assert_eq!(super::date_from_days(20_417), "2025-11-25");
     }
 }
+
+/// The time source, injectable so tests can run a client whose clock is wrong, or drive a
+/// whole deployment on simulated time.
+pub trait Clock: Send + Sync {
+    /// Milliseconds since the Unix epoch.
+    fn now_ms(&self) -> i64;
+}
+
+/// The machine's clock.
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now_ms(&self) -> i64 {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as i64)
+            .unwrap_or(0)
+    }
+}

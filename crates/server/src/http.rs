@@ -19,7 +19,8 @@ use tower_http::compression::CompressionLayer;
 use tower_http::decompression::RequestDecompressionLayer;
 
 use crate::auth::{self, AuthUser};
-use crate::db::{now_ms, Db};
+use crate::db::Db;
+use fieldsync_protocol::time::Clock;
 use crate::error::AppError;
 use crate::push::{self, BeforeCommit};
 use crate::pull;
@@ -29,6 +30,7 @@ pub struct AppState {
     pub registry: Arc<Registry>,
     pub token_ttl: Duration,
     pub before_commit: Option<BeforeCommit>,
+    pub clock: Arc<dyn Clock>,
 }
 
 pub fn router(state: Arc<AppState>) -> Router {
@@ -97,7 +99,8 @@ where
                 code: "unauthenticated",
                 message: "This request needs a session; sign in first.".into(),
             })?;
-        state.db.read(move |conn| auth::authenticate(conn, &token, now_ms())).await
+        let now = state.clock.now_ms();
+        state.db.read(move |conn| auth::authenticate(conn, &token, now)).await
     }
 }
 
@@ -106,7 +109,7 @@ async fn health(State(state): State<Arc<AppState>>) -> Result<Json<serde_json::V
         .db
         .read(|conn| Ok(conn.query_row("SELECT coalesce(max(seq), 0) FROM changes", [], |r| r.get::<_, i64>(0))?))
         .await?;
-    Ok(Json(serde_json::json!({"status": "ok", "head": head, "server_time_ms": now_ms()})))
+    Ok(Json(serde_json::json!({"status": "ok", "head": head, "server_time_ms": state.clock.now_ms()})))
 }
 
 async fn not_found() -> AppError {
@@ -115,7 +118,7 @@ async fn not_found() -> AppError {
 
 async fn login(State(state): State<Arc<AppState>>, ApiJson(req): ApiJson<LoginRequest>) -> Result<Json<LoginResponse>, AppError> {
     let ttl = state.token_ttl.as_millis() as i64;
-    let now = now_ms();
+    let now = state.clock.now_ms();
     let (user, token, expires_at_ms) =
         state.db.write(move |conn| auth::login(conn, &req.username, &req.password, now, ttl)).await?;
     tracing::info!(user = %user.username, "login");
@@ -133,7 +136,7 @@ async fn push_handler(
     let username = user.username.clone();
     let resp = state
         .db
-        .write(move |conn| push::apply(conn, &st.registry, &user, &req, now_ms(), st.before_commit.as_ref()))
+        .write(move |conn| push::apply(conn, &st.registry, &user, &req, st.clock.now_ms(), st.before_commit.as_ref()))
         .await?;
     let rejected = resp.results.iter().filter(|r| r.status == fieldsync_protocol::wire::MutationStatus::Rejected).count();
     tracing::info!(user = %username, mutations = count, rejected, "push");
@@ -163,7 +166,7 @@ async fn pull_handler(
     }
     let st = state.clone();
     let username = user.username.clone();
-    let resp = state.db.read(move |conn| pull::pull(conn, &st.registry, &user, p.cursor, limit, now_ms())).await?;
+    let resp = state.db.read(move |conn| pull::pull(conn, &st.registry, &user, p.cursor, limit, st.clock.now_ms())).await?;
     let rows: usize = resp.changes.iter().map(|c| c.rows.len() + c.deleted.len()).sum();
     tracing::debug!(user = %username, cursor = p.cursor, next = resp.cursor, rows, "pull");
     Ok(Json(resp))

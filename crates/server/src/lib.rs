@@ -21,6 +21,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use fieldsync_protocol::time::{Clock, SystemClock};
 use fieldsync_protocol::Registry;
 use fieldsync_sqlkit::Migration;
 
@@ -35,6 +36,8 @@ pub struct ServerConfig {
     pub extra_migrations: Vec<Migration>,
     pub token_ttl: Duration,
     pub before_commit: Option<push::BeforeCommit>,
+    /// The server's clock: the time source for edit stamps, sessions and offsets.
+    pub clock: Arc<dyn Clock>,
 }
 
 impl ServerConfig {
@@ -45,6 +48,7 @@ impl ServerConfig {
             extra_migrations: Vec::new(),
             token_ttl: Duration::from_secs(30 * 24 * 3600),
             before_commit: None,
+            clock: Arc::new(SystemClock),
         }
     }
 }
@@ -75,6 +79,7 @@ pub async fn start(config: ServerConfig, listen: SocketAddr) -> anyhow::Result<R
         registry: config.registry.clone(),
         token_ttl: config.token_ttl,
         before_commit: config.before_commit.clone(),
+        clock: config.clock.clone(),
     });
     let listener = tokio::net::TcpListener::bind(listen)
         .await

@@ -235,13 +235,18 @@ fn update(
     for (name, value) in &m.fields {
         let idx = def.fields.iter().position(|f| f.name == name).expect("validated field");
         let old = &current[idx];
-        let concurrent = read_stamp(conn, def.name, id, name)?
-            .filter(|s| s.seq > m.base_cursor && s.client_id != ctx.client_id && old != value);
+        // Concurrent: another client wrote the field after this client last pulled.
+        let concurrent =
+            read_stamp(conn, def.name, id, name)?.filter(|s| s.seq > m.base_cursor && s.client_id != ctx.client_id);
         match concurrent {
             None => winners.push((name.as_str(), value)),
             // Later edit wins; ties go to the higher client id so every order agrees.
+            // Equal values still move the stamp forward but are no conflict to log.
             Some(s) if (at, ctx.client_id.as_str()) > (s.at_ms, s.client_id.as_str()) => {
                 winners.push((name.as_str(), value));
+                if old == value {
+                    continue;
+                }
                 conflicts.push(Conflict {
                     field: name,
                     kept: value.clone(),
@@ -250,6 +255,7 @@ fn update(
                     overwritten_by: s.user_id,
                 });
             }
+            Some(_) if old == value => {}
             Some(s) => {
                 lost.push(name.clone());
                 conflicts.push(Conflict {

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Runs every check and test of the project, installing what it needs first.
+# Usage: ./scripts/test.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/lib.sh
+
+ensure_packages "${BUILD_PACKAGES[@]}"
+if ! cargo nextest --version >/dev/null 2>&1; then
+    echo "==> installing cargo-nextest"
+    cargo install cargo-nextest --locked
+fi
+
+echo "==> rustfmt"
+cargo fmt --all -- --check
+echo "==> clippy (warnings are errors)"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+echo "==> build"
+cargo build --workspace --locked
+echo "==> tests"
+cargo nextest run --workspace --locked --no-fail-fast
+echo "==> doc tests"
+cargo test --workspace --locked --doc
+echo "all checks passed"
