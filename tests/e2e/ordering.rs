@@ -14,7 +14,9 @@ async fn a_client_pulling_during_slow_concurrent_commits_receives_every_change()
     // Fault injection: every push transaction stalls 0-15 ms between writing and
     // committing, so commits interleave with pulls in every possible way.
     let srv = TestServer::demo_with(|c| {
-        c.before_commit = Some(Arc::new(|| std::thread::sleep(Duration::from_millis(rand::thread_rng().gen_range(0..15)))));
+        c.before_commit = Some(Arc::new(|| {
+            std::thread::sleep(Duration::from_millis(rand::thread_rng().gen_range(0..15)))
+        }));
     })
     .await;
     let mut watcher = srv.client("manager1").await;
@@ -28,11 +30,16 @@ async fn a_client_pulling_during_slow_concurrent_commits_receives_every_change()
             let customers = w.ids("customers");
             let me = w.my_id();
             let mut created = Vec::new();
-            for i in 0..15 {
+            for (i, customer) in customers.iter().take(15).enumerate() {
                 let when = format!("2026-11-25T10:{i:02}:00Z");
                 created.push(w.create(
                     "visits",
-                    &[("customer_id", &customers[i]), ("rep_id", &me), ("visited_at", &when), ("notes", "concurrency")],
+                    &[
+                        ("customer_id", customer),
+                        ("rep_id", &me),
+                        ("visited_at", &when),
+                        ("notes", "concurrency"),
+                    ],
                 ));
                 w.sync().await;
             }
@@ -53,6 +60,14 @@ async fn a_client_pulling_during_slow_concurrent_commits_receives_every_change()
     watcher.engine.pull(&mut |_| {}).await.unwrap();
     let seen: HashSet<String> = watcher.ids("visits").into_iter().collect();
     let missing: Vec<_> = expected.difference(&seen).collect();
-    assert!(missing.is_empty(), "after {pulls} concurrent pulls the watcher misses {} of {} visits", missing.len(), expected.len());
-    assert!(pulls > 1, "the watcher never pulled while writers were busy");
+    assert!(
+        missing.is_empty(),
+        "after {pulls} concurrent pulls the watcher misses {} of {} visits",
+        missing.len(),
+        expected.len()
+    );
+    assert!(
+        pulls > 1,
+        "the watcher never pulled while writers were busy"
+    );
 }

@@ -112,12 +112,16 @@ fn parse_pair(s: &str) -> Result<(String, String), String> {
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("FIELDSYNC_LOG").unwrap_or_else(|_| "warn".into()),
+            tracing_subscriber::EnvFilter::try_from_env("FIELDSYNC_LOG")
+                .unwrap_or_else(|_| "warn".into()),
         )
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
-    let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start: {e}");
@@ -152,7 +156,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Login { server, user, .. } => {
             let mut password = String::new();
             std::io::stdin().read_to_string(&mut password)?;
-            let info = engine.login(&server, &user, password.trim_end_matches(['\r', '\n'])).await?;
+            let info = engine
+                .login(&server, &user, password.trim_end_matches(['\r', '\n']))
+                .await?;
             println!("signed in to {server} as {} ({})", info.username, info.role);
         }
         Command::Sync { json, page_size } => {
@@ -171,7 +177,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 );
             }
         }
-        Command::List { entity, filters, json } => {
+        Command::List {
+            entity,
+            filters,
+            json,
+        } => {
             let rows = engine.list(&entity, &filters)?;
             if json {
                 print_json(&rows)?;
@@ -215,7 +225,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             if json {
                 print_json(&s)?;
             } else {
-                println!("server: {}", s.server.as_deref().unwrap_or("(not signed in)"));
+                println!(
+                    "server: {}",
+                    s.server.as_deref().unwrap_or("(not signed in)")
+                );
                 println!("user: {}", s.user.as_deref().unwrap_or("-"));
                 println!("pending changes: {}", s.pending);
                 println!("needs attention: {}", s.needs_attention);
@@ -231,7 +244,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 for c in &list {
                     println!(
                         "{} {} {}.{}: kept {} ({}), overwritten {} ({})",
-                        c.at, c.id, c.entity, c.field, show(&c.kept), c.kept_by, show(&c.overwritten), c.overwritten_by
+                        c.at,
+                        c.id,
+                        c.entity,
+                        c.field,
+                        show(&c.kept),
+                        c.kept_by,
+                        show(&c.overwritten),
+                        c.overwritten_by
                     );
                 }
             }
@@ -248,13 +268,19 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 }
             }
         }
-        Command::Attention { action: Some(AttentionAction::Resend { mutation_id, sets }), .. } => {
+        Command::Attention {
+            action: Some(AttentionAction::Resend { mutation_id, sets }),
+            ..
+        } => {
             let item = engine.store().attention_item(&mutation_id)?;
             let fixes: Object = engine.parse_sets(&item.entity, &sets)?;
             engine.resend(&mutation_id, fixes)?;
             println!("queued again; it syncs on the next 'fieldsync sync'");
         }
-        Command::Attention { action: Some(AttentionAction::Discard { mutation_id }), .. } => {
+        Command::Attention {
+            action: Some(AttentionAction::Discard { mutation_id }),
+            ..
+        } => {
             engine.discard(&mutation_id)?;
             println!("discarded");
         }

@@ -13,7 +13,12 @@ pub enum ClientError {
     NotSignedIn(String),
     /// The server refused the request; `message` is its sentence for people.
     #[error("{message}")]
-    Server { status: u16, code: String, message: String, mutation_id: Option<uuid::Uuid> },
+    Server {
+        status: u16,
+        code: String,
+        message: String,
+        mutation_id: Option<uuid::Uuid>,
+    },
     /// The server could not be reached or answered garbage; try again later.
     #[error("{0}")]
     Unavailable(String),
@@ -27,7 +32,8 @@ pub enum ClientError {
 impl ClientError {
     /// Whether the same operation may succeed later without change.
     pub fn is_retryable(&self) -> bool {
-        matches!(self, ClientError::Unavailable(_)) || matches!(self, ClientError::Server { status, .. } if *status >= 500)
+        matches!(self, ClientError::Unavailable(_))
+            || matches!(self, ClientError::Server { status, .. } if *status >= 500)
     }
 }
 

@@ -9,7 +9,9 @@ use std::path::Path;
 
 use fieldsync_protocol::wire::{Mutation, MutationResult, MutationStatus, Op, PullResponse};
 use fieldsync_protocol::{EntityDef, Registry};
-use fieldsync_sqlkit::{column_list, json_to_sql, migrate, upsert_sql, EntityRow, Migration, ENTITY_MIGRATIONS};
+use fieldsync_sqlkit::{
+    column_list, json_to_sql, migrate, upsert_sql, EntityRow, Migration, ENTITY_MIGRATIONS,
+};
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
 use serde_json::{Map, Value};
 use uuid::Uuid;
@@ -50,11 +52,24 @@ pub struct Store {
 }
 
 impl Store {
-    pub fn open(dir: &Path, registry: std::sync::Arc<Registry>, extra: &[Migration]) -> Result<Store> {
-        std::fs::create_dir_all(dir)
-            .map_err(|e| ClientError::BadInput(format!("cannot create profile directory {}: {e}", dir.display())))?;
+    pub fn open(
+        dir: &Path,
+        registry: std::sync::Arc<Registry>,
+        extra: &[Migration],
+    ) -> Result<Store> {
+        std::fs::create_dir_all(dir).map_err(|e| {
+            ClientError::BadInput(format!(
+                "cannot create profile directory {}: {e}",
+                dir.display()
+            ))
+        })?;
         let mut conn = fieldsync_sqlkit::open(&dir.join("fieldsync.db"))?;
-        let all: Vec<Migration> = ENTITY_MIGRATIONS.iter().chain(CLIENT_MIGRATIONS).chain(extra).copied().collect();
+        let all: Vec<Migration> = ENTITY_MIGRATIONS
+            .iter()
+            .chain(CLIENT_MIGRATIONS)
+            .chain(extra)
+            .copied()
+            .collect();
         migrate(&mut conn, &all)?;
         Ok(Store { conn, registry })
     }
@@ -67,27 +82,41 @@ impl Store {
         self.registry.get(name).copied().ok_or_else(|| {
             let mut names: Vec<&str> = self.registry.entities().iter().map(|e| e.name).collect();
             names.sort_unstable();
-            ClientError::BadInput(format!("There is no entity type '{name}'; known types: {}.", names.join(", ")))
+            ClientError::BadInput(format!(
+                "There is no entity type '{name}'; known types: {}.",
+                names.join(", ")
+            ))
         })
     }
 
     // ----- metadata -------------------------------------------------------------------
 
     pub fn meta(&self, key: &str) -> Result<Option<String>> {
-        Ok(self.conn.query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0)).optional()?)
+        Ok(self
+            .conn
+            .query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
+            .optional()?)
     }
 
     pub fn set_meta(&self, key: &str, value: &str) -> Result<()> {
-        self.conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)", params![key, value])?;
+        self.conn.execute(
+            "INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)",
+            params![key, value],
+        )?;
         Ok(())
     }
 
     pub fn cursor(&self) -> Result<i64> {
-        Ok(self.meta("cursor")?.and_then(|c| c.parse().ok()).unwrap_or(0))
+        Ok(self
+            .meta("cursor")?
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(0))
     }
 
     pub fn count(&self, table: &str) -> Result<i64> {
-        Ok(self.conn.query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0))?)
+        Ok(self
+            .conn
+            .query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0))?)
     }
 
     // ----- reads ----------------------------------------------------------------------
@@ -103,7 +132,11 @@ impl Store {
         let mut sql = format!("SELECT {} FROM \"{}\"", column_list(&def, None), def.name);
         let mut args = Vec::new();
         for (i, (field, value)) in filters.iter().enumerate() {
-            let ty = if field == "id" { fieldsync_protocol::FieldType::Text } else { def.field(field).expect("checked by caller").ty };
+            let ty = if field == "id" {
+                fieldsync_protocol::FieldType::Text
+            } else {
+                def.field(field).expect("checked by caller").ty
+            };
             sql.push_str(if i == 0 { " WHERE " } else { " AND " });
             if value.is_null() {
                 sql.push_str(&format!("\"{field}\" IS NULL"));
@@ -114,14 +147,23 @@ impl Store {
         }
         sql.push_str(" ORDER BY id");
         let mut stmt = self.conn.prepare(&sql)?;
-        let rows = stmt.query_map(rusqlite::params_from_iter(args), |r| EntityRow::read(&def, r))?;
+        let rows = stmt.query_map(rusqlite::params_from_iter(args), |r| {
+            EntityRow::read(&def, r)
+        })?;
         rows.map(|r| Ok(r?.to_object(&def))).collect()
     }
 
     // ----- local writes ---------------------------------------------------------------
 
     /// Applies a local change to the visible row and queues it, in one transaction.
-    pub fn write_local(&mut self, entity: &str, id: &str, op: Op, fields: Object, edited_at_ms: i64) -> Result<Uuid> {
+    pub fn write_local(
+        &mut self,
+        entity: &str,
+        id: &str,
+        op: Op,
+        fields: Object,
+        edited_at_ms: i64,
+    ) -> Result<Uuid> {
         let def = self.entity(entity)?;
         let base_cursor = self.cursor()?;
         let mutation_id = Uuid::now_v7();
@@ -129,7 +171,9 @@ impl Store {
         ensure_shadow(&tx, &def, id)?;
         match op {
             Op::Put => {
-                let mut obj = read_row(&tx, &def, id)?.map(|r| r.to_object(&def)).unwrap_or_default();
+                let mut obj = read_row(&tx, &def, id)?
+                    .map(|r| r.to_object(&def))
+                    .unwrap_or_default();
                 obj.extend(fields.clone());
                 write_object(&tx, &def, id, &obj)?;
             }
@@ -213,10 +257,19 @@ impl Store {
                 )?;
             }
             MutationStatus::Rejected => {
-                park(&tx, m, result.code.as_deref().unwrap_or("rejected"), result.reason.as_deref().unwrap_or(""), now_ms)?;
+                park(
+                    &tx,
+                    m,
+                    result.code.as_deref().unwrap_or("rejected"),
+                    result.reason.as_deref().unwrap_or(""),
+                    now_ms,
+                )?;
             }
         }
-        tx.execute("DELETE FROM outbox WHERE mutation_id = ?1", [m.mutation_id.to_string()])?;
+        tx.execute(
+            "DELETE FROM outbox WHERE mutation_id = ?1",
+            [m.mutation_id.to_string()],
+        )?;
         rebuild(&tx, &def, &id)?;
         tx.commit()?;
         Ok(())
@@ -247,8 +300,17 @@ impl Store {
                 continue;
             };
             // Where each of our fields sits in the server's row ([id, ...fields]).
-            let positions: Vec<Option<usize>> =
-                def.fields.iter().map(|f| changes.fields.iter().position(|n| n == f.name).map(|p| p + 1)).collect();
+            let positions: Vec<Option<usize>> = def
+                .fields
+                .iter()
+                .map(|f| {
+                    changes
+                        .fields
+                        .iter()
+                        .position(|n| n == f.name)
+                        .map(|p| p + 1)
+                })
+                .collect();
             let has_shadows: bool = tx.query_row(
                 "SELECT EXISTS (SELECT 1 FROM shadows WHERE entity = ?1)",
                 [def.name],
@@ -256,12 +318,17 @@ impl Store {
             )?;
             let mut upsert = tx.prepare_cached(&upsert_sql(&def))?;
             for row in &changes.rows {
-                let Some(id) = row.first().and_then(Value::as_str) else { continue };
+                let Some(id) = row.first().and_then(Value::as_str) else {
+                    continue;
+                };
                 if has_shadows && read_shadow(&tx, def.name, id)?.is_some() {
                     let mut obj = Object::new();
                     obj.insert("id".into(), Value::String(id.into()));
                     for (f, pos) in def.fields.iter().zip(&positions) {
-                        obj.insert(f.name.into(), pos.and_then(|p| row.get(p)).cloned().unwrap_or(Value::Null));
+                        obj.insert(
+                            f.name.into(),
+                            pos.and_then(|p| row.get(p)).cloned().unwrap_or(Value::Null),
+                        );
                     }
                     tx.execute(
                         "UPDATE shadows SET data = ?3 WHERE entity = ?1 AND record_id = ?2",
@@ -272,7 +339,10 @@ impl Store {
                     let mut values = Vec::with_capacity(def.fields.len() + 1);
                     values.push(rusqlite::types::Value::Text(id.to_string()));
                     for (f, pos) in def.fields.iter().zip(&positions) {
-                        values.push(pos.and_then(|p| row.get(p)).map_or(rusqlite::types::Value::Null, |v| json_to_sql(f.ty, v)));
+                        values.push(
+                            pos.and_then(|p| row.get(p))
+                                .map_or(rusqlite::types::Value::Null, |v| json_to_sql(f.ty, v)),
+                        );
                     }
                     upsert.execute(rusqlite::params_from_iter(values))?;
                 }
@@ -291,7 +361,10 @@ impl Store {
                 applied += 1;
             }
         }
-        tx.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('cursor', ?1)", [page.cursor.to_string()])?;
+        tx.execute(
+            "INSERT OR REPLACE INTO meta (key, value) VALUES ('cursor', ?1)",
+            [page.cursor.to_string()],
+        )?;
         tx.commit()?;
         Ok(applied)
     }
@@ -338,7 +411,10 @@ impl Store {
     }
 
     pub fn remove_attention(&self, mutation_id: &Uuid) -> Result<()> {
-        self.conn.execute("DELETE FROM attention WHERE mutation_id = ?1", [mutation_id.to_string()])?;
+        self.conn.execute(
+            "DELETE FROM attention WHERE mutation_id = ?1",
+            [mutation_id.to_string()],
+        )?;
         Ok(())
     }
 
@@ -348,7 +424,9 @@ impl Store {
         for e in self.registry.entities() {
             tx.execute(&format!("DELETE FROM \"{}\"", e.name), [])?;
         }
-        tx.execute_batch("DELETE FROM outbox; DELETE FROM shadows; DELETE FROM attention; DELETE FROM meta;")?;
+        tx.execute_batch(
+            "DELETE FROM outbox; DELETE FROM shadows; DELETE FROM attention; DELETE FROM meta;",
+        )?;
         tx.commit()?;
         Ok(())
     }
@@ -365,7 +443,9 @@ fn parse_op(s: &str) -> Result<Op> {
     match s {
         "put" => Ok(Op::Put),
         "delete" => Ok(Op::Delete),
-        other => Err(ClientError::Internal(format!("corrupt outbox entry: op '{other}'"))),
+        other => Err(ClientError::Internal(format!(
+            "corrupt outbox entry: op '{other}'"
+        ))),
     }
 }
 
@@ -374,19 +454,35 @@ fn parse_uuid(s: &str) -> Result<Uuid> {
 }
 
 fn read_row(conn: &Connection, def: &EntityDef, id: &str) -> rusqlite::Result<Option<EntityRow>> {
-    let sql = format!("SELECT {} FROM \"{}\" WHERE id = ?1", column_list(def, None), def.name);
-    conn.prepare_cached(&sql)?.query_row([id], |r| EntityRow::read(def, r)).optional()
+    let sql = format!(
+        "SELECT {} FROM \"{}\" WHERE id = ?1",
+        column_list(def, None),
+        def.name
+    );
+    conn.prepare_cached(&sql)?
+        .query_row([id], |r| EntityRow::read(def, r))
+        .optional()
 }
 
-fn write_object(conn: &Connection, def: &EntityDef, id: &str, obj: &Object) -> rusqlite::Result<()> {
+fn write_object(
+    conn: &Connection,
+    def: &EntityDef,
+    id: &str,
+    obj: &Object,
+) -> rusqlite::Result<()> {
     let mut values = vec![rusqlite::types::Value::Text(id.to_string())];
-    values.extend(def.fields.iter().map(|f| obj.get(f.name).map_or(rusqlite::types::Value::Null, |v| json_to_sql(f.ty, v))));
-    conn.prepare_cached(&upsert_sql(def))?.execute(rusqlite::params_from_iter(values))?;
+    values.extend(def.fields.iter().map(|f| {
+        obj.get(f.name)
+            .map_or(rusqlite::types::Value::Null, |v| json_to_sql(f.ty, v))
+    }));
+    conn.prepare_cached(&upsert_sql(def))?
+        .execute(rusqlite::params_from_iter(values))?;
     Ok(())
 }
 
 fn delete_row(conn: &Connection, def: &EntityDef, id: &str) -> rusqlite::Result<()> {
-    conn.prepare_cached(&format!("DELETE FROM \"{}\" WHERE id = ?1", def.name))?.execute([id])?;
+    conn.prepare_cached(&format!("DELETE FROM \"{}\" WHERE id = ?1", def.name))?
+        .execute([id])?;
     Ok(())
 }
 
@@ -407,7 +503,10 @@ fn read_shadow(conn: &Connection, entity: &str, id: &str) -> Result<Option<Optio
 fn ensure_shadow(tx: &Transaction<'_>, def: &EntityDef, id: &str) -> Result<()> {
     if read_shadow(tx, def.name, id)?.is_none() {
         let current = read_row(tx, def, id)?.map(|r| Value::Object(r.to_object(def)).to_string());
-        tx.execute("INSERT INTO shadows (entity, record_id, data) VALUES (?1, ?2, ?3)", params![def.name, id, current])?;
+        tx.execute(
+            "INSERT INTO shadows (entity, record_id, data) VALUES (?1, ?2, ?3)",
+            params![def.name, id, current],
+        )?;
     }
     Ok(())
 }
@@ -433,11 +532,14 @@ fn park(tx: &Transaction<'_>, m: &Mutation, code: &str, reason: &str, now_ms: i6
 /// Recomputes the visible row as shadow + pending changes; forgets the shadow once no
 /// change to the record is pending.
 fn rebuild(tx: &Transaction<'_>, def: &EntityDef, id: &str) -> Result<()> {
-    let Some(shadow) = read_shadow(tx, def.name, id)? else { return Ok(()) };
+    let Some(shadow) = read_shadow(tx, def.name, id)? else {
+        return Ok(());
+    };
     let mut state = shadow;
     let pending: Vec<(String, String)> = {
-        let mut stmt =
-            tx.prepare_cached("SELECT op, fields FROM outbox WHERE entity = ?1 AND record_id = ?2 ORDER BY seq")?;
+        let mut stmt = tx.prepare_cached(
+            "SELECT op, fields FROM outbox WHERE entity = ?1 AND record_id = ?2 ORDER BY seq",
+        )?;
         let rows = stmt.query_map(params![def.name, id], |r| Ok((r.get(0)?, r.get(1)?)))?;
         rows.collect::<rusqlite::Result<_>>()?
     };
@@ -456,7 +558,10 @@ fn rebuild(tx: &Transaction<'_>, def: &EntityDef, id: &str) -> Result<()> {
         None => delete_row(tx, def, id)?,
     }
     if pending.is_empty() {
-        tx.execute("DELETE FROM shadows WHERE entity = ?1 AND record_id = ?2", params![def.name, id])?;
+        tx.execute(
+            "DELETE FROM shadows WHERE entity = ?1 AND record_id = ?2",
+            params![def.name, id],
+        )?;
     }
     Ok(())
 }

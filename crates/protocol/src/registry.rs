@@ -87,7 +87,11 @@ pub struct FieldDef {
 
 impl FieldDef {
     pub const fn new(name: &'static str, ty: FieldType) -> Self {
-        FieldDef { name, ty, required: false }
+        FieldDef {
+            name,
+            ty,
+            required: false,
+        }
     }
 
     pub const fn required(mut self) -> Self {
@@ -153,17 +157,32 @@ pub struct Access {
 impl Access {
     /// Create, update any field, delete.
     pub const fn full(role: Role) -> Self {
-        Access { role, create: true, update: Some(Fields::All), delete: true }
+        Access {
+            role,
+            create: true,
+            update: Some(Fields::All),
+            delete: true,
+        }
     }
 
     /// Update the listed fields of existing records only.
     pub const fn update_only(role: Role, fields: &'static [&'static str]) -> Self {
-        Access { role, create: false, update: Some(Fields::Only(fields)), delete: false }
+        Access {
+            role,
+            create: false,
+            update: Some(Fields::Only(fields)),
+            delete: false,
+        }
     }
 
     /// Create records only (append-only data such as reviews and payments).
     pub const fn create_only(role: Role) -> Self {
-        Access { role, create: true, update: None, delete: false }
+        Access {
+            role,
+            create: true,
+            update: None,
+            delete: false,
+        }
     }
 }
 
@@ -236,7 +255,10 @@ impl Registry {
                 }
                 if let Some(target) = f.references() {
                     if reg.get(target).is_none() {
-                        return Err(format!("{}.{} refers to unknown entity '{target}'", e.name, f.name));
+                        return Err(format!(
+                            "{}.{} refers to unknown entity '{target}'",
+                            e.name, f.name
+                        ));
                     }
                 }
             }
@@ -256,7 +278,10 @@ impl Registry {
         }
         if let Scope::Via(f) = scope {
             if e.field(f).and_then(|d| d.references()).is_none() {
-                return Err(format!("{}'s scope Via('{f}') needs a reference field", e.name));
+                return Err(format!(
+                    "{}'s scope Via('{f}') needs a reference field",
+                    e.name
+                ));
             }
         }
         Ok(())
@@ -265,7 +290,8 @@ impl Registry {
     /// The standard Fieldsync registry with the product's 25 entity types plus the
     /// server-owned conflict log.
     pub fn standard() -> Self {
-        Registry::new(crate::standard::ENTITIES.to_vec()).expect("the standard registry is consistent")
+        Registry::new(crate::standard::ENTITIES.to_vec())
+            .expect("the standard registry is consistent")
     }
 
     /// Returns a registry with extra entity types added (for extensions and tests).
@@ -284,9 +310,15 @@ impl Registry {
     }
 
     /// Every (entity, field) that refers to `target`.
-    pub fn referrers<'a>(&'a self, target: &'a str) -> impl Iterator<Item = (&'a EntityDef, &'a FieldDef)> + 'a {
-        self.entities
-            .iter()
-            .flat_map(move |e| e.fields.iter().filter(move |f| f.references() == Some(target)).map(move |f| (e, f)))
+    pub fn referrers<'a>(
+        &'a self,
+        target: &'a str,
+    ) -> impl Iterator<Item = (&'a EntityDef, &'a FieldDef)> + 'a {
+        self.entities.iter().flat_map(move |e| {
+            e.fields
+                .iter()
+                .filter(move |f| f.references() == Some(target))
+                .map(move |f| (e, f))
+        })
     }
 }

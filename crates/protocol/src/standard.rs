@@ -20,19 +20,48 @@ const fn lww(
     readers: &'static [Role],
     writers: &'static [Access],
 ) -> EntityDef {
-    EntityDef { name, fields, scope, readers, writers, strategy: Strategy::LwwPerField }
+    EntityDef {
+        name,
+        fields,
+        scope,
+        readers,
+        writers,
+        strategy: Strategy::LwwPerField,
+    }
 }
 
-const fn server_owned(name: &'static str, fields: &'static [F], scope: Scope, readers: &'static [Role]) -> EntityDef {
-    EntityDef { name, fields, scope, readers, writers: NOBODY, strategy: Strategy::ServerOwned }
+const fn server_owned(
+    name: &'static str,
+    fields: &'static [F],
+    scope: Scope,
+    readers: &'static [Role],
+) -> EntityDef {
+    EntityDef {
+        name,
+        fields,
+        scope,
+        readers,
+        writers: NOBODY,
+        strategy: Strategy::ServerOwned,
+    }
 }
 
-pub const ORDER_STATUSES: &[&str] = &["draft", "submitted", "approved", "rejected", "delivered", "cancelled"];
+pub const ORDER_STATUSES: &[&str] = &[
+    "draft",
+    "submitted",
+    "approved",
+    "rejected",
+    "delivered",
+    "cancelled",
+];
 
 pub const ENTITIES: &[EntityDef] = &[
     server_owned(
         "territories",
-        &[F::new("code", Text).required(), F::new("name", Text).required()],
+        &[
+            F::new("code", Text).required(),
+            F::new("name", Text).required(),
+        ],
         Scope::Territory("id"),
         EVERYONE,
     ),
@@ -66,7 +95,14 @@ pub const ENTITIES: &[EntityDef] = &[
             Access {
                 role: Rep,
                 create: true,
-                update: Some(crate::Fields::Only(&["name", "phone", "email", "city", "notes", "price_list_id"])),
+                update: Some(crate::Fields::Only(&[
+                    "name",
+                    "phone",
+                    "email",
+                    "city",
+                    "notes",
+                    "price_list_id",
+                ])),
                 delete: false,
             },
             Access::full(Manager),
@@ -97,11 +133,18 @@ pub const ENTITIES: &[EntityDef] = &[
         ],
         Scope::Via("customer_id"),
         EVERYONE,
-        &[Access::full(Rep), Access::full(Manager), Access::update_only(Shipper, &["street", "city", "postal_code"])],
+        &[
+            Access::full(Rep),
+            Access::full(Manager),
+            Access::update_only(Shipper, &["street", "city", "postal_code"]),
+        ],
     ),
     server_owned(
         "product_categories",
-        &[F::new("code", Text).required(), F::new("name", Text).required()],
+        &[
+            F::new("code", Text).required(),
+            F::new("name", Text).required(),
+        ],
         Scope::Category("id"),
         FIELD_STAFF,
     ),
@@ -119,7 +162,11 @@ pub const ENTITIES: &[EntityDef] = &[
     ),
     server_owned(
         "price_lists",
-        &[F::new("code", Text).required(), F::new("name", Text).required(), F::new("currency", Text).required()],
+        &[
+            F::new("code", Text).required(),
+            F::new("name", Text).required(),
+            F::new("currency", Text).required(),
+        ],
         Scope::All,
         FIELD_STAFF,
     ),
@@ -147,7 +194,11 @@ pub const ENTITIES: &[EntityDef] = &[
     ),
     server_owned(
         "warehouses",
-        &[F::new("code", Text).required(), F::new("name", Text).required(), F::new("city", Text)],
+        &[
+            F::new("code", Text).required(),
+            F::new("name", Text).required(),
+            F::new("city", Text),
+        ],
         Scope::All,
         EVERYONE,
     ),
@@ -174,7 +225,10 @@ pub const ENTITIES: &[EntityDef] = &[
         ],
         Scope::Team("rep_id"),
         FIELD_STAFF,
-        &[Access::full(Rep), Access::update_only(Manager, &["status", "notes"])],
+        &[
+            Access::full(Rep),
+            Access::update_only(Manager, &["status", "notes"]),
+        ],
     ),
     lww(
         "order_lines",
@@ -208,7 +262,10 @@ pub const ENTITIES: &[EntityDef] = &[
             F::new("customer_id", Ref("customers")).required(),
             F::new("rep_id", Ref("users")).required(),
             F::new("visited_at", Timestamp).required(),
-            F::new("outcome", Enum(&["order_taken", "follow_up", "no_interest", "not_met"])),
+            F::new(
+                "outcome",
+                Enum(&["order_taken", "follow_up", "no_interest", "not_met"]),
+            ),
             F::new("notes", Text),
         ],
         Scope::Team("rep_id"),
@@ -321,13 +378,20 @@ pub const ENTITIES: &[EntityDef] = &[
             F::new("order_id", Ref("orders")).required(),
             F::new("address_id", Ref("addresses")).required(),
             F::new("shipper_id", Ref("users")).required(),
-            F::new("status", Enum(&["scheduled", "out_for_delivery", "delivered", "failed"])).required(),
+            F::new(
+                "status",
+                Enum(&["scheduled", "out_for_delivery", "delivered", "failed"]),
+            )
+            .required(),
             F::new("scheduled_on", Date).required(),
             F::new("delivered_at", Timestamp),
         ],
         Scope::AnyOf(&[Scope::Team("shipper_id"), Scope::Via("order_id")]),
         &[Manager, Shipper],
-        &[Access::update_only(Shipper, &["status", "delivered_at"]), Access::full(Manager)],
+        &[
+            Access::update_only(Shipper, &["status", "delivered_at"]),
+            Access::full(Manager),
+        ],
     ),
     server_owned(
         "sync_conflicts",
@@ -357,6 +421,8 @@ mod tests {
         let reg = Registry::standard();
         assert_eq!(reg.entities().len(), 26);
         assert!(reg.get("sync_conflicts").is_some());
-        assert!(reg.get("deliveries").is_some_and(|d| !d.readable_by(crate::Role::Rep)));
+        assert!(reg
+            .get("deliveries")
+            .is_some_and(|d| !d.readable_by(crate::Role::Rep)));
     }
 }

@@ -6,7 +6,12 @@ pub fn rfc3339_ms(ms: i64) -> String {
     let millis = ms.rem_euclid(1000);
     let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
     let (y, m, d) = civil_from_days(days);
-    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{millis:03}Z", rem / 3600, rem % 3600 / 60, rem % 60)
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{millis:03}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
 }
 
 /// Formats days since the Unix epoch as `YYYY-MM-DD`.
@@ -28,16 +33,6 @@ fn civil_from_days(z: i64) -> (i64, i64, i64) {
     (yoe + era * 400 + i64::from(m <= 2), m, d)
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn formats_utc() {
-        assert_eq!(super::rfc3339_ms(0), "1970-01-01T00:00:00.000Z");
-        assert_eq!(super::rfc3339_ms(1_764_079_200_123), "2025-11-25T14:00:00.123Z");
-        assert_eq!(super::date_from_days(20_417), "2025-11-25");
-    }
-}
-
 /// The time source, injectable so tests can run a client whose clock is wrong, or drive a
 /// whole deployment on simulated time.
 pub trait Clock: Send + Sync {
@@ -54,5 +49,18 @@ impl Clock for SystemClock {
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_millis() as i64)
             .unwrap_or(0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn formats_utc() {
+        assert_eq!(super::rfc3339_ms(0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(
+            super::rfc3339_ms(1_764_079_200_123),
+            "2025-11-25T14:00:00.123Z"
+        );
+        assert_eq!(super::date_from_days(20_417), "2025-11-25");
     }
 }

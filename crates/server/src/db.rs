@@ -20,7 +20,12 @@ pub const SERVER_MIGRATIONS: &[Migration] = &[Migration {
 /// Every migration the server applies, in order: entity tables, server state, then extras
 /// (entity types added by an extension).
 pub fn all_migrations(extra: &[Migration]) -> Vec<Migration> {
-    ENTITY_MIGRATIONS.iter().chain(SERVER_MIGRATIONS).chain(extra).copied().collect()
+    ENTITY_MIGRATIONS
+        .iter()
+        .chain(SERVER_MIGRATIONS)
+        .chain(extra)
+        .copied()
+        .collect()
 }
 
 pub fn db_path(data_dir: &Path) -> PathBuf {
@@ -51,7 +56,11 @@ impl Db {
     pub fn open(data_dir: &Path, extra: &[Migration]) -> anyhow::Result<Db> {
         let writer = open_migrated(data_dir, extra)?;
         Ok(Db {
-            inner: Arc::new(DbInner { path: db_path(data_dir), writer: Mutex::new(writer), readers: Mutex::new(Vec::new()) }),
+            inner: Arc::new(DbInner {
+                path: db_path(data_dir),
+                writer: Mutex::new(writer),
+                readers: Mutex::new(Vec::new()),
+            }),
         })
     }
 
@@ -77,7 +86,11 @@ impl Db {
     {
         let inner = self.inner.clone();
         tokio::task::spawn_blocking(move || {
-            let pooled = inner.readers.lock().unwrap_or_else(|p| p.into_inner()).pop();
+            let pooled = inner
+                .readers
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .pop();
             let mut conn = match pooled {
                 Some(c) => c,
                 None => fieldsync_sqlkit::open(&inner.path)?,

@@ -94,5 +94,9 @@ pub async fn start(config: ServerConfig, listen: SocketAddr) -> anyhow::Result<R
             })
             .await
     });
-    Ok(RunningServer { addr, shutdown: tx, task })
+    Ok(RunningServer {
+        addr,
+        shutdown: tx,
+        task,
+    })
 }

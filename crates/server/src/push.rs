@@ -7,7 +7,9 @@
 //! merged (some fields lost to a later concurrent edit) or rejected with a reason.
 
 use fieldsync_protocol::time::rfc3339_ms;
-use fieldsync_protocol::wire::{Mutation, MutationResult, MutationStatus, Op, PushRequest, PushResponse, MAX_PUSH_MUTATIONS};
+use fieldsync_protocol::wire::{
+    Mutation, MutationResult, MutationStatus, Op, PushRequest, PushResponse, MAX_PUSH_MUTATIONS,
+};
 use fieldsync_protocol::{validate_value, EntityDef, Registry};
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use serde_json::Value;
@@ -31,19 +33,31 @@ pub fn validate(reg: &Registry, req: &PushRequest) -> Result<(), AppError> {
     }
     for m in &req.mutations {
         let def = reg.get(&m.entity).ok_or_else(|| {
-            AppError::bad("unknown_entity", format!("There is no entity type '{}'.", m.entity)).with_mutation(m.mutation_id)
+            AppError::bad(
+                "unknown_entity",
+                format!("There is no entity type '{}'.", m.entity),
+            )
+            .with_mutation(m.mutation_id)
         })?;
         if m.op == Op::Delete && !m.fields.is_empty() {
-            return Err(AppError::bad("invalid_mutation", "A delete must not carry fields.").with_mutation(m.mutation_id));
+            return Err(
+                AppError::bad("invalid_mutation", "A delete must not carry fields.")
+                    .with_mutation(m.mutation_id),
+            );
         }
         for (name, value) in &m.fields {
             let field = def.field(name).ok_or_else(|| {
-                AppError::bad("unknown_field", format!("{} has no field '{name}'.", def.name))
-                    .with_field(name)
-                    .with_mutation(m.mutation_id)
+                AppError::bad(
+                    "unknown_field",
+                    format!("{} has no field '{name}'.", def.name),
+                )
+                .with_field(name)
+                .with_mutation(m.mutation_id)
             })?;
             validate_value(field, value).map_err(|e| {
-                AppError::bad("invalid_value", format!("{}.{e}.", def.name)).with_field(name).with_mutation(m.mutation_id)
+                AppError::bad("invalid_value", format!("{}.{e}.", def.name))
+                    .with_field(name)
+                    .with_mutation(m.mutation_id)
             })?;
         }
     }
@@ -68,7 +82,13 @@ pub fn apply(
     now_ms: i64,
     before_commit: Option<&BeforeCommit>,
 ) -> Result<PushResponse, AppError> {
-    let ctx = Ctx { reg, user, client_id: req.client_id.to_string(), offset_ms: now_ms - req.client_time_ms, now_ms };
+    let ctx = Ctx {
+        reg,
+        user,
+        client_id: req.client_id.to_string(),
+        offset_ms: now_ms - req.client_time_ms,
+        now_ms,
+    };
     let mut tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let mut results = Vec::with_capacity(req.mutations.len());
     for m in &req.mutations {
@@ -77,7 +97,10 @@ pub fn apply(
             .query_row([m.mutation_id.to_string()], |r| r.get(0))
             .optional()?;
         if let Some(json) = stored {
-            results.push(serde_json::from_str(&json).map_err(|e| AppError::Internal(format!("stored result: {e}")))?);
+            results.push(
+                serde_json::from_str(&json)
+                    .map_err(|e| AppError::Internal(format!("stored result: {e}")))?,
+            );
             continue;
         }
         let sp = tx.savepoint()?;
@@ -108,29 +131,42 @@ pub fn apply(
         hook();
     }
     tx.commit()?;
-    Ok(PushResponse { server_time_ms: now_ms, results })
+    Ok(PushResponse {
+        server_time_ms: now_ms,
+        results,
+    })
 }
 
 /// A per-mutation rejection: stable code and a sentence for the user.
 type Rejection = (&'static str, String);
 
-fn apply_one(ctx: &Ctx<'_>, conn: &Connection, m: &Mutation) -> Result<Result<MutationResult, Rejection>, AppError> {
-    let def = ctx.reg.get(&m.entity).ok_or_else(|| AppError::Internal("entity vanished after validation".into()))?;
+fn apply_one(
+    ctx: &Ctx<'_>,
+    conn: &Connection,
+    m: &Mutation,
+) -> Result<Result<MutationResult, Rejection>, AppError> {
+    let def = ctx
+        .reg
+        .get(&m.entity)
+        .ok_or_else(|| AppError::Internal("entity vanished after validation".into()))?;
     let id = m.id.to_string();
     let existing = records::load(conn, def, &id)?;
-    if let Some(_) = &existing {
-        if !rules::is_visible(conn, ctx.reg, def, &id, &ctx.user.id)? {
-            return Ok(Err(not_found(def, &id)));
-        }
+    if existing.is_some() && !rules::is_visible(conn, ctx.reg, def, &id, &ctx.user.id)? {
+        return Ok(Err(not_found(def, &id)));
     }
     let outcome = match (m.op, existing) {
         (Op::Put, None) if records::is_deleted(conn, def.name, &id)? => Err((
             "deleted",
-            format!("This {} record was deleted on the server by someone else; discard your change.", def.name),
+            format!(
+                "This {} record was deleted on the server by someone else; discard your change.",
+                def.name
+            ),
         )),
         (Op::Put, None) => create(ctx, conn, def, &id, m)?,
         (Op::Put, Some(row)) => update(ctx, conn, def, &id, row.values, m)?,
-        (Op::Delete, None) if records::is_deleted(conn, def.name, &id)? => Ok(applied(m, Vec::new())),
+        (Op::Delete, None) if records::is_deleted(conn, def.name, &id)? => {
+            Ok(applied(m, Vec::new()))
+        }
         (Op::Delete, None) => Err(not_found(def, &id)),
         (Op::Delete, Some(_)) => delete(ctx, conn, def, &id, m)?,
     };
@@ -138,8 +174,18 @@ fn apply_one(ctx: &Ctx<'_>, conn: &Connection, m: &Mutation) -> Result<Result<Mu
 }
 
 fn applied(m: &Mutation, lost_fields: Vec<String>) -> MutationResult {
-    let status = if lost_fields.is_empty() { MutationStatus::Applied } else { MutationStatus::Merged };
-    MutationResult { mutation_id: m.mutation_id, status, code: None, reason: None, lost_fields }
+    let status = if lost_fields.is_empty() {
+        MutationStatus::Applied
+    } else {
+        MutationStatus::Merged
+    };
+    MutationResult {
+        mutation_id: m.mutation_id,
+        status,
+        code: None,
+        reason: None,
+        lost_fields,
+    }
 }
 
 fn not_found(def: &EntityDef, id: &str) -> Rejection {
@@ -166,17 +212,36 @@ fn create(
 ) -> Result<Result<MutationResult, Rejection>, AppError> {
     let role = ctx.user.role;
     if !def.access(role).is_some_and(|a| a.create) {
-        return Ok(Err(forbidden(format!("As a {role} you may not create {} records.", def.name))));
+        return Ok(Err(forbidden(format!(
+            "As a {role} you may not create {} records.",
+            def.name
+        ))));
     }
-    if let Some(missing) = def.fields.iter().find(|f| f.required && m.fields.get(f.name).is_none_or(Value::is_null)) {
+    if let Some(missing) = def
+        .fields
+        .iter()
+        .find(|f| f.required && m.fields.get(f.name).is_none_or(Value::is_null))
+    {
         return Err(AppError::bad(
             "missing_field",
-            format!("A new {} record needs a value for '{}'.", def.name, missing.name),
+            format!(
+                "A new {} record needs a value for '{}'.",
+                def.name, missing.name
+            ),
         )
         .with_field(missing.name));
     }
-    let values: Vec<Value> = def.fields.iter().map(|f| m.fields.get(f.name).cloned().unwrap_or(Value::Null)).collect();
-    check_references(ctx.reg, conn, def, m.fields.iter().map(|(n, v)| (n.as_str(), v)))?;
+    let values: Vec<Value> = def
+        .fields
+        .iter()
+        .map(|f| m.fields.get(f.name).cloned().unwrap_or(Value::Null))
+        .collect();
+    check_references(
+        ctx.reg,
+        conn,
+        def,
+        m.fields.iter().map(|(n, v)| (n.as_str(), v)),
+    )?;
     let seq = records::upsert(conn, def, id, &values)?;
     if !rules::is_visible(conn, ctx.reg, def, id, &ctx.user.id)? {
         return Ok(Err(outside_scope(def)));
@@ -195,7 +260,12 @@ struct Stamp {
     seq: i64,
 }
 
-fn read_stamp(conn: &Connection, entity: &str, id: &str, field: &str) -> rusqlite::Result<Option<Stamp>> {
+fn read_stamp(
+    conn: &Connection,
+    entity: &str,
+    id: &str,
+    field: &str,
+) -> rusqlite::Result<Option<Stamp>> {
     conn.prepare_cached(
         "SELECT at_ms, user_id, client_id, seq FROM field_stamps WHERE entity = ?1 AND record_id = ?2 AND field = ?3",
     )?
@@ -224,20 +294,30 @@ fn update(
 ) -> Result<Result<MutationResult, Rejection>, AppError> {
     let role = ctx.user.role;
     let Some(allowed) = def.access(role).and_then(|a| a.update) else {
-        return Ok(Err(forbidden(format!("As a {role} you may not change {} records.", def.name))));
+        return Ok(Err(forbidden(format!(
+            "As a {role} you may not change {} records.",
+            def.name
+        ))));
     };
     if let Some(field) = m.fields.keys().find(|f| !allowed.contains(f)) {
-        return Ok(Err(forbidden(format!("As a {role} you may not change {}.{field}.", def.name))));
+        return Ok(Err(forbidden(format!(
+            "As a {role} you may not change {}.{field}.",
+            def.name
+        ))));
     }
     let at = edit_time(ctx, m);
     let me = ctx.user.id.to_string();
     let (mut winners, mut lost, mut conflicts) = (Vec::new(), Vec::new(), Vec::new());
     for (name, value) in &m.fields {
-        let idx = def.fields.iter().position(|f| f.name == name).expect("validated field");
+        let idx = def
+            .fields
+            .iter()
+            .position(|f| f.name == name)
+            .expect("validated field");
         let old = &current[idx];
         // Concurrent: another client wrote the field after this client last pulled.
-        let concurrent =
-            read_stamp(conn, def.name, id, name)?.filter(|s| s.seq > m.base_cursor && s.client_id != ctx.client_id);
+        let concurrent = read_stamp(conn, def.name, id, name)?
+            .filter(|s| s.seq > m.base_cursor && s.client_id != ctx.client_id);
         match concurrent {
             None => winners.push((name.as_str(), value)),
             // Later edit wins; ties go to the higher client id so every order agrees.
@@ -270,11 +350,22 @@ fn update(
     }
     if !winners.is_empty() {
         check_references(ctx.reg, conn, def, winners.iter().map(|(n, v)| (*n, *v)))?;
-        let sets: Vec<String> = winners.iter().enumerate().map(|(i, (n, _))| format!("\"{n}\" = ?{}", i + 2)).collect();
-        let sql = format!("UPDATE \"{}\" SET {} WHERE id = ?1", def.name, sets.join(", "));
+        let sets: Vec<String> = winners
+            .iter()
+            .enumerate()
+            .map(|(i, (n, _))| format!("\"{n}\" = ?{}", i + 2))
+            .collect();
+        let sql = format!(
+            "UPDATE \"{}\" SET {} WHERE id = ?1",
+            def.name,
+            sets.join(", ")
+        );
         let mut values = vec![rusqlite::types::Value::Text(id.to_string())];
         for (n, v) in &winners {
-            values.push(fieldsync_sqlkit::json_to_sql(def.field(n).expect("validated").ty, v));
+            values.push(fieldsync_sqlkit::json_to_sql(
+                def.field(n).expect("validated").ty,
+                v,
+            ));
         }
         conn.execute(&sql, rusqlite::params_from_iter(values))?;
         if !rules::is_visible(conn, ctx.reg, def, id, &ctx.user.id)? {
@@ -300,11 +391,17 @@ fn delete(
 ) -> Result<Result<MutationResult, Rejection>, AppError> {
     let role = ctx.user.role;
     if !def.access(role).is_some_and(|a| a.delete) {
-        return Ok(Err(forbidden(format!("As a {role} you may not delete {} records.", def.name))));
+        return Ok(Err(forbidden(format!(
+            "As a {role} you may not delete {} records.",
+            def.name
+        ))));
     }
     for (referrer, field) in ctx.reg.referrers(def.name) {
         let n: i64 = conn.query_row(
-            &format!("SELECT count(*) FROM \"{}\" WHERE \"{}\" = ?1", referrer.name, field.name),
+            &format!(
+                "SELECT count(*) FROM \"{}\" WHERE \"{}\" = ?1",
+                referrer.name, field.name
+            ),
             [id],
             |r| r.get(0),
         )?;
@@ -325,7 +422,15 @@ fn edit_time(ctx: &Ctx<'_>, m: &Mutation) -> i64 {
     m.edited_at_ms.saturating_add(ctx.offset_ms).min(ctx.now_ms)
 }
 
-fn stamp(conn: &Connection, ctx: &Ctx<'_>, def: &EntityDef, id: &str, field: &str, at: i64, seq: i64) -> rusqlite::Result<()> {
+fn stamp(
+    conn: &Connection,
+    ctx: &Ctx<'_>,
+    def: &EntityDef,
+    id: &str,
+    field: &str,
+    at: i64,
+    seq: i64,
+) -> rusqlite::Result<()> {
     conn.prepare_cached(
         "INSERT OR REPLACE INTO field_stamps (entity, record_id, field, at_ms, user_id, client_id, seq) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
@@ -342,13 +447,18 @@ fn check_references<'v>(
     fields: impl Iterator<Item = (&'v str, &'v Value)>,
 ) -> Result<(), AppError> {
     for (name, value) in fields {
-        let (Some(target), Some(ref_id)) = (def.field(name).and_then(|f| f.references()), value.as_str()) else {
+        let (Some(target), Some(ref_id)) =
+            (def.field(name).and_then(|f| f.references()), value.as_str())
+        else {
             continue;
         };
         if reg.get(target).is_some() && !records::exists(conn, target, ref_id)? {
             return Err(AppError::bad(
                 "missing_reference",
-                format!("{}.{name} refers to {target} record {ref_id}, which does not exist.", def.name),
+                format!(
+                    "{}.{name} refers to {target} record {ref_id}, which does not exist.",
+                    def.name
+                ),
             )
             .with_field(name));
         }
@@ -363,8 +473,17 @@ fn username(conn: &Connection, user_id: &str) -> rusqlite::Result<String> {
         .map(|u| u.unwrap_or_else(|| user_id.to_string()))
 }
 
-fn log_conflict(ctx: &Ctx<'_>, conn: &Connection, def: &EntityDef, id: &str, c: Conflict<'_>) -> Result<(), AppError> {
-    let log = ctx.reg.get("sync_conflicts").ok_or_else(|| AppError::Internal("no sync_conflicts entity".into()))?;
+fn log_conflict(
+    ctx: &Ctx<'_>,
+    conn: &Connection,
+    def: &EntityDef,
+    id: &str,
+    c: Conflict<'_>,
+) -> Result<(), AppError> {
+    let log = ctx
+        .reg
+        .get("sync_conflicts")
+        .ok_or_else(|| AppError::Internal("no sync_conflicts entity".into()))?;
     let values = vec![
         Value::from(def.name),
         Value::from(id),

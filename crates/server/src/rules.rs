@@ -11,7 +11,10 @@ fn team(uid: &Uuid) -> String {
 
 /// Territories assigned to anyone on the user's team.
 fn territories(uid: &Uuid) -> String {
-    format!("SELECT territory_id FROM user_territories WHERE user_id IN ({})", team(uid))
+    format!(
+        "SELECT territory_id FROM user_territories WHERE user_id IN ({})",
+        team(uid)
+    )
 }
 
 /// A SQL boolean expression, true when row `alias` of `entity` is visible to user `uid`.
@@ -59,6 +62,10 @@ pub fn is_visible(
     id: &str,
     uid: &Uuid,
 ) -> rusqlite::Result<bool> {
-    let sql = format!("SELECT EXISTS (SELECT 1 FROM \"{}\" t WHERE t.id = ?1 AND {})", entity.name, visible(reg, entity, "t", uid));
+    let sql = format!(
+        "SELECT EXISTS (SELECT 1 FROM \"{}\" t WHERE t.id = ?1 AND {})",
+        entity.name,
+        visible(reg, entity, "t", uid)
+    );
     conn.query_row(&sql, [id], |r| r.get(0))
 }
