@@ -2,6 +2,7 @@
 //! the behaviour is the CLI's) over HTTP on loopback.
 
 mod bad_input;
+mod compression;
 mod conflicts;
 mod convergence;
 mod exactly_once;
