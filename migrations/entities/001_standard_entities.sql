@@ -29,7 +29,8 @@ CREATE TABLE customers (
     email TEXT,
     city TEXT,
     credit_limit_cents INTEGER,
-    notes TEXT
+    notes TEXT,
+    samples_given INTEGER
 );
 CREATE INDEX customers_territory_id ON customers (territory_id);
 CREATE INDEX customers_price_list_id ON customers (price_list_id);
@@ -121,7 +122,8 @@ CREATE TABLE orders (
     status TEXT,
     order_date TEXT,
     notes TEXT,
-    total_cents INTEGER
+    total_cents INTEGER,
+    flags TEXT
 );
 CREATE INDEX orders_customer_id ON orders (customer_id);
 CREATE INDEX orders_rep_id ON orders (rep_id);
@@ -132,7 +134,8 @@ CREATE TABLE order_lines (
     product_id TEXT,
     quantity INTEGER,
     unit_price_cents INTEGER,
-    discount_pct REAL
+    discount_pct REAL,
+    flags TEXT
 );
 CREATE INDEX order_lines_order_id ON order_lines (order_id);
 CREATE INDEX order_lines_product_id ON order_lines (product_id);
@@ -177,7 +180,8 @@ CREATE TABLE tasks (
     visit_id TEXT,
     title TEXT,
     due_on TEXT,
-    done INTEGER
+    done INTEGER,
+    comments TEXT
 );
 CREATE INDEX tasks_customer_id ON tasks (customer_id);
 CREATE INDEX tasks_assignee_id ON tasks (assignee_id);

@@ -21,17 +21,11 @@ impl Probe<'_> {
         let head = self.srv.head().await;
         let resp = req.send().await.unwrap();
         let got = resp.status().as_u16();
-        let body: Value = resp
-            .json()
-            .await
-            .unwrap_or_else(|e| panic!("{code}: body is not JSON: {e}"));
+        let body: Value = resp.json().await.unwrap_or_else(|e| panic!("{code}: body is not JSON: {e}"));
         assert_eq!(got, status, "{code}: {body}");
         assert_eq!(body["error"]["code"], json!(code), "{body}");
         let message = body["error"]["message"].as_str().unwrap();
-        assert!(
-            message.contains(needle),
-            "{code}: message {message:?} lacks {needle:?}"
-        );
+        assert!(message.contains(needle), "{code}: message {message:?} lacks {needle:?}");
         assert_eq!(self.srv.head().await, head, "{code}: stored data changed");
     }
 
@@ -65,26 +59,12 @@ async fn bad_input_is_refused_clearly_and_changes_nothing() {
     let territory = rep1.list("territories")[0]["id"].clone();
     let valid = json!({"entity": "customers", "id": before[0]["id"], "op": "put", "fields": {"phone": "must not land"},
                        "base_cursor": 0, "edited_at_ms": 1});
-    let p = Probe {
-        srv: &srv,
-        http: reqwest::Client::new(),
-        token: srv.token("rep1").await,
-        valid,
-    };
+    let p = Probe { srv: &srv, http: reqwest::Client::new(), token: srv.token("rep1").await, valid };
     let login = |body: &str| {
-        p.http
-            .post(format!("{}/v1/login", srv.url))
-            .header("content-type", "application/json")
-            .body(body.to_string())
+        p.http.post(format!("{}/v1/login", srv.url)).header("content-type", "application/json").body(body.to_string())
     };
 
-    p.expect(
-        p.push("{\"client_id\": "),
-        400,
-        "malformed_json",
-        "not valid JSON",
-    )
-    .await;
+    p.expect(p.push("{\"client_id\": "), 400, "malformed_json", "not valid JSON").await;
     p.expect(
         p.push(r#"{"client_id": "x", "client_time_ms": 1, "mutations": []}"#),
         422,
@@ -92,7 +72,13 @@ async fn bad_input_is_refused_clearly_and_changes_nothing() {
         "client_id",
     )
     .await;
-    p.expect(p.push(r#"{"client_id": "0193f1c4-0000-7000-8000-000000000000", "client_time_ms": "soon", "mutations": []}"#), 422, "invalid_request", "client_time_ms").await;
+    p.expect(
+        p.push(r#"{"client_id": "0193f1c4-0000-7000-8000-000000000000", "client_time_ms": "soon", "mutations": []}"#),
+        422,
+        "invalid_request",
+        "client_time_ms",
+    )
+    .await;
     p.expect(
         p.push_one(mutation("customer", json!({"name": "x"}))),
         422,
@@ -115,20 +101,14 @@ async fn bad_input_is_refused_clearly_and_changes_nothing() {
     )
     .await;
     p.expect(
-        p.push_one(mutation(
-            "customers",
-            json!({"code": "X1", "name": "New", "territory_id": uuid::Uuid::now_v7()}),
-        )),
+        p.push_one(mutation("customers", json!({"code": "X1", "name": "New", "territory_id": uuid::Uuid::now_v7()}))),
         422,
         "missing_reference",
         "customers.territory_id refers to territories record",
     )
     .await;
     p.expect(
-        p.push_one(mutation(
-            "customers",
-            json!({"code": "X1", "territory_id": territory}),
-        )),
+        p.push_one(mutation("customers", json!({"code": "X1", "territory_id": territory}))),
         422,
         "missing_field",
         "needs a value for 'name'",
@@ -141,75 +121,32 @@ async fn bad_input_is_refused_clearly_and_changes_nothing() {
     );
     p.expect(p.push(huge), 413, "body_too_large", "limit").await;
     p.expect(
-        p.http
-            .get(format!("{}/v1/pull?cursor=abc", srv.url))
-            .bearer_auth(&p.token),
+        p.http.get(format!("{}/v1/pull?cursor=abc", srv.url)).bearer_auth(&p.token),
         400,
         "invalid_query",
         "cursor",
     )
     .await;
+    p.expect(p.http.get(format!("{}/v1/pull?limit=0", srv.url)).bearer_auth(&p.token), 422, "invalid_query", "limit")
+        .await;
     p.expect(
-        p.http
-            .get(format!("{}/v1/pull?limit=0", srv.url))
-            .bearer_auth(&p.token),
-        422,
-        "invalid_query",
-        "limit",
-    )
-    .await;
-    p.expect(
-        p.http
-            .get(format!("{}/v1/pull?cursor=999999999", srv.url))
-            .bearer_auth(&p.token),
+        p.http.get(format!("{}/v1/pull?cursor=999999999", srv.url)).bearer_auth(&p.token),
         422,
         "unknown_cursor",
         "ahead",
     )
     .await;
-    p.expect(
-        p.http.get(format!("{}/v1/pull", srv.url)),
-        401,
-        "unauthenticated",
-        "sign in",
-    )
-    .await;
-    p.expect(
-        login(r#"{"username": "rep1", "password": "wrong"}"#),
-        401,
-        "wrong_credentials",
-        "wrong",
-    )
-    .await;
-    p.expect(
-        login(r#"{"username": "rep1"}"#),
-        422,
-        "invalid_request",
-        "password",
-    )
-    .await;
-    p.expect(
-        p.http.get(format!("{}/v2/everything", srv.url)),
-        404,
-        "not_found",
-        "no such endpoint",
-    )
-    .await;
+    p.expect(p.http.get(format!("{}/v1/pull", srv.url)), 401, "unauthenticated", "sign in").await;
+    p.expect(login(r#"{"username": "rep1", "password": "wrong"}"#), 401, "wrong_credentials", "wrong").await;
+    p.expect(login(r#"{"username": "rep1"}"#), 422, "invalid_request", "password").await;
+    p.expect(p.http.get(format!("{}/v2/everything", srv.url)), 404, "not_found", "no such endpoint").await;
 
     // Expired session: two hours later the one-hour token no longer works.
     srv.clock.advance(2 * 3600 * 1000);
-    p.expect(
-        p.push_one(mutation("customers", json!({"phone": "late"}))),
-        401,
-        "session_expired",
-        "sign in again",
-    )
-    .await;
+    p.expect(p.push_one(mutation("customers", json!({"phone": "late"}))), 401, "session_expired", "sign in again")
+        .await;
     let err = rep1.engine.sync(&mut |_| {}).await.unwrap_err();
-    assert!(
-        err.to_string().contains("expired") && err.to_string().contains("fieldsync login"),
-        "{err}"
-    );
+    assert!(err.to_string().contains("expired") && err.to_string().contains("fieldsync login"), "{err}");
 
     let mut fresh = srv.client("rep1").await;
     fresh.sync().await;

@@ -19,11 +19,8 @@ const STEPS: usize = 70;
 async fn run_case(seed: u64) {
     let mut rng = StdRng::seed_from_u64(seed);
     let srv = TestServer::demo().await;
-    let mut clients: Vec<TestClient> = vec![
-        srv.client("rep1").await,
-        srv.client("rep2").await,
-        srv.client("manager1").await,
-    ];
+    let mut clients: Vec<TestClient> =
+        vec![srv.client("rep1").await, srv.client("rep2").await, srv.client("manager1").await];
     for c in clients.iter_mut() {
         c.sync().await;
     }
@@ -44,10 +41,7 @@ async fn run_case(seed: u64) {
                 let customer = &customers[rng.gen_range(0..customers.len())];
                 let field = FIELDS[rng.gen_range(0..FIELDS.len())];
                 let value = VALUES[rng.gen_range(0..VALUES.len())];
-                let fields = c
-                    .engine
-                    .parse_sets("customers", &[(field.to_string(), value.to_string())])
-                    .unwrap();
+                let fields = c.engine.parse_sets("customers", &[(field.to_string(), value.to_string())]).unwrap();
                 // Setting a field to the value it already shows is no edit, and queues nothing.
                 if c.engine.update("customers", customer, fields).unwrap() > 0 {
                     queued += 1;
@@ -70,15 +64,9 @@ async fn run_case(seed: u64) {
                 created.push((who, id));
             }
             6 => {
-                let mine: Vec<&String> = created
-                    .iter()
-                    .filter(|(w, id)| *w == who && !deleted.contains(id))
-                    .map(|(_, id)| id)
-                    .collect();
-                if let Some(id) = mine
-                    .get(rng.gen_range(0..mine.len().max(1)))
-                    .map(|s| s.to_string())
-                {
+                let mine: Vec<&String> =
+                    created.iter().filter(|(w, id)| *w == who && !deleted.contains(id)).map(|(_, id)| id).collect();
+                if let Some(id) = mine.get(rng.gen_range(0..mine.len().max(1))).map(|s| s.to_string()) {
                     c.engine.delete("visits", &id).unwrap();
                     queued += 1;
                     deleted.insert(id);
@@ -93,11 +81,7 @@ async fn run_case(seed: u64) {
     for _ in 0..2 {
         for c in clients.iter_mut() {
             let r = c.sync().await;
-            assert_eq!(
-                r.rejected, 0,
-                "seed {seed}: {} had a change rejected",
-                c.user
-            );
+            assert_eq!(r.rejected, 0, "seed {seed}: {} had a change rejected", c.user);
             pushed += r.pushed;
         }
     }
@@ -108,41 +92,20 @@ async fn run_case(seed: u64) {
 
     for c in &clients {
         let st = c.engine.status().unwrap();
-        assert_eq!(
-            (st.pending, st.needs_attention),
-            (0, 0),
-            "seed {seed}: {} has leftovers",
-            c.user
-        );
+        assert_eq!((st.pending, st.needs_attention), (0, 0), "seed {seed}: {} has leftovers", c.user);
         for id in &customers {
-            assert_eq!(
-                c.get("customers", id),
-                server.get("customers", id),
-                "seed {seed}: {} diverged on {id}",
-                c.user
-            );
+            assert_eq!(c.get("customers", id), server.get("customers", id), "seed {seed}: {} diverged on {id}", c.user);
         }
     }
     for ((customer, field), value) in &latest {
         let got = &server.get("customers", customer).unwrap()[*field];
-        assert_eq!(
-            got, value,
-            "seed {seed}: {customer}.{field} lost its latest edit"
-        );
+        assert_eq!(got, value, "seed {seed}: {customer}.{field} lost its latest edit");
     }
     let visits: Vec<String> = server.ids("visits");
     let visit_set: BTreeSet<&String> = visits.iter().collect();
-    assert_eq!(
-        visit_set.len(),
-        visits.len(),
-        "seed {seed}: duplicated visits"
-    );
+    assert_eq!(visit_set.len(), visits.len(), "seed {seed}: duplicated visits");
     for (_, id) in &created {
-        assert_eq!(
-            visit_set.contains(id),
-            !deleted.contains(id),
-            "seed {seed}: visit {id} wrong after sync"
-        );
+        assert_eq!(visit_set.contains(id), !deleted.contains(id), "seed {seed}: visit {id} wrong after sync");
     }
     assert_eq!(
         server.ids("visits"),

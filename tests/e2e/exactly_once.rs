@@ -60,13 +60,7 @@ async fn server_rows(srv: &TestServer, token: &str, entity: &str) -> Vec<Vec<Val
     for page in pull_all(srv, token).await {
         for ch in page["changes"].as_array().into_iter().flatten() {
             if ch["entity"] == entity {
-                rows.extend(
-                    ch["rows"]
-                        .as_array()
-                        .unwrap()
-                        .iter()
-                        .map(|r| r.as_array().unwrap().clone()),
-                );
+                rows.extend(ch["rows"].as_array().unwrap().iter().map(|r| r.as_array().unwrap().clone()));
             }
         }
     }
@@ -76,13 +70,8 @@ async fn server_rows(srv: &TestServer, token: &str, entity: &str) -> Vec<Vec<Val
 #[tokio::test(flavor = "multi_thread")]
 async fn a_lost_push_reply_retried_after_a_restart_applies_once() {
     let srv = TestServer::demo().await;
-    let faulty = Arc::new(LoseReplies {
-        inner: HttpTransport::new(),
-        lose: AtomicUsize::new(1),
-    });
-    let mut rep1 = srv
-        .client_with("rep1", |o| o.transport = faulty.clone())
-        .await;
+    let faulty = Arc::new(LoseReplies { inner: HttpTransport::new(), lose: AtomicUsize::new(1) });
+    let mut rep1 = srv.client_with("rep1", |o| o.transport = faulty.clone()).await;
     let mut rep2 = srv.client("rep2").await;
     rep1.sync().await;
     rep2.sync().await;
@@ -91,27 +80,17 @@ async fn a_lost_push_reply_retried_after_a_restart_applies_once() {
     rep1.set("customers", &customer, &[("phone", "+1 first")]);
     let err = rep1.engine.sync(&mut |_| {}).await.unwrap_err();
     assert!(matches!(err, ClientError::Unavailable(_)), "{err}");
-    assert_eq!(
-        rep1.engine.status().unwrap().pending,
-        1,
-        "the change stays queued until acknowledged"
-    );
+    assert_eq!(rep1.engine.status().unwrap().pending, 1, "the change stays queued until acknowledged");
 
     // Meanwhile rep2, who had seen rep1's value, changes the phone again.
     rep2.sync().await;
-    assert_eq!(
-        rep2.get("customers", &customer).unwrap()["phone"],
-        json!("+1 first")
-    );
+    assert_eq!(rep2.get("customers", &customer).unwrap()["phone"], json!("+1 first"));
     rep2.set("customers", &customer, &[("phone", "+2 second")]);
     rep2.sync().await;
 
     // rep1 restarts (a new engine on the same profile) and retries the same mutation.
     let profile = rep1.profile();
-    let opts = EngineOptions {
-        clock: srv.clock.clone(),
-        ..Default::default()
-    };
+    let opts = EngineOptions { clock: srv.clock.clone(), ..Default::default() };
     rep1.engine = Engine::open_with(&profile, opts).unwrap();
     let report = rep1.sync().await;
     assert_eq!((report.pushed, report.applied, report.rejected), (1, 1, 0));
@@ -124,10 +103,7 @@ async fn a_lost_push_reply_retried_after_a_restart_applies_once() {
     assert!(row.contains(&json!("+2 second")), "{row:?}");
     assert!(server_rows(&srv, &token, "sync_conflicts").await.is_empty());
     rep1.sync().await;
-    assert_eq!(
-        rep1.get("customers", &customer).unwrap()["phone"],
-        json!("+2 second")
-    );
+    assert_eq!(rep1.get("customers", &customer).unwrap()["phone"], json!("+2 second"));
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -153,12 +129,7 @@ async fn replaying_a_push_over_http_returns_the_stored_results_and_changes_nothi
         ]
     });
     let http = reqwest::Client::new();
-    let send = || {
-        http.post(format!("{}/v1/push", srv.url))
-            .bearer_auth(&token)
-            .json(&body)
-            .send()
-    };
+    let send = || http.post(format!("{}/v1/push", srv.url)).bearer_auth(&token).json(&body).send();
     // product_id null on a required field is bad input: the whole batch fails, nothing stored.
     let head = srv.head().await;
     let resp = send().await.unwrap();
@@ -168,22 +139,13 @@ async fn replaying_a_push_over_http_returns_the_stored_results_and_changes_nothi
     let product = server_rows(&srv, &token, "products").await[0][0].clone();
     let mut body = body.clone();
     body["mutations"][1]["fields"]["product_id"] = product;
-    let send = || {
-        http.post(format!("{}/v1/push", srv.url))
-            .bearer_auth(&token)
-            .json(&body)
-            .send()
-    };
+    let send = || http.post(format!("{}/v1/push", srv.url)).bearer_auth(&token).json(&body).send();
     let first: Value = send().await.unwrap().json().await.unwrap();
     let head_after_first = srv.head().await;
     let second: Value = send().await.unwrap().json().await.unwrap();
     assert_eq!(first["results"], second["results"]);
     assert_eq!(first["results"][0]["status"], "applied");
-    assert_eq!(
-        srv.head().await,
-        head_after_first,
-        "a replay must not write anything"
-    );
+    assert_eq!(srv.head().await, head_after_first, "a replay must not write anything");
     let orders = server_rows(&srv, &token, "orders").await;
     assert_eq!(orders.iter().filter(|r| r[0] == json!(order)).count(), 1);
 }

@@ -14,9 +14,8 @@ async fn a_client_pulling_during_slow_concurrent_commits_receives_every_change()
     // Fault injection: every push transaction stalls 0-15 ms between writing and
     // committing, so commits interleave with pulls in every possible way.
     let srv = TestServer::demo_with(|c| {
-        c.before_commit = Some(Arc::new(|| {
-            std::thread::sleep(Duration::from_millis(rand::thread_rng().gen_range(0..15)))
-        }));
+        c.before_commit =
+            Some(Arc::new(|| std::thread::sleep(Duration::from_millis(rand::thread_rng().gen_range(0..15)))));
     })
     .await;
     let mut watcher = srv.client("manager1").await;
@@ -34,12 +33,7 @@ async fn a_client_pulling_during_slow_concurrent_commits_receives_every_change()
                 let when = format!("2026-11-25T10:{i:02}:00Z");
                 created.push(w.create(
                     "visits",
-                    &[
-                        ("customer_id", customer),
-                        ("rep_id", &me),
-                        ("visited_at", &when),
-                        ("notes", "concurrency"),
-                    ],
+                    &[("customer_id", customer), ("rep_id", &me), ("visited_at", &when), ("notes", "concurrency")],
                 ));
                 w.sync().await;
             }
@@ -66,8 +60,5 @@ async fn a_client_pulling_during_slow_concurrent_commits_receives_every_change()
         missing.len(),
         expected.len()
     );
-    assert!(
-        pulls > 1,
-        "the watcher never pulled while writers were busy"
-    );
+    assert!(pulls > 1, "the watcher never pulled while writers were busy");
 }

@@ -37,10 +37,7 @@ async fn a_killed_first_sync_resumes_where_it_stopped() {
     })
     .await
     .unwrap();
-    assert!(
-        !status.success(),
-        "the sync finished before it could be killed; the test proves nothing"
-    );
+    assert!(!status.success(), "the sync finished before it could be killed; the test proves nothing");
 
     let engine = Engine::open(&profile).unwrap();
     let cursor = engine.store().cursor().unwrap();
@@ -48,36 +45,18 @@ async fn a_killed_first_sync_resumes_where_it_stopped() {
     drop(engine);
 
     let bin = workspace_bin("fieldsync");
-    let out = Command::new(bin)
-        .arg("--profile")
-        .arg(&profile)
-        .args(["sync", "--json"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = Command::new(bin).arg("--profile").arg(&profile).args(["sync", "--json"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let resumed = report["pulled"].as_u64().unwrap() as usize;
-    assert!(
-        resumed < total,
-        "the second run pulled {resumed} of {total}: it started over"
-    );
+    assert!(resumed < total, "the second run pulled {resumed} of {total}: it started over");
 
-    let opts = fieldsync_client::EngineOptions {
-        clock: srv.clock.clone(),
-        ..Default::default()
-    };
+    let opts = fieldsync_client::EngineOptions { clock: srv.clock.clone(), ..Default::default() };
     let resumed_client = TestClient {
         engine: Engine::open_with(&profile, opts).unwrap(),
         dir: tempfile::tempdir().unwrap(),
         user: "rep1".into(),
     };
     let registry = Registry::standard();
-    assert_eq!(
-        snapshot(&resumed_client, &registry),
-        snapshot(&reference, &registry)
-    );
+    assert_eq!(snapshot(&resumed_client, &registry), snapshot(&reference, &registry));
 }

@@ -20,9 +20,7 @@ pub struct SimClock {
 
 impl SimClock {
     pub fn new() -> Arc<SimClock> {
-        Arc::new(SimClock {
-            now: AtomicI64::new(fieldsync_protocol::time::SystemClock.now_ms()),
-        })
+        Arc::new(SimClock { now: AtomicI64::new(fieldsync_protocol::time::SystemClock.now_ms()) })
     }
 
     pub fn advance(&self, ms: i64) {
@@ -71,20 +69,11 @@ impl TestServer {
         adjust(&mut config);
         {
             let mut conn =
-                fieldsync_server::db::open_migrated(&config.data_dir, &config.extra_migrations)
-                    .expect("migrate");
+                fieldsync_server::db::open_migrated(&config.data_dir, &config.extra_migrations).expect("migrate");
             fieldsync_server::seed::seed_demo(&mut conn, &config.registry).expect("seed");
         }
-        let server = fieldsync_server::start(config.clone(), "127.0.0.1:0".parse().unwrap())
-            .await
-            .expect("start");
-        TestServer {
-            url: server.url(),
-            _server: server,
-            clock,
-            config,
-            _dir: dir,
-        }
+        let server = fieldsync_server::start(config.clone(), "127.0.0.1:0".parse().unwrap()).await.expect("start");
+        TestServer { url: server.url(), _server: server, clock, config, _dir: dir }
     }
 
     /// Signs a new client in as `user` (password "demo") on the shared simulated clock.
@@ -92,26 +81,15 @@ impl TestServer {
         self.client_with(user, |_| {}).await
     }
 
-    pub async fn client_with(
-        &self,
-        user: &str,
-        adjust: impl FnOnce(&mut EngineOptions),
-    ) -> TestClient {
+    pub async fn client_with(&self, user: &str, adjust: impl FnOnce(&mut EngineOptions)) -> TestClient {
         let dir = tempfile::tempdir().expect("temp dir");
-        let mut opts = EngineOptions {
-            clock: self.clock.clone(),
-            registry: self.config.registry.clone(),
-            ..Default::default()
-        };
+        let mut opts =
+            EngineOptions { clock: self.clock.clone(), registry: self.config.registry.clone(), ..Default::default() };
         opts.extra_migrations = self.config.extra_migrations.clone();
         adjust(&mut opts);
         let mut engine = Engine::open_with(dir.path(), opts).expect("open engine");
         engine.login(&self.url, user, "demo").await.expect("login");
-        TestClient {
-            engine,
-            dir,
-            user: user.to_string(),
-        }
+        TestClient { engine, dir, user: user.to_string() }
     }
 
     /// Raw token for direct HTTP calls.
@@ -130,12 +108,7 @@ impl TestServer {
 
     /// The newest change seq, read over HTTP.
     pub async fn head(&self) -> i64 {
-        let v: Value = reqwest::get(format!("{}/v1/health", self.url))
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let v: Value = reqwest::get(format!("{}/v1/health", self.url)).await.unwrap().json().await.unwrap();
         v["head"].as_i64().expect("head")
     }
 }
@@ -149,10 +122,7 @@ pub struct TestClient {
 impl TestClient {
     pub async fn sync(&mut self) -> SyncReport {
         let user = self.user.clone();
-        self.engine
-            .sync(&mut |_| {})
-            .await
-            .unwrap_or_else(|e| panic!("{user}: sync failed: {e}"))
+        self.engine.sync(&mut |_| {}).await.unwrap_or_else(|e| panic!("{user}: sync failed: {e}"))
     }
 
     pub fn list(&self, entity: &str) -> Vec<Object> {
@@ -160,10 +130,7 @@ impl TestClient {
     }
 
     pub fn ids(&self, entity: &str) -> Vec<String> {
-        self.list(entity)
-            .iter()
-            .map(|o| o["id"].as_str().unwrap().to_string())
-            .collect()
+        self.list(entity).iter().map(|o| o["id"].as_str().unwrap().to_string()).collect()
     }
 
     pub fn get(&self, entity: &str, id: &str) -> Option<Object> {
@@ -171,32 +138,19 @@ impl TestClient {
     }
 
     pub fn set(&mut self, entity: &str, id: &str, pairs: &[(&str, &str)]) {
-        let sets: Vec<(String, String)> = pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
+        let sets: Vec<(String, String)> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         let fields = self.engine.parse_sets(entity, &sets).expect("parse");
         self.engine.update(entity, id, fields).expect("update");
     }
 
     pub fn create(&mut self, entity: &str, pairs: &[(&str, &str)]) -> String {
-        let sets: Vec<(String, String)> = pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
+        let sets: Vec<(String, String)> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         let fields = self.engine.parse_sets(entity, &sets).expect("parse");
-        self.engine.create(entity, fields).expect("create")["id"]
-            .as_str()
-            .unwrap()
-            .to_string()
+        self.engine.create(entity, fields).expect("create")["id"].as_str().unwrap().to_string()
     }
 
     pub fn my_id(&self) -> String {
-        self.engine
-            .store()
-            .meta("user_id")
-            .unwrap()
-            .expect("signed in")
+        self.engine.store().meta("user_id").unwrap().expect("signed in")
     }
 
     pub fn profile(&self) -> PathBuf {
@@ -206,11 +160,7 @@ impl TestClient {
 
 /// Every record of every entity type, for comparing whole stores.
 pub fn snapshot(client: &TestClient, registry: &Registry) -> Vec<(String, Vec<Object>)> {
-    registry
-        .entities()
-        .iter()
-        .map(|e| (e.name.to_string(), client.list(e.name)))
-        .collect()
+    registry.entities().iter().map(|e| (e.name.to_string(), client.list(e.name))).collect()
 }
 
 /// The path of a binary built by this workspace (tests run from target/<profile>/deps).
@@ -218,10 +168,6 @@ pub fn workspace_bin(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("test binary path");
     let dir = exe.parent().and_then(Path::parent).expect("target dir");
     let bin = dir.join(name);
-    assert!(
-        bin.exists(),
-        "{} is not built; run `cargo build --workspace` first",
-        bin.display()
-    );
+    assert!(bin.exists(), "{} is not built; run `cargo build --workspace` first", bin.display());
     bin
 }

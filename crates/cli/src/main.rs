@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use fieldsync_client::{Engine, Object};
+use fieldsync_client::{Engine, Object, ReviewFilter};
 use serde_json::Value;
 
 #[derive(Parser)]
@@ -76,10 +76,18 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Values overwritten by concurrent edits.
+    /// Values overwritten by concurrent edits; `restore` brings one back.
+    #[command(args_conflicts_with_subcommands = true)]
     Conflicts {
+        #[command(subcommand)]
+        action: Option<ConflictAction>,
         #[arg(long)]
         json: bool,
+    },
+    /// The manager's review of the team's orders.
+    Review {
+        #[command(subcommand)]
+        action: ReviewAction,
     },
     /// Changes the server rejected, to fix and resend or discard.
     #[command(args_conflicts_with_subcommands = true)]
@@ -92,12 +100,55 @@ enum Command {
 }
 
 #[derive(Subcommand)]
+enum ConflictAction {
+    /// Set the overwritten value again, as a new edit (use the conflict_id).
+    Restore { conflict_id: String },
+}
+
+#[derive(Subcommand)]
+enum ReviewAction {
+    /// Orders waiting for review (or other statuses), with totals and history.
+    List {
+        /// draft, submitted, approved, rejected, delivered, cancelled or all.
+        #[arg(long, default_value = "submitted")]
+        status: String,
+        /// Only this rep's orders (user name).
+        #[arg(long)]
+        rep: Option<String>,
+        /// Orders dated on or after this day (YYYY-MM-DD).
+        #[arg(long)]
+        from: Option<String>,
+        /// Orders dated on or before this day (YYYY-MM-DD).
+        #[arg(long)]
+        to: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Approve a submitted order.
+    Approve {
+        order_id: String,
+        #[arg(long)]
+        comment: Option<String>,
+    },
+    /// Reject a submitted order; the comment tells the rep what to fix.
+    Reject {
+        order_id: String,
+        #[arg(long, required = true)]
+        comment: String,
+    },
+}
+
+#[derive(Subcommand)]
 enum AttentionAction {
     /// Queue a rejected change again, optionally with fixed fields.
     Resend {
         mutation_id: String,
         #[arg(long = "set", value_parser = parse_pair)]
         sets: Vec<(String, String)>,
+        /// Re-price the record's lines from today's price list first (after a
+        /// "prices changed" rejection).
+        #[arg(long)]
+        accept_prices: bool,
     },
     /// Drop a rejected change for good.
     Discard { mutation_id: String },
@@ -111,17 +162,11 @@ fn parse_pair(s: &str) -> Result<(String, String), String> {
 
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("FIELDSYNC_LOG")
-                .unwrap_or_else(|_| "warn".into()),
-        )
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("FIELDSYNC_LOG").unwrap_or_else(|_| "warn".into()))
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
-    let rt = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
+    let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start: {e}");
@@ -156,18 +201,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Login { server, user, .. } => {
             let mut password = String::new();
             std::io::stdin().read_to_string(&mut password)?;
-            let info = engine
-                .login(&server, &user, password.trim_end_matches(['\r', '\n']))
-                .await?;
+            let info = engine.login(&server, &user, password.trim_end_matches(['\r', '\n'])).await?;
             println!("signed in to {server} as {} ({})", info.username, info.role);
         }
         Command::Sync { json, page_size } => {
             if let Some(n) = page_size {
                 engine.set_pull_limit(n);
             }
-            let report = engine
-                .sync(&mut |p| eprintln!("pulled {} records ({}%)", p.pulled, p.percent))
-                .await?;
+            let report = engine.sync(&mut |p| eprintln!("pulled {} records ({}%)", p.pulled, p.percent)).await?;
             if json {
                 print_json(&report)?;
             } else {
@@ -177,11 +218,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 );
             }
         }
-        Command::List {
-            entity,
-            filters,
-            json,
-        } => {
+        Command::List { entity, filters, json } => {
             let rows = engine.list(&entity, &filters)?;
             if json {
                 print_json(&rows)?;
@@ -225,10 +262,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             if json {
                 print_json(&s)?;
             } else {
-                println!(
-                    "server: {}",
-                    s.server.as_deref().unwrap_or("(not signed in)")
-                );
+                println!("server: {}", s.server.as_deref().unwrap_or("(not signed in)"));
                 println!("user: {}", s.user.as_deref().unwrap_or("-"));
                 println!("pending changes: {}", s.pending);
                 println!("needs attention: {}", s.needs_attention);
@@ -236,7 +270,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 println!("clock offset: {} ms", s.clock_offset_ms);
             }
         }
-        Command::Conflicts { json } => {
+        Command::Conflicts { action: Some(ConflictAction::Restore { conflict_id }), .. } => {
+            engine.restore_conflict(&conflict_id)?;
+            println!("restored; it syncs on the next 'fieldsync sync'");
+        }
+        Command::Review { action } => review(&mut engine, action)?,
+        Command::Conflicts { action: None, json } => {
             let list = engine.conflicts()?;
             if json {
                 print_json(&list)?;
@@ -268,21 +307,55 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 }
             }
         }
-        Command::Attention {
-            action: Some(AttentionAction::Resend { mutation_id, sets }),
-            ..
-        } => {
+        Command::Attention { action: Some(AttentionAction::Resend { mutation_id, sets, accept_prices }), .. } => {
             let item = engine.store().attention_item(&mutation_id)?;
+            if accept_prices {
+                let n = engine.accept_current_prices(&item.entity, &item.id)?;
+                println!("re-priced {n} line(s) from today's price list");
+            }
             let fixes: Object = engine.parse_sets(&item.entity, &sets)?;
             engine.resend(&mutation_id, fixes)?;
             println!("queued again; it syncs on the next 'fieldsync sync'");
         }
-        Command::Attention {
-            action: Some(AttentionAction::Discard { mutation_id }),
-            ..
-        } => {
+        Command::Attention { action: Some(AttentionAction::Discard { mutation_id }), .. } => {
             engine.discard(&mutation_id)?;
             println!("discarded");
+        }
+    }
+    Ok(())
+}
+
+fn review(engine: &mut Engine, action: ReviewAction) -> anyhow::Result<()> {
+    match action {
+        ReviewAction::List { status, rep, from, to, json } => {
+            let queue = engine.review_queue(&ReviewFilter { status: Some(status), rep, from, to })?;
+            if json {
+                print_json(&queue)?;
+            } else if queue.is_empty() {
+                println!("no orders match");
+            } else {
+                for o in &queue {
+                    let flags = o.flags.as_deref().map(|f| format!("  [{f}]")).unwrap_or_default();
+                    println!(
+                        "{}  {}  {:<10} {:<8} {:>4} lines {:>12.2}  {}{flags}",
+                        o.id,
+                        o.order_date,
+                        o.status,
+                        o.rep,
+                        o.lines,
+                        o.total_cents as f64 / 100.0,
+                        o.customer
+                    );
+                }
+            }
+        }
+        ReviewAction::Approve { order_id, comment } => {
+            engine.review(&order_id, true, comment.as_deref())?;
+            println!("approved; the rep sees it after the next 'fieldsync sync'");
+        }
+        ReviewAction::Reject { order_id, comment } => {
+            engine.review(&order_id, false, Some(&comment))?;
+            println!("rejected; the rep sees it after the next 'fieldsync sync'");
         }
     }
     Ok(())

@@ -13,12 +13,7 @@ pub enum ClientError {
     NotSignedIn(String),
     /// The server refused the request; `message` is its sentence for people.
     #[error("{message}")]
-    Server {
-        status: u16,
-        code: String,
-        message: String,
-        mutation_id: Option<uuid::Uuid>,
-    },
+    Server { status: u16, code: String, message: String, mutation_id: Option<uuid::Uuid> },
     /// The server could not be reached or answered garbage; try again later.
     #[error("{0}")]
     Unavailable(String),

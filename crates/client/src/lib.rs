@@ -8,13 +8,15 @@ pub mod error;
 pub mod store;
 mod sync;
 pub mod transport;
+mod workflows;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use fieldsync_protocol::time::rfc3339_ms;
 use fieldsync_protocol::wire::{LoginRequest, LoginResponse, Op, UserInfo};
-use fieldsync_protocol::{parse_cli_value, Registry};
+use fieldsync_protocol::merge::wire_value;
+use fieldsync_protocol::{parse_cli_value, EntityDef, FieldDefault, FieldStrategy, Registry};
 use fieldsync_sqlkit::Migration;
 use serde::Serialize;
 use serde_json::Value;
@@ -24,6 +26,7 @@ pub use error::{ClientError, Result};
 pub use store::{AttentionItem, Object, Store};
 pub use sync::{Progress, SyncReport};
 pub use transport::{Clock, HttpTransport, SystemClock, Transport};
+pub use workflows::{ReviewFilter, ReviewItem};
 
 /// How to build an engine; [`EngineOptions::default`] is what ships.
 pub struct EngineOptions {
@@ -115,11 +118,7 @@ impl Engine {
     fn token(&self) -> Result<String> {
         std::fs::read_to_string(self.token_path())
             .map(|t| t.trim().to_string())
-            .map_err(|_| {
-                ClientError::NotSignedIn(
-                    "You are not signed in; run 'fieldsync login' first.".into(),
-                )
-            })
+            .map_err(|_| ClientError::NotSignedIn("You are not signed in; run 'fieldsync login' first.".into()))
     }
 
     fn save_token(&self, token: &str) -> Result<()> {
@@ -131,43 +130,26 @@ impl Engine {
         let mut f = opts
             .open(self.token_path())
             .map_err(|e| ClientError::Internal(format!("cannot store the session token: {e}")))?;
-        f.write_all(token.as_bytes())
-            .map_err(|e| ClientError::Internal(format!("cannot store the session token: {e}")))
+        f.write_all(token.as_bytes()).map_err(|e| ClientError::Internal(format!("cannot store the session token: {e}")))
     }
 
     /// Signs in and remembers the server, user and session. Signing in as a different
     /// user than the profile's previous one starts from an empty cache.
-    pub async fn login(
-        &mut self,
-        server: &str,
-        username: &str,
-        password: &str,
-    ) -> Result<UserInfo> {
+    pub async fn login(&mut self, server: &str, username: &str, password: &str) -> Result<UserInfo> {
         let server = server.trim_end_matches('/').to_string();
-        let body = serde_json::to_vec(&LoginRequest {
-            username: username.into(),
-            password: password.into(),
-        })?;
-        let resp: LoginResponse = sync::call(
-            &*self.transport,
-            &*self.clock,
-            sync::post(&server, "/v1/login", None, body),
-        )
-        .await?
-        .0;
+        let body = serde_json::to_vec(&LoginRequest { username: username.into(), password: password.into() })?;
+        let resp: LoginResponse =
+            sync::call(&*self.transport, &*self.clock, sync::post(&server, "/v1/login", None, body)).await?.0;
         let previous = self.store.meta("user")?;
         let previous_server = self.store.meta("server")?;
-        if previous.is_some_and(|p| p != resp.user.username)
-            || previous_server.is_some_and(|s| s != server)
-        {
+        if previous.is_some_and(|p| p != resp.user.username) || previous_server.is_some_and(|s| s != server) {
             if self.store.count("outbox")? > 0 {
                 return Err(ClientError::BadInput(
                     "This profile has unsynced changes of another user or server; sync them first or use another --profile.".into(),
                 ));
             }
             self.store.reset()?;
-            self.store
-                .set_meta("client_id", &Uuid::now_v7().to_string())?;
+            self.store.set_meta("client_id", &Uuid::now_v7().to_string())?;
         }
         self.save_token(&resp.token)?;
         self.store.set_meta("server", &server)?;
@@ -178,27 +160,22 @@ impl Engine {
     }
 
     /// Pushes pending changes, then pulls until caught up.
-    pub async fn sync(
-        &mut self,
-        progress: &mut (dyn FnMut(&Progress) + Send),
-    ) -> Result<SyncReport> {
+    pub async fn sync(&mut self, progress: &mut (dyn FnMut(&Progress) + Send)) -> Result<SyncReport> {
         let (server, token) = self.session()?;
         self.run_sync(&server, &token, progress, true).await
     }
 
     /// Pulls server changes without pushing (pending local edits are rebased on top).
-    pub async fn pull(
-        &mut self,
-        progress: &mut (dyn FnMut(&Progress) + Send),
-    ) -> Result<SyncReport> {
+    pub async fn pull(&mut self, progress: &mut (dyn FnMut(&Progress) + Send)) -> Result<SyncReport> {
         let (server, token) = self.session()?;
         self.run_sync(&server, &token, progress, false).await
     }
 
     fn session(&self) -> Result<(String, String)> {
-        let server = self.store.meta("server")?.ok_or_else(|| {
-            ClientError::NotSignedIn("You are not signed in; run 'fieldsync login' first.".into())
-        })?;
+        let server = self
+            .store
+            .meta("server")?
+            .ok_or_else(|| ClientError::NotSignedIn("You are not signed in; run 'fieldsync login' first.".into()))?;
         Ok((server, self.token()?))
     }
 
@@ -227,8 +204,7 @@ impl Engine {
         let mut obj = Object::new();
         for (field, text) in sets {
             let f = def.field(field).ok_or_else(|| unknown_field(&def, field))?;
-            let v = parse_cli_value(f, text)
-                .map_err(|e| ClientError::BadInput(format!("{}.{e}.", def.name)))?;
+            let v = parse_cli_value(f, text).map_err(|e| ClientError::BadInput(format!("{}.{e}.", def.name)))?;
             obj.insert(field.clone(), v);
         }
         Ok(obj)
@@ -243,64 +219,102 @@ impl Engine {
                 continue;
             }
             let f = def.field(field).ok_or_else(|| unknown_field(&def, field))?;
-            let v = parse_cli_value(
-                &fieldsync_protocol::FieldDef {
-                    required: false,
-                    ..*f
-                },
-                text,
-            )
-            .map_err(|e| ClientError::BadInput(format!("{}.{e}.", def.name)))?;
+            let v = parse_cli_value(&fieldsync_protocol::FieldDef { required: false, ..*f }, text)
+                .map_err(|e| ClientError::BadInput(format!("{}.{e}.", def.name)))?;
             typed.push((field.clone(), v));
         }
         self.store.list(entity, &typed)
     }
 
     pub fn get(&self, entity: &str, id: &str) -> Result<Object> {
-        self.store.get(entity, id)?.ok_or_else(|| {
-            ClientError::NotFound(format!("There is no {entity} record {id} in this profile."))
-        })
+        self.store
+            .get(entity, id)?
+            .ok_or_else(|| ClientError::NotFound(format!("There is no {entity} record {id} in this profile.")))
     }
 
-    /// Creates a record with a new UUIDv7 id; returns it.
-    pub fn create(&mut self, entity: &str, fields: Object) -> Result<Object> {
+    /// Creates a record with a new UUIDv7 id; returns it. Fields left out get the
+    /// registry's defaults (current user, today, list price, ...).
+    pub fn create(&mut self, entity: &str, mut fields: Object) -> Result<Object> {
         let def = self.store.entity(entity)?;
-        if let Some(missing) = def
-            .fields
-            .iter()
-            .find(|f| f.required && fields.get(f.name).is_none_or(Value::is_null))
-        {
+        if let Some(f) = fields.keys().find(|f| def.field(f).is_some_and(|d| d.strategy == FieldStrategy::ServerOnly)) {
+            return Err(ClientError::BadInput(format!("{}.{f} is set by the server and cannot be changed here.", def.name)));
+        }
+        self.fill_defaults(&def, &mut fields)?;
+        if let Some(missing) = def.fields.iter().find(|f| f.required && fields.get(f.name).is_none_or(Value::is_null)) {
             return Err(ClientError::BadInput(format!(
                 "A new {} record needs a value for '{}' (use --set {}=...).",
                 def.name, missing.name, missing.name
             )));
         }
         let id = Uuid::now_v7().to_string();
-        self.store
-            .write_local(entity, &id, Op::Put, fields, self.clock.now_ms())?;
+        self.store.write_local(entity, &id, Op::Put, fields, self.clock.now_ms())?;
         self.get(entity, &id)
     }
 
-    /// Changes the given fields; only fields whose value differs are queued.
+    fn today(&self) -> String {
+        fieldsync_protocol::time::date_from_days(self.clock.now_ms().div_euclid(86_400_000))
+    }
+
+    fn fill_defaults(&self, def: &EntityDef, fields: &mut Object) -> Result<()> {
+        for f in def.fields {
+            let (Some(default), None) = (f.default, fields.get(f.name)) else { continue };
+            let value = match default {
+                FieldDefault::CurrentUser => self.store.meta("user_id")?.map(Value::String),
+                FieldDefault::Today => Some(Value::String(self.today())),
+                FieldDefault::Now => Some(Value::String(rfc3339_ms(self.clock.now_ms()))),
+                FieldDefault::Text(t) => Some(Value::from(t)),
+                FieldDefault::ListPrice | FieldDefault::PromotionDiscount => self.line_price(def, fields)?.map(|p| {
+                    if default == FieldDefault::ListPrice {
+                        Value::from(p.unit_price_cents)
+                    } else {
+                        Value::from(p.discount_pct)
+                    }
+                }),
+            };
+            if let Some(v) = value {
+                fields.insert(f.name.to_string(), v);
+            }
+        }
+        Ok(())
+    }
+
+    /// Today's price for a line record (its order via `frozen_with`, and `product_id`).
+    fn line_price(&self, def: &EntityDef, fields: &Object) -> Result<Option<fieldsync_sqlkit::pricing::Price>> {
+        let order = def.frozen_with.and_then(|link| fields.get(link)).and_then(Value::as_str);
+        let product = fields.get("product_id").and_then(Value::as_str);
+        match (order, product) {
+            (Some(order), Some(product)) => self.store.price(order, product, &self.today()),
+            _ => Ok(None),
+        }
+    }
+
+    /// Changes the given fields to the given values; only fields whose value differs are
+    /// queued. For append-only text the value is the text to add; for counters, the new
+    /// total (the server receives the difference, so concurrent changes add up).
     pub fn update(&mut self, entity: &str, id: &str, fields: Object) -> Result<usize> {
+        let def = self.store.entity(entity)?;
         let current = self.get(entity, id)?;
-        let changed: Object = fields
-            .into_iter()
-            .filter(|(k, v)| current.get(k) != Some(v))
-            .collect();
-        if changed.is_empty() {
+        let mut wire = Object::new();
+        for (name, wanted) in fields {
+            let old = current.get(&name).cloned().unwrap_or(Value::Null);
+            if old == wanted {
+                continue;
+            }
+            let strategy = def.field(&name).map_or(FieldStrategy::Lww, |f| f.strategy);
+            let value = wire_value(strategy, &format!("{}.{name}", def.name), &old, &wanted).map_err(ClientError::BadInput)?;
+            wire.insert(name, value);
+        }
+        if wire.is_empty() {
             return Ok(0);
         }
-        let n = changed.len();
-        self.store
-            .write_local(entity, id, Op::Put, changed, self.clock.now_ms())?;
+        let n = wire.len();
+        self.store.write_local(entity, id, Op::Put, wire, self.clock.now_ms())?;
         Ok(n)
     }
 
     pub fn delete(&mut self, entity: &str, id: &str) -> Result<()> {
         self.get(entity, id)?;
-        self.store
-            .write_local(entity, id, Op::Delete, Object::new(), self.clock.now_ms())?;
+        self.store.write_local(entity, id, Op::Delete, Object::new(), self.clock.now_ms())?;
         Ok(())
     }
 
@@ -309,14 +323,8 @@ impl Engine {
         Ok(Status {
             pending: s.count("outbox")?,
             needs_attention: s.count("attention")?,
-            last_sync: s
-                .meta("last_sync_ms")?
-                .and_then(|v| v.parse().ok())
-                .map(rfc3339_ms),
-            clock_offset_ms: s
-                .meta("clock_offset_ms")?
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(0),
+            last_sync: s.meta("last_sync_ms")?.and_then(|v| v.parse().ok()).map(rfc3339_ms),
+            clock_offset_ms: s.meta("clock_offset_ms")?.and_then(|v| v.parse().ok()).unwrap_or(0),
             server: s.meta("server")?,
             user: s.meta("user")?,
         })
@@ -324,17 +332,9 @@ impl Engine {
 
     pub fn conflicts(&self) -> Result<Vec<ConflictEntry>> {
         let rows = self.store.list("sync_conflicts", &[])?;
-        let text = |o: &Object, k: &str| {
-            o.get(k)
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_string()
-        };
+        let text = |o: &Object, k: &str| o.get(k).and_then(Value::as_str).unwrap_or_default().to_string();
         let value = |o: &Object, k: &str| {
-            o.get(k)
-                .and_then(Value::as_str)
-                .and_then(|s| serde_json::from_str(s).ok())
-                .unwrap_or(Value::Null)
+            o.get(k).and_then(Value::as_str).and_then(|s| serde_json::from_str(s).ok()).unwrap_or(Value::Null)
         };
         let mut out: Vec<ConflictEntry> = rows
             .iter()
@@ -363,9 +363,7 @@ impl Engine {
         let item = self.store.attention_item(mutation_id)?;
         let mut fields = item.fields.clone();
         fields.extend(fixes);
-        let new_id =
-            self.store
-                .write_local(&item.entity, &item.id, item.op, fields, self.clock.now_ms())?;
+        let new_id = self.store.write_local(&item.entity, &item.id, item.op, fields, self.clock.now_ms())?;
         self.store.remove_attention(&item.mutation_id)?;
         Ok(new_id)
     }
@@ -379,9 +377,5 @@ impl Engine {
 
 fn unknown_field(def: &fieldsync_protocol::EntityDef, field: &str) -> ClientError {
     let names: Vec<&str> = def.field_names().collect();
-    ClientError::BadInput(format!(
-        "{} has no field '{field}'; its fields are: {}.",
-        def.name,
-        names.join(", ")
-    ))
+    ClientError::BadInput(format!("{} has no field '{field}'; its fields are: {}.", def.name, names.join(", ")))
 }

@@ -8,10 +8,9 @@
 use std::path::Path;
 
 use fieldsync_protocol::wire::{Mutation, MutationResult, MutationStatus, Op, PullResponse};
+use fieldsync_protocol::merge::apply_fields;
 use fieldsync_protocol::{EntityDef, Registry};
-use fieldsync_sqlkit::{
-    column_list, json_to_sql, migrate, upsert_sql, EntityRow, Migration, ENTITY_MIGRATIONS,
-};
+use fieldsync_sqlkit::{column_list, json_to_sql, migrate, upsert_sql, EntityRow, Migration, ENTITY_MIGRATIONS};
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
 use serde_json::{Map, Value};
 use uuid::Uuid;
@@ -52,24 +51,11 @@ pub struct Store {
 }
 
 impl Store {
-    pub fn open(
-        dir: &Path,
-        registry: std::sync::Arc<Registry>,
-        extra: &[Migration],
-    ) -> Result<Store> {
-        std::fs::create_dir_all(dir).map_err(|e| {
-            ClientError::BadInput(format!(
-                "cannot create profile directory {}: {e}",
-                dir.display()
-            ))
-        })?;
+    pub fn open(dir: &Path, registry: std::sync::Arc<Registry>, extra: &[Migration]) -> Result<Store> {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| ClientError::BadInput(format!("cannot create profile directory {}: {e}", dir.display())))?;
         let mut conn = fieldsync_sqlkit::open(&dir.join("fieldsync.db"))?;
-        let all: Vec<Migration> = ENTITY_MIGRATIONS
-            .iter()
-            .chain(CLIENT_MIGRATIONS)
-            .chain(extra)
-            .copied()
-            .collect();
+        let all: Vec<Migration> = ENTITY_MIGRATIONS.iter().chain(CLIENT_MIGRATIONS).chain(extra).copied().collect();
         migrate(&mut conn, &all)?;
         Ok(Store { conn, registry })
     }
@@ -82,44 +68,57 @@ impl Store {
         self.registry.get(name).copied().ok_or_else(|| {
             let mut names: Vec<&str> = self.registry.entities().iter().map(|e| e.name).collect();
             names.sort_unstable();
-            ClientError::BadInput(format!(
-                "There is no entity type '{name}'; known types: {}.",
-                names.join(", ")
-            ))
+            ClientError::BadInput(format!("There is no entity type '{name}'; known types: {}.", names.join(", ")))
         })
     }
 
     // ----- metadata -------------------------------------------------------------------
 
     pub fn meta(&self, key: &str) -> Result<Option<String>> {
-        Ok(self
-            .conn
-            .query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
-            .optional()?)
+        Ok(self.conn.query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0)).optional()?)
     }
 
     pub fn set_meta(&self, key: &str, value: &str) -> Result<()> {
-        self.conn.execute(
-            "INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)",
-            params![key, value],
-        )?;
+        self.conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)", params![key, value])?;
         Ok(())
     }
 
     pub fn cursor(&self) -> Result<i64> {
-        Ok(self
-            .meta("cursor")?
-            .and_then(|c| c.parse().ok())
-            .unwrap_or(0))
+        Ok(self.meta("cursor")?.and_then(|c| c.parse().ok()).unwrap_or(0))
     }
 
     pub fn count(&self, table: &str) -> Result<i64> {
-        Ok(self
-            .conn
-            .query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0))?)
+        Ok(self.conn.query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0))?)
     }
 
     // ----- reads ----------------------------------------------------------------------
+
+    /// Today's price for a line of `product_id` on `order_id`, from the local cache.
+    pub fn price(&self, order_id: &str, product_id: &str, today: &str) -> Result<Option<fieldsync_sqlkit::pricing::Price>> {
+        Ok(fieldsync_sqlkit::pricing::current_price(&self.conn, order_id, product_id, today)?)
+    }
+
+    /// Runs a read-only query returning JSON objects (column name -> value).
+    pub fn query(&self, sql: &str, params: &[&dyn rusqlite::ToSql]) -> Result<Vec<Object>> {
+        let mut stmt = self.conn.prepare(sql)?;
+        let names: Vec<String> = stmt.column_names().into_iter().map(String::from).collect();
+        let rows = stmt.query_map(params, |r| {
+            let mut obj = Object::new();
+            for (i, n) in names.iter().enumerate() {
+                let v = match r.get_ref(i)? {
+                    rusqlite::types::ValueRef::Null => Value::Null,
+                    rusqlite::types::ValueRef::Integer(x) => Value::from(x),
+                    rusqlite::types::ValueRef::Real(x) => Value::from(x),
+                    rusqlite::types::ValueRef::Text(t) | rusqlite::types::ValueRef::Blob(t) => {
+                        Value::String(String::from_utf8_lossy(t).into_owned())
+                    }
+                };
+                obj.insert(n.clone(), v);
+            }
+            Ok(obj)
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
 
     pub fn get(&self, entity: &str, id: &str) -> Result<Option<Object>> {
         let def = self.entity(entity)?;
@@ -147,23 +146,14 @@ impl Store {
         }
         sql.push_str(" ORDER BY id");
         let mut stmt = self.conn.prepare(&sql)?;
-        let rows = stmt.query_map(rusqlite::params_from_iter(args), |r| {
-            EntityRow::read(&def, r)
-        })?;
+        let rows = stmt.query_map(rusqlite::params_from_iter(args), |r| EntityRow::read(&def, r))?;
         rows.map(|r| Ok(r?.to_object(&def))).collect()
     }
 
     // ----- local writes ---------------------------------------------------------------
 
     /// Applies a local change to the visible row and queues it, in one transaction.
-    pub fn write_local(
-        &mut self,
-        entity: &str,
-        id: &str,
-        op: Op,
-        fields: Object,
-        edited_at_ms: i64,
-    ) -> Result<Uuid> {
+    pub fn write_local(&mut self, entity: &str, id: &str, op: Op, fields: Object, edited_at_ms: i64) -> Result<Uuid> {
         let def = self.entity(entity)?;
         let base_cursor = self.cursor()?;
         let mutation_id = Uuid::now_v7();
@@ -171,10 +161,8 @@ impl Store {
         ensure_shadow(&tx, &def, id)?;
         match op {
             Op::Put => {
-                let mut obj = read_row(&tx, &def, id)?
-                    .map(|r| r.to_object(&def))
-                    .unwrap_or_default();
-                obj.extend(fields.clone());
+                let mut obj = read_row(&tx, &def, id)?.map(|r| r.to_object(&def)).unwrap_or_default();
+                apply_fields(&def, &mut obj, &fields);
                 write_object(&tx, &def, id, &obj)?;
             }
             Op::Delete => delete_row(&tx, &def, id)?,
@@ -243,11 +231,9 @@ impl Store {
                             o.insert("id".into(), Value::String(id.clone()));
                             o
                         });
-                        for (k, v) in &m.fields {
-                            if !result.lost_fields.contains(k) {
-                                obj.insert(k.clone(), v.clone());
-                            }
-                        }
+                        let kept: Object =
+                            m.fields.iter().filter(|(k, _)| !result.lost_fields.contains(k)).map(|(k, v)| (k.clone(), v.clone())).collect();
+                        apply_fields(&def, obj, &kept);
                     }
                     Op::Delete => shadow = None,
                 }
@@ -266,10 +252,7 @@ impl Store {
                 )?;
             }
         }
-        tx.execute(
-            "DELETE FROM outbox WHERE mutation_id = ?1",
-            [m.mutation_id.to_string()],
-        )?;
+        tx.execute("DELETE FROM outbox WHERE mutation_id = ?1", [m.mutation_id.to_string()])?;
         rebuild(&tx, &def, &id)?;
         tx.commit()?;
         Ok(())
@@ -300,22 +283,10 @@ impl Store {
                 continue;
             };
             // Where each of our fields sits in the server's row ([id, ...fields]).
-            let positions: Vec<Option<usize>> = def
-                .fields
-                .iter()
-                .map(|f| {
-                    changes
-                        .fields
-                        .iter()
-                        .position(|n| n == f.name)
-                        .map(|p| p + 1)
-                })
-                .collect();
-            let has_shadows: bool = tx.query_row(
-                "SELECT EXISTS (SELECT 1 FROM shadows WHERE entity = ?1)",
-                [def.name],
-                |r| r.get(0),
-            )?;
+            let positions: Vec<Option<usize>> =
+                def.fields.iter().map(|f| changes.fields.iter().position(|n| n == f.name).map(|p| p + 1)).collect();
+            let has_shadows: bool =
+                tx.query_row("SELECT EXISTS (SELECT 1 FROM shadows WHERE entity = ?1)", [def.name], |r| r.get(0))?;
             let mut upsert = tx.prepare_cached(&upsert_sql(&def))?;
             for row in &changes.rows {
                 let Some(id) = row.first().and_then(Value::as_str) else {
@@ -325,10 +296,7 @@ impl Store {
                     let mut obj = Object::new();
                     obj.insert("id".into(), Value::String(id.into()));
                     for (f, pos) in def.fields.iter().zip(&positions) {
-                        obj.insert(
-                            f.name.into(),
-                            pos.and_then(|p| row.get(p)).cloned().unwrap_or(Value::Null),
-                        );
+                        obj.insert(f.name.into(), pos.and_then(|p| row.get(p)).cloned().unwrap_or(Value::Null));
                     }
                     tx.execute(
                         "UPDATE shadows SET data = ?3 WHERE entity = ?1 AND record_id = ?2",
@@ -340,8 +308,7 @@ impl Store {
                     values.push(rusqlite::types::Value::Text(id.to_string()));
                     for (f, pos) in def.fields.iter().zip(&positions) {
                         values.push(
-                            pos.and_then(|p| row.get(p))
-                                .map_or(rusqlite::types::Value::Null, |v| json_to_sql(f.ty, v)),
+                            pos.and_then(|p| row.get(p)).map_or(rusqlite::types::Value::Null, |v| json_to_sql(f.ty, v)),
                         );
                     }
                     upsert.execute(rusqlite::params_from_iter(values))?;
@@ -361,10 +328,7 @@ impl Store {
                 applied += 1;
             }
         }
-        tx.execute(
-            "INSERT OR REPLACE INTO meta (key, value) VALUES ('cursor', ?1)",
-            [page.cursor.to_string()],
-        )?;
+        tx.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('cursor', ?1)", [page.cursor.to_string()])?;
         tx.commit()?;
         Ok(applied)
     }
@@ -406,15 +370,14 @@ impl Store {
 
     pub fn attention_item(&self, mutation_id: &str) -> Result<AttentionItem> {
         self.attention()?.into_iter().find(|a| a.mutation_id.to_string() == mutation_id).ok_or_else(|| {
-            ClientError::NotFound(format!("There is no rejected change {mutation_id}; run 'fieldsync attention' to list them."))
+            ClientError::NotFound(format!(
+                "There is no rejected change {mutation_id}; run 'fieldsync attention' to list them."
+            ))
         })
     }
 
     pub fn remove_attention(&self, mutation_id: &Uuid) -> Result<()> {
-        self.conn.execute(
-            "DELETE FROM attention WHERE mutation_id = ?1",
-            [mutation_id.to_string()],
-        )?;
+        self.conn.execute("DELETE FROM attention WHERE mutation_id = ?1", [mutation_id.to_string()])?;
         Ok(())
     }
 
@@ -424,9 +387,7 @@ impl Store {
         for e in self.registry.entities() {
             tx.execute(&format!("DELETE FROM \"{}\"", e.name), [])?;
         }
-        tx.execute_batch(
-            "DELETE FROM outbox; DELETE FROM shadows; DELETE FROM attention; DELETE FROM meta;",
-        )?;
+        tx.execute_batch("DELETE FROM outbox; DELETE FROM shadows; DELETE FROM attention; DELETE FROM meta;")?;
         tx.commit()?;
         Ok(())
     }
@@ -443,9 +404,7 @@ fn parse_op(s: &str) -> Result<Op> {
     match s {
         "put" => Ok(Op::Put),
         "delete" => Ok(Op::Delete),
-        other => Err(ClientError::Internal(format!(
-            "corrupt outbox entry: op '{other}'"
-        ))),
+        other => Err(ClientError::Internal(format!("corrupt outbox entry: op '{other}'"))),
     }
 }
 
@@ -454,35 +413,21 @@ fn parse_uuid(s: &str) -> Result<Uuid> {
 }
 
 fn read_row(conn: &Connection, def: &EntityDef, id: &str) -> rusqlite::Result<Option<EntityRow>> {
-    let sql = format!(
-        "SELECT {} FROM \"{}\" WHERE id = ?1",
-        column_list(def, None),
-        def.name
-    );
-    conn.prepare_cached(&sql)?
-        .query_row([id], |r| EntityRow::read(def, r))
-        .optional()
+    let sql = format!("SELECT {} FROM \"{}\" WHERE id = ?1", column_list(def, None), def.name);
+    conn.prepare_cached(&sql)?.query_row([id], |r| EntityRow::read(def, r)).optional()
 }
 
-fn write_object(
-    conn: &Connection,
-    def: &EntityDef,
-    id: &str,
-    obj: &Object,
-) -> rusqlite::Result<()> {
+fn write_object(conn: &Connection, def: &EntityDef, id: &str, obj: &Object) -> rusqlite::Result<()> {
     let mut values = vec![rusqlite::types::Value::Text(id.to_string())];
-    values.extend(def.fields.iter().map(|f| {
-        obj.get(f.name)
-            .map_or(rusqlite::types::Value::Null, |v| json_to_sql(f.ty, v))
-    }));
-    conn.prepare_cached(&upsert_sql(def))?
-        .execute(rusqlite::params_from_iter(values))?;
+    values.extend(
+        def.fields.iter().map(|f| obj.get(f.name).map_or(rusqlite::types::Value::Null, |v| json_to_sql(f.ty, v))),
+    );
+    conn.prepare_cached(&upsert_sql(def))?.execute(rusqlite::params_from_iter(values))?;
     Ok(())
 }
 
 fn delete_row(conn: &Connection, def: &EntityDef, id: &str) -> rusqlite::Result<()> {
-    conn.prepare_cached(&format!("DELETE FROM \"{}\" WHERE id = ?1", def.name))?
-        .execute([id])?;
+    conn.prepare_cached(&format!("DELETE FROM \"{}\" WHERE id = ?1", def.name))?.execute([id])?;
     Ok(())
 }
 
@@ -537,9 +482,8 @@ fn rebuild(tx: &Transaction<'_>, def: &EntityDef, id: &str) -> Result<()> {
     };
     let mut state = shadow;
     let pending: Vec<(String, String)> = {
-        let mut stmt = tx.prepare_cached(
-            "SELECT op, fields FROM outbox WHERE entity = ?1 AND record_id = ?2 ORDER BY seq",
-        )?;
+        let mut stmt =
+            tx.prepare_cached("SELECT op, fields FROM outbox WHERE entity = ?1 AND record_id = ?2 ORDER BY seq")?;
         let rows = stmt.query_map(params![def.name, id], |r| Ok((r.get(0)?, r.get(1)?)))?;
         rows.collect::<rusqlite::Result<_>>()?
     };
@@ -548,7 +492,7 @@ fn rebuild(tx: &Transaction<'_>, def: &EntityDef, id: &str) -> Result<()> {
             Op::Put => {
                 let obj = state.get_or_insert_with(Object::new);
                 let fields: Object = serde_json::from_str(fields)?;
-                obj.extend(fields);
+                apply_fields(def, obj, &fields);
             }
             Op::Delete => state = None,
         }
@@ -558,10 +502,7 @@ fn rebuild(tx: &Transaction<'_>, def: &EntityDef, id: &str) -> Result<()> {
         None => delete_row(tx, def, id)?,
     }
     if pending.is_empty() {
-        tx.execute(
-            "DELETE FROM shadows WHERE entity = ?1 AND record_id = ?2",
-            params![def.name, id],
-        )?;
+        tx.execute("DELETE FROM shadows WHERE entity = ?1 AND record_id = ?2", params![def.name, id])?;
     }
     Ok(())
 }

@@ -66,16 +66,12 @@ pub(crate) async fn call<T: DeserializeOwned + ServerTime>(
 ) -> Result<(T, i64)> {
     let t0 = clock.now_ms();
     let reply = transport.send(req).await.map_err(|e| {
-        ClientError::Unavailable(format!(
-            "The server is unreachable ({e}); your changes are kept and will sync later."
-        ))
+        ClientError::Unavailable(format!("The server is unreachable ({e}); your changes are kept and will sync later."))
     })?;
     let t1 = clock.now_ms();
     if (200..300).contains(&reply.status) {
         let body: T = serde_json::from_slice(&reply.body).map_err(|e| {
-            ClientError::Unavailable(format!(
-                "The server sent a response this client cannot read ({e})."
-            ))
+            ClientError::Unavailable(format!("The server sent a response this client cannot read ({e})."))
         })?;
         let offset = body.server_time_ms() - (t0 + t1) / 2;
         return Ok((body, offset));
@@ -84,24 +80,14 @@ pub(crate) async fn call<T: DeserializeOwned + ServerTime>(
         Ok(b) => (b.error.code, b.error.message, b.error.mutation_id),
         Err(_) => (
             "http_error".into(),
-            format!(
-                "The server answered with HTTP status {}; try again later.",
-                reply.status
-            ),
+            format!("The server answered with HTTP status {}; try again later.", reply.status),
             None,
         ),
     };
     if reply.status == 401 {
-        return Err(ClientError::NotSignedIn(format!(
-            "{message} (run 'fieldsync login')"
-        )));
+        return Err(ClientError::NotSignedIn(format!("{message} (run 'fieldsync login')")));
     }
-    Err(ClientError::Server {
-        status: reply.status,
-        code,
-        message,
-        mutation_id,
-    })
+    Err(ClientError::Server { status: reply.status, code, message, mutation_id })
 }
 
 pub(crate) trait ServerTime {
@@ -148,27 +134,16 @@ pub(crate) async fn run(
 }
 
 async fn push(ctx: &SyncCtx<'_>, store: &mut Store, report: &mut SyncReport) -> Result<()> {
-    let client_id = store
-        .meta("client_id")?
-        .and_then(|c| Uuid::parse_str(&c).ok())
-        .unwrap_or_else(Uuid::nil);
+    let client_id = store.meta("client_id")?.and_then(|c| Uuid::parse_str(&c).ok()).unwrap_or_else(Uuid::nil);
     loop {
         let batch = store.outbox(PUSH_BATCH)?;
         if batch.is_empty() {
             return Ok(());
         }
-        let req = PushRequest {
-            client_id,
-            client_time_ms: ctx.clock.now_ms(),
-            mutations: batch.clone(),
-        };
+        let req = PushRequest { client_id, client_time_ms: ctx.clock.now_ms(), mutations: batch.clone() };
         let body = serde_json::to_vec(&req)?;
-        let reply = call::<PushResponse>(
-            ctx.transport,
-            ctx.clock,
-            post(ctx.server, "/v1/push", Some(ctx.token), body),
-        )
-        .await;
+        let reply =
+            call::<PushResponse>(ctx.transport, ctx.clock, post(ctx.server, "/v1/push", Some(ctx.token), body)).await;
         let now = ctx.clock.now_ms();
         match reply {
             Ok((resp, offset)) => {
@@ -182,25 +157,13 @@ async fn push(ctx: &SyncCtx<'_>, store: &mut Store, report: &mut SyncReport) -> 
                     store.settle(m, result, now)?;
                 }
                 if resp.results.len() < batch.len() {
-                    return Err(ClientError::Unavailable(
-                        "The server answered only part of a push; try again.".into(),
-                    ));
+                    return Err(ClientError::Unavailable("The server answered only part of a push; try again.".into()));
                 }
             }
             // Bad input fails the whole batch and names the culprit: park it, resend the rest.
-            Err(ClientError::Server {
-                status: status @ 400..=499,
-                code,
-                message,
-                mutation_id: Some(culprit),
-            }) => {
+            Err(ClientError::Server { status: status @ 400..=499, code, message, mutation_id: Some(culprit) }) => {
                 let Some(m) = batch.iter().find(|m| m.mutation_id == culprit) else {
-                    return Err(ClientError::Server {
-                        status,
-                        code,
-                        message,
-                        mutation_id: Some(culprit),
-                    });
+                    return Err(ClientError::Server { status, code, message, mutation_id: Some(culprit) });
                 };
                 tracing::warn!(%culprit, %code, "server refused a mutation as bad input; moved to needs attention");
                 report.pushed += 1;
@@ -223,30 +186,18 @@ async fn pull(
         let cursor = store.cursor()?;
         let req = HttpRequest {
             method: Method::Get,
-            url: format!(
-                "{}/v1/pull?cursor={cursor}&limit={}",
-                ctx.server, ctx.pull_limit
-            ),
+            url: format!("{}/v1/pull?cursor={cursor}&limit={}", ctx.server, ctx.pull_limit),
             token: Some(ctx.token.to_string()),
             body: None,
         };
         let (page, offset) = call::<PullResponse>(ctx.transport, ctx.clock, req).await?;
         store.set_meta("clock_offset_ms", &offset.to_string())?;
-        report.conflicts += page
-            .changes
-            .iter()
-            .filter(|c| c.entity == "sync_conflicts")
-            .map(|c| c.rows.len())
-            .sum::<usize>();
+        report.conflicts +=
+            page.changes.iter().filter(|c| c.entity == "sync_conflicts").map(|c| c.rows.len()).sum::<usize>();
         report.pulled += store.apply_page(&page)?;
         let span = (page.head - start).max(1);
         let percent = (((page.cursor - start) * 100) / span).clamp(0, 100) as u8;
-        progress(&crate::Progress {
-            pulled: report.pulled,
-            cursor: page.cursor,
-            head: page.head,
-            percent,
-        });
+        progress(&crate::Progress { pulled: report.pulled, cursor: page.cursor, head: page.head, percent });
         if !page.has_more {
             return Ok(());
         }

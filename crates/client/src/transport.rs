@@ -72,11 +72,8 @@ impl Transport for HttpTransport {
             if let Some(body) = req.body {
                 builder = builder.header(reqwest::header::CONTENT_TYPE, "application/json");
                 builder = if body.len() > COMPRESS_ABOVE {
-                    let packed = zstd::encode_all(&body[..], 3)
-                        .map_err(|e| format!("cannot compress request: {e}"))?;
-                    builder
-                        .header(reqwest::header::CONTENT_ENCODING, "zstd")
-                        .body(packed)
+                    let packed = zstd::encode_all(&body[..], 3).map_err(|e| format!("cannot compress request: {e}"))?;
+                    builder.header(reqwest::header::CONTENT_ENCODING, "zstd").body(packed)
                 } else {
                     builder.body(body)
                 };

@@ -4,6 +4,7 @@
 //!
 //! **Invariant:** this crate performs no I/O; it is data and pure functions.
 
+pub mod merge;
 pub mod registry;
 pub mod standard;
 pub mod time;
@@ -11,6 +12,7 @@ pub mod value;
 pub mod wire;
 
 pub use registry::{
-    Access, EntityDef, FieldDef, FieldType, Fields, Registry, Role, Scope, Strategy,
+    Access, Check, EntityDef, FieldDef, FieldDefault, FieldStrategy, FieldType, Fields, Registry, Role, Scope,
+    StateMachine, Strategy, Transition,
 };
 pub use value::{parse_cli_value, validate_value, ValueError};

@@ -76,26 +76,68 @@ impl FieldType {
     }
 }
 
+/// How concurrent writes to one field combine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FieldStrategy {
+    /// Last write wins, by edit time in server time; the loser goes to the conflict log.
+    Lww,
+    /// Text that only grows: a write carries the text to add, and concurrent additions
+    /// are all kept (visit notes, task comments).
+    Append,
+    /// A number where a sum is meant: a write carries the delta, and concurrent deltas
+    /// add up.
+    Counter,
+    /// Written by the server only (flags it raises, totals it computes); a client write
+    /// is refused.
+    ServerOnly,
+}
+
+/// What a client fills in when a new record leaves the field out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FieldDefault {
+    /// The signed-in user's id.
+    CurrentUser,
+    /// Today's date (client clock).
+    Today,
+    /// The current instant (client clock).
+    Now,
+    /// A fixed text value.
+    Text(&'static str),
+    /// The price of the record's `product_id` on the price list of its order's customer
+    /// (see `fieldsync_sqlkit::pricing`).
+    ListPrice,
+    /// The discount of the product's promotion active today, or 0.
+    PromotionDiscount,
+}
+
 /// One field of an entity. The `id` primary key is implicit and not listed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FieldDef {
     pub name: &'static str,
     pub ty: FieldType,
-    /// Must be present and non-null when a record is created.
+    /// Must be present and non-null when a record is created (after defaults).
     pub required: bool,
+    pub default: Option<FieldDefault>,
+    pub strategy: FieldStrategy,
 }
 
 impl FieldDef {
     pub const fn new(name: &'static str, ty: FieldType) -> Self {
-        FieldDef {
-            name,
-            ty,
-            required: false,
-        }
+        FieldDef { name, ty, required: false, default: None, strategy: FieldStrategy::Lww }
     }
 
     pub const fn required(mut self) -> Self {
         self.required = true;
+        self
+    }
+
+    pub const fn default(mut self, d: FieldDefault) -> Self {
+        self.default = Some(d);
+        self
+    }
+
+    pub const fn strategy(mut self, s: FieldStrategy) -> Self {
+        self.strategy = s;
         self
     }
 
@@ -127,6 +169,8 @@ pub enum Scope {
     Via(&'static str),
     /// Visible if any of the listed scopes grants it.
     AnyOf(&'static [Scope]),
+    /// Visible only if every listed scope grants it.
+    AllOf(&'static [Scope]),
 }
 
 /// Which fields a grant lets a role change.
@@ -157,32 +201,17 @@ pub struct Access {
 impl Access {
     /// Create, update any field, delete.
     pub const fn full(role: Role) -> Self {
-        Access {
-            role,
-            create: true,
-            update: Some(Fields::All),
-            delete: true,
-        }
+        Access { role, create: true, update: Some(Fields::All), delete: true }
     }
 
     /// Update the listed fields of existing records only.
     pub const fn update_only(role: Role, fields: &'static [&'static str]) -> Self {
-        Access {
-            role,
-            create: false,
-            update: Some(Fields::Only(fields)),
-            delete: false,
-        }
+        Access { role, create: false, update: Some(Fields::Only(fields)), delete: false }
     }
 
     /// Create records only (append-only data such as reviews and payments).
     pub const fn create_only(role: Role) -> Self {
-        Access {
-            role,
-            create: true,
-            update: None,
-            delete: false,
-        }
+        Access { role, create: true, update: None, delete: false }
     }
 }
 
@@ -193,6 +222,65 @@ pub enum Strategy {
     LwwPerField,
     /// Only the server writes these records; clients converge to the server's value.
     ServerOwned,
+}
+
+/// A check the server runs when a record enters a state (see the server's `checks`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Check {
+    /// Every line's price and discount still match the price list and promotions; if not,
+    /// the transition is refused and the lines are flagged with the old and new price.
+    PricesCurrent,
+    /// Ordered quantities are in stock; if not, the record is flagged (not refused).
+    StockAvailable,
+}
+
+/// One allowed move of a state field.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Transition {
+    pub from: &'static str,
+    pub to: &'static str,
+    /// Who may make the move (on records in their scope).
+    pub roles: &'static [Role],
+    pub checks: &'static [Check],
+}
+
+/// A lifecycle enforced on one field: only listed transitions happen, and the record's
+/// other fields (and its children's, see [`EntityDef::frozen_with`]) change only in the
+/// editable states.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StateMachine {
+    pub field: &'static str,
+    /// States a new record may start in.
+    pub initial: &'static [&'static str],
+    pub editable_in: &'static [&'static str],
+    pub transitions: &'static [Transition],
+}
+
+impl StateMachine {
+    /// Checks a move, returning the reason it is refused.
+    pub fn check(&self, entity: &str, from: &str, to: &str, role: Role) -> Result<&Transition, String> {
+        if from == to {
+            return Err(format!("The {entity} record is already {to}."));
+        }
+        let Some(t) = self.transitions.iter().find(|t| t.from == from && t.to == to) else {
+            let next: Vec<&str> = self.transitions.iter().filter(|t| t.from == from).map(|t| t.to).collect();
+            let options = if next.is_empty() {
+                "it cannot change any more".to_string()
+            } else {
+                format!("it can only become {}", next.join(" or "))
+            };
+            return Err(format!("A {from} {entity} record cannot become {to}; {options}."));
+        };
+        if !t.roles.contains(&role) {
+            return Err(format!("As a {role} you may not move a {entity} record from {from} to {to}."));
+        }
+        Ok(t)
+    }
+
+    /// The states a record in `from` may move to for `role`.
+    pub fn next_states(&self, from: &str, role: Role) -> Vec<&'static str> {
+        self.transitions.iter().filter(|t| t.from == from && t.roles.contains(&role)).map(|t| t.to).collect()
+    }
 }
 
 /// The declaration of one synced entity type.
@@ -207,9 +295,50 @@ pub struct EntityDef {
     /// Roles that may write, and how. A role not listed may not write.
     pub writers: &'static [Access],
     pub strategy: Strategy,
+    pub state_machine: Option<&'static StateMachine>,
+    /// A reference field whose parent's state machine also freezes this record: children
+    /// (order lines) change only while the parent (order) is editable.
+    pub frozen_with: Option<&'static str>,
 }
 
 impl EntityDef {
+    /// A last-write-wins entity type with no lifecycle.
+    pub const fn new(
+        name: &'static str,
+        fields: &'static [FieldDef],
+        scope: Scope,
+        readers: &'static [Role],
+        writers: &'static [Access],
+    ) -> Self {
+        EntityDef {
+            name,
+            fields,
+            scope,
+            readers,
+            writers,
+            strategy: Strategy::LwwPerField,
+            state_machine: None,
+            frozen_with: None,
+        }
+    }
+
+    /// Only the server writes records of this type.
+    pub const fn server_owned(mut self) -> Self {
+        self.strategy = Strategy::ServerOwned;
+        self.writers = &[];
+        self
+    }
+
+    pub const fn state_machine(mut self, sm: &'static StateMachine) -> Self {
+        self.state_machine = Some(sm);
+        self
+    }
+
+    pub const fn frozen_with(mut self, field: &'static str) -> Self {
+        self.frozen_with = Some(field);
+        self
+    }
+
     pub fn field(&self, name: &str) -> Option<&FieldDef> {
         self.fields.iter().find(|f| f.name == name)
     }
@@ -255,10 +384,7 @@ impl Registry {
                 }
                 if let Some(target) = f.references() {
                     if reg.get(target).is_none() {
-                        return Err(format!(
-                            "{}.{} refers to unknown entity '{target}'",
-                            e.name, f.name
-                        ));
+                        return Err(format!("{}.{} refers to unknown entity '{target}'", e.name, f.name));
                     }
                 }
             }
@@ -270,7 +396,7 @@ impl Registry {
     fn check_scope(&self, e: &EntityDef, scope: &Scope) -> Result<(), String> {
         let field = match scope {
             Scope::All => return Ok(()),
-            Scope::AnyOf(list) => return list.iter().try_for_each(|s| self.check_scope(e, s)),
+            Scope::AnyOf(list) | Scope::AllOf(list) => return list.iter().try_for_each(|s| self.check_scope(e, s)),
             Scope::Territory(f) | Scope::Category(f) | Scope::Team(f) | Scope::Via(f) => f,
         };
         if *field != "id" && e.field(field).is_none() {
@@ -278,10 +404,7 @@ impl Registry {
         }
         if let Scope::Via(f) = scope {
             if e.field(f).and_then(|d| d.references()).is_none() {
-                return Err(format!(
-                    "{}'s scope Via('{f}') needs a reference field",
-                    e.name
-                ));
+                return Err(format!("{}'s scope Via('{f}') needs a reference field", e.name));
             }
         }
         Ok(())
@@ -290,8 +413,7 @@ impl Registry {
     /// The standard Fieldsync registry with the product's 25 entity types plus the
     /// server-owned conflict log.
     pub fn standard() -> Self {
-        Registry::new(crate::standard::ENTITIES.to_vec())
-            .expect("the standard registry is consistent")
+        Registry::new(crate::standard::ENTITIES.to_vec()).expect("the standard registry is consistent")
     }
 
     /// Returns a registry with extra entity types added (for extensions and tests).
@@ -310,15 +432,9 @@ impl Registry {
     }
 
     /// Every (entity, field) that refers to `target`.
-    pub fn referrers<'a>(
-        &'a self,
-        target: &'a str,
-    ) -> impl Iterator<Item = (&'a EntityDef, &'a FieldDef)> + 'a {
-        self.entities.iter().flat_map(move |e| {
-            e.fields
-                .iter()
-                .filter(move |f| f.references() == Some(target))
-                .map(move |f| (e, f))
-        })
+    pub fn referrers<'a>(&'a self, target: &'a str) -> impl Iterator<Item = (&'a EntityDef, &'a FieldDef)> + 'a {
+        self.entities
+            .iter()
+            .flat_map(move |e| e.fields.iter().filter(move |f| f.references() == Some(target)).map(move |f| (e, f)))
     }
 }

@@ -4,9 +4,11 @@
 //! Read this table as the data model: each entry says what a record holds, what it points
 //! at, who sees it, and who may change which fields.
 
+use crate::registry::FieldDefault::{CurrentUser, ListPrice, Now, PromotionDiscount, Text as Fixed, Today};
+use crate::registry::FieldStrategy::{Append, Counter, ServerOnly};
 use crate::registry::FieldType::{Bool, Date, Enum, Int, Real, Ref, Text, Timestamp};
 use crate::registry::Role::{Manager, Rep, Shipper};
-use crate::registry::{Access, EntityDef, FieldDef as F, Role, Scope, Strategy};
+use crate::registry::{Access, Check, EntityDef, FieldDef as F, Role, Scope, StateMachine, Transition};
 
 const FIELD_STAFF: &[Role] = &[Rep, Manager];
 const EVERYONE: &[Role] = &[Rep, Manager, Shipper];
@@ -20,48 +22,44 @@ const fn lww(
     readers: &'static [Role],
     writers: &'static [Access],
 ) -> EntityDef {
-    EntityDef {
-        name,
-        fields,
-        scope,
-        readers,
-        writers,
-        strategy: Strategy::LwwPerField,
-    }
+    EntityDef::new(name, fields, scope, readers, writers)
 }
 
-const fn server_owned(
-    name: &'static str,
-    fields: &'static [F],
-    scope: Scope,
-    readers: &'static [Role],
-) -> EntityDef {
-    EntityDef {
-        name,
-        fields,
-        scope,
-        readers,
-        writers: NOBODY,
-        strategy: Strategy::ServerOwned,
-    }
+const fn server_owned(name: &'static str, fields: &'static [F], scope: Scope, readers: &'static [Role]) -> EntityDef {
+    EntityDef::new(name, fields, scope, readers, NOBODY).server_owned()
 }
 
-pub const ORDER_STATUSES: &[&str] = &[
-    "draft",
-    "submitted",
-    "approved",
-    "rejected",
-    "delivered",
-    "cancelled",
-];
+pub const ORDER_STATUSES: &[&str] = &["draft", "submitted", "approved", "rejected", "delivered", "cancelled"];
+
+/// The order lifecycle: a rep builds a draft and submits it (prices and stock are checked
+/// then); a manager of the rep's team approves or rejects it; a rejected order goes back
+/// to draft for fixing; approved orders are delivered or cancelled.
+pub const ORDER_LIFECYCLE: StateMachine = StateMachine {
+    field: "status",
+    initial: &["draft"],
+    editable_in: &["draft"],
+    transitions: &[
+        Transition {
+            from: "draft",
+            to: "submitted",
+            roles: &[Rep],
+            checks: &[Check::PricesCurrent, Check::StockAvailable],
+        },
+        Transition { from: "draft", to: "cancelled", roles: &[Rep, Manager], checks: &[] },
+        Transition { from: "submitted", to: "approved", roles: &[Manager], checks: &[] },
+        Transition { from: "submitted", to: "rejected", roles: &[Manager], checks: &[] },
+        Transition { from: "submitted", to: "draft", roles: &[Rep], checks: &[] },
+        Transition { from: "rejected", to: "draft", roles: &[Rep], checks: &[] },
+        Transition { from: "rejected", to: "cancelled", roles: &[Rep, Manager], checks: &[] },
+        Transition { from: "approved", to: "delivered", roles: &[Manager], checks: &[] },
+        Transition { from: "approved", to: "cancelled", roles: &[Manager], checks: &[] },
+    ],
+};
 
 pub const ENTITIES: &[EntityDef] = &[
     server_owned(
         "territories",
-        &[
-            F::new("code", Text).required(),
-            F::new("name", Text).required(),
-        ],
+        &[F::new("code", Text).required(), F::new("name", Text).required()],
         Scope::Territory("id"),
         EVERYONE,
     ),
@@ -88,6 +86,7 @@ pub const ENTITIES: &[EntityDef] = &[
             F::new("city", Text),
             F::new("credit_limit_cents", Int),
             F::new("notes", Text),
+            F::new("samples_given", Int).strategy(Counter),
         ],
         Scope::Territory("territory_id"),
         EVERYONE,
@@ -95,14 +94,7 @@ pub const ENTITIES: &[EntityDef] = &[
             Access {
                 role: Rep,
                 create: true,
-                update: Some(crate::Fields::Only(&[
-                    "name",
-                    "phone",
-                    "email",
-                    "city",
-                    "notes",
-                    "price_list_id",
-                ])),
+                update: Some(crate::Fields::Only(&["name", "phone", "email", "city", "notes", "price_list_id"])),
                 delete: false,
             },
             Access::full(Manager),
@@ -133,18 +125,11 @@ pub const ENTITIES: &[EntityDef] = &[
         ],
         Scope::Via("customer_id"),
         EVERYONE,
-        &[
-            Access::full(Rep),
-            Access::full(Manager),
-            Access::update_only(Shipper, &["street", "city", "postal_code"]),
-        ],
+        &[Access::full(Rep), Access::full(Manager), Access::update_only(Shipper, &["street", "city", "postal_code"])],
     ),
     server_owned(
         "product_categories",
-        &[
-            F::new("code", Text).required(),
-            F::new("name", Text).required(),
-        ],
+        &[F::new("code", Text).required(), F::new("name", Text).required()],
         Scope::Category("id"),
         FIELD_STAFF,
     ),
@@ -162,11 +147,7 @@ pub const ENTITIES: &[EntityDef] = &[
     ),
     server_owned(
         "price_lists",
-        &[
-            F::new("code", Text).required(),
-            F::new("name", Text).required(),
-            F::new("currency", Text).required(),
-        ],
+        &[F::new("code", Text).required(), F::new("name", Text).required(), F::new("currency", Text).required()],
         Scope::All,
         FIELD_STAFF,
     ),
@@ -194,11 +175,7 @@ pub const ENTITIES: &[EntityDef] = &[
     ),
     server_owned(
         "warehouses",
-        &[
-            F::new("code", Text).required(),
-            F::new("name", Text).required(),
-            F::new("city", Text),
-        ],
+        &[F::new("code", Text).required(), F::new("name", Text).required(), F::new("city", Text)],
         Scope::All,
         EVERYONE,
     ),
@@ -217,40 +194,41 @@ pub const ENTITIES: &[EntityDef] = &[
         "orders",
         &[
             F::new("customer_id", Ref("customers")).required(),
-            F::new("rep_id", Ref("users")).required(),
-            F::new("status", Enum(ORDER_STATUSES)).required(),
-            F::new("order_date", Date).required(),
+            F::new("rep_id", Ref("users")).required().default(CurrentUser),
+            F::new("status", Enum(ORDER_STATUSES)).required().default(Fixed("draft")),
+            F::new("order_date", Date).required().default(Today),
             F::new("notes", Text),
             F::new("total_cents", Int),
+            F::new("flags", Text).strategy(ServerOnly),
         ],
         Scope::Team("rep_id"),
         FIELD_STAFF,
-        &[
-            Access::full(Rep),
-            Access::update_only(Manager, &["status", "notes"]),
-        ],
-    ),
+        &[Access::full(Rep), Access::update_only(Manager, &["status"])],
+    )
+    .state_machine(&ORDER_LIFECYCLE),
     lww(
         "order_lines",
         &[
             F::new("order_id", Ref("orders")).required(),
             F::new("product_id", Ref("products")).required(),
             F::new("quantity", Int).required(),
-            F::new("unit_price_cents", Int).required(),
-            F::new("discount_pct", Real),
+            F::new("unit_price_cents", Int).required().default(ListPrice),
+            F::new("discount_pct", Real).default(PromotionDiscount),
+            F::new("flags", Text).strategy(ServerOnly),
         ],
         Scope::Via("order_id"),
         FIELD_STAFF,
         &[Access::full(Rep)],
-    ),
+    )
+    .frozen_with("order_id"),
     lww(
         "order_reviews",
         &[
             F::new("order_id", Ref("orders")).required(),
-            F::new("reviewer_id", Ref("users")).required(),
+            F::new("reviewer_id", Ref("users")).required().default(CurrentUser),
             F::new("decision", Enum(&["approved", "rejected"])).required(),
             F::new("comment", Text),
-            F::new("reviewed_at", Timestamp).required(),
+            F::new("reviewed_at", Timestamp).required().default(Now),
         ],
         Scope::Via("order_id"),
         FIELD_STAFF,
@@ -260,13 +238,10 @@ pub const ENTITIES: &[EntityDef] = &[
         "visits",
         &[
             F::new("customer_id", Ref("customers")).required(),
-            F::new("rep_id", Ref("users")).required(),
-            F::new("visited_at", Timestamp).required(),
-            F::new(
-                "outcome",
-                Enum(&["order_taken", "follow_up", "no_interest", "not_met"]),
-            ),
-            F::new("notes", Text),
+            F::new("rep_id", Ref("users")).required().default(CurrentUser),
+            F::new("visited_at", Timestamp).required().default(Now),
+            F::new("outcome", Enum(&["order_taken", "follow_up", "no_interest", "not_met"])),
+            F::new("notes", Text).strategy(Append),
         ],
         Scope::Team("rep_id"),
         FIELD_STAFF,
@@ -276,12 +251,13 @@ pub const ENTITIES: &[EntityDef] = &[
         "visit_plans",
         &[
             F::new("customer_id", Ref("customers")).required(),
-            F::new("rep_id", Ref("users")).required(),
+            F::new("rep_id", Ref("users")).required().default(CurrentUser),
             F::new("planned_on", Date).required(),
             F::new("purpose", Text),
-            F::new("status", Enum(&["planned", "done", "skipped"])).required(),
+            F::new("status", Enum(&["planned", "done", "skipped"])).required().default(Fixed("planned")),
         ],
-        Scope::Team("rep_id"),
+        // A plan is the rep's, for a customer the rep still covers.
+        Scope::AllOf(&[Scope::Team("rep_id"), Scope::Via("customer_id")]),
         FIELD_STAFF,
         SALES_WRITE,
     ),
@@ -289,11 +265,12 @@ pub const ENTITIES: &[EntityDef] = &[
         "tasks",
         &[
             F::new("customer_id", Ref("customers")),
-            F::new("assignee_id", Ref("users")).required(),
+            F::new("assignee_id", Ref("users")).required().default(CurrentUser),
             F::new("visit_id", Ref("visits")),
             F::new("title", Text).required(),
             F::new("due_on", Date),
             F::new("done", Bool),
+            F::new("comments", Text).strategy(Append),
         ],
         Scope::Team("assignee_id"),
         FIELD_STAFF,
@@ -330,8 +307,8 @@ pub const ENTITIES: &[EntityDef] = &[
             F::new("customer_id", Ref("customers")).required(),
             F::new("order_id", Ref("orders")),
             F::new("reason", Text).required(),
-            F::new("status", Enum(&["requested", "accepted", "refused"])).required(),
-            F::new("created_on", Date).required(),
+            F::new("status", Enum(&["requested", "accepted", "refused"])).required().default(Fixed("requested")),
+            F::new("created_on", Date).required().default(Today),
         ],
         Scope::Via("customer_id"),
         FIELD_STAFF,
@@ -378,20 +355,13 @@ pub const ENTITIES: &[EntityDef] = &[
             F::new("order_id", Ref("orders")).required(),
             F::new("address_id", Ref("addresses")).required(),
             F::new("shipper_id", Ref("users")).required(),
-            F::new(
-                "status",
-                Enum(&["scheduled", "out_for_delivery", "delivered", "failed"]),
-            )
-            .required(),
+            F::new("status", Enum(&["scheduled", "out_for_delivery", "delivered", "failed"])).required(),
             F::new("scheduled_on", Date).required(),
             F::new("delivered_at", Timestamp),
         ],
         Scope::AnyOf(&[Scope::Team("shipper_id"), Scope::Via("order_id")]),
         &[Manager, Shipper],
-        &[
-            Access::update_only(Shipper, &["status", "delivered_at"]),
-            Access::full(Manager),
-        ],
+        &[Access::update_only(Shipper, &["status", "delivered_at"]), Access::full(Manager)],
     ),
     server_owned(
         "sync_conflicts",
@@ -421,8 +391,6 @@ mod tests {
         let reg = Registry::standard();
         assert_eq!(reg.entities().len(), 26);
         assert!(reg.get("sync_conflicts").is_some());
-        assert!(reg
-            .get("deliveries")
-            .is_some_and(|d| !d.readable_by(crate::Role::Rep)));
+        assert!(reg.get("deliveries").is_some_and(|d| !d.readable_by(crate::Role::Rep)));
     }
 }

@@ -20,22 +20,14 @@ fn mismatch(field: &FieldDef, got: &Value) -> ValueError {
         shown.truncate(57);
         shown.push_str("...");
     }
-    ValueError {
-        field: field.name.to_string(),
-        expected: field.ty.describe(),
-        got: shown,
-    }
+    ValueError { field: field.name.to_string(), expected: field.ty.describe(), got: shown }
 }
 
 /// Checks that `value` is a valid value for `field`. `null` is accepted for optional fields.
 pub fn validate_value(field: &FieldDef, value: &Value) -> Result<(), ValueError> {
     if value.is_null() {
         return if field.required {
-            Err(ValueError {
-                field: field.name.into(),
-                expected: field.ty.describe(),
-                got: "null".into(),
-            })
+            Err(ValueError { field: field.name.into(), expected: field.ty.describe(), got: "null".into() })
         } else {
             Ok(())
         };
@@ -48,9 +40,7 @@ pub fn validate_value(field: &FieldDef, value: &Value) -> Result<(), ValueError>
         FieldType::Date => value.as_str().is_some_and(is_date),
         FieldType::Timestamp => value.as_str().is_some_and(is_timestamp),
         FieldType::Enum(allowed) => value.as_str().is_some_and(|s| allowed.contains(&s)),
-        FieldType::Ref(_) => value
-            .as_str()
-            .is_some_and(|s| uuid::Uuid::parse_str(s).is_ok()),
+        FieldType::Ref(_) => value.as_str().is_some_and(|s| uuid::Uuid::parse_str(s).is_ok()),
     };
     if ok {
         Ok(())
@@ -65,10 +55,7 @@ pub fn parse_cli_value(field: &FieldDef, text: &str) -> Result<Value, ValueError
     let value = match field.ty {
         FieldType::Text => Value::String(text.to_string()),
         _ if text.is_empty() || text == "null" => Value::Null,
-        FieldType::Int => text
-            .parse::<i64>()
-            .map(Value::from)
-            .unwrap_or_else(|_| Value::String(text.into())),
+        FieldType::Int => text.parse::<i64>().map(Value::from).unwrap_or_else(|_| Value::String(text.into())),
         FieldType::Real => text
             .parse::<f64>()
             .ok()
@@ -116,10 +103,7 @@ fn is_timestamp(s: &str) -> bool {
         (c, true)
     } else if time.len() > 6 {
         let (c, z) = time.split_at(time.len() - 6);
-        (
-            c,
-            (z.starts_with('+') || z.starts_with('-')) && z.as_bytes()[3] == b':',
-        )
+        (c, (z.starts_with('+') || z.starts_with('-')) && z.as_bytes()[3] == b':')
     } else {
         (time, false)
     };
@@ -143,10 +127,7 @@ mod tests {
         assert_eq!(parse_cli_value(&AMOUNT, "1250").unwrap(), Value::from(1250));
         assert_eq!(parse_cli_value(&AMOUNT, "").unwrap(), Value::Null);
         let err = parse_cli_value(&AMOUNT, "12.5x").unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            "amount_cents must be a whole number, got \"12.5x\""
-        );
+        assert_eq!(err.to_string(), "amount_cents must be a whole number, got \"12.5x\"");
         assert!(parse_cli_value(&STATUS, "shipped").is_err());
         assert!(parse_cli_value(&WHEN, "2026-11-25T10:00:00Z").is_ok());
         assert!(parse_cli_value(&WHEN, "2026-11-25T10:00:00.123+01:00").is_ok());

@@ -161,9 +161,7 @@ mod tests {
             entity: "customers".into(),
             id: Uuid::nil(),
             op: Op::Put,
-            fields: [("phone".to_string(), Value::from("+1 555"))]
-                .into_iter()
-                .collect(),
+            fields: [("phone".to_string(), Value::from("+1 555"))].into_iter().collect(),
             base_cursor: 41,
             edited_at_ms: 1_764_000_000_000,
         };

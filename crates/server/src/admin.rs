@@ -8,19 +8,8 @@ use uuid::Uuid;
 use crate::auth::hash_password;
 use crate::records;
 
-fn id_of(
-    conn: &Connection,
-    table: &str,
-    column: &str,
-    value: &str,
-) -> anyhow::Result<Option<String>> {
-    Ok(conn
-        .query_row(
-            &format!("SELECT id FROM {table} WHERE {column} = ?1"),
-            [value],
-            |r| r.get(0),
-        )
-        .optional()?)
+fn id_of(conn: &Connection, table: &str, column: &str, value: &str) -> anyhow::Result<Option<String>> {
+    Ok(conn.query_row(&format!("SELECT id FROM {table} WHERE {column} = ?1"), [value], |r| r.get(0)).optional()?)
 }
 
 /// Creates a user (or resets an existing one's password, role, manager and territories).
@@ -41,24 +30,25 @@ pub fn add_user(
     }
     let tx = conn.transaction()?;
     let manager_id = match manager {
-        Some(m) => Some(id_of(&tx, "users", "username", m)?.ok_or_else(|| {
-            anyhow::anyhow!("there is no user '{m}' to be the manager; add that user first")
-        })?),
+        Some(m) => Some(
+            id_of(&tx, "users", "username", m)?
+                .ok_or_else(|| anyhow::anyhow!("there is no user '{m}' to be the manager; add that user first"))?,
+        ),
         None => None,
     };
     let mut territories = Vec::new();
     for code in territory_codes {
-        territories.push(id_of(&tx, "territories", "code", code)?.ok_or_else(|| {
-            anyhow::anyhow!("there is no territory '{code}'; seed the demo data or create it first")
-        })?);
+        territories.push(
+            id_of(&tx, "territories", "code", code)?.ok_or_else(|| {
+                anyhow::anyhow!("there is no territory '{code}'; seed the demo data or create it first")
+            })?,
+        );
     }
     let id = match id_of(&tx, "users", "username", username)? {
         Some(existing) => Uuid::parse_str(&existing)?,
         None => Uuid::now_v7(),
     };
-    let users = reg
-        .get("users")
-        .ok_or_else(|| anyhow::anyhow!("registry has no users entity"))?;
+    let users = reg.get("users").ok_or_else(|| anyhow::anyhow!("registry has no users entity"))?;
     let values = vec![
         Value::from(username),
         Value::from(username),
@@ -70,15 +60,9 @@ pub fn add_user(
         "INSERT OR REPLACE INTO credentials (user_id, password_hash) VALUES (?1, ?2)",
         params![id.to_string(), hash_password(password)?],
     )?;
-    tx.execute(
-        "DELETE FROM user_territories WHERE user_id = ?1",
-        [id.to_string()],
-    )?;
+    tx.execute("DELETE FROM user_territories WHERE user_id = ?1", [id.to_string()])?;
     for t in territories {
-        tx.execute(
-            "INSERT INTO user_territories (user_id, territory_id) VALUES (?1, ?2)",
-            params![id.to_string(), t],
-        )?;
+        tx.execute("INSERT INTO user_territories (user_id, territory_id) VALUES (?1, ?2)", params![id.to_string(), t])?;
     }
     tx.commit()?;
     Ok(id)

@@ -21,11 +21,7 @@ pub struct AuthUser {
 
 impl From<AuthUser> for UserInfo {
     fn from(u: AuthUser) -> Self {
-        UserInfo {
-            id: u.id,
-            username: u.username,
-            role: u.role,
-        }
+        UserInfo { id: u.id, username: u.username, role: u.role }
     }
 }
 
@@ -44,19 +40,11 @@ fn token_hash(token: &str) -> String {
 fn user_by(conn: &Connection, column: &str, value: &str) -> Result<Option<AuthUser>, AppError> {
     let sql = format!("SELECT id, username, role FROM users WHERE {column} = ?1");
     let row = conn
-        .query_row(&sql, [value], |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, String>(2)?,
-            ))
-        })
+        .query_row(&sql, [value], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?)))
         .optional()?;
     row.map(|(id, username, role)| {
-        let id =
-            Uuid::parse_str(&id).map_err(|e| AppError::Internal(format!("user id {id}: {e}")))?;
-        let role = Role::parse(&role)
-            .ok_or_else(|| AppError::Internal(format!("user {username} has role {role}")))?;
+        let id = Uuid::parse_str(&id).map_err(|e| AppError::Internal(format!("user id {id}: {e}")))?;
+        let role = Role::parse(&role).ok_or_else(|| AppError::Internal(format!("user {username} has role {role}")))?;
         Ok(AuthUser { id, username, role })
     })
     .transpose()
@@ -79,18 +67,11 @@ pub fn login(
 ) -> Result<(AuthUser, String, i64), AppError> {
     let user = user_by(conn, "username", username)?.ok_or_else(wrong_credentials)?;
     let stored: Option<String> = conn
-        .query_row(
-            "SELECT password_hash FROM credentials WHERE user_id = ?1",
-            [user.id.to_string()],
-            |r| r.get(0),
-        )
+        .query_row("SELECT password_hash FROM credentials WHERE user_id = ?1", [user.id.to_string()], |r| r.get(0))
         .optional()?;
     let stored = stored.ok_or_else(wrong_credentials)?;
-    let parsed =
-        PasswordHash::new(&stored).map_err(|e| AppError::Internal(format!("stored hash: {e}")))?;
-    Argon2::default()
-        .verify_password(password.as_bytes(), &parsed)
-        .map_err(|_| wrong_credentials())?;
+    let parsed = PasswordHash::new(&stored).map_err(|e| AppError::Internal(format!("stored hash: {e}")))?;
+    Argon2::default().verify_password(password.as_bytes(), &parsed).map_err(|_| wrong_credentials())?;
     let mut raw = [0u8; 32];
     rand::rngs::OsRng.fill_bytes(&mut raw);
     let token = hex::encode(raw);
@@ -106,11 +87,9 @@ pub fn login(
 /// Resolves a bearer token to its user, refusing unknown and expired sessions.
 pub fn authenticate(conn: &Connection, token: &str, now_ms: i64) -> Result<AuthUser, AppError> {
     let session: Option<(String, i64)> = conn
-        .query_row(
-            "SELECT user_id, expires_at_ms FROM sessions WHERE token_hash = ?1",
-            [token_hash(token)],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
+        .query_row("SELECT user_id, expires_at_ms FROM sessions WHERE token_hash = ?1", [token_hash(token)], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
         .optional()?;
     let expired = || AppError::Unauthenticated {
         code: "session_expired",

@@ -20,12 +20,7 @@ pub const SERVER_MIGRATIONS: &[Migration] = &[Migration {
 /// Every migration the server applies, in order: entity tables, server state, then extras
 /// (entity types added by an extension).
 pub fn all_migrations(extra: &[Migration]) -> Vec<Migration> {
-    ENTITY_MIGRATIONS
-        .iter()
-        .chain(SERVER_MIGRATIONS)
-        .chain(extra)
-        .copied()
-        .collect()
+    ENTITY_MIGRATIONS.iter().chain(SERVER_MIGRATIONS).chain(extra).copied().collect()
 }
 
 pub fn db_path(data_dir: &Path) -> PathBuf {
@@ -86,11 +81,7 @@ impl Db {
     {
         let inner = self.inner.clone();
         tokio::task::spawn_blocking(move || {
-            let pooled = inner
-                .readers
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .pop();
+            let pooled = inner.readers.lock().unwrap_or_else(|p| p.into_inner()).pop();
             let mut conn = match pooled {
                 Some(c) => c,
                 None => fieldsync_sqlkit::open(&inner.path)?,
@@ -108,8 +99,5 @@ impl Db {
 
 /// The current time in milliseconds since the Unix epoch.
 pub fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
 }

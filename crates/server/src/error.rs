@@ -77,43 +77,18 @@ impl From<tokio::task::JoinError> for AppError {
 impl IntoResponse for AppError {
     fn into_response(self) -> Response {
         let (status, error) = match self {
-            AppError::BadInput {
-                status,
-                code,
-                message,
-                field,
-                mutation_id,
-            } => (
-                status,
-                ApiError {
-                    code: code.into(),
-                    message,
-                    field,
-                    mutation_id,
-                },
-            ),
-            AppError::Unauthenticated { code, message } => (
-                StatusCode::UNAUTHORIZED,
-                ApiError {
-                    code: code.into(),
-                    message,
-                    field: None,
-                    mutation_id: None,
-                },
-            ),
+            AppError::BadInput { status, code, message, field, mutation_id } => {
+                (status, ApiError { code: code.into(), message, field, mutation_id })
+            }
+            AppError::Unauthenticated { code, message } => {
+                (StatusCode::UNAUTHORIZED, ApiError { code: code.into(), message, field: None, mutation_id: None })
+            }
             AppError::Internal(detail) => {
                 tracing::error!(%detail, "internal error");
-                let message =
-                    "The server hit an internal error; try again, and tell IT if it persists."
-                        .into();
+                let message = "The server hit an internal error; try again, and tell IT if it persists.".into();
                 (
                     StatusCode::INTERNAL_SERVER_ERROR,
-                    ApiError {
-                        code: "internal".into(),
-                        message,
-                        field: None,
-                        mutation_id: None,
-                    },
+                    ApiError { code: "internal".into(), message, field: None, mutation_id: None },
                 )
             }
         };

@@ -10,8 +10,8 @@ use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use fieldsync_protocol::wire::{
-    LoginRequest, LoginResponse, PullResponse, PushRequest, PushResponse, DEFAULT_PULL_LIMIT,
-    MAX_BODY_BYTES, MAX_PULL_LIMIT,
+    LoginRequest, LoginResponse, PullResponse, PushRequest, PushResponse, DEFAULT_PULL_LIMIT, MAX_BODY_BYTES,
+    MAX_PULL_LIMIT,
 };
 use fieldsync_protocol::Registry;
 use serde::Deserialize;
@@ -67,29 +67,20 @@ where
 fn json_rejection(r: JsonRejection) -> AppError {
     let status = r.status();
     let (code, message) = match &r {
-        JsonRejection::JsonSyntaxError(_) => (
-            "malformed_json",
-            format!("The request body is not valid JSON: {}", r.body_text()),
-        ),
-        JsonRejection::JsonDataError(_) => (
-            "invalid_request",
-            format!("The request body has the wrong shape: {}", r.body_text()),
-        ),
-        JsonRejection::MissingJsonContentType(_) => (
-            "unsupported_media_type",
-            "Send the body as JSON with 'Content-Type: application/json'.".to_string(),
-        ),
+        JsonRejection::JsonSyntaxError(_) => {
+            ("malformed_json", format!("The request body is not valid JSON: {}", r.body_text()))
+        }
+        JsonRejection::JsonDataError(_) => {
+            ("invalid_request", format!("The request body has the wrong shape: {}", r.body_text()))
+        }
+        JsonRejection::MissingJsonContentType(_) => {
+            ("unsupported_media_type", "Send the body as JSON with 'Content-Type: application/json'.".to_string())
+        }
         _ if status == StatusCode::PAYLOAD_TOO_LARGE => (
             "body_too_large",
-            format!(
-                "The request body is larger than the {} MiB limit; send smaller batches.",
-                MAX_BODY_BYTES >> 20
-            ),
+            format!("The request body is larger than the {} MiB limit; send smaller batches.", MAX_BODY_BYTES >> 20),
         ),
-        _ => (
-            "bad_request",
-            format!("The request body could not be read: {}", r.body_text()),
-        ),
+        _ => ("bad_request", format!("The request body could not be read: {}", r.body_text())),
     };
     AppError::bad(code, message).with_status(status)
 }
@@ -113,35 +104,21 @@ where
                 message: "This request needs a session; sign in first.".into(),
             })?;
         let now = state.clock.now_ms();
-        state
-            .db
-            .read(move |conn| auth::authenticate(conn, &token, now))
-            .await
+        state.db.read(move |conn| auth::authenticate(conn, &token, now)).await
     }
 }
 
 async fn health(State(state): State<Arc<AppState>>) -> Result<Json<serde_json::Value>, AppError> {
     let head = state
         .db
-        .read(|conn| {
-            Ok(
-                conn.query_row("SELECT coalesce(max(seq), 0) FROM changes", [], |r| {
-                    r.get::<_, i64>(0)
-                })?,
-            )
-        })
+        .read(|conn| Ok(conn.query_row("SELECT coalesce(max(seq), 0) FROM changes", [], |r| r.get::<_, i64>(0))?))
         .await?;
-    Ok(Json(
-        serde_json::json!({"status": "ok", "head": head, "server_time_ms": state.clock.now_ms()}),
-    ))
+    Ok(Json(serde_json::json!({"status": "ok", "head": head, "server_time_ms": state.clock.now_ms()})))
 }
 
 async fn not_found() -> AppError {
-    AppError::bad(
-        "not_found",
-        "There is no such endpoint; see docs/sync-protocol.md.",
-    )
-    .with_status(StatusCode::NOT_FOUND)
+    AppError::bad("not_found", "There is no such endpoint; see docs/sync-protocol.md.")
+        .with_status(StatusCode::NOT_FOUND)
 }
 
 async fn login(
@@ -150,17 +127,10 @@ async fn login(
 ) -> Result<Json<LoginResponse>, AppError> {
     let ttl = state.token_ttl.as_millis() as i64;
     let now = state.clock.now_ms();
-    let (user, token, expires_at_ms) = state
-        .db
-        .write(move |conn| auth::login(conn, &req.username, &req.password, now, ttl))
-        .await?;
+    let (user, token, expires_at_ms) =
+        state.db.write(move |conn| auth::login(conn, &req.username, &req.password, now, ttl)).await?;
     tracing::info!(user = %user.username, "login");
-    Ok(Json(LoginResponse {
-        token,
-        expires_at_ms,
-        user: user.into(),
-        server_time_ms: now,
-    }))
+    Ok(Json(LoginResponse { token, expires_at_ms, user: user.into(), server_time_ms: now }))
 }
 
 async fn push_handler(
@@ -174,22 +144,10 @@ async fn push_handler(
     let username = user.username.clone();
     let resp = state
         .db
-        .write(move |conn| {
-            push::apply(
-                conn,
-                &st.registry,
-                &user,
-                &req,
-                st.clock.now_ms(),
-                st.before_commit.as_ref(),
-            )
-        })
+        .write(move |conn| push::apply(conn, &st.registry, &user, &req, st.clock.now_ms(), st.before_commit.as_ref()))
         .await?;
-    let rejected = resp
-        .results
-        .iter()
-        .filter(|r| r.status == fieldsync_protocol::wire::MutationStatus::Rejected)
-        .count();
+    let rejected =
+        resp.results.iter().filter(|r| r.status == fieldsync_protocol::wire::MutationStatus::Rejected).count();
     tracing::info!(user = %username, mutations = count, rejected, "push");
     Ok(Json(resp))
 }
@@ -208,45 +166,22 @@ async fn pull_handler(
     params: Result<Query<PullParams>, QueryRejection>,
 ) -> Result<Json<PullResponse>, AppError> {
     let Query(p) = params.map_err(|r| {
-        AppError::bad(
-            "invalid_query",
-            format!("The query string is invalid: {}", r.body_text()),
-        )
-        .with_status(StatusCode::BAD_REQUEST)
+        AppError::bad("invalid_query", format!("The query string is invalid: {}", r.body_text()))
+            .with_status(StatusCode::BAD_REQUEST)
     })?;
     let limit = p.limit.unwrap_or(DEFAULT_PULL_LIMIT);
     if limit == 0 || limit > MAX_PULL_LIMIT {
-        return Err(AppError::bad(
-            "invalid_query",
-            format!("limit must be between 1 and {MAX_PULL_LIMIT}."),
-        )
-        .with_field("limit"));
+        return Err(AppError::bad("invalid_query", format!("limit must be between 1 and {MAX_PULL_LIMIT}."))
+            .with_field("limit"));
     }
     if p.cursor < 0 {
-        return Err(
-            AppError::bad("invalid_query", "cursor must not be negative.").with_field("cursor"),
-        );
+        return Err(AppError::bad("invalid_query", "cursor must not be negative.").with_field("cursor"));
     }
     let st = state.clone();
     let username = user.username.clone();
-    let resp = state
-        .db
-        .read(move |conn| {
-            pull::pull(
-                conn,
-                &st.registry,
-                &user,
-                p.cursor,
-                limit,
-                st.clock.now_ms(),
-            )
-        })
-        .await?;
-    let rows: usize = resp
-        .changes
-        .iter()
-        .map(|c| c.rows.len() + c.deleted.len())
-        .sum();
+    let resp =
+        state.db.read(move |conn| pull::pull(conn, &st.registry, &user, p.cursor, limit, st.clock.now_ms())).await?;
+    let rows: usize = resp.changes.iter().map(|c| c.rows.len() + c.deleted.len()).sum();
     tracing::debug!(user = %username, cursor = p.cursor, next = resp.cursor, rows, "pull");
     Ok(Json(resp))
 }

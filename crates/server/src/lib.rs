@@ -7,6 +7,7 @@
 
 pub mod admin;
 pub mod auth;
+pub mod checks;
 pub mod db;
 pub mod error;
 pub mod http;
@@ -81,9 +82,8 @@ pub async fn start(config: ServerConfig, listen: SocketAddr) -> anyhow::Result<R
         before_commit: config.before_commit.clone(),
         clock: config.clock.clone(),
     });
-    let listener = tokio::net::TcpListener::bind(listen)
-        .await
-        .map_err(|e| anyhow::anyhow!("cannot listen on {listen}: {e}"))?;
+    let listener =
+        tokio::net::TcpListener::bind(listen).await.map_err(|e| anyhow::anyhow!("cannot listen on {listen}: {e}"))?;
     let addr = listener.local_addr()?;
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let app = http::router(state);
@@ -94,9 +94,5 @@ pub async fn start(config: ServerConfig, listen: SocketAddr) -> anyhow::Result<R
             })
             .await
     });
-    Ok(RunningServer {
-        addr,
-        shutdown: tx,
-        task,
-    })
+    Ok(RunningServer { addr, shutdown: tx, task })
 }

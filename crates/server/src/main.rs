@@ -68,10 +68,7 @@ fn parse_role(s: &str) -> Result<Role, String> {
 
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("FIELDSYNC_LOG")
-                .unwrap_or_else(|_| "info".into()),
-        )
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("FIELDSYNC_LOG").unwrap_or_else(|_| "info".into()))
         .with_writer(std::io::stderr)
         .init();
     match run(Cli::parse()) {
@@ -97,16 +94,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 n => println!("seeded {n} demo records; users rep1, rep2, rep3, manager1, shipper1 (password: demo)"),
             }
         }
-        Command::User {
-            command:
-                UserCommand::Add {
-                    name,
-                    role,
-                    territories,
-                    manager,
-                    ..
-                },
-        } => {
+        Command::User { command: UserCommand::Add { name, role, territories, manager, .. } } => {
             let mut password = String::new();
             std::io::stdin().read_to_string(&mut password)?;
             let password = password.trim_end_matches(['\r', '\n']);
@@ -122,10 +110,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             )?;
             println!("user {name} saved");
         }
-        Command::Serve {
-            listen,
-            session_hours,
-        } => {
+        Command::Serve { listen, session_hours } => {
             let mut config = ServerConfig::new(&cli.data);
             config.token_ttl = std::time::Duration::from_secs(session_hours * 3600);
             let rt = tokio::runtime::Runtime::new()?;
@@ -147,8 +132,8 @@ async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-            .expect("SIGTERM handler");
+        let mut term =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
         tokio::select! {
             _ = ctrl_c => {}
             _ = term.recv() => {}

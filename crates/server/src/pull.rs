@@ -26,9 +26,7 @@ pub fn pull(
     now_ms: i64,
 ) -> Result<PullResponse, AppError> {
     let tx = conn.transaction()?; // one read snapshot for head and rows
-    let head: i64 = tx.query_row("SELECT coalesce(max(seq), 0) FROM changes", [], |r| {
-        r.get(0)
-    })?;
+    let head: i64 = tx.query_row("SELECT coalesce(max(seq), 0) FROM changes", [], |r| r.get(0))?;
     if cursor > head {
         return Err(AppError::bad(
             "unknown_cursor",
@@ -38,9 +36,8 @@ pub fn pull(
     let mut entries: BTreeMap<String, (bool, bool)> = BTreeMap::new(); // entity -> (has live, has deleted)
     let mut last = cursor;
     {
-        let mut stmt = tx.prepare_cached(
-            "SELECT seq, entity, deleted FROM changes WHERE seq > ?1 ORDER BY seq LIMIT ?2",
-        )?;
+        let mut stmt =
+            tx.prepare_cached("SELECT seq, entity, deleted FROM changes WHERE seq > ?1 ORDER BY seq LIMIT ?2")?;
         let mut rows = stmt.query(params![cursor, limit])?;
         while let Some(r) = rows.next()? {
             last = r.get(0)?;
@@ -73,8 +70,7 @@ pub fn pull(
                 rules::visible(reg, def, "t", &user.id)
             );
             let mut stmt = tx.prepare(&sql)?;
-            let rows =
-                stmt.query_map(params![entity, cursor, last], |r| EntityRow::read(def, r))?;
+            let rows = stmt.query_map(params![entity, cursor, last], |r| EntityRow::read(def, r))?;
             for row in rows {
                 let row = row?;
                 let mut values = Vec::with_capacity(row.values.len() + 1);
@@ -87,19 +83,11 @@ pub fn pull(
             let mut stmt = tx.prepare_cached(
                 "SELECT record_id FROM changes WHERE entity = ?1 AND seq > ?2 AND seq <= ?3 AND deleted = 1",
             )?;
-            out.deleted = stmt
-                .query_map(params![entity, cursor, last], |r| r.get(0))?
-                .collect::<Result<_, _>>()?;
+            out.deleted = stmt.query_map(params![entity, cursor, last], |r| r.get(0))?.collect::<Result<_, _>>()?;
         }
         if !out.rows.is_empty() || !out.deleted.is_empty() {
             changes.push(out);
         }
     }
-    Ok(PullResponse {
-        server_time_ms: now_ms,
-        cursor: last,
-        head,
-        has_more: last < head,
-        changes,
-    })
+    Ok(PullResponse { server_time_ms: now_ms, cursor: last, head, has_more: last < head, changes })
 }

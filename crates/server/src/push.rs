@@ -6,19 +6,23 @@
 //! mutation and nothing is stored. Everything else is decided per mutation: applied,
 //! merged (some fields lost to a later concurrent edit) or rejected with a reason.
 
+use fieldsync_protocol::merge::apply_fields;
 use fieldsync_protocol::time::rfc3339_ms;
 use fieldsync_protocol::wire::{
     Mutation, MutationResult, MutationStatus, Op, PushRequest, PushResponse, MAX_PUSH_MUTATIONS,
 };
-use fieldsync_protocol::{validate_value, EntityDef, Registry};
+use fieldsync_protocol::{validate_value, EntityDef, FieldStrategy, Registry};
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use serde_json::Value;
 use uuid::Uuid;
 
 use crate::auth::AuthUser;
+use crate::checks;
 use crate::error::AppError;
 use crate::records;
 use crate::rules;
+
+type Object = serde_json::Map<String, Value>;
 
 /// Called after a batch is written and before it commits (fault injection in tests).
 pub type BeforeCommit = std::sync::Arc<dyn Fn() + Send + Sync>;
@@ -28,31 +32,27 @@ pub fn validate(reg: &Registry, req: &PushRequest) -> Result<(), AppError> {
     if req.mutations.len() > MAX_PUSH_MUTATIONS {
         return Err(AppError::bad(
             "batch_too_large",
-            format!("A push may carry at most {MAX_PUSH_MUTATIONS} mutations, this one has {}; send smaller batches.", req.mutations.len()),
+            format!(
+                "A push may carry at most {MAX_PUSH_MUTATIONS} mutations, this one has {}; send smaller batches.",
+                req.mutations.len()
+            ),
         ));
     }
     for m in &req.mutations {
         let def = reg.get(&m.entity).ok_or_else(|| {
-            AppError::bad(
-                "unknown_entity",
-                format!("There is no entity type '{}'.", m.entity),
-            )
-            .with_mutation(m.mutation_id)
+            AppError::bad("unknown_entity", format!("There is no entity type '{}'.", m.entity))
+                .with_mutation(m.mutation_id)
         })?;
         if m.op == Op::Delete && !m.fields.is_empty() {
             return Err(
-                AppError::bad("invalid_mutation", "A delete must not carry fields.")
-                    .with_mutation(m.mutation_id),
+                AppError::bad("invalid_mutation", "A delete must not carry fields.").with_mutation(m.mutation_id)
             );
         }
         for (name, value) in &m.fields {
             let field = def.field(name).ok_or_else(|| {
-                AppError::bad(
-                    "unknown_field",
-                    format!("{} has no field '{name}'.", def.name),
-                )
-                .with_field(name)
-                .with_mutation(m.mutation_id)
+                AppError::bad("unknown_field", format!("{} has no field '{name}'.", def.name))
+                    .with_field(name)
+                    .with_mutation(m.mutation_id)
             })?;
             validate_value(field, value).map_err(|e| {
                 AppError::bad("invalid_value", format!("{}.{e}.", def.name))
@@ -82,13 +82,7 @@ pub fn apply(
     now_ms: i64,
     before_commit: Option<&BeforeCommit>,
 ) -> Result<PushResponse, AppError> {
-    let ctx = Ctx {
-        reg,
-        user,
-        client_id: req.client_id.to_string(),
-        offset_ms: now_ms - req.client_time_ms,
-        now_ms,
-    };
+    let ctx = Ctx { reg, user, client_id: req.client_id.to_string(), offset_ms: now_ms - req.client_time_ms, now_ms };
     let mut tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let mut results = Vec::with_capacity(req.mutations.len());
     for m in &req.mutations {
@@ -97,20 +91,22 @@ pub fn apply(
             .query_row([m.mutation_id.to_string()], |r| r.get(0))
             .optional()?;
         if let Some(json) = stored {
-            results.push(
-                serde_json::from_str(&json)
-                    .map_err(|e| AppError::Internal(format!("stored result: {e}")))?,
-            );
+            results.push(serde_json::from_str(&json).map_err(|e| AppError::Internal(format!("stored result: {e}")))?);
             continue;
         }
         let sp = tx.savepoint()?;
-        let result = match apply_one(&ctx, &sp, m).map_err(|e| e.with_mutation(m.mutation_id))? {
-            Ok(result) => {
+        let outcome = apply_one(&ctx, &sp, m).map_err(|e| e.with_mutation(m.mutation_id))?;
+        let result = match outcome {
+            Outcome::Done(result) => {
                 sp.commit()?;
                 result
             }
-            Err((code, reason)) => {
-                drop(sp); // rolls back whatever this mutation wrote
+            Outcome::Refused { code, reason, keep_flags } => {
+                if keep_flags {
+                    sp.commit()?; // the flags the check raised stay; nothing else was written
+                } else {
+                    drop(sp); // rolls back whatever this mutation wrote
+                }
                 MutationResult {
                     mutation_id: m.mutation_id,
                     status: MutationStatus::Rejected,
@@ -131,126 +127,149 @@ pub fn apply(
         hook();
     }
     tx.commit()?;
-    Ok(PushResponse {
-        server_time_ms: now_ms,
-        results,
-    })
+    Ok(PushResponse { server_time_ms: now_ms, results })
 }
 
-/// A per-mutation rejection: stable code and a sentence for the user.
-type Rejection = (&'static str, String);
+/// What became of one mutation (errors that fail the whole batch are `Err`).
+enum Outcome {
+    Done(MutationResult),
+    /// Rejected with a stable code and a sentence for the user; `keep_flags` keeps the
+    /// flags a check wrote (e.g. lines marked with their new price).
+    Refused {
+        code: &'static str,
+        reason: String,
+        keep_flags: bool,
+    },
+}
 
-fn apply_one(
-    ctx: &Ctx<'_>,
-    conn: &Connection,
-    m: &Mutation,
-) -> Result<Result<MutationResult, Rejection>, AppError> {
-    let def = ctx
-        .reg
-        .get(&m.entity)
-        .ok_or_else(|| AppError::Internal("entity vanished after validation".into()))?;
+fn refuse(code: &'static str, reason: String) -> Outcome {
+    Outcome::Refused { code, reason, keep_flags: false }
+}
+
+fn apply_one(ctx: &Ctx<'_>, conn: &Connection, m: &Mutation) -> Result<Outcome, AppError> {
+    let def = ctx.reg.get(&m.entity).ok_or_else(|| AppError::Internal("entity vanished after validation".into()))?;
     let id = m.id.to_string();
     let existing = records::load(conn, def, &id)?;
     if existing.is_some() && !rules::is_visible(conn, ctx.reg, def, &id, &ctx.user.id)? {
-        return Ok(Err(not_found(def, &id)));
+        return Ok(not_found(def, &id));
     }
-    let outcome = match (m.op, existing) {
-        (Op::Put, None) if records::is_deleted(conn, def.name, &id)? => Err((
+    if let Some(field) = m.fields.keys().find(|f| def.field(f).is_some_and(|d| d.strategy == FieldStrategy::ServerOnly))
+    {
+        return Ok(refuse("forbidden", format!("{}.{field} is set by the server and cannot be changed.", def.name)));
+    }
+    match (m.op, existing) {
+        (Op::Put, None) if records::is_deleted(conn, def.name, &id)? => Ok(refuse(
             "deleted",
-            format!(
-                "This {} record was deleted on the server by someone else; discard your change.",
-                def.name
-            ),
+            format!("This {} record was deleted on the server by someone else; discard your change.", def.name),
         )),
-        (Op::Put, None) => create(ctx, conn, def, &id, m)?,
-        (Op::Put, Some(row)) => update(ctx, conn, def, &id, row.values, m)?,
-        (Op::Delete, None) if records::is_deleted(conn, def.name, &id)? => {
-            Ok(applied(m, Vec::new()))
-        }
-        (Op::Delete, None) => Err(not_found(def, &id)),
-        (Op::Delete, Some(_)) => delete(ctx, conn, def, &id, m)?,
-    };
-    Ok(outcome)
+        (Op::Put, None) => create(ctx, conn, def, &id, m),
+        (Op::Put, Some(row)) => update(ctx, conn, def, &id, row.to_object(def), m),
+        (Op::Delete, None) if records::is_deleted(conn, def.name, &id)? => Ok(Outcome::Done(applied(m, Vec::new()))),
+        (Op::Delete, None) => Ok(not_found(def, &id)),
+        (Op::Delete, Some(row)) => delete(ctx, conn, def, &id, row.to_object(def), m),
+    }
 }
 
 fn applied(m: &Mutation, lost_fields: Vec<String>) -> MutationResult {
-    let status = if lost_fields.is_empty() {
-        MutationStatus::Applied
-    } else {
-        MutationStatus::Merged
-    };
-    MutationResult {
-        mutation_id: m.mutation_id,
-        status,
-        code: None,
-        reason: None,
-        lost_fields,
-    }
+    let status = if lost_fields.is_empty() { MutationStatus::Applied } else { MutationStatus::Merged };
+    MutationResult { mutation_id: m.mutation_id, status, code: None, reason: None, lost_fields }
 }
 
-fn not_found(def: &EntityDef, id: &str) -> Rejection {
-    ("not_found", format!("There is no {} record {id} that you can see; it may have moved out of your territories.", def.name))
+fn not_found(def: &EntityDef, id: &str) -> Outcome {
+    refuse(
+        "not_found",
+        format!("There is no {} record {id} that you can see; it may have moved out of your territories.", def.name),
+    )
 }
 
-fn forbidden(what: String) -> Rejection {
-    ("forbidden", what)
+fn outside_scope(def: &EntityDef) -> Outcome {
+    refuse(
+        "forbidden",
+        format!(
+            "This change would put the {} record outside your territories or team, which you may not do; fix the record and resend.",
+            def.name
+        ),
+    )
 }
 
-fn outside_scope(def: &EntityDef) -> Rejection {
-    forbidden(format!(
-        "This change would put the {} record outside your territories or team, which you may not do; fix the record and resend.",
-        def.name
-    ))
-}
-
-fn create(
+/// Refuses changes to a record whose own lifecycle, or whose parent's (`frozen_with`),
+/// is in a state that does not allow edits.
+fn check_editable(
     ctx: &Ctx<'_>,
     conn: &Connection,
     def: &EntityDef,
-    id: &str,
-    m: &Mutation,
-) -> Result<Result<MutationResult, Rejection>, AppError> {
+    record: &Object,
+) -> Result<Option<Outcome>, AppError> {
+    if let Some(sm) = def.state_machine {
+        let state = record.get(sm.field).and_then(Value::as_str).unwrap_or_default();
+        if !sm.editable_in.contains(&state) {
+            return Ok(Some(refuse(
+                "locked",
+                format!(
+                    "This {} record is {state}; only {} records can be changed. Move it back to draft first if that is allowed.",
+                    def.name,
+                    sm.editable_in.join(" or ")
+                ),
+            )));
+        }
+    }
+    let Some(link) = def.frozen_with else { return Ok(None) };
+    let parent_def = def.field(link).and_then(|f| f.references()).and_then(|p| ctx.reg.get(p));
+    let (Some(parent_def), Some(parent_id)) = (parent_def, record.get(link).and_then(Value::as_str)) else {
+        return Ok(None);
+    };
+    let Some(sm) = parent_def.state_machine else { return Ok(None) };
+    let Some(parent) = records::load(conn, parent_def, parent_id)? else { return Ok(None) };
+    let state = parent.to_object(parent_def).get(sm.field).and_then(Value::as_str).unwrap_or_default().to_string();
+    if sm.editable_in.contains(&state.as_str()) {
+        return Ok(None);
+    }
+    Ok(Some(refuse(
+        "locked",
+        format!(
+            "The {} record {parent_id} is {state}, so its {} can no longer change; move it back to draft first.",
+            parent_def.name, def.name
+        ),
+    )))
+}
+
+fn create(ctx: &Ctx<'_>, conn: &Connection, def: &EntityDef, id: &str, m: &Mutation) -> Result<Outcome, AppError> {
     let role = ctx.user.role;
     if !def.access(role).is_some_and(|a| a.create) {
-        return Ok(Err(forbidden(format!(
-            "As a {role} you may not create {} records.",
-            def.name
-        ))));
+        return Ok(refuse("forbidden", format!("As a {role} you may not create {} records.", def.name)));
     }
-    if let Some(missing) = def
-        .fields
-        .iter()
-        .find(|f| f.required && m.fields.get(f.name).is_none_or(Value::is_null))
-    {
+    if let Some(missing) = def.fields.iter().find(|f| f.required && m.fields.get(f.name).is_none_or(Value::is_null)) {
         return Err(AppError::bad(
             "missing_field",
-            format!(
-                "A new {} record needs a value for '{}'.",
-                def.name, missing.name
-            ),
+            format!("A new {} record needs a value for '{}'.", def.name, missing.name),
         )
         .with_field(missing.name));
     }
-    let values: Vec<Value> = def
-        .fields
-        .iter()
-        .map(|f| m.fields.get(f.name).cloned().unwrap_or(Value::Null))
-        .collect();
-    check_references(
-        ctx.reg,
-        conn,
-        def,
-        m.fields.iter().map(|(n, v)| (n.as_str(), v)),
-    )?;
+    let mut record = Object::new();
+    apply_fields(def, &mut record, &m.fields);
+    if let Some(sm) = def.state_machine {
+        let state = record.get(sm.field).and_then(Value::as_str).unwrap_or_default();
+        if !sm.initial.contains(&state) {
+            return Ok(refuse(
+                "invalid_transition",
+                format!("A new {} record must start as {}, not {state}.", def.name, sm.initial.join(" or ")),
+            ));
+        }
+    }
+    if let Some(locked) = check_editable(ctx, conn, def, &record)? {
+        return Ok(locked);
+    }
+    check_references(ctx.reg, conn, def, m.fields.iter().map(|(n, v)| (n.as_str(), v)))?;
+    let values: Vec<Value> = def.fields.iter().map(|f| record.get(f.name).cloned().unwrap_or(Value::Null)).collect();
     let seq = records::upsert(conn, def, id, &values)?;
     if !rules::is_visible(conn, ctx.reg, def, id, &ctx.user.id)? {
-        return Ok(Err(outside_scope(def)));
+        return Ok(outside_scope(def));
     }
     let at = edit_time(ctx, m);
     for name in m.fields.keys() {
         stamp(conn, ctx, def, id, name, at, seq)?;
     }
-    Ok(Ok(applied(m, Vec::new())))
+    Ok(Outcome::Done(applied(m, Vec::new())))
 }
 
 struct Stamp {
@@ -260,12 +279,7 @@ struct Stamp {
     seq: i64,
 }
 
-fn read_stamp(
-    conn: &Connection,
-    entity: &str,
-    id: &str,
-    field: &str,
-) -> rusqlite::Result<Option<Stamp>> {
+fn read_stamp(conn: &Connection, entity: &str, id: &str, field: &str) -> rusqlite::Result<Option<Stamp>> {
     conn.prepare_cached(
         "SELECT at_ms, user_id, client_id, seq FROM field_stamps WHERE entity = ?1 AND record_id = ?2 AND field = ?3",
     )?
@@ -289,58 +303,78 @@ fn update(
     conn: &Connection,
     def: &EntityDef,
     id: &str,
-    current: Vec<Value>,
+    current: Object,
     m: &Mutation,
-) -> Result<Result<MutationResult, Rejection>, AppError> {
+) -> Result<Outcome, AppError> {
     let role = ctx.user.role;
     let Some(allowed) = def.access(role).and_then(|a| a.update) else {
-        return Ok(Err(forbidden(format!(
-            "As a {role} you may not change {} records.",
-            def.name
-        ))));
+        return Ok(refuse("forbidden", format!("As a {role} you may not change {} records.", def.name)));
     };
     if let Some(field) = m.fields.keys().find(|f| !allowed.contains(f)) {
-        return Ok(Err(forbidden(format!(
-            "As a {role} you may not change {}.{field}.",
-            def.name
-        ))));
+        return Ok(refuse("forbidden", format!("As a {role} you may not change {}.{field}.", def.name)));
+    }
+    // Lifecycle: a state change must be an allowed transition; other fields change only
+    // in editable states.
+    let mut transition = None;
+    if let Some(sm) = def.state_machine {
+        let from = current.get(sm.field).and_then(Value::as_str).unwrap_or_default();
+        if let Some(to) = m.fields.get(sm.field).and_then(Value::as_str).filter(|to| *to != from) {
+            match sm.check(def.name, from, to, role) {
+                Ok(t) => transition = Some(t),
+                Err(reason) => return Ok(refuse("invalid_transition", reason)),
+            }
+        }
+        if m.fields.keys().any(|f| f != sm.field) {
+            if let Some(locked) = check_editable(ctx, conn, def, &current)? {
+                return Ok(locked);
+            }
+        }
+    } else if let Some(locked) = check_editable(ctx, conn, def, &current)? {
+        return Ok(locked);
+    }
+    if let Some(t) = transition {
+        if let Some(r) = checks::before_transition(ctx.reg, conn, def, id, t, ctx.now_ms)? {
+            return Ok(Outcome::Refused { code: r.code, reason: r.reason, keep_flags: true });
+        }
     }
     let at = edit_time(ctx, m);
     let me = ctx.user.id.to_string();
-    let (mut winners, mut lost, mut conflicts) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut winners, mut lost, mut conflicts) = (Object::new(), Vec::new(), Vec::new());
     for (name, value) in &m.fields {
-        let idx = def
-            .fields
-            .iter()
-            .position(|f| f.name == name)
-            .expect("validated field");
-        let old = &current[idx];
+        let field = def.field(name).expect("validated field");
+        let old = current.get(name).cloned().unwrap_or(Value::Null);
+        if field.strategy != FieldStrategy::Lww {
+            // Appends and counters combine with concurrent writes instead of competing.
+            winners.insert(name.clone(), value.clone());
+            continue;
+        }
         // Concurrent: another client wrote the field after this client last pulled.
-        let concurrent = read_stamp(conn, def.name, id, name)?
-            .filter(|s| s.seq > m.base_cursor && s.client_id != ctx.client_id);
+        let concurrent =
+            read_stamp(conn, def.name, id, name)?.filter(|s| s.seq > m.base_cursor && s.client_id != ctx.client_id);
         match concurrent {
-            None => winners.push((name.as_str(), value)),
+            None => {
+                winners.insert(name.clone(), value.clone());
+            }
             // Later edit wins; ties go to the higher client id so every order agrees.
             // Equal values still move the stamp forward but are no conflict to log.
             Some(s) if (at, ctx.client_id.as_str()) > (s.at_ms, s.client_id.as_str()) => {
-                winners.push((name.as_str(), value));
-                if old == value {
-                    continue;
+                winners.insert(name.clone(), value.clone());
+                if old != *value {
+                    conflicts.push(Conflict {
+                        field: name,
+                        kept: value.clone(),
+                        kept_by: me.clone(),
+                        overwritten: old,
+                        overwritten_by: s.user_id,
+                    });
                 }
-                conflicts.push(Conflict {
-                    field: name,
-                    kept: value.clone(),
-                    kept_by: me.clone(),
-                    overwritten: old.clone(),
-                    overwritten_by: s.user_id,
-                });
             }
-            Some(_) if old == value => {}
+            Some(_) if old == *value => {}
             Some(s) => {
                 lost.push(name.clone());
                 conflicts.push(Conflict {
                     field: name,
-                    kept: old.clone(),
+                    kept: old,
                     kept_by: s.user_id,
                     overwritten: value.clone(),
                     overwritten_by: me.clone(),
@@ -349,37 +383,25 @@ fn update(
         }
     }
     if !winners.is_empty() {
-        check_references(ctx.reg, conn, def, winners.iter().map(|(n, v)| (*n, *v)))?;
-        let sets: Vec<String> = winners
-            .iter()
-            .enumerate()
-            .map(|(i, (n, _))| format!("\"{n}\" = ?{}", i + 2))
-            .collect();
-        let sql = format!(
-            "UPDATE \"{}\" SET {} WHERE id = ?1",
-            def.name,
-            sets.join(", ")
-        );
-        let mut values = vec![rusqlite::types::Value::Text(id.to_string())];
-        for (n, v) in &winners {
-            values.push(fieldsync_sqlkit::json_to_sql(
-                def.field(n).expect("validated").ty,
-                v,
-            ));
-        }
-        conn.execute(&sql, rusqlite::params_from_iter(values))?;
+        check_references(ctx.reg, conn, def, winners.iter().map(|(n, v)| (n.as_str(), v)))?;
+        let mut record = current.clone();
+        apply_fields(def, &mut record, &winners);
+        records::write_fields(conn, def, id, &record, winners.keys())?;
         if !rules::is_visible(conn, ctx.reg, def, id, &ctx.user.id)? {
-            return Ok(Err(outside_scope(def)));
+            return Ok(outside_scope(def));
         }
         let seq = records::log_change(conn, def.name, id, false)?;
-        for (name, _) in &winners {
+        for name in winners.keys() {
             stamp(conn, ctx, def, id, name, at, seq)?;
         }
     }
     for c in conflicts {
         log_conflict(ctx, conn, def, id, c)?;
     }
-    Ok(Ok(applied(m, lost)))
+    if let Some(t) = transition {
+        checks::after_transition(ctx.reg, conn, def, id, t, ctx.now_ms)?;
+    }
+    Ok(Outcome::Done(applied(m, lost)))
 }
 
 fn delete(
@@ -387,33 +409,34 @@ fn delete(
     conn: &Connection,
     def: &EntityDef,
     id: &str,
+    current: Object,
     m: &Mutation,
-) -> Result<Result<MutationResult, Rejection>, AppError> {
+) -> Result<Outcome, AppError> {
     let role = ctx.user.role;
     if !def.access(role).is_some_and(|a| a.delete) {
-        return Ok(Err(forbidden(format!(
-            "As a {role} you may not delete {} records.",
-            def.name
-        ))));
+        return Ok(refuse("forbidden", format!("As a {role} you may not delete {} records.", def.name)));
+    }
+    if let Some(locked) = check_editable(ctx, conn, def, &current)? {
+        return Ok(locked);
     }
     for (referrer, field) in ctx.reg.referrers(def.name) {
         let n: i64 = conn.query_row(
-            &format!(
-                "SELECT count(*) FROM \"{}\" WHERE \"{}\" = ?1",
-                referrer.name, field.name
-            ),
+            &format!("SELECT count(*) FROM \"{}\" WHERE \"{}\" = ?1", referrer.name, field.name),
             [id],
             |r| r.get(0),
         )?;
         if n > 0 {
-            return Ok(Err((
+            return Ok(refuse(
                 "in_use",
-                format!("This {} record cannot be deleted: {n} {} record(s) still refer to it; delete or change those first.", def.name, referrer.name),
-            )));
+                format!(
+                    "This {} record cannot be deleted: {n} {} record(s) still refer to it; delete or change those first.",
+                    def.name, referrer.name
+                ),
+            ));
         }
     }
     records::delete(conn, def, id)?;
-    Ok(Ok(applied(m, Vec::new())))
+    Ok(Outcome::Done(applied(m, Vec::new())))
 }
 
 /// The edit's time in server time: the client's clock corrected by the offset measured
@@ -447,18 +470,13 @@ fn check_references<'v>(
     fields: impl Iterator<Item = (&'v str, &'v Value)>,
 ) -> Result<(), AppError> {
     for (name, value) in fields {
-        let (Some(target), Some(ref_id)) =
-            (def.field(name).and_then(|f| f.references()), value.as_str())
-        else {
+        let (Some(target), Some(ref_id)) = (def.field(name).and_then(|f| f.references()), value.as_str()) else {
             continue;
         };
         if reg.get(target).is_some() && !records::exists(conn, target, ref_id)? {
             return Err(AppError::bad(
                 "missing_reference",
-                format!(
-                    "{}.{name} refers to {target} record {ref_id}, which does not exist.",
-                    def.name
-                ),
+                format!("{}.{name} refers to {target} record {ref_id}, which does not exist.", def.name),
             )
             .with_field(name));
         }
@@ -473,17 +491,8 @@ fn username(conn: &Connection, user_id: &str) -> rusqlite::Result<String> {
         .map(|u| u.unwrap_or_else(|| user_id.to_string()))
 }
 
-fn log_conflict(
-    ctx: &Ctx<'_>,
-    conn: &Connection,
-    def: &EntityDef,
-    id: &str,
-    c: Conflict<'_>,
-) -> Result<(), AppError> {
-    let log = ctx
-        .reg
-        .get("sync_conflicts")
-        .ok_or_else(|| AppError::Internal("no sync_conflicts entity".into()))?;
+fn log_conflict(ctx: &Ctx<'_>, conn: &Connection, def: &EntityDef, id: &str, c: Conflict<'_>) -> Result<(), AppError> {
+    let log = ctx.reg.get("sync_conflicts").ok_or_else(|| AppError::Internal("no sync_conflicts entity".into()))?;
     let values = vec![
         Value::from(def.name),
         Value::from(id),

@@ -11,10 +11,7 @@ fn team(uid: &Uuid) -> String {
 
 /// Territories assigned to anyone on the user's team.
 fn territories(uid: &Uuid) -> String {
-    format!(
-        "SELECT territory_id FROM user_territories WHERE user_id IN ({})",
-        team(uid)
-    )
+    format!("SELECT territory_id FROM user_territories WHERE user_id IN ({})", team(uid))
 }
 
 /// A SQL boolean expression, true when row `alias` of `entity` is visible to user `uid`.
@@ -50,6 +47,10 @@ fn scope_sql(reg: &Registry, entity: &EntityDef, scope: &Scope, alias: &str, uid
         Scope::AnyOf(list) => {
             let parts: Vec<String> = list.iter().map(|s| scope_sql(reg, entity, s, alias, uid)).collect();
             format!("({})", parts.join(" OR "))
+        }
+        Scope::AllOf(list) => {
+            let parts: Vec<String> = list.iter().map(|s| scope_sql(reg, entity, s, alias, uid)).collect();
+            format!("({})", parts.join(" AND "))
         }
     }
 }

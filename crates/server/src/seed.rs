@@ -27,9 +27,7 @@ impl Ids {
         self.ms += 1;
         let mut rand_bytes = [0u8; 10];
         self.rng.fill(&mut rand_bytes);
-        uuid::Builder::from_unix_timestamp_millis(self.ms, &rand_bytes)
-            .into_uuid()
-            .to_string()
+        uuid::Builder::from_unix_timestamp_millis(self.ms, &rand_bytes).into_uuid().to_string()
     }
 }
 
@@ -44,16 +42,9 @@ struct Seeder<'a> {
 impl Seeder<'_> {
     /// Inserts a record given as a JSON object; missing fields are null.
     fn put(&mut self, entity: &str, obj: Value) -> anyhow::Result<String> {
-        let def = self
-            .reg
-            .get(entity)
-            .ok_or_else(|| anyhow::anyhow!("no entity {entity}"))?;
+        let def = self.reg.get(entity).ok_or_else(|| anyhow::anyhow!("no entity {entity}"))?;
         let id = self.ids.next();
-        let values: Vec<Value> = def
-            .fields
-            .iter()
-            .map(|f| obj.get(f.name).cloned().unwrap_or(Value::Null))
-            .collect();
+        let values: Vec<Value> = def.fields.iter().map(|f| obj.get(f.name).cloned().unwrap_or(Value::Null)).collect();
         records::upsert(self.conn, def, &id, &values)?;
         self.rows += 1;
         Ok(id)
@@ -64,30 +55,13 @@ impl Seeder<'_> {
     }
 }
 
-const FIRST: &[&str] = &[
-    "Anna", "Ben", "Chloe", "David", "Emma", "Felix", "Grace", "Hugo", "Iris", "Jonas", "Karin",
-    "Liam",
-];
-const LAST: &[&str] = &[
-    "Berg", "Costa", "Dubois", "Meyer", "Novak", "Olsen", "Rossi", "Schmidt", "Weber", "Young",
-];
-const SHOPS: &[&str] = &[
-    "Market", "Grocers", "Pharmacy", "Hardware", "Foods", "Trading", "Supplies", "Stores", "Kiosk",
-    "Depot",
-];
-const NORTH_CITIES: &[&str] = &[
-    "Aberdeen",
-    "Bergen",
-    "Tromso",
-    "Umea",
-    "Oulu",
-    "Inverness",
-    "Trondheim",
-    "Lulea",
-];
-const SOUTH_CITIES: &[&str] = &[
-    "Seville", "Naples", "Porto", "Valencia", "Malaga", "Bari", "Faro", "Palermo",
-];
+const FIRST: &[&str] =
+    &["Anna", "Ben", "Chloe", "David", "Emma", "Felix", "Grace", "Hugo", "Iris", "Jonas", "Karin", "Liam"];
+const LAST: &[&str] = &["Berg", "Costa", "Dubois", "Meyer", "Novak", "Olsen", "Rossi", "Schmidt", "Weber", "Young"];
+const SHOPS: &[&str] =
+    &["Market", "Grocers", "Pharmacy", "Hardware", "Foods", "Trading", "Supplies", "Stores", "Kiosk", "Depot"];
+const NORTH_CITIES: &[&str] = &["Aberdeen", "Bergen", "Tromso", "Umea", "Oulu", "Inverness", "Trondheim", "Lulea"];
+const SOUTH_CITIES: &[&str] = &["Seville", "Naples", "Porto", "Valencia", "Malaga", "Bari", "Faro", "Palermo"];
 const CATEGORIES: &[(&str, &str)] = &[
     ("BEV", "Beverages"),
     ("SNK", "Snacks"),
@@ -99,13 +73,8 @@ const CATEGORIES: &[(&str, &str)] = &[
 
 /// Seeds the demo data unless already present. Returns the number of records written.
 pub fn seed_demo(conn: &mut Connection, reg: &Registry) -> anyhow::Result<usize> {
-    let done: Option<String> = conn
-        .query_row(
-            "SELECT value FROM server_meta WHERE key = 'demo_seeded'",
-            [],
-            |r| r.get(0),
-        )
-        .optional()?;
+    let done: Option<String> =
+        conn.query_row("SELECT value FROM server_meta WHERE key = 'demo_seeded'", [], |r| r.get(0)).optional()?;
     if done.is_some() {
         return Ok(0);
     }
@@ -114,47 +83,21 @@ pub fn seed_demo(conn: &mut Connection, reg: &Registry) -> anyhow::Result<usize>
         let mut s = Seeder {
             conn: &tx,
             reg,
-            ids: Ids {
-                ms: 1_764_000_000_000,
-                rng: StdRng::seed_from_u64(7),
-            },
+            ids: Ids { ms: 1_764_000_000_000, rng: StdRng::seed_from_u64(7) },
             rng: StdRng::seed_from_u64(42),
             rows: 0,
         };
         populate(&mut s)?;
         s.rows
     };
-    tx.execute(
-        "INSERT INTO server_meta (key, value) VALUES ('demo_seeded', ?1)",
-        [rows.to_string()],
-    )?;
+    tx.execute("INSERT INTO server_meta (key, value) VALUES ('demo_seeded', ?1)", [rows.to_string()])?;
     tx.commit()?;
     for (name, role, territories, manager) in [
         ("manager1", Role::Manager, vec![], None),
-        (
-            "rep1",
-            Role::Rep,
-            vec!["NORTH".to_string()],
-            Some("manager1"),
-        ),
-        (
-            "rep2",
-            Role::Rep,
-            vec!["NORTH".to_string()],
-            Some("manager1"),
-        ),
-        (
-            "rep3",
-            Role::Rep,
-            vec!["SOUTH".to_string()],
-            Some("manager1"),
-        ),
-        (
-            "shipper1",
-            Role::Shipper,
-            vec!["NORTH".to_string(), "SOUTH".to_string()],
-            None,
-        ),
+        ("rep1", Role::Rep, vec!["NORTH".to_string()], Some("manager1")),
+        ("rep2", Role::Rep, vec!["NORTH".to_string()], Some("manager1")),
+        ("rep3", Role::Rep, vec!["SOUTH".to_string()], Some("manager1")),
+        ("shipper1", Role::Shipper, vec!["NORTH".to_string(), "SOUTH".to_string()], None),
     ] {
         crate::admin::add_user(conn, reg, name, role, &territories, manager, "demo")?;
     }
@@ -165,14 +108,8 @@ pub fn seed_demo(conn: &mut Connection, reg: &Registry) -> anyhow::Result<usize>
 fn populate(s: &mut Seeder<'_>) -> anyhow::Result<()> {
     let today = crate::db::now_ms() / 86_400_000;
     let date = |offset: i64| date_from_days(today + offset);
-    let north = s.put(
-        "territories",
-        json!({"code": "NORTH", "name": "North region"}),
-    )?;
-    let south = s.put(
-        "territories",
-        json!({"code": "SOUTH", "name": "South region"}),
-    )?;
+    let north = s.put("territories", json!({"code": "NORTH", "name": "North region"}))?;
+    let south = s.put("territories", json!({"code": "SOUTH", "name": "South region"}))?;
     let mut categories = Vec::new();
     for (code, name) in CATEGORIES {
         categories.push(s.put("product_categories", json!({"code": code, "name": name}))?);
@@ -180,29 +117,14 @@ fn populate(s: &mut Seeder<'_>) -> anyhow::Result<()> {
     // NORTH sells the first four categories, SOUTH the last four: overlapping catalogues.
     for (territory, cats) in [(&north, &categories[..4]), (&south, &categories[2..])] {
         for c in cats {
-            s.conn.execute(
-                "INSERT INTO territory_categories VALUES (?1, ?2)",
-                params![territory, c],
-            )?;
+            s.conn.execute("INSERT INTO territory_categories VALUES (?1, ?2)", params![territory, c])?;
         }
     }
-    let standard = s.put(
-        "price_lists",
-        json!({"code": "STD", "name": "Standard", "currency": "EUR"}),
-    )?;
-    let key = s.put(
-        "price_lists",
-        json!({"code": "KEY", "name": "Key accounts", "currency": "EUR"}),
-    )?;
+    let standard = s.put("price_lists", json!({"code": "STD", "name": "Standard", "currency": "EUR"}))?;
+    let key = s.put("price_lists", json!({"code": "KEY", "name": "Key accounts", "currency": "EUR"}))?;
     let warehouses = vec![
-        s.put(
-            "warehouses",
-            json!({"code": "WH-N", "name": "Northern depot", "city": "Trondheim"}),
-        )?,
-        s.put(
-            "warehouses",
-            json!({"code": "WH-S", "name": "Southern depot", "city": "Valencia"}),
-        )?,
+        s.put("warehouses", json!({"code": "WH-N", "name": "Northern depot", "city": "Trondheim"}))?,
+        s.put("warehouses", json!({"code": "WH-S", "name": "Southern depot", "city": "Valencia"}))?,
     ];
     let mut products = Vec::new();
     for i in 0..PRODUCTS {
@@ -213,17 +135,14 @@ fn populate(s: &mut Seeder<'_>) -> anyhow::Result<()> {
                    "category_id": cat, "unit": if i % 3 == 0 { "case" } else { "each" }, "active": i % 29 != 0}),
         )?;
         let price = s.rng.gen_range(150..9_000);
-        s.put(
-            "price_list_items",
-            json!({"price_list_id": standard, "product_id": p, "unit_price_cents": price}),
-        )?;
-        s.put(
-            "price_list_items",
-            json!({"price_list_id": key, "product_id": p, "unit_price_cents": price * 9 / 10}),
-        )?;
+        s.put("price_list_items", json!({"price_list_id": standard, "product_id": p, "unit_price_cents": price}))?;
+        s.put("price_list_items", json!({"price_list_id": key, "product_id": p, "unit_price_cents": price * 9 / 10}))?;
         for w in &warehouses {
             let on_hand = s.rng.gen_range(0..500);
-            s.put("inventory_levels", json!({"warehouse_id": w, "product_id": p, "on_hand": on_hand, "reserved": on_hand / 10}))?;
+            s.put(
+                "inventory_levels",
+                json!({"warehouse_id": w, "product_id": p, "on_hand": on_hand, "reserved": on_hand / 10}),
+            )?;
         }
         if i % 15 == 0 {
             s.put(
@@ -237,12 +156,7 @@ fn populate(s: &mut Seeder<'_>) -> anyhow::Result<()> {
     for (territory, code, cities) in [(&north, "N", NORTH_CITIES), (&south, "S", SOUTH_CITIES)] {
         for i in 0..CUSTOMERS_PER_TERRITORY {
             let city = *cities.choose(&mut s.rng).expect("cities");
-            let name = format!(
-                "{} {} {}",
-                LAST.choose(&mut s.rng).expect("names"),
-                SHOPS[i % SHOPS.len()],
-                i
-            );
+            let name = format!("{} {} {}", LAST.choose(&mut s.rng).expect("names"), SHOPS[i % SHOPS.len()], i);
             let phone = format!("+47 {:08}", s.rng.gen_range(10_000_000..99_999_999));
             let credit = s.rng.gen_range(1..50) * 100_000;
             let c = s.put(
@@ -256,12 +170,18 @@ fn populate(s: &mut Seeder<'_>) -> anyhow::Result<()> {
             let first = *FIRST.choose(&mut s.rng).expect("first");
             let last = *LAST.choose(&mut s.rng).expect("last");
             let phone = format!("+47 {:08}", s.rng.gen_range(10_000_000..99_999_999));
-            s.put("contacts", json!({"customer_id": c, "name": format!("{first} {last}"), "job_title": "Buyer", "phone": phone}))?;
+            s.put(
+                "contacts",
+                json!({"customer_id": c, "name": format!("{first} {last}"), "job_title": "Buyer", "phone": phone}),
+            )?;
             if i % 2 == 0 {
                 s.put("contacts", json!({"customer_id": c, "name": format!("{last} {first}"), "job_title": "Owner"}))?;
             }
-            s.put("addresses", json!({"customer_id": c, "kind": "shipping", "street": format!("{} Harbour Road", i + 1),
-                                       "city": city, "postal_code": format!("{:05}", 1000 + i), "country": "EU"}))?;
+            s.put(
+                "addresses",
+                json!({"customer_id": c, "kind": "shipping", "street": format!("{} Harbour Road", i + 1),
+                                       "city": city, "postal_code": format!("{:05}", 1000 + i), "country": "EU"}),
+            )?;
             if i % 3 == 0 {
                 let amount = s.rng.gen_range(5_000..500_000);
                 let inv = s.put("invoices", json!({"customer_id": c, "number": format!("INV-{code}{i:05}"),
@@ -280,17 +200,9 @@ fn populate(s: &mut Seeder<'_>) -> anyhow::Result<()> {
 fn seed_activity(conn: &mut Connection, reg: &Registry) -> anyhow::Result<()> {
     let tx = conn.transaction()?;
     let user = |name: &str| -> anyhow::Result<String> {
-        Ok(
-            tx.query_row("SELECT id FROM users WHERE username = ?1", [name], |r| {
-                r.get(0)
-            })?,
-        )
+        Ok(tx.query_row("SELECT id FROM users WHERE username = ?1", [name], |r| r.get(0))?)
     };
-    let reps = [
-        (user("rep1")?, "NORTH"),
-        (user("rep2")?, "NORTH"),
-        (user("rep3")?, "SOUTH"),
-    ];
+    let reps = [(user("rep1")?, "NORTH"), (user("rep2")?, "NORTH"), (user("rep3")?, "SOUTH")];
     let (manager, shipper) = (user("manager1")?, user("shipper1")?);
     let products: Vec<String> = {
         let mut st = tx.prepare("SELECT id FROM products ORDER BY id")?;
@@ -300,10 +212,7 @@ fn seed_activity(conn: &mut Connection, reg: &Registry) -> anyhow::Result<()> {
     let mut s = Seeder {
         conn: &tx,
         reg,
-        ids: Ids {
-            ms: 1_765_000_000_000,
-            rng: StdRng::seed_from_u64(8),
-        },
+        ids: Ids { ms: 1_765_000_000_000, rng: StdRng::seed_from_u64(8) },
         rng: StdRng::seed_from_u64(43),
         rows: 0,
     };
@@ -315,9 +224,7 @@ fn seed_activity(conn: &mut Connection, reg: &Registry) -> anyhow::Result<()> {
                 "SELECT c.id, a.id FROM customers c JOIN territories t ON t.id = c.territory_id \
                  JOIN addresses a ON a.customer_id = c.id WHERE t.code = ?1 ORDER BY c.id LIMIT 120",
             )?;
-            let v = st
-                .query_map([territory], |r| Ok((r.get(0)?, r.get(1)?)))?
-                .collect::<Result<_, _>>()?;
+            let v = st.query_map([territory], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<Result<_, _>>()?;
             v
         };
         for (i, (customer, address)) in customers.iter().enumerate() {
@@ -332,19 +239,25 @@ fn seed_activity(conn: &mut Connection, reg: &Registry) -> anyhow::Result<()> {
                 let p = s.pick(&products).clone();
                 let (qty, price) = (s.rng.gen_range(1..20), s.rng.gen_range(150..9_000));
                 total += qty * price;
-                s.put("order_lines", json!({"order_id": order, "product_id": p, "quantity": qty, "unit_price_cents": price}))?;
+                s.put(
+                    "order_lines",
+                    json!({"order_id": order, "product_id": p, "quantity": qty, "unit_price_cents": price}),
+                )?;
             }
-            s.conn.execute(
-                "UPDATE orders SET total_cents = ?1 WHERE id = ?2",
-                params![total, order],
-            )?;
+            s.conn.execute("UPDATE orders SET total_cents = ?1 WHERE id = ?2", params![total, order])?;
             if status != "draft" && status != "submitted" {
-                s.put("order_reviews", json!({"order_id": order, "reviewer_id": manager, "decision": "approved",
-                    "comment": "Fine", "reviewed_at": rfc3339_ms(crate::db::now_ms() - 86_400_000)}))?;
+                s.put(
+                    "order_reviews",
+                    json!({"order_id": order, "reviewer_id": manager, "decision": "approved",
+                    "comment": "Fine", "reviewed_at": rfc3339_ms(crate::db::now_ms() - 86_400_000)}),
+                )?;
             }
             if status == "approved" || status == "delivered" {
-                s.put("deliveries", json!({"order_id": order, "address_id": address, "shipper_id": shipper,
-                    "status": if status == "delivered" { "delivered" } else { "scheduled" }, "scheduled_on": date(2)}))?;
+                s.put(
+                    "deliveries",
+                    json!({"order_id": order, "address_id": address, "shipper_id": shipper,
+                    "status": if status == "delivered" { "delivered" } else { "scheduled" }, "scheduled_on": date(2)}),
+                )?;
             }
             if i % 2 == 0 {
                 let visit = s.put(
@@ -354,10 +267,7 @@ fn seed_activity(conn: &mut Connection, reg: &Registry) -> anyhow::Result<()> {
                     "outcome": "order_taken", "notes": "Discussed the winter range."}),
                 )?;
                 let p = s.pick(&products).clone();
-                s.put(
-                    "samples",
-                    json!({"visit_id": visit, "product_id": p, "quantity": 2}),
-                )?;
+                s.put("samples", json!({"visit_id": visit, "product_id": p, "quantity": 2}))?;
                 s.put(
                     "competitor_observations",
                     json!({"visit_id": visit, "competitor": "Acme Foods",
@@ -377,13 +287,13 @@ fn seed_activity(conn: &mut Connection, reg: &Registry) -> anyhow::Result<()> {
                 )?;
             }
             if i % 20 == 3 {
-                let ret = s.put("returns", json!({"customer_id": customer, "order_id": order, "reason": "Damaged in transit",
-                    "status": "requested", "created_on": date(-2)}))?;
-                let p = s.pick(&products).clone();
-                s.put(
-                    "return_lines",
-                    json!({"return_id": ret, "product_id": p, "quantity": 1}),
+                let ret = s.put(
+                    "returns",
+                    json!({"customer_id": customer, "order_id": order, "reason": "Damaged in transit",
+                    "status": "requested", "created_on": date(-2)}),
                 )?;
+                let p = s.pick(&products).clone();
+                s.put("return_lines", json!({"return_id": ret, "product_id": p, "quantity": 1}))?;
             }
         }
     }

@@ -3,6 +3,7 @@
 //! both sides read and write entity tables through one generic path.
 
 mod migrate;
+pub mod pricing;
 mod rows;
 
 pub use migrate::{migrate, Migration, MigrationError};
@@ -39,23 +40,10 @@ mod schema_tests {
         let mut conn = rusqlite::Connection::open_in_memory().unwrap();
         crate::migrate(&mut conn, crate::ENTITY_MIGRATIONS).unwrap();
         for e in Registry::standard().entities() {
-            let mut stmt = conn
-                .prepare(&format!("SELECT name FROM pragma_table_info('{}')", e.name))
-                .unwrap();
-            let cols: Vec<String> = stmt
-                .query_map([], |r| r.get(0))
-                .unwrap()
-                .map(Result::unwrap)
-                .collect();
-            let want: Vec<String> = std::iter::once("id")
-                .chain(e.field_names())
-                .map(String::from)
-                .collect();
-            assert_eq!(
-                cols, want,
-                "table {} differs from its registry entry",
-                e.name
-            );
+            let mut stmt = conn.prepare(&format!("SELECT name FROM pragma_table_info('{}')", e.name)).unwrap();
+            let cols: Vec<String> = stmt.query_map([], |r| r.get(0)).unwrap().map(Result::unwrap).collect();
+            let want: Vec<String> = std::iter::once("id").chain(e.field_names()).map(String::from).collect();
+            assert_eq!(cols, want, "table {} differs from its registry entry", e.name);
         }
     }
 }

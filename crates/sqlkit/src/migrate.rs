@@ -18,18 +18,9 @@ pub struct Migration {
 #[derive(Debug, thiserror::Error)]
 pub enum MigrationError {
     #[error("migration {set}/{version:03}_{name} was changed after it was applied to this database; restore the original file or start from a fresh database")]
-    Changed {
-        set: String,
-        version: u32,
-        name: String,
-    },
+    Changed { set: String, version: u32, name: String },
     #[error("migration {set}/{version:03}_{name} failed: {source}")]
-    Failed {
-        set: String,
-        version: u32,
-        name: String,
-        source: rusqlite::Error,
-    },
+    Failed { set: String, version: u32, name: String, source: rusqlite::Error },
     #[error("cannot read the migration history: {0}")]
     History(#[from] rusqlite::Error),
 }
@@ -59,20 +50,12 @@ pub fn migrate(conn: &mut Connection, migrations: &[Migration]) -> Result<usize,
         match stored {
             Some(s) if s == sum => continue,
             Some(_) => {
-                return Err(MigrationError::Changed {
-                    set: m.set.into(),
-                    version: m.version,
-                    name: m.name.into(),
-                })
+                return Err(MigrationError::Changed { set: m.set.into(), version: m.version, name: m.name.into() })
             }
             None => {}
         }
-        let failed = |source| MigrationError::Failed {
-            set: m.set.into(),
-            version: m.version,
-            name: m.name.into(),
-            source,
-        };
+        let failed =
+            |source| MigrationError::Failed { set: m.set.into(), version: m.version, name: m.name.into(), source };
         let tx = conn.transaction().map_err(failed)?;
         tx.execute_batch(m.sql).map_err(failed)?;
         tx.execute(
@@ -90,47 +73,25 @@ pub fn migrate(conn: &mut Connection, migrations: &[Migration]) -> Result<usize,
 mod tests {
     use super::*;
 
-    const V1: Migration = Migration {
-        set: "t",
-        version: 1,
-        name: "init",
-        sql: "CREATE TABLE a (x INTEGER);",
-    };
+    const V1: Migration = Migration { set: "t", version: 1, name: "init", sql: "CREATE TABLE a (x INTEGER);" };
 
     #[test]
     fn applies_once_and_refuses_changed_history() {
         let mut conn = Connection::open_in_memory().unwrap();
         assert_eq!(migrate(&mut conn, &[V1]).unwrap(), 1);
         assert_eq!(migrate(&mut conn, &[V1]).unwrap(), 0);
-        let changed = Migration {
-            sql: "CREATE TABLE a (x TEXT);",
-            ..V1
-        };
+        let changed = Migration { sql: "CREATE TABLE a (x TEXT);", ..V1 };
         let err = migrate(&mut conn, &[changed]).unwrap_err();
-        assert!(
-            err.to_string()
-                .contains("t/001_init was changed after it was applied"),
-            "{err}"
-        );
+        assert!(err.to_string().contains("t/001_init was changed after it was applied"), "{err}");
     }
 
     #[test]
     fn a_failing_migration_leaves_nothing_behind() {
         let mut conn = Connection::open_in_memory().unwrap();
-        let bad = Migration {
-            set: "t",
-            version: 1,
-            name: "bad",
-            sql: "CREATE TABLE b (x); CREATE TABLE b (y);",
-        };
+        let bad = Migration { set: "t", version: 1, name: "bad", sql: "CREATE TABLE b (x); CREATE TABLE b (y);" };
         assert!(migrate(&mut conn, &[bad]).is_err());
-        let tables: i64 = conn
-            .query_row(
-                "SELECT count(*) FROM sqlite_master WHERE name = 'b'",
-                [],
-                |r| r.get(0),
-            )
-            .unwrap();
+        let tables: i64 =
+            conn.query_row("SELECT count(*) FROM sqlite_master WHERE name = 'b'", [], |r| r.get(0)).unwrap();
         assert_eq!(tables, 0);
     }
 }

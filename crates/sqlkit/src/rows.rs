@@ -36,36 +36,19 @@ impl EntityRow {
 /// `id, "f1", "f2", ...` for an entity, prefixed with `alias.` when given.
 pub fn column_list(entity: &EntityDef, alias: Option<&str>) -> String {
     let prefix = alias.map(|a| format!("{a}.")).unwrap_or_default();
-    std::iter::once("id")
-        .chain(entity.field_names())
-        .map(|c| format!("{prefix}\"{c}\""))
-        .collect::<Vec<_>>()
-        .join(", ")
+    std::iter::once("id").chain(entity.field_names()).map(|c| format!("{prefix}\"{c}\"")).collect::<Vec<_>>().join(", ")
 }
 
 /// `INSERT ... ON CONFLICT(id) DO UPDATE` writing id and all fields, parameters in
 /// [`column_list`] order.
 pub fn upsert_sql(entity: &EntityDef) -> String {
     let cols = column_list(entity, None);
-    let params = (1..=entity.fields.len() + 1)
-        .map(|i| format!("?{i}"))
-        .collect::<Vec<_>>()
-        .join(", ");
-    let sets = entity
-        .field_names()
-        .map(|c| format!("\"{c}\" = excluded.\"{c}\""))
-        .collect::<Vec<_>>()
-        .join(", ");
+    let params = (1..=entity.fields.len() + 1).map(|i| format!("?{i}")).collect::<Vec<_>>().join(", ");
+    let sets = entity.field_names().map(|c| format!("\"{c}\" = excluded.\"{c}\"")).collect::<Vec<_>>().join(", ");
     if sets.is_empty() {
-        format!(
-            "INSERT INTO \"{}\" ({cols}) VALUES ({params}) ON CONFLICT(id) DO NOTHING",
-            entity.name
-        )
+        format!("INSERT INTO \"{}\" ({cols}) VALUES ({params}) ON CONFLICT(id) DO NOTHING", entity.name)
     } else {
-        format!(
-            "INSERT INTO \"{}\" ({cols}) VALUES ({params}) ON CONFLICT(id) DO UPDATE SET {sets}",
-            entity.name
-        )
+        format!("INSERT INTO \"{}\" ({cols}) VALUES ({params}) ON CONFLICT(id) DO UPDATE SET {sets}", entity.name)
     }
 }
 
@@ -92,11 +75,7 @@ pub fn sql_to_json(ty: FieldType, v: ValueRef<'_>) -> Value {
         ValueRef::Integer(i) if ty == FieldType::Bool => Value::Bool(i != 0),
         ValueRef::Integer(i) if ty == FieldType::Real => Value::from(i as f64),
         ValueRef::Integer(i) => Value::from(i),
-        ValueRef::Real(r) => serde_json::Number::from_f64(r)
-            .map(Value::Number)
-            .unwrap_or(Value::Null),
-        ValueRef::Text(t) | ValueRef::Blob(t) => {
-            Value::String(String::from_utf8_lossy(t).into_owned())
-        }
+        ValueRef::Real(r) => serde_json::Number::from_f64(r).map(Value::Number).unwrap_or(Value::Null),
+        ValueRef::Text(t) | ValueRef::Blob(t) => Value::String(String::from_utf8_lossy(t).into_owned()),
     }
 }

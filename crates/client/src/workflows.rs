@@ -1,0 +1,164 @@
+//! Field-sales workflows on top of the generic record API: the manager's review queue,
+//! approving and rejecting orders, accepting new prices, restoring an overwritten value.
+//! All of them work offline and queue ordinary mutations.
+
+use fieldsync_protocol::Role;
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::error::{ClientError, Result};
+use crate::{Engine, Object};
+
+/// One order in the review queue.
+#[derive(Debug, Clone, Serialize)]
+pub struct ReviewItem {
+    pub id: String,
+    pub status: String,
+    pub order_date: String,
+    pub customer_id: String,
+    pub customer: String,
+    pub rep_id: String,
+    pub rep: String,
+    pub lines: i64,
+    pub total_cents: i64,
+    /// Stock or price flags the server raised.
+    pub flags: Option<String>,
+    /// Earlier decisions on the order, oldest first: {decision, comment, reviewer, at}.
+    pub history: Vec<Object>,
+}
+
+/// Filters for the review queue; `status` defaults to "submitted".
+#[derive(Debug, Clone, Default)]
+pub struct ReviewFilter {
+    pub status: Option<String>,
+    pub rep: Option<String>,
+    pub from: Option<String>,
+    pub to: Option<String>,
+}
+
+impl Engine {
+    fn role(&self) -> Result<Role> {
+        self.store
+            .meta("role")?
+            .and_then(|r| Role::parse(&r))
+            .ok_or_else(|| ClientError::NotSignedIn("You are not signed in; run 'fieldsync login' first.".into()))
+    }
+
+    /// The team's orders waiting for review (or matching `filter`), newest first, with
+    /// totals computed from their lines.
+    pub fn review_queue(&self, filter: &ReviewFilter) -> Result<Vec<ReviewItem>> {
+        let status = filter.status.clone().unwrap_or_else(|| "submitted".into());
+        let rows = self.store.query(
+            "SELECT o.id, o.status, o.order_date, o.customer_id, coalesce(c.name, o.customer_id) AS customer,
+                    o.rep_id, coalesce(u.username, o.rep_id) AS rep, o.flags,
+                    (SELECT count(*) FROM order_lines l WHERE l.order_id = o.id) AS lines,
+                    (SELECT coalesce(sum(round(l.quantity * l.unit_price_cents * (1 - coalesce(l.discount_pct, 0) / 100.0))), 0)
+                     FROM order_lines l WHERE l.order_id = o.id) AS total
+             FROM orders o LEFT JOIN customers c ON c.id = o.customer_id LEFT JOIN users u ON u.id = o.rep_id
+             WHERE (?1 = 'all' OR o.status = ?1) AND (?2 IS NULL OR u.username = ?2 OR o.rep_id = ?2)
+               AND (?3 IS NULL OR o.order_date >= ?3) AND (?4 IS NULL OR o.order_date <= ?4)
+             ORDER BY o.order_date DESC, o.id DESC",
+            &[&status, &filter.rep, &filter.from, &filter.to],
+        )?;
+        let text = |o: &Object, k: &str| o.get(k).and_then(Value::as_str).unwrap_or_default().to_string();
+        let mut out = Vec::with_capacity(rows.len());
+        for r in rows {
+            let id = text(&r, "id");
+            let history = self.store.query(
+                "SELECT rv.decision, rv.comment, coalesce(u.username, rv.reviewer_id) AS reviewer, rv.reviewed_at AS at
+                 FROM order_reviews rv LEFT JOIN users u ON u.id = rv.reviewer_id
+                 WHERE rv.order_id = ?1 ORDER BY rv.reviewed_at",
+                &[&id],
+            )?;
+            out.push(ReviewItem {
+                status: text(&r, "status"),
+                order_date: text(&r, "order_date"),
+                customer_id: text(&r, "customer_id"),
+                customer: text(&r, "customer"),
+                rep_id: text(&r, "rep_id"),
+                rep: text(&r, "rep"),
+                lines: r.get("lines").and_then(Value::as_i64).unwrap_or(0),
+                total_cents: r.get("total").and_then(|v| v.as_f64()).unwrap_or(0.0) as i64,
+                flags: r.get("flags").and_then(Value::as_str).map(String::from),
+                history,
+                id,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Approves or rejects a submitted order: moves its status and records the decision as
+    /// an `order_reviews` record that syncs to the rep. Rejecting needs a comment.
+    pub fn review(&mut self, order_id: &str, approve: bool, comment: Option<&str>) -> Result<()> {
+        if self.role()? != Role::Manager {
+            return Err(ClientError::BadInput("Only managers review orders.".into()));
+        }
+        let comment = comment.map(str::trim).filter(|c| !c.is_empty());
+        if !approve && comment.is_none() {
+            return Err(ClientError::BadInput("Say why the order is rejected with --comment, so the rep can fix it.".into()));
+        }
+        let order = self.get("orders", order_id)?;
+        if order.get("status").and_then(Value::as_str) != Some("submitted") {
+            return Err(ClientError::BadInput(format!(
+                "Order {order_id} is {}, not submitted; only submitted orders can be reviewed.",
+                order.get("status").and_then(Value::as_str).unwrap_or("unknown")
+            )));
+        }
+        let decision = if approve { "approved" } else { "rejected" };
+        let mut status = Object::new();
+        status.insert("status".into(), Value::from(decision));
+        self.update("orders", order_id, status)?;
+        let mut review = Object::new();
+        review.insert("order_id".into(), Value::from(order_id));
+        review.insert("decision".into(), Value::from(decision));
+        if let Some(c) = comment {
+            review.insert("comment".into(), Value::from(c));
+        }
+        self.create("order_reviews", review)?;
+        Ok(())
+    }
+
+    /// Re-prices the lines of a record (e.g. an order) from today's price list and
+    /// promotions, as edits that sync. Returns how many lines changed.
+    pub fn accept_current_prices(&mut self, entity: &str, id: &str) -> Result<usize> {
+        let def = self.store.entity(entity)?;
+        let children: Vec<_> = self
+            .store
+            .registry()
+            .entities()
+            .iter()
+            .filter(|c| c.frozen_with.and_then(|l| c.field(l)).and_then(|f| f.references()) == Some(def.name))
+            .copied()
+            .collect();
+        let mut changed = 0;
+        for child in children {
+            let link = child.frozen_with.expect("filtered on frozen_with");
+            let lines = self.list(child.name, &[(link.to_string(), id.to_string())])?;
+            for line in lines {
+                let product = line.get("product_id").and_then(Value::as_str).unwrap_or_default();
+                let Some(price) = self.store.price(id, product, &self.today())? else { continue };
+                let mut fields = Object::new();
+                fields.insert("unit_price_cents".into(), Value::from(price.unit_price_cents));
+                if child.field("discount_pct").is_some() {
+                    fields.insert("discount_pct".into(), Value::from(price.discount_pct));
+                }
+                let line_id = line.get("id").and_then(Value::as_str).unwrap_or_default().to_string();
+                changed += usize::from(self.update(child.name, &line_id, fields)? > 0);
+            }
+        }
+        Ok(changed)
+    }
+
+    /// Brings back the value a conflict overwrote, as a new edit that syncs.
+    pub fn restore_conflict(&mut self, conflict_id: &str) -> Result<()> {
+        let c = self.conflicts()?.into_iter().find(|c| c.conflict_id == conflict_id).ok_or_else(|| {
+            ClientError::NotFound(format!("There is no conflict {conflict_id}; run 'fieldsync conflicts' to list them."))
+        })?;
+        let mut fields = Object::new();
+        fields.insert(c.field.clone(), c.overwritten.clone());
+        if self.update(&c.entity, &c.id, fields)? == 0 {
+            return Err(ClientError::BadInput(format!("{}.{} already holds the overwritten value.", c.entity, c.field)));
+        }
+        Ok(())
+    }
+}

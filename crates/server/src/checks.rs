@@ -1,0 +1,157 @@
+//! Checks the registry attaches to state transitions ([`Check`]): prices must still be
+//! current when an order is submitted, and stock shortages are flagged. They act on the
+//! children that are frozen with the record (order lines of an order).
+
+use fieldsync_protocol::time::date_from_days;
+use fieldsync_protocol::{Check, EntityDef, Registry, Transition};
+use fieldsync_sqlkit::pricing::current_price;
+use rusqlite::{params, Connection};
+use serde_json::Value;
+
+use crate::error::AppError;
+use crate::records;
+
+/// A transition refused by a check; flags it raised are kept.
+pub struct Refusal {
+    pub code: &'static str,
+    pub reason: String,
+}
+
+/// Child entity types frozen with `def` (e.g. order_lines of orders) and their link field.
+fn children<'r>(reg: &'r Registry, def: &EntityDef) -> Vec<(&'r EntityDef, &'static str)> {
+    reg.entities()
+        .iter()
+        .filter_map(|c| {
+            let link = c.frozen_with?;
+            (c.field(link)?.references()? == def.name).then_some((c, link))
+        })
+        .collect()
+}
+
+/// A line as the checks see it.
+struct Line {
+    id: String,
+    product_id: String,
+    sku: String,
+    quantity: i64,
+    unit_price_cents: i64,
+    discount_pct: f64,
+    flags: Option<String>,
+}
+
+fn lines(conn: &Connection, child: &EntityDef, link: &str, parent_id: &str) -> rusqlite::Result<Vec<Line>> {
+    let has = |f: &str| child.field(f).is_some();
+    if !(has("product_id") && has("quantity") && has("unit_price_cents")) {
+        return Ok(Vec::new());
+    }
+    let discount = if has("discount_pct") { "coalesce(l.discount_pct, 0)" } else { "0.0" };
+    let flags = if has("flags") { "l.flags" } else { "NULL" };
+    let sql = format!(
+        "SELECT l.id, l.product_id, coalesce(p.sku, l.product_id), l.quantity, l.unit_price_cents, {discount}, {flags}
+         FROM \"{}\" l LEFT JOIN products p ON p.id = l.product_id WHERE l.\"{link}\" = ?1 ORDER BY l.id",
+        child.name
+    );
+    let mut stmt = conn.prepare(&sql)?;
+    let rows = stmt.query_map([parent_id], |r| {
+        Ok(Line {
+            id: r.get(0)?,
+            product_id: r.get(1)?,
+            sku: r.get(2)?,
+            quantity: r.get(3)?,
+            unit_price_cents: r.get(4)?,
+            discount_pct: r.get(5)?,
+            flags: r.get(6)?,
+        })
+    })?;
+    rows.collect()
+}
+
+fn money(cents: i64) -> String {
+    format!("{}.{:02}", cents / 100, (cents % 100).abs())
+}
+
+fn price_text(cents: i64, pct: f64) -> String {
+    if pct > 0.0 {
+        format!("{} less {pct}%", money(cents))
+    } else {
+        money(cents)
+    }
+}
+
+/// Runs before a transition is written. Returns a refusal to stop it.
+pub fn before_transition(
+    reg: &Registry,
+    conn: &Connection,
+    def: &EntityDef,
+    id: &str,
+    t: &Transition,
+    now_ms: i64,
+) -> Result<Option<Refusal>, AppError> {
+    if !t.checks.contains(&Check::PricesCurrent) {
+        return Ok(None);
+    }
+    let today = date_from_days(now_ms.div_euclid(86_400_000));
+    let mut changed = Vec::new();
+    for (child, link) in children(reg, def) {
+        for line in lines(conn, child, link, id)? {
+            let Some(now) = current_price(conn, id, &line.product_id, &today)? else { continue };
+            if now.unit_price_cents == line.unit_price_cents && (now.discount_pct - line.discount_pct).abs() < 1e-9 {
+                continue;
+            }
+            let note = format!(
+                "Price changed: ordered at {}, now {}",
+                price_text(line.unit_price_cents, line.discount_pct),
+                price_text(now.unit_price_cents, now.discount_pct)
+            );
+            if child.field("flags").is_some() && line.flags.as_deref() != Some(note.as_str()) {
+                records::set_server_field(conn, child, &line.id, "flags", Value::from(note.clone()))?;
+            }
+            changed.push(format!("{} ({})", line.sku, note.to_lowercase()));
+        }
+    }
+    if changed.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(Refusal {
+        code: "price_changed",
+        reason: format!(
+            "Prices changed since this {} record was taken: {}. Accept the new prices and resend it.",
+            def.name,
+            changed.join("; ")
+        ),
+    }))
+}
+
+/// Runs after a transition is written: clears stale line flags and flags shortages.
+pub fn after_transition(
+    reg: &Registry,
+    conn: &Connection,
+    def: &EntityDef,
+    id: &str,
+    t: &Transition,
+    _now_ms: i64,
+) -> Result<(), AppError> {
+    let mut shortages = Vec::new();
+    for (child, link) in children(reg, def) {
+        for line in lines(conn, child, link, id)? {
+            if t.checks.contains(&Check::PricesCurrent) && line.flags.is_some() {
+                records::set_server_field(conn, child, &line.id, "flags", Value::Null)?;
+            }
+            if t.checks.contains(&Check::StockAvailable) {
+                let available: i64 = conn.query_row(
+                    "SELECT coalesce(sum(on_hand - reserved), 0) FROM inventory_levels WHERE product_id = ?1",
+                    params![line.product_id],
+                    |r| r.get(0),
+                )?;
+                if line.quantity > available {
+                    shortages.push(format!("{} ordered {}, {} in stock", line.sku, line.quantity, available.max(0)));
+                }
+            }
+        }
+    }
+    if t.checks.contains(&Check::StockAvailable) && def.field("flags").is_some() {
+        let flag = (!shortages.is_empty()).then(|| format!("Not enough stock: {}", shortages.join("; ")));
+        records::set_server_field(conn, def, id, "flags", flag.map_or(Value::Null, Value::from))?;
+    }
+    Ok(())
+}

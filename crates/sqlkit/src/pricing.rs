@@ -1,0 +1,41 @@
+//! Pricing rules over the entity tables, shared by client (to price a new order line) and
+//! server (to re-check prices on submit), so both always agree.
+
+use rusqlite::{params, Connection, OptionalExtension};
+
+/// The price a line for `product_id` on `order_id` should carry today.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Price {
+    /// From the price list of the order's customer.
+    pub unit_price_cents: i64,
+    /// The best promotion active on `today` for the product, or 0.
+    pub discount_pct: f64,
+}
+
+/// Looks up the current price; `None` when the customer's price list lacks the product.
+/// `today` is `YYYY-MM-DD`.
+pub fn current_price(
+    conn: &Connection,
+    order_id: &str,
+    product_id: &str,
+    today: &str,
+) -> rusqlite::Result<Option<Price>> {
+    conn.prepare_cached(
+        "SELECT pli.unit_price_cents,
+                coalesce((SELECT max(p.discount_pct) FROM promotions p
+                          WHERE p.product_id = ?2 AND p.starts_on <= ?3 AND p.ends_on >= ?3), 0)
+         FROM orders o
+         JOIN customers c ON c.id = o.customer_id
+         JOIN price_list_items pli ON pli.price_list_id = c.price_list_id AND pli.product_id = ?2
+         WHERE o.id = ?1",
+    )?
+    .query_row(params![order_id, product_id, today], |r| {
+        Ok(Price { unit_price_cents: r.get(0)?, discount_pct: r.get(1)? })
+    })
+    .optional()
+}
+
+/// Amount of one line in cents after its discount, rounded half up.
+pub fn line_total_cents(quantity: i64, unit_price_cents: i64, discount_pct: f64) -> i64 {
+    ((quantity * unit_price_cents) as f64 * (1.0 - discount_pct / 100.0)).round() as i64
+}
