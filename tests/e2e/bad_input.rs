@@ -127,7 +127,7 @@ async fn bad_input_is_refused_clearly_and_changes_nothing() {
         "cursor",
     )
     .await;
-    p.expect(p.http.get(format!("{}/v1/pull?limit=0", srv.url)).bearer_auth(&p.token), 422, "invalid_query", "limit")
+    p.expect(p.http.get(format!("{}/v1/pull?limit=0", srv.url)).bearer_auth(&p.token), 400, "invalid_query", "limit")
         .await;
     p.expect(
         p.http.get(format!("{}/v1/pull?cursor=999999999", srv.url)).bearer_auth(&p.token),
@@ -141,6 +141,21 @@ async fn bad_input_is_refused_clearly_and_changes_nothing() {
     p.expect(login(r#"{"username": "rep1"}"#), 422, "invalid_request", "password").await;
     p.expect(p.http.get(format!("{}/v2/everything", srv.url)), 404, "not_found", "no such endpoint").await;
 
+    p.expect(p.http.get(format!("{}/v1/push", srv.url)).bearer_auth(&p.token), 405, "method_not_allowed", "method")
+        .await;
+    p.expect(p.push("{}").header("content-encoding", "br"), 415, "unsupported_media_type", "Content-Encoding").await;
+
+    // A mutation id already used by another user is refused, not answered with their result.
+    let mut taken = p.valid.clone();
+    let used = uuid::Uuid::now_v7();
+    taken["mutation_id"] = json!(used);
+    taken["fields"] = json!({"phone": before[0]["phone"]}); // rep2 writes the value it already has
+    let one = |m: &Value| json!({"client_id": uuid::Uuid::now_v7(), "client_time_ms": 1, "mutations": [m]}).to_string();
+    let rep2 = srv.token("rep2").await;
+    let first = p.http.post(format!("{}/v1/push", srv.url)).bearer_auth(&rep2).header("content-type", "application/json");
+    assert_eq!(first.body(one(&taken)).send().await.unwrap().status(), 200);
+    p.expect(p.push(one(&taken)), 422, "duplicate_mutation_id", "another user").await;
+
     // Expired session: two hours later the one-hour token no longer works.
     srv.clock.advance(2 * 3600 * 1000);
     p.expect(p.push_one(mutation("customers", json!({"phone": "late"}))), 401, "session_expired", "sign in again")
@@ -150,5 +165,5 @@ async fn bad_input_is_refused_clearly_and_changes_nothing() {
 
     let mut fresh = srv.client("rep1").await;
     fresh.sync().await;
-    assert_eq!(fresh.list("customers"), before, "customers changed");
+    assert!(fresh.list("customers") == before, "stored customers changed");
 }

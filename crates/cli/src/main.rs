@@ -213,7 +213,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 print_json(&report)?;
             } else {
                 println!(
-                    "pushed {} ({} applied, {} rejected), pulled {}, {} new conflicts",
+                    "pushed {} ({} applied, {} rejected), pulled {}, {} conflicts involving you",
                     report.pushed, report.applied, report.rejected, report.pulled, report.conflicts
                 );
             }

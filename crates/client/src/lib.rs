@@ -2,7 +2,7 @@
 //! outbox of offline changes, and the sync protocol (push, then paged pull) over a
 //! [`Transport`]. The CLI and the desktop app are thin layers over [`Engine`].
 //!
-//! **Invariant:** only `login` and `sync` touch the network; everything else is local.
+//! **Invariant:** only `login`, `sync` and `pull` touch the network; everything else is local.
 
 pub mod error;
 pub mod store;
@@ -13,9 +13,9 @@ mod workflows;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use fieldsync_protocol::merge::wire_value;
 use fieldsync_protocol::time::rfc3339_ms;
 use fieldsync_protocol::wire::{LoginRequest, LoginResponse, Op, UserInfo};
-use fieldsync_protocol::merge::wire_value;
 use fieldsync_protocol::{parse_cli_value, EntityDef, FieldDefault, FieldStrategy, Registry};
 use fieldsync_sqlkit::Migration;
 use serde::Serialize;
@@ -237,7 +237,10 @@ impl Engine {
     pub fn create(&mut self, entity: &str, mut fields: Object) -> Result<Object> {
         let def = self.store.entity(entity)?;
         if let Some(f) = fields.keys().find(|f| def.field(f).is_some_and(|d| d.strategy == FieldStrategy::ServerOnly)) {
-            return Err(ClientError::BadInput(format!("{}.{f} is set by the server and cannot be changed here.", def.name)));
+            return Err(ClientError::BadInput(format!(
+                "{}.{f} is set by the server and cannot be changed here.",
+                def.name
+            )));
         }
         self.fill_defaults(&def, &mut fields)?;
         if let Some(missing) = def.fields.iter().find(|f| f.required && fields.get(f.name).is_none_or(Value::is_null)) {
@@ -301,7 +304,8 @@ impl Engine {
                 continue;
             }
             let strategy = def.field(&name).map_or(FieldStrategy::Lww, |f| f.strategy);
-            let value = wire_value(strategy, &format!("{}.{name}", def.name), &old, &wanted).map_err(ClientError::BadInput)?;
+            let value =
+                wire_value(strategy, &format!("{}.{name}", def.name), &old, &wanted).map_err(ClientError::BadInput)?;
             wire.insert(name, value);
         }
         if wire.is_empty() {
@@ -361,6 +365,11 @@ impl Engine {
     /// Queues a rejected change again, with `fixes` applied on top of its fields.
     pub fn resend(&mut self, mutation_id: &str, fixes: Object) -> Result<Uuid> {
         let item = self.store.attention_item(mutation_id)?;
+        if item.op == Op::Delete && !fixes.is_empty() {
+            return Err(ClientError::BadInput(
+                "A rejected delete has no fields to fix; resend it as it is or discard it.".into(),
+            ));
+        }
         let mut fields = item.fields.clone();
         fields.extend(fixes);
         let new_id = self.store.write_local(&item.entity, &item.id, item.op, fields, self.clock.now_ms())?;

@@ -7,8 +7,8 @@
 
 use std::path::Path;
 
-use fieldsync_protocol::wire::{Mutation, MutationResult, MutationStatus, Op, PullResponse};
 use fieldsync_protocol::merge::apply_fields;
+use fieldsync_protocol::wire::{Mutation, MutationResult, MutationStatus, Op, PullResponse};
 use fieldsync_protocol::{EntityDef, Registry};
 use fieldsync_sqlkit::{column_list, json_to_sql, migrate, upsert_sql, EntityRow, Migration, ENTITY_MIGRATIONS};
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
@@ -94,7 +94,12 @@ impl Store {
     // ----- reads ----------------------------------------------------------------------
 
     /// Today's price for a line of `product_id` on `order_id`, from the local cache.
-    pub fn price(&self, order_id: &str, product_id: &str, today: &str) -> Result<Option<fieldsync_sqlkit::pricing::Price>> {
+    pub fn price(
+        &self,
+        order_id: &str,
+        product_id: &str,
+        today: &str,
+    ) -> Result<Option<fieldsync_sqlkit::pricing::Price>> {
         Ok(fieldsync_sqlkit::pricing::current_price(&self.conn, order_id, product_id, today)?)
     }
 
@@ -231,8 +236,12 @@ impl Store {
                             o.insert("id".into(), Value::String(id.clone()));
                             o
                         });
-                        let kept: Object =
-                            m.fields.iter().filter(|(k, _)| !result.lost_fields.contains(k)).map(|(k, v)| (k.clone(), v.clone())).collect();
+                        let kept: Object = m
+                            .fields
+                            .iter()
+                            .filter(|(k, _)| !result.lost_fields.contains(k))
+                            .map(|(k, v)| (k.clone(), v.clone()))
+                            .collect();
                         apply_fields(&def, obj, &kept);
                     }
                     Op::Delete => shadow = None,
@@ -378,6 +387,29 @@ impl Store {
 
     pub fn remove_attention(&self, mutation_id: &Uuid) -> Result<()> {
         self.conn.execute("DELETE FROM attention WHERE mutation_id = ?1", [mutation_id.to_string()])?;
+        Ok(())
+    }
+
+    /// Drops the cached server records and the cursor, keeping pending changes, rejected
+    /// changes and the profile (used when the server no longer knows our cursor).
+    pub fn clear_cache(&mut self) -> Result<()> {
+        let tx = self.conn.transaction()?;
+        for e in self.registry.entities() {
+            tx.execute(&format!("DELETE FROM \"{}\"", e.name), [])?;
+        }
+        tx.execute_batch("UPDATE shadows SET data = NULL; DELETE FROM meta WHERE key = 'cursor';")?;
+        // Pending creates and edits show again on top of the fresh copy as it arrives.
+        let pending: Vec<(String, String)> = {
+            let mut stmt = tx.prepare("SELECT entity, record_id FROM shadows")?;
+            let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            rows.collect::<rusqlite::Result<_>>()?
+        };
+        for (entity, id) in pending {
+            if let Some(def) = self.registry.get(&entity).copied() {
+                rebuild(&tx, &def, &id)?;
+            }
+        }
+        tx.commit()?;
         Ok(())
     }
 

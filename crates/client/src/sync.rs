@@ -34,7 +34,7 @@ pub struct SyncReport {
     pub rejected: usize,
     /// Records received (changed or deleted).
     pub pulled: usize,
-    /// Conflict-log entries received.
+    /// Conflict-log entries received that involve this user.
     pub conflicts: usize,
 }
 
@@ -84,10 +84,28 @@ pub(crate) async fn call<T: DeserializeOwned + ServerTime>(
             None,
         ),
     };
-    if reply.status == 401 {
+    // A refused sign-in is the answer to the login itself; any other 401 means the
+    // session is gone and the user must sign in again.
+    if reply.status == 401 && code != "wrong_credentials" {
         return Err(ClientError::NotSignedIn(format!("{message} (run 'fieldsync login')")));
     }
     Err(ClientError::Server { status: reply.status, code, message, mutation_id })
+}
+
+/// Conflict-log records in a page that involve the user (their value won or lost).
+fn conflicts_involving(page: &PullResponse, user_id: Option<&str>) -> usize {
+    let Some(me) = user_id else { return 0 };
+    page.changes
+        .iter()
+        .filter(|c| c.entity == "sync_conflicts")
+        .map(|c| {
+            let cols: Vec<usize> = ["kept_by_id", "overwritten_by_id"]
+                .iter()
+                .filter_map(|f| c.fields.iter().position(|n| n == f).map(|p| p + 1))
+                .collect();
+            c.rows.iter().filter(|row| cols.iter().any(|&i| row.get(i).and_then(|v| v.as_str()) == Some(me))).count()
+        })
+        .sum()
 }
 
 pub(crate) trait ServerTime {
@@ -135,8 +153,10 @@ pub(crate) async fn run(
 
 async fn push(ctx: &SyncCtx<'_>, store: &mut Store, report: &mut SyncReport) -> Result<()> {
     let client_id = store.meta("client_id")?.and_then(|c| Uuid::parse_str(&c).ok()).unwrap_or_else(Uuid::nil);
+    // Halved when the server finds a batch too large, back to full after a success.
+    let mut batch_size = PUSH_BATCH;
     loop {
-        let batch = store.outbox(PUSH_BATCH)?;
+        let batch = store.outbox(batch_size)?;
         if batch.is_empty() {
             return Ok(());
         }
@@ -147,6 +167,7 @@ async fn push(ctx: &SyncCtx<'_>, store: &mut Store, report: &mut SyncReport) -> 
         let now = ctx.clock.now_ms();
         match reply {
             Ok((resp, offset)) => {
+                batch_size = PUSH_BATCH;
                 store.set_meta("clock_offset_ms", &offset.to_string())?;
                 for (m, result) in batch.iter().zip(&resp.results) {
                     report.pushed += 1;
@@ -170,6 +191,12 @@ async fn push(ctx: &SyncCtx<'_>, store: &mut Store, report: &mut SyncReport) -> 
                 report.rejected += 1;
                 store.park_bad(m, &code, &message, now)?;
             }
+            Err(ClientError::Server { status: 413, .. }) if batch_size > 1 => batch_size /= 2,
+            Err(ClientError::Server { status: 413, code, message, .. }) => {
+                report.pushed += 1;
+                report.rejected += 1;
+                store.park_bad(&batch[0], &code, &message, now)?;
+            }
             Err(e) => return Err(e),
         }
     }
@@ -190,10 +217,18 @@ async fn pull(
             token: Some(ctx.token.to_string()),
             body: None,
         };
-        let (page, offset) = call::<PullResponse>(ctx.transport, ctx.clock, req).await?;
+        let (page, offset) = match call::<PullResponse>(ctx.transport, ctx.clock, req).await {
+            // The server's data was replaced (restored from an older backup, or a new
+            // server): our copy cannot be continued, so download a fresh one.
+            Err(ClientError::Server { code, .. }) if code == "unknown_cursor" && cursor > 0 => {
+                tracing::warn!(cursor, "server does not know our cursor; downloading a fresh copy");
+                store.clear_cache()?;
+                continue;
+            }
+            other => other?,
+        };
         store.set_meta("clock_offset_ms", &offset.to_string())?;
-        report.conflicts +=
-            page.changes.iter().filter(|c| c.entity == "sync_conflicts").map(|c| c.rows.len()).sum::<usize>();
+        report.conflicts += conflicts_involving(&page, store.meta("user_id")?.as_deref());
         report.pulled += store.apply_page(&page)?;
         let span = (page.head - start).max(1);
         let percent = (((page.cursor - start) * 100) / span).clamp(0, 100) as u8;

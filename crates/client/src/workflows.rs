@@ -95,7 +95,9 @@ impl Engine {
         }
         let comment = comment.map(str::trim).filter(|c| !c.is_empty());
         if !approve && comment.is_none() {
-            return Err(ClientError::BadInput("Say why the order is rejected with --comment, so the rep can fix it.".into()));
+            return Err(ClientError::BadInput(
+                "Say why the order is rejected with --comment, so the rep can fix it.".into(),
+            ));
         }
         let order = self.get("orders", order_id)?;
         if order.get("status").and_then(Value::as_str) != Some("submitted") {
@@ -152,12 +154,17 @@ impl Engine {
     /// Brings back the value a conflict overwrote, as a new edit that syncs.
     pub fn restore_conflict(&mut self, conflict_id: &str) -> Result<()> {
         let c = self.conflicts()?.into_iter().find(|c| c.conflict_id == conflict_id).ok_or_else(|| {
-            ClientError::NotFound(format!("There is no conflict {conflict_id}; run 'fieldsync conflicts' to list them."))
+            ClientError::NotFound(format!(
+                "There is no conflict {conflict_id}; run 'fieldsync conflicts' to list them."
+            ))
         })?;
         let mut fields = Object::new();
         fields.insert(c.field.clone(), c.overwritten.clone());
         if self.update(&c.entity, &c.id, fields)? == 0 {
-            return Err(ClientError::BadInput(format!("{}.{} already holds the overwritten value.", c.entity, c.field)));
+            return Err(ClientError::BadInput(format!(
+                "{}.{} already holds the overwritten value.",
+                c.entity, c.field
+            )));
         }
         Ok(())
     }

@@ -84,9 +84,16 @@ fn is_date(s: &str) -> bool {
     let parts: Vec<&str> = s.split('-').collect();
     match parts.as_slice() {
         [y, m, d] if y.len() == 4 && m.len() == 2 && d.len() == 2 => {
-            digits(y).is_some()
-                && digits(m).is_some_and(|m| (1..=12).contains(&m))
-                && digits(d).is_some_and(|d| (1..=31).contains(&d))
+            let (Some(y), Some(m), Some(d)) = (digits(y), digits(m), digits(d)) else { return false };
+            let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+            let days = match m {
+                1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+                4 | 6 | 9 | 11 => 30,
+                2 if leap => 29,
+                2 => 28,
+                _ => return false,
+            };
+            (1..=days).contains(&d)
         }
         _ => false,
     }
@@ -132,6 +139,8 @@ mod tests {
         assert!(parse_cli_value(&WHEN, "2026-11-25T10:00:00Z").is_ok());
         assert!(parse_cli_value(&WHEN, "2026-11-25T10:00:00.123+01:00").is_ok());
         assert!(parse_cli_value(&WHEN, "2026-13-25T10:00:00Z").is_err());
+        assert!(parse_cli_value(&WHEN, "2026-02-29T10:00:00Z").is_err());
+        assert!(parse_cli_value(&WHEN, "2028-02-29T10:00:00Z").is_ok());
         assert!(validate_value(&WHEN, &Value::Null).is_err());
     }
 }

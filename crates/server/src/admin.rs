@@ -22,16 +22,31 @@ pub fn add_user(
     manager: Option<&str>,
     password: &str,
 ) -> anyhow::Result<Uuid> {
+    let tx = conn.transaction()?;
+    let id = save_user(&tx, reg, username, role, territory_codes, manager, password)?;
+    tx.commit()?;
+    Ok(id)
+}
+
+/// [`add_user`] inside the caller's transaction.
+pub fn save_user(
+    tx: &Connection,
+    reg: &Registry,
+    username: &str,
+    role: Role,
+    territory_codes: &[String],
+    manager: Option<&str>,
+    password: &str,
+) -> anyhow::Result<Uuid> {
     if username.trim().is_empty() {
         anyhow::bail!("the user name must not be empty");
     }
     if password.is_empty() {
         anyhow::bail!("the password must not be empty; pass it on standard input");
     }
-    let tx = conn.transaction()?;
     let manager_id = match manager {
         Some(m) => Some(
-            id_of(&tx, "users", "username", m)?
+            id_of(tx, "users", "username", m)?
                 .ok_or_else(|| anyhow::anyhow!("there is no user '{m}' to be the manager; add that user first"))?,
         ),
         None => None,
@@ -39,12 +54,12 @@ pub fn add_user(
     let mut territories = Vec::new();
     for code in territory_codes {
         territories.push(
-            id_of(&tx, "territories", "code", code)?.ok_or_else(|| {
+            id_of(tx, "territories", "code", code)?.ok_or_else(|| {
                 anyhow::anyhow!("there is no territory '{code}'; seed the demo data or create it first")
             })?,
         );
     }
-    let id = match id_of(&tx, "users", "username", username)? {
+    let id = match id_of(tx, "users", "username", username)? {
         Some(existing) => Uuid::parse_str(&existing)?,
         None => Uuid::now_v7(),
     };
@@ -55,7 +70,7 @@ pub fn add_user(
         Value::from(role.as_str()),
         manager_id.map_or(Value::Null, Value::from),
     ];
-    records::upsert(&tx, users, &id.to_string(), &values)?;
+    records::upsert(tx, users, &id.to_string(), &values)?;
     tx.execute(
         "INSERT OR REPLACE INTO credentials (user_id, password_hash) VALUES (?1, ?2)",
         params![id.to_string(), hash_password(password)?],
@@ -64,6 +79,5 @@ pub fn add_user(
     for t in territories {
         tx.execute("INSERT INTO user_territories (user_id, territory_id) VALUES (?1, ?2)", params![id.to_string(), t])?;
     }
-    tx.commit()?;
     Ok(id)
 }

@@ -57,21 +57,35 @@ fn wrong_credentials() -> AppError {
     }
 }
 
-/// Checks a password and opens a session. Returns the user, the token and its expiry.
-pub fn login(
-    conn: &Connection,
-    username: &str,
-    password: &str,
-    now_ms: i64,
-    ttl_ms: i64,
-) -> Result<(AuthUser, String, i64), AppError> {
-    let user = user_by(conn, "username", username)?.ok_or_else(wrong_credentials)?;
+/// The user and stored password hash for a user name (`None`: no such user).
+pub fn credentials(conn: &Connection, username: &str) -> Result<Option<(AuthUser, String)>, AppError> {
+    let Some(user) = user_by(conn, "username", username)? else { return Ok(None) };
     let stored: Option<String> = conn
         .query_row("SELECT password_hash FROM credentials WHERE user_id = ?1", [user.id.to_string()], |r| r.get(0))
         .optional()?;
-    let stored = stored.ok_or_else(wrong_credentials)?;
-    let parsed = PasswordHash::new(&stored).map_err(|e| AppError::Internal(format!("stored hash: {e}")))?;
-    Argon2::default().verify_password(password.as_bytes(), &parsed).map_err(|_| wrong_credentials())?;
+    Ok(stored.map(|h| (user, h)))
+}
+
+/// Checks a password against a stored hash. Deliberately slow; run it off the async
+/// threads and outside any database lock. Unknown users are checked against a dummy hash
+/// so response times do not reveal which user names exist.
+pub fn verify(found: Option<(AuthUser, String)>, password: &str) -> Result<AuthUser, AppError> {
+    static DUMMY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    let dummy = DUMMY.get_or_init(|| hash_password("not a real password").unwrap_or_default());
+    let (user, hash) = match found {
+        Some((user, hash)) => (Some(user), hash),
+        None => (None, dummy.clone()),
+    };
+    let parsed = PasswordHash::new(&hash).map_err(|e| AppError::Internal(format!("stored hash: {e}")))?;
+    let ok = Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok();
+    match user {
+        Some(user) if ok => Ok(user),
+        _ => Err(wrong_credentials()),
+    }
+}
+
+/// Opens a session for a verified user. Returns the token and its expiry.
+pub fn open_session(conn: &Connection, user: &AuthUser, now_ms: i64, ttl_ms: i64) -> Result<(String, i64), AppError> {
     let mut raw = [0u8; 32];
     rand::rngs::OsRng.fill_bytes(&mut raw);
     let token = hex::encode(raw);
@@ -81,7 +95,7 @@ pub fn login(
         "INSERT INTO sessions (token_hash, user_id, expires_at_ms) VALUES (?1, ?2, ?3)",
         params![token_hash(&token), user.id.to_string(), expires],
     )?;
-    Ok((user, token, expires))
+    Ok((token, expires))
 }
 
 /// Resolves a bearer token to its user, refusing unknown and expired sessions.

@@ -40,9 +40,12 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/push", post(push_handler))
         .route("/v1/pull", get(pull_handler))
         .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(RequestDecompressionLayer::new())
+        .layer(axum::middleware::map_response(json_errors))
         .layer(CompressionLayer::new())
+        .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(state)
 }
 
@@ -116,6 +119,34 @@ async fn health(State(state): State<Arc<AppState>>) -> Result<Json<serde_json::V
     Ok(Json(serde_json::json!({"status": "ok", "head": head, "server_time_ms": state.clock.now_ms()})))
 }
 
+async fn method_not_allowed() -> AppError {
+    AppError::bad("method_not_allowed", "This endpoint does not accept that HTTP method; see docs/sync-protocol.md.")
+        .with_status(StatusCode::METHOD_NOT_ALLOWED)
+}
+
+/// Gives errors produced by layers (e.g. an unsupported Content-Encoding) the same
+/// `{error: {code, message}}` body as ours.
+async fn json_errors(resp: axum::response::Response) -> axum::response::Response {
+    let status = resp.status();
+    let is_json = resp
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        return resp;
+    }
+    let message = match status {
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => {
+            "The request body's Content-Encoding is not supported; use zstd, gzip or none."
+        }
+        StatusCode::PAYLOAD_TOO_LARGE => "The request body is too large; send smaller batches.",
+        _ => "The request could not be handled; see docs/sync-protocol.md.",
+    };
+    let code = status.canonical_reason().unwrap_or("error").to_lowercase().replace(' ', "_");
+    let body = serde_json::json!({"error": {"code": code, "message": message}});
+    axum::response::IntoResponse::into_response((status, Json(body)))
+}
+
 async fn not_found() -> AppError {
     AppError::bad("not_found", "There is no such endpoint; see docs/sync-protocol.md.")
         .with_status(StatusCode::NOT_FOUND)
@@ -126,9 +157,13 @@ async fn login(
     ApiJson(req): ApiJson<LoginRequest>,
 ) -> Result<Json<LoginResponse>, AppError> {
     let ttl = state.token_ttl.as_millis() as i64;
+    let username = req.username.clone();
+    let found = state.db.read(move |conn| auth::credentials(conn, &username)).await?;
+    // The slow hash check runs on a blocking thread and holds no database lock.
+    let user = tokio::task::spawn_blocking(move || auth::verify(found, &req.password)).await??;
     let now = state.clock.now_ms();
-    let (user, token, expires_at_ms) =
-        state.db.write(move |conn| auth::login(conn, &req.username, &req.password, now, ttl)).await?;
+    let session_user = user.clone();
+    let (token, expires_at_ms) = state.db.write(move |conn| auth::open_session(conn, &session_user, now, ttl)).await?;
     tracing::info!(user = %user.username, "login");
     Ok(Json(LoginResponse { token, expires_at_ms, user: user.into(), server_time_ms: now }))
 }
@@ -165,17 +200,16 @@ async fn pull_handler(
     user: AuthUser,
     params: Result<Query<PullParams>, QueryRejection>,
 ) -> Result<Json<PullResponse>, AppError> {
-    let Query(p) = params.map_err(|r| {
-        AppError::bad("invalid_query", format!("The query string is invalid: {}", r.body_text()))
-            .with_status(StatusCode::BAD_REQUEST)
-    })?;
+    let invalid = |message: String, field: &str| {
+        AppError::bad("invalid_query", message).with_status(StatusCode::BAD_REQUEST).with_field(field)
+    };
+    let Query(p) = params.map_err(|r| invalid(format!("The query string is invalid: {}", r.body_text()), "query"))?;
     let limit = p.limit.unwrap_or(DEFAULT_PULL_LIMIT);
     if limit == 0 || limit > MAX_PULL_LIMIT {
-        return Err(AppError::bad("invalid_query", format!("limit must be between 1 and {MAX_PULL_LIMIT}."))
-            .with_field("limit"));
+        return Err(invalid(format!("limit must be between 1 and {MAX_PULL_LIMIT}."), "limit"));
     }
     if p.cursor < 0 {
-        return Err(AppError::bad("invalid_query", "cursor must not be negative.").with_field("cursor"));
+        return Err(invalid("cursor must not be negative.".into(), "cursor"));
     }
     let st = state.clone();
     let username = user.username.clone();

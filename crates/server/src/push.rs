@@ -86,11 +86,18 @@ pub fn apply(
     let mut tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let mut results = Vec::with_capacity(req.mutations.len());
     for m in &req.mutations {
-        let stored: Option<String> = tx
-            .prepare_cached("SELECT result FROM applied_mutations WHERE mutation_id = ?1")?
-            .query_row([m.mutation_id.to_string()], |r| r.get(0))
+        let stored: Option<(String, String)> = tx
+            .prepare_cached("SELECT result, user_id FROM applied_mutations WHERE mutation_id = ?1")?
+            .query_row([m.mutation_id.to_string()], |r| Ok((r.get(0)?, r.get(1)?)))
             .optional()?;
-        if let Some(json) = stored {
+        if let Some((json, owner)) = stored {
+            if owner != user.id.to_string() {
+                return Err(AppError::bad(
+                    "duplicate_mutation_id",
+                    "This mutation id was already used by another user; generate a new one (UUIDv7).",
+                )
+                .with_mutation(m.mutation_id));
+            }
             results.push(serde_json::from_str(&json).map_err(|e| AppError::Internal(format!("stored result: {e}")))?);
             continue;
         }
@@ -259,7 +266,9 @@ fn create(ctx: &Ctx<'_>, conn: &Connection, def: &EntityDef, id: &str, m: &Mutat
     if let Some(locked) = check_editable(ctx, conn, def, &record)? {
         return Ok(locked);
     }
-    check_references(ctx.reg, conn, def, m.fields.iter().map(|(n, v)| (n.as_str(), v)))?;
+    if let Some(refused) = check_references(ctx, conn, def, m.fields.iter().map(|(n, v)| (n.as_str(), v)))? {
+        return Ok(refused);
+    }
     let values: Vec<Value> = def.fields.iter().map(|f| record.get(f.name).cloned().unwrap_or(Value::Null)).collect();
     let seq = records::upsert(conn, def, id, &values)?;
     if !rules::is_visible(conn, ctx.reg, def, id, &ctx.user.id)? {
@@ -383,7 +392,9 @@ fn update(
         }
     }
     if !winners.is_empty() {
-        check_references(ctx.reg, conn, def, winners.iter().map(|(n, v)| (n.as_str(), v)))?;
+        if let Some(refused) = check_references(ctx, conn, def, winners.iter().map(|(n, v)| (n.as_str(), v)))? {
+            return Ok(refused);
+        }
         let mut record = current.clone();
         apply_fields(def, &mut record, &winners);
         records::write_fields(conn, def, id, &record, winners.keys())?;
@@ -462,26 +473,35 @@ fn stamp(
     Ok(())
 }
 
-/// Fails the batch when a reference points at a record that does not exist.
+/// Fails the batch when a reference points at a record that does not exist; refuses the
+/// mutation when it points at a record the user may not see (the same rule as reads).
 fn check_references<'v>(
-    reg: &Registry,
+    ctx: &Ctx<'_>,
     conn: &Connection,
     def: &EntityDef,
     fields: impl Iterator<Item = (&'v str, &'v Value)>,
-) -> Result<(), AppError> {
+) -> Result<Option<Outcome>, AppError> {
     for (name, value) in fields {
-        let (Some(target), Some(ref_id)) = (def.field(name).and_then(|f| f.references()), value.as_str()) else {
-            continue;
-        };
-        if reg.get(target).is_some() && !records::exists(conn, target, ref_id)? {
+        let target = def.field(name).and_then(|f| f.references()).and_then(|t| ctx.reg.get(t));
+        let (Some(target), Some(ref_id)) = (target, value.as_str()) else { continue };
+        if !records::exists(conn, target.name, ref_id)? {
             return Err(AppError::bad(
                 "missing_reference",
-                format!("{}.{name} refers to {target} record {ref_id}, which does not exist.", def.name),
+                format!("{}.{name} refers to {} record {ref_id}, which does not exist.", def.name, target.name),
             )
             .with_field(name));
         }
+        if target.readable_by(ctx.user.role) && !rules::is_visible(conn, ctx.reg, target, ref_id, &ctx.user.id)? {
+            return Ok(Some(refuse(
+                "forbidden",
+                format!(
+                    "{}.{name} points at a {} record outside your territories or team, which you may not do; fix it and resend.",
+                    def.name, target.name
+                ),
+            )));
+        }
     }
-    Ok(())
+    Ok(None)
 }
 
 fn username(conn: &Connection, user_id: &str) -> rusqlite::Result<String> {

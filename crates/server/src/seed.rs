@@ -10,6 +10,8 @@ use rand::{Rng, SeedableRng};
 use rusqlite::{params, Connection, OptionalExtension};
 use serde_json::{json, Value};
 
+use fieldsync_sqlkit::pricing::{current_price, line_total_cents, Price};
+
 use crate::records;
 
 pub const CUSTOMERS_PER_TERRITORY: usize = 520;
@@ -78,8 +80,9 @@ pub fn seed_demo(conn: &mut Connection, reg: &Registry) -> anyhow::Result<usize>
     if done.is_some() {
         return Ok(0);
     }
+    // One transaction: a crash part way leaves no half-seeded database behind.
     let tx = conn.transaction()?;
-    let rows = {
+    let mut rows = {
         let mut s = Seeder {
             conn: &tx,
             reg,
@@ -90,8 +93,6 @@ pub fn seed_demo(conn: &mut Connection, reg: &Registry) -> anyhow::Result<usize>
         populate(&mut s)?;
         s.rows
     };
-    tx.execute("INSERT INTO server_meta (key, value) VALUES ('demo_seeded', ?1)", [rows.to_string()])?;
-    tx.commit()?;
     for (name, role, territories, manager) in [
         ("manager1", Role::Manager, vec![], None),
         ("rep1", Role::Rep, vec!["NORTH".to_string()], Some("manager1")),
@@ -99,9 +100,12 @@ pub fn seed_demo(conn: &mut Connection, reg: &Registry) -> anyhow::Result<usize>
         ("rep3", Role::Rep, vec!["SOUTH".to_string()], Some("manager1")),
         ("shipper1", Role::Shipper, vec!["NORTH".to_string(), "SOUTH".to_string()], None),
     ] {
-        crate::admin::add_user(conn, reg, name, role, &territories, manager, "demo")?;
+        crate::admin::save_user(&tx, reg, name, role, &territories, manager, "demo")?;
+        rows += 1;
     }
-    seed_activity(conn, reg)?;
+    rows += seed_activity(&tx, reg)?;
+    tx.execute("INSERT INTO server_meta (key, value) VALUES ('demo_seeded', ?1)", [rows.to_string()])?;
+    tx.commit()?;
     Ok(rows)
 }
 
@@ -197,8 +201,7 @@ fn populate(s: &mut Seeder<'_>) -> anyhow::Result<()> {
 
 /// Orders, visits, tasks, returns and deliveries belong to users, so they are seeded after
 /// the users exist.
-fn seed_activity(conn: &mut Connection, reg: &Registry) -> anyhow::Result<()> {
-    let tx = conn.transaction()?;
+fn seed_activity(tx: &Connection, reg: &Registry) -> anyhow::Result<usize> {
     let user = |name: &str| -> anyhow::Result<String> {
         Ok(tx.query_row("SELECT id FROM users WHERE username = ?1", [name], |r| r.get(0))?)
     };
@@ -210,7 +213,7 @@ fn seed_activity(conn: &mut Connection, reg: &Registry) -> anyhow::Result<()> {
         v
     };
     let mut s = Seeder {
-        conn: &tx,
+        conn: tx,
         reg,
         ids: Ids { ms: 1_765_000_000_000, rng: StdRng::seed_from_u64(8) },
         rng: StdRng::seed_from_u64(43),
@@ -236,12 +239,17 @@ fn seed_activity(conn: &mut Connection, reg: &Registry) -> anyhow::Result<()> {
             )?;
             let mut total = 0;
             for _ in 0..3 {
+                // Lines carry the customer's list price and today's promotion, as a
+                // client would price them.
                 let p = s.pick(&products).clone();
-                let (qty, price) = (s.rng.gen_range(1..20), s.rng.gen_range(150..9_000));
-                total += qty * price;
+                let qty = s.rng.gen_range(1..20);
+                let price = current_price(s.conn, &order, &p, &date(0))?
+                    .unwrap_or(Price { unit_price_cents: 1_000, discount_pct: 0.0 });
+                total += line_total_cents(qty, price.unit_price_cents, price.discount_pct);
                 s.put(
                     "order_lines",
-                    json!({"order_id": order, "product_id": p, "quantity": qty, "unit_price_cents": price}),
+                    json!({"order_id": order, "product_id": p, "quantity": qty,
+                           "unit_price_cents": price.unit_price_cents, "discount_pct": price.discount_pct}),
                 )?;
             }
             s.conn.execute("UPDATE orders SET total_cents = ?1 WHERE id = ?2", params![total, order])?;
@@ -297,6 +305,5 @@ fn seed_activity(conn: &mut Connection, reg: &Registry) -> anyhow::Result<()> {
             }
         }
     }
-    tx.commit()?;
-    Ok(())
+    Ok(s.rows)
 }
