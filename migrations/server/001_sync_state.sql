@@ -26,16 +26,29 @@ CREATE TABLE territory_categories (
     PRIMARY KEY (territory_id, category_id)
 ) WITHOUT ROWID;
 
--- The change log: one row per record, holding the sequence number of its latest change.
--- A new change replaces the row, so AUTOINCREMENT hands out a fresh, never reused seq.
--- seq is allocated inside the (single) writer transaction, so changes become visible in
--- seq order: a reader can never see seq N+1 before seq N has committed.
+-- The change log: one row per record (and per target user, see below), holding the
+-- sequence number of its latest change. A new change replaces the row, so AUTOINCREMENT
+-- hands out a fresh, never reused seq. seq is allocated inside the (single) writer
+-- transaction, so changes become visible in seq order: a reader can never see seq N+1
+-- before seq N has committed.
+-- target '' is a change for everyone who can see the record. A non-empty target is a
+-- user id: a record that became visible (deleted = 0) or invisible (deleted = 1) to that
+-- user alone because assignments changed; entity '_notice' rows point at `notices`.
 CREATE TABLE changes (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
     entity TEXT NOT NULL,
     record_id TEXT NOT NULL,
     deleted INTEGER NOT NULL DEFAULT 0,
-    UNIQUE (entity, record_id)
+    target TEXT NOT NULL DEFAULT '',
+    UNIQUE (entity, record_id, target)
+);
+
+-- Messages for one user about what changed for them ("12 customers moved to SOUTH").
+CREATE TABLE notices (
+    id TEXT PRIMARY KEY NOT NULL,
+    user_id TEXT NOT NULL,
+    text TEXT NOT NULL,
+    at_ms INTEGER NOT NULL
 );
 
 -- Per-field edit stamps for last-write-wins: when (server time) and by whom each field of

@@ -216,6 +216,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     "pushed {} ({} applied, {} rejected), pulled {}, {} conflicts involving you",
                     report.pushed, report.applied, report.rejected, report.pulled, report.conflicts
                 );
+                for n in &report.notices {
+                    println!("note: {n}");
+                }
             }
         }
         Command::List { entity, filters, json } => {

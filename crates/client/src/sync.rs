@@ -36,6 +36,8 @@ pub struct SyncReport {
     pub pulled: usize,
     /// Conflict-log entries received that involve this user.
     pub conflicts: usize,
+    /// What the server says changed for this user (e.g. customers moved to another rep).
+    pub notices: Vec<String>,
 }
 
 /// Pull progress, reported after each applied page.
@@ -230,6 +232,7 @@ async fn pull(
         store.set_meta("clock_offset_ms", &offset.to_string())?;
         report.conflicts += conflicts_involving(&page, store.meta("user_id")?.as_deref());
         report.pulled += store.apply_page(&page)?;
+        report.notices.extend(page.notices.iter().cloned());
         let span = (page.head - start).max(1);
         let percent = (((page.cursor - start) * 100) / span).clamp(0, 100) as u8;
         progress(&crate::Progress { pulled: report.pulled, cursor: page.cursor, head: page.head, percent });

@@ -129,6 +129,9 @@ pub struct PullResponse {
     pub has_more: bool,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub changes: Vec<EntityChanges>,
+    /// Messages for this user about what changed for them, e.g. after a territory change.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notices: Vec<String>,
 }
 
 /// Every error response: `{"error": {"code": ..., "message": ...}}`.

@@ -6,6 +6,9 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use crate::auth::hash_password;
+use std::collections::BTreeSet;
+
+use crate::reassign::{self, Span, ViewChange};
 use crate::records;
 
 fn id_of(conn: &Connection, table: &str, column: &str, value: &str) -> anyhow::Result<Option<String>> {
@@ -80,4 +83,86 @@ pub fn save_user(
         tx.execute("INSERT INTO user_territories (user_id, territory_id) VALUES (?1, ?2)", params![id.to_string(), t])?;
     }
     Ok(id)
+}
+
+/// Gives (`assign = true`) or takes a territory from a user. The user, and their manager
+/// whose team territories change with it, gain or lose exactly the affected records on
+/// their next sync and get a notice.
+pub fn set_user_territory(
+    conn: &mut Connection,
+    reg: &Registry,
+    code: &str,
+    username: &str,
+    assign: bool,
+    now_ms: i64,
+) -> anyhow::Result<Vec<ViewChange>> {
+    let tx = conn.transaction()?;
+    let territory = id_of(&tx, "territories", "code", code)?
+        .ok_or_else(|| anyhow::anyhow!("there is no territory '{code}'"))?;
+    let user = id_of(&tx, "users", "username", username)?.ok_or_else(|| anyhow::anyhow!("there is no user '{username}'"))?;
+    let manager: Option<String> = tx
+        .query_row("SELECT m.username FROM users u JOIN users m ON m.id = u.manager_id WHERE u.id = ?1", [&user], |r| r.get(0))
+        .optional()?;
+    let names: Vec<String> = std::iter::once(username.to_string()).chain(manager).collect();
+    let viewers = reassign::viewers(&tx, Some(&names))?;
+    let before = reassign::capture(&tx, reg, &viewers, &Span::All)?;
+    let changed = if assign {
+        tx.execute("INSERT OR IGNORE INTO user_territories (user_id, territory_id) VALUES (?1, ?2)", params![user, territory])?
+    } else {
+        tx.execute("DELETE FROM user_territories WHERE user_id = ?1 AND territory_id = ?2", params![user, territory])?
+    };
+    if changed == 0 {
+        anyhow::bail!("{username} {} territory {code} already", if assign { "has" } else { "does not have" });
+    }
+    let after = reassign::capture(&tx, reg, &viewers, &Span::All)?;
+    let reason = if assign { format!("{username} now covers {code}") } else { format!("{username} no longer covers {code}") };
+    let headline = reg.get("customers").ok_or_else(|| anyhow::anyhow!("no customers entity"))?;
+    let summary = reassign::publish(&tx, &viewers, &before, &after, headline, &reason, now_ms)?;
+    tx.commit()?;
+    Ok(summary)
+}
+
+/// Moves customers (by id or code) to another territory. Everyone whose view changes
+/// gains or loses the customers and their dependent records, and gets a notice.
+pub fn move_customers(
+    conn: &mut Connection,
+    reg: &Registry,
+    to_code: &str,
+    customers: &[String],
+    now_ms: i64,
+) -> anyhow::Result<Vec<ViewChange>> {
+    let def = *reg.get("customers").ok_or_else(|| anyhow::anyhow!("no customers entity"))?;
+    let tx = conn.transaction()?;
+    let territory = id_of(&tx, "territories", "code", to_code)?
+        .ok_or_else(|| anyhow::anyhow!("there is no territory '{to_code}'"))?;
+    let mut ids = Vec::new();
+    for c in customers {
+        let id: Option<String> =
+            tx.query_row("SELECT id FROM customers WHERE id = ?1 OR code = ?1", [c], |r| r.get(0)).optional()?;
+        ids.push(id.ok_or_else(|| anyhow::anyhow!("there is no customer '{c}' (give an id or a customer code)"))?);
+    }
+    let from: Vec<String> = {
+        let mut stmt = tx.prepare(
+            "SELECT DISTINCT t.code FROM customers c JOIN territories t ON t.id = c.territory_id WHERE c.id = ?1",
+        )?;
+        let mut codes = BTreeSet::new();
+        for id in &ids {
+            for code in stmt.query_map([id], |r| r.get::<_, String>(0))? {
+                codes.insert(code?);
+            }
+        }
+        codes.into_iter().collect()
+    };
+    let roots: Vec<(&str, String)> = ids.iter().map(|id| ("customers", id.clone())).collect();
+    let span = reassign::subtree(&tx, reg, &roots)?;
+    let viewers = reassign::viewers(&tx, None)?;
+    let before = reassign::capture(&tx, reg, &viewers, &span)?;
+    for id in &ids {
+        records::set_server_field(&tx, &def, id, "territory_id", Value::from(territory.clone()))?;
+    }
+    let after = reassign::capture(&tx, reg, &viewers, &span)?;
+    let reason = format!("moved from {} to {to_code}", if from.is_empty() { "nowhere".into() } else { from.join(", ") });
+    let summary = reassign::publish(&tx, &viewers, &before, &after, &def, &reason, now_ms)?;
+    tx.commit()?;
+    Ok(summary)
 }

@@ -31,6 +31,7 @@ pub struct AppState {
     pub token_ttl: Duration,
     pub before_commit: Option<BeforeCommit>,
     pub clock: Arc<dyn Clock>,
+    pub admin_token: Option<String>,
 }
 
 pub fn router(state: Arc<AppState>) -> Router {
@@ -39,6 +40,8 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/login", post(login))
         .route("/v1/push", post(push_handler))
         .route("/v1/pull", get(pull_handler))
+        .route("/v1/admin/territories/assign", post(admin_assign))
+        .route("/v1/admin/territories/unassign", post(admin_unassign))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
@@ -218,4 +221,81 @@ async fn pull_handler(
     let rows: usize = resp.changes.iter().map(|c| c.rows.len() + c.deleted.len()).sum();
     tracing::debug!(user = %username, cursor = p.cursor, next = resp.cursor, rows, "pull");
     Ok(Json(resp))
+}
+
+/// `{"territory": CODE, "user": NAME}` or `{"territory": CODE, "customers": [ID or code]}`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TerritoryRequest {
+    territory: String,
+    user: Option<String>,
+    #[serde(default)]
+    customers: Vec<String>,
+}
+
+fn check_admin(state: &AppState, headers: &axum::http::HeaderMap) -> Result<(), AppError> {
+    let Some(expected) = &state.admin_token else {
+        return Err(AppError::bad("admin_disabled", "The admin API is off; start the server with --admin-token-file.")
+            .with_status(StatusCode::NOT_FOUND));
+    };
+    let given = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|h| h.to_str().ok())
+        .and_then(|h| h.strip_prefix("Bearer "));
+    // Compare digests so the comparison takes the same time wherever the tokens differ.
+    let digest = |t: &str| <sha2::Sha256 as sha2::Digest>::digest(t.as_bytes());
+    if given.map(digest) != Some(digest(expected)) {
+        return Err(AppError::Unauthenticated {
+            code: "unauthenticated",
+            message: "The admin API needs the server's admin token as a Bearer token.".into(),
+        });
+    }
+    Ok(())
+}
+
+async fn admin_territory(
+    state: Arc<AppState>,
+    headers: axum::http::HeaderMap,
+    req: TerritoryRequest,
+    assign: bool,
+) -> Result<Json<serde_json::Value>, AppError> {
+    check_admin(&state, &headers)?;
+    let now = state.clock.now_ms();
+    let registry = state.registry.clone();
+    let changes = state
+        .db
+        .write(move |conn| {
+            let result = match (&req.user, req.customers.is_empty(), assign) {
+                (Some(user), true, _) => {
+                    crate::admin::set_user_territory(conn, &registry, &req.territory, user, assign, now)
+                }
+                (None, false, true) => crate::admin::move_customers(conn, &registry, &req.territory, &req.customers, now),
+                _ => {
+                    return Err(AppError::bad(
+                        "invalid_request",
+                        "Give either \"user\" (assign or unassign a territory) or \"customers\" (assign only).",
+                    ))
+                }
+            };
+            result.map_err(|e| AppError::bad("invalid_request", format!("{e:#}.")))
+        })
+        .await?;
+    tracing::info!(assign, users = changes.len(), "territory change");
+    Ok(Json(serde_json::json!({ "changes": changes })))
+}
+
+async fn admin_assign(
+    State(state): State<Arc<AppState>>,
+    headers: axum::http::HeaderMap,
+    ApiJson(req): ApiJson<TerritoryRequest>,
+) -> Result<Json<serde_json::Value>, AppError> {
+    admin_territory(state, headers, req, true).await
+}
+
+async fn admin_unassign(
+    State(state): State<Arc<AppState>>,
+    headers: axum::http::HeaderMap,
+    ApiJson(req): ApiJson<TerritoryRequest>,
+) -> Result<Json<serde_json::Value>, AppError> {
+    admin_territory(state, headers, req, false).await
 }

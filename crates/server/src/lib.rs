@@ -13,6 +13,7 @@ pub mod error;
 pub mod http;
 pub mod pull;
 pub mod push;
+pub mod reassign;
 pub mod records;
 pub mod rules;
 pub mod seed;
@@ -39,6 +40,8 @@ pub struct ServerConfig {
     pub before_commit: Option<push::BeforeCommit>,
     /// The server's clock: the time source for edit stamps, sessions and offsets.
     pub clock: Arc<dyn Clock>,
+    /// Bearer token for the `/v1/admin/...` endpoints; `None` disables them.
+    pub admin_token: Option<String>,
 }
 
 impl ServerConfig {
@@ -50,6 +53,7 @@ impl ServerConfig {
             token_ttl: Duration::from_secs(30 * 24 * 3600),
             before_commit: None,
             clock: Arc::new(SystemClock),
+            admin_token: None,
         }
     }
 }
@@ -81,6 +85,7 @@ pub async fn start(config: ServerConfig, listen: SocketAddr) -> anyhow::Result<R
         token_ttl: config.token_ttl,
         before_commit: config.before_commit.clone(),
         clock: config.clock.clone(),
+        admin_token: config.admin_token.clone(),
     });
     let listener =
         tokio::net::TcpListener::bind(listen).await.map_err(|e| anyhow::anyhow!("cannot listen on {listen}: {e}"))?;

@@ -36,11 +36,38 @@ enum Command {
         /// How long a sign-in stays valid, in hours.
         #[arg(long, default_value_t = 720)]
         session_hours: u64,
+        /// File holding the bearer token for the /v1/admin endpoints (off without it).
+        #[arg(long)]
+        admin_token_file: Option<PathBuf>,
     },
     /// Manage users.
     User {
         #[command(subcommand)]
         command: UserCommand,
+    },
+    /// Change who covers what: the affected users gain and lose records on their next sync.
+    Territory {
+        #[command(subcommand)]
+        command: TerritoryCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum TerritoryCommand {
+    /// Give a user the territory (--user), or move customers into it (--customer).
+    Assign {
+        code: String,
+        #[arg(long, conflicts_with = "customers", required_unless_present = "customers")]
+        user: Option<String>,
+        /// Customer id or code; repeat for several.
+        #[arg(long = "customer")]
+        customers: Vec<String>,
+    },
+    /// Take the territory away from a user.
+    Unassign {
+        code: String,
+        #[arg(long)]
+        user: String,
     },
 }
 
@@ -110,9 +137,38 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             )?;
             println!("user {name} saved");
         }
-        Command::Serve { listen, session_hours } => {
+        Command::Territory { command } => {
+            let mut conn = db::open_migrated(&cli.data, &[])?;
+            let now = fieldsync_protocol::time::Clock::now_ms(&fieldsync_protocol::time::SystemClock);
+            let changes = match command {
+                TerritoryCommand::Assign { code, user: Some(user), .. } => {
+                    fieldsync_server::admin::set_user_territory(&mut conn, &registry, &code, &user, true, now)?
+                }
+                TerritoryCommand::Assign { code, user: None, customers } => {
+                    fieldsync_server::admin::move_customers(&mut conn, &registry, &code, &customers, now)?
+                }
+                TerritoryCommand::Unassign { code, user } => {
+                    fieldsync_server::admin::set_user_territory(&mut conn, &registry, &code, &user, false, now)?
+                }
+            };
+            if changes.is_empty() {
+                println!("done; nobody's view changed");
+            }
+            for c in changes {
+                let total = |m: &std::collections::BTreeMap<&str, usize>| m.values().sum::<usize>();
+                println!("{}: gains {} records, loses {} records on next sync", c.username, total(&c.gained), total(&c.lost));
+            }
+        }
+        Command::Serve { listen, session_hours, admin_token_file } => {
             let mut config = ServerConfig::new(&cli.data);
             config.token_ttl = std::time::Duration::from_secs(session_hours * 3600);
+            if let Some(path) = admin_token_file {
+                let token = std::fs::read_to_string(&path)
+                    .map_err(|e| anyhow::anyhow!("cannot read the admin token file {}: {e}", path.display()))?;
+                let token = token.trim().to_string();
+                anyhow::ensure!(token.len() >= 16, "the admin token in {} must be at least 16 characters", path.display());
+                config.admin_token = Some(token);
+            }
             let rt = tokio::runtime::Runtime::new()?;
             rt.block_on(async move {
                 let server = fieldsync_server::start(config, listen).await?;

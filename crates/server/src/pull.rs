@@ -33,13 +33,18 @@ pub fn pull(
             format!("Cursor {cursor} is ahead of this server (at {head}); the server's data was replaced, so sign in again to start a fresh copy."),
         ));
     }
+    let me = user.id.to_string();
     let mut entries: BTreeMap<String, (bool, bool)> = BTreeMap::new(); // entity -> (has live, has deleted)
     let mut last = cursor;
+    let mut scanned = 0u32;
     {
-        let mut stmt =
-            tx.prepare_cached("SELECT seq, entity, deleted FROM changes WHERE seq > ?1 ORDER BY seq LIMIT ?2")?;
-        let mut rows = stmt.query(params![cursor, limit])?;
+        // Changes for everyone, plus those targeted at this user (assignment changes).
+        let mut stmt = tx.prepare_cached(
+            "SELECT seq, entity, deleted FROM changes WHERE seq > ?1 AND target IN ('', ?3) ORDER BY seq LIMIT ?2",
+        )?;
+        let mut rows = stmt.query(params![cursor, limit, me])?;
         while let Some(r) = rows.next()? {
+            scanned += 1;
             last = r.get(0)?;
             let entity: String = r.get(1)?;
             let deleted: bool = r.get(2)?;
@@ -51,6 +56,19 @@ pub fn pull(
             }
         }
     }
+    if scanned < limit {
+        last = head; // nothing more for this user up to head (the rest targets others)
+    }
+    let notices = if entries.remove("_notice").is_some() {
+        let mut stmt = tx.prepare_cached(
+            "SELECT n.text FROM notices n JOIN changes c ON c.entity = '_notice' AND c.record_id = n.id AND c.target = ?1
+             WHERE c.seq > ?2 AND c.seq <= ?3 ORDER BY c.seq",
+        )?;
+        let texts = stmt.query_map(params![me, cursor, last], |r| r.get::<_, String>(0))?;
+        texts.collect::<Result<Vec<_>, _>>()?
+    } else {
+        Vec::new()
+    };
     let mut changes = Vec::new();
     for (entity, (live, dead)) in entries {
         let Some(def) = reg.get(&entity).filter(|d| d.readable_by(user.role)) else {
@@ -65,12 +83,12 @@ pub fn pull(
         if live {
             let sql = format!(
                 "SELECT {} FROM \"{entity}\" t WHERE t.id IN (SELECT record_id FROM changes \
-                 WHERE entity = ?1 AND seq > ?2 AND seq <= ?3 AND deleted = 0) AND {}",
+                 WHERE entity = ?1 AND seq > ?2 AND seq <= ?3 AND deleted = 0 AND target IN ('', ?4)) AND {}",
                 column_list(def, Some("t")),
                 rules::visible(reg, def, "t", &user.id)
             );
             let mut stmt = tx.prepare(&sql)?;
-            let rows = stmt.query_map(params![entity, cursor, last], |r| EntityRow::read(def, r))?;
+            let rows = stmt.query_map(params![entity, cursor, last, me], |r| EntityRow::read(def, r))?;
             for row in rows {
                 let row = row?;
                 let mut values = Vec::with_capacity(row.values.len() + 1);
@@ -81,13 +99,14 @@ pub fn pull(
         }
         if dead {
             let mut stmt = tx.prepare_cached(
-                "SELECT record_id FROM changes WHERE entity = ?1 AND seq > ?2 AND seq <= ?3 AND deleted = 1",
+                "SELECT record_id FROM changes WHERE entity = ?1 AND seq > ?2 AND seq <= ?3 AND deleted = 1 \
+                 AND target IN ('', ?4)",
             )?;
-            out.deleted = stmt.query_map(params![entity, cursor, last], |r| r.get(0))?.collect::<Result<_, _>>()?;
+            out.deleted = stmt.query_map(params![entity, cursor, last, me], |r| r.get(0))?.collect::<Result<_, _>>()?;
         }
         if !out.rows.is_empty() || !out.deleted.is_empty() {
             changes.push(out);
         }
     }
-    Ok(PullResponse { server_time_ms: now_ms, cursor: last, head, has_more: last < head, changes })
+    Ok(PullResponse { server_time_ms: now_ms, cursor: last, head, has_more: last < head, changes, notices })
 }

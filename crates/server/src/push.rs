@@ -19,6 +19,7 @@ use uuid::Uuid;
 use crate::auth::AuthUser;
 use crate::checks;
 use crate::error::AppError;
+use crate::reassign;
 use crate::records;
 use crate::rules;
 
@@ -197,6 +198,16 @@ fn outside_scope(def: &EntityDef) -> Outcome {
             def.name
         ),
     )
+}
+
+/// Whether the visibility rule reads `field` directly (not through a parent).
+fn scope_uses(scope: &fieldsync_protocol::Scope, field: &str) -> bool {
+    use fieldsync_protocol::Scope;
+    match scope {
+        Scope::All => false,
+        Scope::Territory(f) | Scope::Category(f) | Scope::Team(f) | Scope::Via(f) => *f == field,
+        Scope::AnyOf(list) | Scope::AllOf(list) => list.iter().any(|s| scope_uses(s, field)),
+    }
 }
 
 /// Refuses changes to a record whose own lifecycle, or whose parent's (`frozen_with`),
@@ -397,9 +408,25 @@ fn update(
         }
         let mut record = current.clone();
         apply_fields(def, &mut record, &winners);
+        // A change to a field the visibility rules use (a customer's territory) changes
+        // who sees the record and its dependents: capture views around the write.
+        let moves = winners.keys().any(|f| scope_uses(&def.scope, f));
+        let watch = if moves {
+            let viewers = reassign::viewers(conn, None)?;
+            let span = reassign::subtree(conn, ctx.reg, &[(def.name, id.to_string())])?;
+            let before = reassign::capture(conn, ctx.reg, &viewers, &span)?;
+            Some((viewers, span, before))
+        } else {
+            None
+        };
         records::write_fields(conn, def, id, &record, winners.keys())?;
         if !rules::is_visible(conn, ctx.reg, def, id, &ctx.user.id)? {
             return Ok(outside_scope(def));
+        }
+        if let Some((viewers, span, before)) = watch {
+            let after = reassign::capture(conn, ctx.reg, &viewers, &span)?;
+            let reason = format!("{} changed by {}", def.name, ctx.user.username);
+            reassign::publish(conn, &viewers, &before, &after, def, &reason, ctx.now_ms)?;
         }
         let seq = records::log_change(conn, def.name, id, false)?;
         for name in winners.keys() {

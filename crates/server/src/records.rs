@@ -18,7 +18,9 @@ pub fn exists(conn: &Connection, entity: &str, id: &str) -> rusqlite::Result<boo
 
 /// Whether the record was deleted (its latest change is a tombstone).
 pub fn is_deleted(conn: &Connection, entity: &str, id: &str) -> rusqlite::Result<bool> {
-    conn.prepare_cached("SELECT EXISTS (SELECT 1 FROM changes WHERE entity = ?1 AND record_id = ?2 AND deleted = 1)")?
+    conn.prepare_cached(
+        "SELECT EXISTS (SELECT 1 FROM changes WHERE entity = ?1 AND record_id = ?2 AND target = '' AND deleted = 1)",
+    )?
         .query_row(params![entity, id], |r| r.get(0))
 }
 
@@ -41,8 +43,13 @@ pub fn delete(conn: &Connection, def: &EntityDef, id: &str) -> rusqlite::Result<
 /// Moves the record to the end of the change log with a fresh seq. Must run inside the
 /// writer's transaction so seqs become visible in order.
 pub fn log_change(conn: &Connection, entity: &str, id: &str, deleted: bool) -> rusqlite::Result<i64> {
-    conn.prepare_cached("INSERT OR REPLACE INTO changes (entity, record_id, deleted) VALUES (?1, ?2, ?3)")?
-        .execute(params![entity, id, deleted])?;
+    log_targeted(conn, entity, id, deleted, "")
+}
+
+/// Logs a change for one user only (`target` = user id; '' = everyone who can see it).
+pub fn log_targeted(conn: &Connection, entity: &str, id: &str, deleted: bool, target: &str) -> rusqlite::Result<i64> {
+    conn.prepare_cached("INSERT OR REPLACE INTO changes (entity, record_id, deleted, target) VALUES (?1, ?2, ?3, ?4)")?
+        .execute(params![entity, id, deleted, target])?;
     Ok(conn.last_insert_rowid())
 }
 

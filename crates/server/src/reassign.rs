@@ -1,0 +1,188 @@
+//! Assignment changes. When who-sees-what changes (a customer moves to another territory,
+//! a user gains or loses a territory), every affected user must gain exactly the records
+//! that became visible to them and lose exactly those that stopped being visible, on
+//! their next pull, and be told what happened.
+//!
+//! The rules are the registry's scopes, so this module never encodes them: it snapshots
+//! each affected user's visible set before and after the change, and logs the difference
+//! as changes targeted at that user (see the `changes.target` column).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use fieldsync_protocol::{EntityDef, Registry, Role, Scope};
+use rusqlite::{params, Connection};
+use uuid::Uuid;
+
+use crate::records;
+use crate::rules;
+
+/// A user whose view may change.
+#[derive(Debug, Clone)]
+pub struct Viewer {
+    pub id: Uuid,
+    pub username: String,
+    pub role: Role,
+}
+
+/// Which records to compare: all records, or just these (entity -> ids).
+pub enum Span {
+    All,
+    Records(BTreeMap<&'static str, BTreeSet<String>>),
+}
+
+type Seen = BTreeSet<(&'static str, String)>;
+
+pub fn viewers(conn: &Connection, usernames: Option<&[String]>) -> rusqlite::Result<Vec<Viewer>> {
+    let mut stmt = conn.prepare("SELECT id, username, role FROM users ORDER BY username")?;
+    let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?)))?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (id, username, role) = row?;
+        if usernames.is_some_and(|names| !names.contains(&username)) {
+            continue;
+        }
+        if let (Ok(id), Some(role)) = (Uuid::parse_str(&id), Role::parse(&role)) {
+            out.push(Viewer { id, username, role });
+        }
+    }
+    Ok(out)
+}
+
+/// Whether `scope` reaches a parent through reference field `field`.
+fn follows(scope: &Scope, field: &str) -> bool {
+    match scope {
+        Scope::Via(f) => *f == field,
+        Scope::AnyOf(list) | Scope::AllOf(list) => list.iter().any(|s| follows(s, field)),
+        _ => false,
+    }
+}
+
+/// The given records plus everything whose visibility derives from them (contacts of a
+/// customer, lines of an order, ...).
+pub fn subtree(conn: &Connection, reg: &Registry, roots: &[(&str, String)]) -> rusqlite::Result<Span> {
+    let mut found: BTreeMap<&'static str, BTreeSet<String>> = BTreeMap::new();
+    let mut queue: Vec<(&'static str, String)> =
+        roots.iter().filter_map(|(e, id)| reg.get(e).map(|d| (d.name, id.clone()))).collect();
+    while let Some((entity, id)) = queue.pop() {
+        if !found.entry(entity).or_default().insert(id.clone()) {
+            continue;
+        }
+        for (child, field) in reg.referrers(entity) {
+            if !follows(&child.scope, field.name) {
+                continue;
+            }
+            let mut stmt = conn.prepare_cached(&format!("SELECT id FROM \"{}\" WHERE \"{}\" = ?1", child.name, field.name))?;
+            let ids = stmt.query_map([&id], |r| r.get::<_, String>(0))?;
+            for child_id in ids {
+                queue.push((child.name, child_id?));
+            }
+        }
+    }
+    Ok(Span::Records(found))
+}
+
+/// What each viewer sees of `span` right now.
+pub fn capture(conn: &Connection, reg: &Registry, viewers: &[Viewer], span: &Span) -> rusqlite::Result<Vec<Seen>> {
+    viewers.iter().map(|v| visible_set(conn, reg, v, span)).collect()
+}
+
+fn visible_set(conn: &Connection, reg: &Registry, viewer: &Viewer, span: &Span) -> rusqlite::Result<Seen> {
+    let mut seen = Seen::new();
+    for def in reg.entities().iter().filter(|d| d.readable_by(viewer.role)) {
+        let filter = match span {
+            Span::All => String::new(),
+            Span::Records(map) => match map.get(def.name) {
+                Some(ids) if !ids.is_empty() => {
+                    // Ids come from our own tables (UUID text); quote defensively anyway.
+                    let list: Vec<String> = ids.iter().map(|i| format!("'{}'", i.replace('\'', "''"))).collect();
+                    format!("t.id IN ({}) AND ", list.join(", "))
+                }
+                _ => continue,
+            },
+        };
+        let sql = format!("SELECT t.id FROM \"{}\" t WHERE {filter}{}", def.name, rules::visible(reg, def, "t", &viewer.id));
+        let mut stmt = conn.prepare(&sql)?;
+        for id in stmt.query_map([], |r| r.get::<_, String>(0))? {
+            seen.insert((def.name, id?));
+        }
+    }
+    Ok(seen)
+}
+
+/// What changed for one viewer.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct ViewChange {
+    pub username: String,
+    pub gained: BTreeMap<&'static str, usize>,
+    pub lost: BTreeMap<&'static str, usize>,
+}
+
+/// Logs, per viewer, the records gained and lost between two captures, and a notice
+/// telling the viewer what happened. `headline` is the entity the change is about (for
+/// the message); `reason` says why ("moved from NORTH to SOUTH").
+pub fn publish(
+    conn: &Connection,
+    viewers: &[Viewer],
+    before: &[Seen],
+    after: &[Seen],
+    headline: &EntityDef,
+    reason: &str,
+    now_ms: i64,
+) -> rusqlite::Result<Vec<ViewChange>> {
+    let mut out = Vec::new();
+    for ((viewer, b), a) in viewers.iter().zip(before).zip(after) {
+        let target = viewer.id.to_string();
+        let mut change = ViewChange { username: viewer.username.clone(), ..Default::default() };
+        for (entity, id) in a.difference(b) {
+            records::log_targeted(conn, entity, id, false, &target)?;
+            *change.gained.entry(entity).or_default() += 1;
+        }
+        for (entity, id) in b.difference(a) {
+            records::log_targeted(conn, entity, id, true, &target)?;
+            *change.lost.entry(entity).or_default() += 1;
+        }
+        for (counts, verb) in [(&change.gained, "now visible to you"), (&change.lost, "no longer visible to you")] {
+            if let Some(text) = notice_text(counts, headline.name, verb, reason) {
+                let id = Uuid::now_v7().to_string();
+                conn.execute(
+                    "INSERT INTO notices (id, user_id, text, at_ms) VALUES (?1, ?2, ?3, ?4)",
+                    params![id, target, text, now_ms],
+                )?;
+                records::log_targeted(conn, "_notice", &id, false, &target)?;
+            }
+        }
+        if !change.gained.is_empty() || !change.lost.is_empty() {
+            out.push(change);
+        }
+    }
+    Ok(out)
+}
+
+fn notice_text(counts: &BTreeMap<&'static str, usize>, headline: &str, verb: &str, reason: &str) -> Option<String> {
+    if counts.is_empty() {
+        return None;
+    }
+    let main = counts.get(headline).copied().unwrap_or(0);
+    let related: usize = counts.iter().filter(|(e, _)| **e != headline).map(|(_, n)| n).sum();
+    let what = match (main, related) {
+        (0, n) => format!("{n} records"),
+        (m, 0) => format!("{m} {headline}"),
+        (m, n) => format!("{m} {headline} and {n} related records"),
+    };
+    Some(format!("{what} are {verb}: {reason}."))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn notices_name_the_headline_entity_and_the_reason() {
+        let counts: BTreeMap<&'static str, usize> = [("customers", 12), ("contacts", 18), ("addresses", 12)].into();
+        assert_eq!(
+            notice_text(&counts, "customers", "no longer visible to you", "moved from NORTH to SOUTH").unwrap(),
+            "12 customers and 30 related records are no longer visible to you: moved from NORTH to SOUTH."
+        );
+        assert!(notice_text(&BTreeMap::new(), "customers", "x", "y").is_none());
+    }
+}
