@@ -152,7 +152,8 @@ async fn bad_input_is_refused_clearly_and_changes_nothing() {
     taken["fields"] = json!({"phone": before[0]["phone"]}); // rep2 writes the value it already has
     let one = |m: &Value| json!({"client_id": uuid::Uuid::now_v7(), "client_time_ms": 1, "mutations": [m]}).to_string();
     let rep2 = srv.token("rep2").await;
-    let first = p.http.post(format!("{}/v1/push", srv.url)).bearer_auth(&rep2).header("content-type", "application/json");
+    let first =
+        p.http.post(format!("{}/v1/push", srv.url)).bearer_auth(&rep2).header("content-type", "application/json");
     assert_eq!(first.body(one(&taken)).send().await.unwrap().status(), 200);
     p.expect(p.push(one(&taken)), 422, "duplicate_mutation_id", "another user").await;
 

@@ -2,6 +2,7 @@
 //! the behaviour is the CLI's) over HTTP on loopback.
 
 mod bad_input;
+mod cli_flows;
 mod compression;
 mod conflicts;
 mod convergence;
@@ -11,4 +12,5 @@ mod ordering;
 mod orders;
 mod resume;
 mod roles;
+mod sales_rules;
 mod support;

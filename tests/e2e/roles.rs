@@ -2,11 +2,10 @@
 //! discarding them from the CLI.
 
 use std::collections::HashSet;
-use std::process::Command;
 
 use serde_json::{json, Value};
 
-use crate::support::{workspace_bin, TestServer};
+use crate::support::{cli, cli_json, TestServer};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn each_role_sees_exactly_its_share() {
@@ -39,17 +38,6 @@ async fn each_role_sees_exactly_its_share() {
     let team_reps: HashSet<Value> = mgr.list("orders").iter().map(|o| o["rep_id"].clone()).collect();
     assert_eq!(team_reps.len(), 3, "manager1 sees the orders of rep1..rep3");
     assert!(mgr.list("customers").len() > customers.len());
-}
-
-fn cli(profile: &std::path::Path, args: &[&str]) -> (bool, String, String) {
-    let out = Command::new(workspace_bin("fieldsync")).arg("--profile").arg(profile).args(args).output().unwrap();
-    (out.status.success(), String::from_utf8_lossy(&out.stdout).into(), String::from_utf8_lossy(&out.stderr).into())
-}
-
-fn cli_json(profile: &std::path::Path, args: &[&str]) -> Value {
-    let (ok, out, err) = cli(profile, &[args, &["--json"]].concat());
-    assert!(ok, "fieldsync {args:?} failed: {err}");
-    serde_json::from_str(&out).unwrap_or_else(|e| panic!("fieldsync {args:?}: {e}: {out}"))
 }
 
 /// Drives the CLI binary: forbidden writes are rejected with reasons, the rest of the

@@ -92,6 +92,23 @@ impl TestServer {
         TestClient { engine, dir, user: user.to_string() }
     }
 
+    /// Runs `f` on the server's database, as an administrator or a back-office system
+    /// writing beside the running server would.
+    pub fn with_db<T>(&self, f: impl FnOnce(&mut rusqlite::Connection) -> T) -> T {
+        let mut conn =
+            fieldsync_server::db::open_migrated(&self.config.data_dir, &self.config.extra_migrations).expect("open db");
+        f(&mut conn)
+    }
+
+    /// Adds a user with password "demo".
+    pub fn add_user(&self, name: &str, role: fieldsync_protocol::Role, territories: &[&str], manager: Option<&str>) {
+        let territories: Vec<String> = territories.iter().map(|t| t.to_string()).collect();
+        self.with_db(|conn| {
+            fieldsync_server::admin::add_user(conn, &self.config.registry, name, role, &territories, manager, "demo")
+                .expect("add user")
+        });
+    }
+
     /// Raw token for direct HTTP calls.
     pub async fn token(&self, user: &str) -> String {
         let resp: Value = reqwest::Client::new()
@@ -170,4 +187,22 @@ pub fn workspace_bin(name: &str) -> PathBuf {
     let bin = dir.join(name);
     assert!(bin.exists(), "{} is not built; run `cargo build --workspace` first", bin.display());
     bin
+}
+
+/// Runs the `fieldsync` CLI on a profile: (success, stdout, stderr).
+pub fn cli(profile: &std::path::Path, args: &[&str]) -> (bool, String, String) {
+    let out = std::process::Command::new(workspace_bin("fieldsync"))
+        .arg("--profile")
+        .arg(profile)
+        .args(args)
+        .output()
+        .unwrap();
+    (out.status.success(), String::from_utf8_lossy(&out.stdout).into(), String::from_utf8_lossy(&out.stderr).into())
+}
+
+/// Runs the CLI with `--json` and parses its output.
+pub fn cli_json(profile: &std::path::Path, args: &[&str]) -> serde_json::Value {
+    let (ok, out, err) = cli(profile, &[args, &["--json"]].concat());
+    assert!(ok, "fieldsync {args:?} failed: {err}");
+    serde_json::from_str(&out).unwrap_or_else(|e| panic!("fieldsync {args:?}: {e}: {out}"))
 }

@@ -94,7 +94,15 @@ pub const ENTITIES: &[EntityDef] = &[
             Access {
                 role: Rep,
                 create: true,
-                update: Some(crate::Fields::Only(&["name", "phone", "email", "city", "notes", "price_list_id"])),
+                update: Some(crate::Fields::Only(&[
+                    "name",
+                    "phone",
+                    "email",
+                    "city",
+                    "notes",
+                    "price_list_id",
+                    "samples_given",
+                ])),
                 delete: false,
             },
             Access::full(Manager),

@@ -97,17 +97,23 @@ pub fn set_user_territory(
     now_ms: i64,
 ) -> anyhow::Result<Vec<ViewChange>> {
     let tx = conn.transaction()?;
-    let territory = id_of(&tx, "territories", "code", code)?
-        .ok_or_else(|| anyhow::anyhow!("there is no territory '{code}'"))?;
-    let user = id_of(&tx, "users", "username", username)?.ok_or_else(|| anyhow::anyhow!("there is no user '{username}'"))?;
+    let territory =
+        id_of(&tx, "territories", "code", code)?.ok_or_else(|| anyhow::anyhow!("there is no territory '{code}'"))?;
+    let user =
+        id_of(&tx, "users", "username", username)?.ok_or_else(|| anyhow::anyhow!("there is no user '{username}'"))?;
     let manager: Option<String> = tx
-        .query_row("SELECT m.username FROM users u JOIN users m ON m.id = u.manager_id WHERE u.id = ?1", [&user], |r| r.get(0))
+        .query_row("SELECT m.username FROM users u JOIN users m ON m.id = u.manager_id WHERE u.id = ?1", [&user], |r| {
+            r.get(0)
+        })
         .optional()?;
     let names: Vec<String> = std::iter::once(username.to_string()).chain(manager).collect();
     let viewers = reassign::viewers(&tx, Some(&names))?;
     let before = reassign::capture(&tx, reg, &viewers, &Span::All)?;
     let changed = if assign {
-        tx.execute("INSERT OR IGNORE INTO user_territories (user_id, territory_id) VALUES (?1, ?2)", params![user, territory])?
+        tx.execute(
+            "INSERT OR IGNORE INTO user_territories (user_id, territory_id) VALUES (?1, ?2)",
+            params![user, territory],
+        )?
     } else {
         tx.execute("DELETE FROM user_territories WHERE user_id = ?1 AND territory_id = ?2", params![user, territory])?
     };
@@ -115,7 +121,8 @@ pub fn set_user_territory(
         anyhow::bail!("{username} {} territory {code} already", if assign { "has" } else { "does not have" });
     }
     let after = reassign::capture(&tx, reg, &viewers, &Span::All)?;
-    let reason = if assign { format!("{username} now covers {code}") } else { format!("{username} no longer covers {code}") };
+    let reason =
+        if assign { format!("{username} now covers {code}") } else { format!("{username} no longer covers {code}") };
     let headline = reg.get("customers").ok_or_else(|| anyhow::anyhow!("no customers entity"))?;
     let summary = reassign::publish(&tx, &viewers, &before, &after, headline, &reason, now_ms)?;
     tx.commit()?;
@@ -161,7 +168,8 @@ pub fn move_customers(
         records::set_server_field(&tx, &def, id, "territory_id", Value::from(territory.clone()))?;
     }
     let after = reassign::capture(&tx, reg, &viewers, &span)?;
-    let reason = format!("moved from {} to {to_code}", if from.is_empty() { "nowhere".into() } else { from.join(", ") });
+    let reason =
+        format!("moved from {} to {to_code}", if from.is_empty() { "nowhere".into() } else { from.join(", ") });
     let summary = reassign::publish(&tx, &viewers, &before, &after, &def, &reason, now_ms)?;
     tx.commit()?;
     Ok(summary)

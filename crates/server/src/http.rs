@@ -269,7 +269,9 @@ async fn admin_territory(
                 (Some(user), true, _) => {
                     crate::admin::set_user_territory(conn, &registry, &req.territory, user, assign, now)
                 }
-                (None, false, true) => crate::admin::move_customers(conn, &registry, &req.territory, &req.customers, now),
+                (None, false, true) => {
+                    crate::admin::move_customers(conn, &registry, &req.territory, &req.customers, now)
+                }
                 _ => {
                     return Err(AppError::bad(
                         "invalid_request",

@@ -156,7 +156,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
             for c in changes {
                 let total = |m: &std::collections::BTreeMap<&str, usize>| m.values().sum::<usize>();
-                println!("{}: gains {} records, loses {} records on next sync", c.username, total(&c.gained), total(&c.lost));
+                println!(
+                    "{}: gains {} records, loses {} records on next sync",
+                    c.username,
+                    total(&c.gained),
+                    total(&c.lost)
+                );
             }
         }
         Command::Serve { listen, session_hours, admin_token_file } => {
@@ -166,7 +171,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 let token = std::fs::read_to_string(&path)
                     .map_err(|e| anyhow::anyhow!("cannot read the admin token file {}: {e}", path.display()))?;
                 let token = token.trim().to_string();
-                anyhow::ensure!(token.len() >= 16, "the admin token in {} must be at least 16 characters", path.display());
+                anyhow::ensure!(
+                    token.len() >= 16,
+                    "the admin token in {} must be at least 16 characters",
+                    path.display()
+                );
                 config.admin_token = Some(token);
             }
             let rt = tokio::runtime::Runtime::new()?;

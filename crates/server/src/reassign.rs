@@ -71,7 +71,8 @@ pub fn subtree(conn: &Connection, reg: &Registry, roots: &[(&str, String)]) -> r
             if !follows(&child.scope, field.name) {
                 continue;
             }
-            let mut stmt = conn.prepare_cached(&format!("SELECT id FROM \"{}\" WHERE \"{}\" = ?1", child.name, field.name))?;
+            let mut stmt =
+                conn.prepare_cached(&format!("SELECT id FROM \"{}\" WHERE \"{}\" = ?1", child.name, field.name))?;
             let ids = stmt.query_map([&id], |r| r.get::<_, String>(0))?;
             for child_id in ids {
                 queue.push((child.name, child_id?));
@@ -100,7 +101,8 @@ fn visible_set(conn: &Connection, reg: &Registry, viewer: &Viewer, span: &Span) 
                 _ => continue,
             },
         };
-        let sql = format!("SELECT t.id FROM \"{}\" t WHERE {filter}{}", def.name, rules::visible(reg, def, "t", &viewer.id));
+        let sql =
+            format!("SELECT t.id FROM \"{}\" t WHERE {filter}{}", def.name, rules::visible(reg, def, "t", &viewer.id));
         let mut stmt = conn.prepare(&sql)?;
         for id in stmt.query_map([], |r| r.get::<_, String>(0))? {
             seen.insert((def.name, id?));

@@ -21,7 +21,7 @@ pub fn is_deleted(conn: &Connection, entity: &str, id: &str) -> rusqlite::Result
     conn.prepare_cached(
         "SELECT EXISTS (SELECT 1 FROM changes WHERE entity = ?1 AND record_id = ?2 AND target = '' AND deleted = 1)",
     )?
-        .query_row(params![entity, id], |r| r.get(0))
+    .query_row(params![entity, id], |r| r.get(0))
 }
 
 /// Writes a whole record (values in registry order) and logs the change. Returns its seq.
