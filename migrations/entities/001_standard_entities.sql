@@ -1,8 +1,9 @@
 -- The 25 synced entity types of the standard registry plus the conflict log.
 -- Applied on both the server and every client (the client cache mirrors these tables).
 -- Columns mirror crates/protocol/src/standard.rs; a test checks they agree.
--- References are indexed; integrity is checked by the server, which names the broken
--- reference in its error, so there are no SQL foreign key clauses here.
+-- Integrity is checked by the server, which names the broken reference in its error, so
+-- there are no SQL foreign key clauses here. Reference indexes differ by side: see the
+-- server and client migrations.
 
 CREATE TABLE territories (
     id TEXT PRIMARY KEY NOT NULL,
@@ -17,7 +18,6 @@ CREATE TABLE users (
     role TEXT,
     manager_id TEXT
 );
-CREATE INDEX users_manager_id ON users (manager_id);
 
 CREATE TABLE customers (
     id TEXT PRIMARY KEY NOT NULL,
@@ -32,8 +32,6 @@ CREATE TABLE customers (
     notes TEXT,
     samples_given INTEGER
 );
-CREATE INDEX customers_territory_id ON customers (territory_id);
-CREATE INDEX customers_price_list_id ON customers (price_list_id);
 
 CREATE TABLE contacts (
     id TEXT PRIMARY KEY NOT NULL,
@@ -43,7 +41,6 @@ CREATE TABLE contacts (
     phone TEXT,
     email TEXT
 );
-CREATE INDEX contacts_customer_id ON contacts (customer_id);
 
 CREATE TABLE addresses (
     id TEXT PRIMARY KEY NOT NULL,
@@ -54,7 +51,6 @@ CREATE TABLE addresses (
     postal_code TEXT,
     country TEXT
 );
-CREATE INDEX addresses_customer_id ON addresses (customer_id);
 
 CREATE TABLE product_categories (
     id TEXT PRIMARY KEY NOT NULL,
@@ -70,7 +66,6 @@ CREATE TABLE products (
     unit TEXT,
     active INTEGER
 );
-CREATE INDEX products_category_id ON products (category_id);
 
 CREATE TABLE price_lists (
     id TEXT PRIMARY KEY NOT NULL,
@@ -85,8 +80,6 @@ CREATE TABLE price_list_items (
     product_id TEXT,
     unit_price_cents INTEGER
 );
-CREATE INDEX price_list_items_price_list_id ON price_list_items (price_list_id);
-CREATE INDEX price_list_items_product_id ON price_list_items (product_id);
 
 CREATE TABLE promotions (
     id TEXT PRIMARY KEY NOT NULL,
@@ -96,7 +89,6 @@ CREATE TABLE promotions (
     starts_on TEXT,
     ends_on TEXT
 );
-CREATE INDEX promotions_product_id ON promotions (product_id);
 
 CREATE TABLE warehouses (
     id TEXT PRIMARY KEY NOT NULL,
@@ -112,8 +104,6 @@ CREATE TABLE inventory_levels (
     on_hand INTEGER,
     reserved INTEGER
 );
-CREATE INDEX inventory_levels_warehouse_id ON inventory_levels (warehouse_id);
-CREATE INDEX inventory_levels_product_id ON inventory_levels (product_id);
 
 CREATE TABLE orders (
     id TEXT PRIMARY KEY NOT NULL,
@@ -125,8 +115,6 @@ CREATE TABLE orders (
     total_cents INTEGER,
     flags TEXT
 );
-CREATE INDEX orders_customer_id ON orders (customer_id);
-CREATE INDEX orders_rep_id ON orders (rep_id);
 
 CREATE TABLE order_lines (
     id TEXT PRIMARY KEY NOT NULL,
@@ -137,8 +125,6 @@ CREATE TABLE order_lines (
     discount_pct REAL,
     flags TEXT
 );
-CREATE INDEX order_lines_order_id ON order_lines (order_id);
-CREATE INDEX order_lines_product_id ON order_lines (product_id);
 
 CREATE TABLE order_reviews (
     id TEXT PRIMARY KEY NOT NULL,
@@ -148,8 +134,6 @@ CREATE TABLE order_reviews (
     comment TEXT,
     reviewed_at TEXT
 );
-CREATE INDEX order_reviews_order_id ON order_reviews (order_id);
-CREATE INDEX order_reviews_reviewer_id ON order_reviews (reviewer_id);
 
 CREATE TABLE visits (
     id TEXT PRIMARY KEY NOT NULL,
@@ -159,8 +143,6 @@ CREATE TABLE visits (
     outcome TEXT,
     notes TEXT
 );
-CREATE INDEX visits_customer_id ON visits (customer_id);
-CREATE INDEX visits_rep_id ON visits (rep_id);
 
 CREATE TABLE visit_plans (
     id TEXT PRIMARY KEY NOT NULL,
@@ -170,8 +152,6 @@ CREATE TABLE visit_plans (
     purpose TEXT,
     status TEXT
 );
-CREATE INDEX visit_plans_customer_id ON visit_plans (customer_id);
-CREATE INDEX visit_plans_rep_id ON visit_plans (rep_id);
 
 CREATE TABLE tasks (
     id TEXT PRIMARY KEY NOT NULL,
@@ -183,9 +163,6 @@ CREATE TABLE tasks (
     done INTEGER,
     comments TEXT
 );
-CREATE INDEX tasks_customer_id ON tasks (customer_id);
-CREATE INDEX tasks_assignee_id ON tasks (assignee_id);
-CREATE INDEX tasks_visit_id ON tasks (visit_id);
 
 CREATE TABLE invoices (
     id TEXT PRIMARY KEY NOT NULL,
@@ -196,7 +173,6 @@ CREATE TABLE invoices (
     amount_cents INTEGER,
     open_cents INTEGER
 );
-CREATE INDEX invoices_customer_id ON invoices (customer_id);
 
 CREATE TABLE payments (
     id TEXT PRIMARY KEY NOT NULL,
@@ -205,7 +181,6 @@ CREATE TABLE payments (
     paid_on TEXT,
     method TEXT
 );
-CREATE INDEX payments_invoice_id ON payments (invoice_id);
 
 CREATE TABLE returns (
     id TEXT PRIMARY KEY NOT NULL,
@@ -215,8 +190,6 @@ CREATE TABLE returns (
     status TEXT,
     created_on TEXT
 );
-CREATE INDEX returns_customer_id ON returns (customer_id);
-CREATE INDEX returns_order_id ON returns (order_id);
 
 CREATE TABLE return_lines (
     id TEXT PRIMARY KEY NOT NULL,
@@ -224,8 +197,6 @@ CREATE TABLE return_lines (
     product_id TEXT,
     quantity INTEGER
 );
-CREATE INDEX return_lines_return_id ON return_lines (return_id);
-CREATE INDEX return_lines_product_id ON return_lines (product_id);
 
 CREATE TABLE samples (
     id TEXT PRIMARY KEY NOT NULL,
@@ -233,8 +204,6 @@ CREATE TABLE samples (
     product_id TEXT,
     quantity INTEGER
 );
-CREATE INDEX samples_visit_id ON samples (visit_id);
-CREATE INDEX samples_product_id ON samples (product_id);
 
 CREATE TABLE competitor_observations (
     id TEXT PRIMARY KEY NOT NULL,
@@ -244,8 +213,6 @@ CREATE TABLE competitor_observations (
     observed_price_cents INTEGER,
     notes TEXT
 );
-CREATE INDEX competitor_observations_visit_id ON competitor_observations (visit_id);
-CREATE INDEX competitor_observations_product_id ON competitor_observations (product_id);
 
 CREATE TABLE deliveries (
     id TEXT PRIMARY KEY NOT NULL,
@@ -256,9 +223,6 @@ CREATE TABLE deliveries (
     scheduled_on TEXT,
     delivered_at TEXT
 );
-CREATE INDEX deliveries_order_id ON deliveries (order_id);
-CREATE INDEX deliveries_address_id ON deliveries (address_id);
-CREATE INDEX deliveries_shipper_id ON deliveries (shipper_id);
 
 CREATE TABLE sync_conflicts (
     id TEXT PRIMARY KEY NOT NULL,
@@ -273,7 +237,10 @@ CREATE TABLE sync_conflicts (
     overwritten_by_id TEXT,
     at TEXT
 );
-CREATE INDEX sync_conflicts_kept_by_id ON sync_conflicts (kept_by_id);
-CREATE INDEX sync_conflicts_overwritten_by_id ON sync_conflicts (overwritten_by_id);
 
+-- Case-insensitive prefix search (client search box).
 CREATE INDEX customers_name ON customers (name COLLATE NOCASE);
+CREATE INDEX customers_code ON customers (code COLLATE NOCASE);
+CREATE INDEX customers_city ON customers (city COLLATE NOCASE);
+CREATE INDEX products_name ON products (name COLLATE NOCASE);
+CREATE INDEX products_sku ON products (sku COLLATE NOCASE);

@@ -8,6 +8,7 @@ mod conflicts;
 mod convergence;
 mod exactly_once;
 mod extension;
+mod live;
 mod ordering;
 mod orders;
 mod resume;

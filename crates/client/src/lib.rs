@@ -162,13 +162,24 @@ impl Engine {
     /// Pushes pending changes, then pulls until caught up.
     pub async fn sync(&mut self, progress: &mut (dyn FnMut(&Progress) + Send)) -> Result<SyncReport> {
         let (server, token) = self.session()?;
-        self.run_sync(&server, &token, progress, true).await
+        self.run_sync(&server, &token, progress, true, 0).await
     }
 
     /// Pulls server changes without pushing (pending local edits are rebased on top).
     pub async fn pull(&mut self, progress: &mut (dyn FnMut(&Progress) + Send)) -> Result<SyncReport> {
         let (server, token) = self.session()?;
-        self.run_sync(&server, &token, progress, false).await
+        self.run_sync(&server, &token, progress, false, 0).await
+    }
+
+    /// Waits up to `wait_ms` for the server to have changes for this user (a long poll,
+    /// answered within milliseconds of a change), then pulls them.
+    pub async fn wait_for_changes(
+        &mut self,
+        wait_ms: u64,
+        progress: &mut (dyn FnMut(&Progress) + Send),
+    ) -> Result<SyncReport> {
+        let (server, token) = self.session()?;
+        self.run_sync(&server, &token, progress, false, wait_ms).await
     }
 
     fn session(&self) -> Result<(String, String)> {
@@ -185,13 +196,15 @@ impl Engine {
         token: &str,
         progress: &mut (dyn FnMut(&Progress) + Send),
         with_push: bool,
+        wait_ms: u64,
     ) -> Result<SyncReport> {
         let ctx = sync::SyncCtx {
-            transport: &*self.transport,
-            clock: &*self.clock,
+            transport: &self.transport,
+            clock: &self.clock,
             server,
             token,
             pull_limit: self.pull_limit,
+            wait_ms,
         };
         sync::run(&ctx, &mut self.store, progress, with_push).await
     }

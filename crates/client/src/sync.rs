@@ -5,6 +5,8 @@
 use fieldsync_protocol::wire::{ErrorBody, PullResponse, PushRequest, PushResponse};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
+use std::sync::Arc;
+
 use tracing::Instrument;
 use uuid::Uuid;
 
@@ -16,11 +18,13 @@ use crate::transport::{Clock, HttpRequest, Method, Transport};
 const PUSH_BATCH: usize = 500;
 
 pub(crate) struct SyncCtx<'a> {
-    pub transport: &'a dyn Transport,
-    pub clock: &'a dyn Clock,
+    pub transport: &'a Arc<dyn Transport>,
+    pub clock: &'a Arc<dyn Clock>,
     pub server: &'a str,
     pub token: &'a str,
     pub pull_limit: u32,
+    /// Long poll: the first pull waits up to this long for a change (0: no wait).
+    pub wait_ms: u64,
 }
 
 /// What one sync did (the `sync --json` output).
@@ -165,7 +169,8 @@ async fn push(ctx: &SyncCtx<'_>, store: &mut Store, report: &mut SyncReport) -> 
         let req = PushRequest { client_id, client_time_ms: ctx.clock.now_ms(), mutations: batch.clone() };
         let body = serde_json::to_vec(&req)?;
         let reply =
-            call::<PushResponse>(ctx.transport, ctx.clock, post(ctx.server, "/v1/push", Some(ctx.token), body)).await;
+            call::<PushResponse>(&**ctx.transport, &**ctx.clock, post(ctx.server, "/v1/push", Some(ctx.token), body))
+                .await;
         let now = ctx.clock.now_ms();
         match reply {
             Ok((resp, offset)) => {
@@ -204,6 +209,21 @@ async fn push(ctx: &SyncCtx<'_>, store: &mut Store, report: &mut SyncReport) -> 
     }
 }
 
+/// Rows in the first page of a pull: small, so work starts at once and the next, full
+/// page is prepared by the server while the client applies this one.
+const FIRST_PAGE: u32 = 1000;
+
+fn pull_request(ctx: &SyncCtx<'_>, cursor: i64, limit: u32, wait_ms: u64) -> HttpRequest {
+    let mut url = format!("{}/v1/pull?cursor={cursor}&limit={limit}", ctx.server);
+    if wait_ms > 0 {
+        url.push_str(&format!("&wait_ms={wait_ms}"));
+    }
+    HttpRequest { method: Method::Get, url, token: Some(ctx.token.to_string()), body: None }
+}
+
+/// Pulls pages until caught up. While one page is applied, the request for the next is
+/// already on its way (its cursor is known from the page), so the server prepares page
+/// N+1 while the client writes page N.
 async fn pull(
     ctx: &SyncCtx<'_>,
     store: &mut Store,
@@ -211,33 +231,49 @@ async fn pull(
     progress: &mut (dyn FnMut(&Progress) + Send),
 ) -> Result<()> {
     let start = store.cursor()?;
+    let mut cursor = start;
+    let first_limit = ctx.pull_limit.min(FIRST_PAGE);
+    let mut fetched =
+        call::<PullResponse>(&**ctx.transport, &**ctx.clock, pull_request(ctx, cursor, first_limit, ctx.wait_ms)).await;
     loop {
-        let cursor = store.cursor()?;
-        let req = HttpRequest {
-            method: Method::Get,
-            url: format!("{}/v1/pull?cursor={cursor}&limit={}", ctx.server, ctx.pull_limit),
-            token: Some(ctx.token.to_string()),
-            body: None,
-        };
-        let (page, offset) = match call::<PullResponse>(ctx.transport, ctx.clock, req).await {
+        let (page, offset) = match fetched {
             // The server's data was replaced (restored from an older backup, or a new
             // server): our copy cannot be continued, so download a fresh one.
             Err(ClientError::Server { code, .. }) if code == "unknown_cursor" && cursor > 0 => {
                 tracing::warn!(cursor, "server does not know our cursor; downloading a fresh copy");
                 store.clear_cache()?;
+                cursor = 0;
+                let req = pull_request(ctx, 0, first_limit, 0);
+                fetched = call::<PullResponse>(&**ctx.transport, &**ctx.clock, req).await;
                 continue;
             }
             other => other?,
         };
         store.set_meta("clock_offset_ms", &offset.to_string())?;
         report.conflicts += conflicts_involving(&page, store.meta("user_id")?.as_deref());
-        report.pulled += store.apply_page(&page)?;
+        // Fetch the next page on its own task (receiving and parsing it) while this one
+        // is written, so the server, the network and the local store work in parallel.
+        let prefetch = page.has_more.then(|| {
+            let (transport, clock) = (ctx.transport.clone(), ctx.clock.clone());
+            let req = pull_request(ctx, page.cursor, ctx.pull_limit, 0);
+            tokio::spawn(async move { call::<PullResponse>(&*transport, &*clock, req).await })
+        });
+        let applied = store.apply_page(&page);
+        let next = match prefetch {
+            Some(task) => Some(task.await.map_err(|e| ClientError::Internal(format!("pull task failed: {e}")))?),
+            None => None,
+        };
+        report.pulled += applied?;
         report.notices.extend(page.notices.iter().cloned());
         let span = (page.head - start).max(1);
         let percent = (((page.cursor - start) * 100) / span).clamp(0, 100) as u8;
         progress(&crate::Progress { pulled: report.pulled, cursor: page.cursor, head: page.head, percent });
-        if !page.has_more {
-            return Ok(());
+        match next {
+            Some(n) => {
+                cursor = page.cursor;
+                fetched = n;
+            }
+            None => return Ok(()),
         }
     }
 }

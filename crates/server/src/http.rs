@@ -32,6 +32,26 @@ pub struct AppState {
     pub before_commit: Option<BeforeCommit>,
     pub clock: Arc<dyn Clock>,
     pub admin_token: Option<String>,
+    /// The newest change seq; long-polling pulls wait for it to move.
+    pub head: tokio::sync::watch::Sender<i64>,
+    /// Set when the server stops, so waiting pulls return at once.
+    pub stopping: tokio::sync::watch::Sender<bool>,
+}
+
+impl AppState {
+    /// Re-reads the newest seq and wakes waiting pulls if it moved.
+    pub async fn refresh_head(&self) -> Result<(), AppError> {
+        let head = self
+            .db
+            .read(|conn| Ok(conn.query_row("SELECT coalesce(max(seq), 0) FROM changes", [], |r| r.get(0))?))
+            .await?;
+        self.head.send_if_modified(|h| {
+            let moved = head > *h;
+            *h = (*h).max(head);
+            moved
+        });
+        Ok(())
+    }
 }
 
 pub fn router(state: Arc<AppState>) -> Router {
@@ -184,6 +204,8 @@ async fn push_handler(
         .db
         .write(move |conn| push::apply(conn, &st.registry, &user, &req, st.clock.now_ms(), st.before_commit.as_ref()))
         .await?;
+    // Wake long polls waiting for this change.
+    state.refresh_head().await?;
     let rejected =
         resp.results.iter().filter(|r| r.status == fieldsync_protocol::wire::MutationStatus::Rejected).count();
     tracing::info!(user = %username, mutations = count, rejected, "push");
@@ -196,7 +218,13 @@ struct PullParams {
     #[serde(default)]
     cursor: i64,
     limit: Option<u32>,
+    /// Long poll: when nothing is new for the user, wait up to this long for a change.
+    #[serde(default)]
+    wait_ms: u64,
 }
+
+/// Longest a pull may wait for changes.
+const MAX_WAIT_MS: u64 = 60_000;
 
 async fn pull_handler(
     State(state): State<Arc<AppState>>,
@@ -214,13 +242,37 @@ async fn pull_handler(
     if p.cursor < 0 {
         return Err(invalid("cursor must not be negative.".into(), "cursor"));
     }
-    let st = state.clone();
-    let username = user.username.clone();
-    let resp =
-        state.db.read(move |conn| pull::pull(conn, &st.registry, &user, p.cursor, limit, st.clock.now_ms())).await?;
-    let rows: usize = resp.changes.iter().map(|c| c.rows.len() + c.deleted.len()).sum();
-    tracing::debug!(user = %username, cursor = p.cursor, next = resp.cursor, rows, "pull");
-    Ok(Json(resp))
+    if p.wait_ms > MAX_WAIT_MS {
+        return Err(invalid(format!("wait_ms must be at most {MAX_WAIT_MS}."), "wait_ms"));
+    }
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_millis(p.wait_ms);
+    let mut cursor = p.cursor;
+    let mut stopping = state.stopping.subscribe();
+    loop {
+        // Subscribe before reading so a change committed in between still wakes us.
+        let mut head = state.head.subscribe();
+        let st = state.clone();
+        let u = user.clone();
+        let resp =
+            state.db.read(move |conn| pull::pull(conn, &st.registry, &u, cursor, limit, st.clock.now_ms())).await?;
+        let has_news = !resp.changes.is_empty() || !resp.notices.is_empty() || resp.has_more;
+        if has_news || p.wait_ms == 0 || *stopping.borrow() {
+            let rows: usize = resp.changes.iter().map(|c| c.rows.len() + c.deleted.len()).sum();
+            tracing::debug!(user = %user.username, cursor = p.cursor, next = resp.cursor, rows, "pull");
+            return Ok(Json(resp));
+        }
+        cursor = resp.cursor;
+        loop {
+            if *head.borrow_and_update() > cursor {
+                break;
+            }
+            tokio::select! {
+                changed = head.changed() => if changed.is_err() { return Ok(Json(resp)) },
+                _ = stopping.changed() => return Ok(Json(resp)),
+                _ = tokio::time::sleep_until(deadline) => return Ok(Json(resp)),
+            }
+        }
+    }
 }
 
 /// `{"territory": CODE, "user": NAME}` or `{"territory": CODE, "customers": [ID or code]}`.
@@ -282,6 +334,7 @@ async fn admin_territory(
             result.map_err(|e| AppError::bad("invalid_request", format!("{e:#}.")))
         })
         .await?;
+    state.refresh_head().await?;
     tracing::info!(assign, users = changes.len(), "territory change");
     Ok(Json(serde_json::json!({ "changes": changes })))
 }

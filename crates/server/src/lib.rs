@@ -62,7 +62,9 @@ impl ServerConfig {
 pub struct RunningServer {
     pub addr: SocketAddr,
     shutdown: tokio::sync::oneshot::Sender<()>,
+    state: Arc<http::AppState>,
     task: tokio::task::JoinHandle<std::io::Result<()>>,
+    watcher: tokio::task::JoinHandle<()>,
 }
 
 impl RunningServer {
@@ -71,6 +73,8 @@ impl RunningServer {
     }
 
     pub async fn stop(self) {
+        self.state.stopping.send_replace(true);
+        self.watcher.abort();
         let _ = self.shutdown.send(());
         let _ = self.task.await;
     }
@@ -86,12 +90,29 @@ pub async fn start(config: ServerConfig, listen: SocketAddr) -> anyhow::Result<R
         before_commit: config.before_commit.clone(),
         clock: config.clock.clone(),
         admin_token: config.admin_token.clone(),
+        head: tokio::sync::watch::channel(0).0,
+        stopping: tokio::sync::watch::channel(false).0,
     });
+    state.refresh_head().await?;
+    // Writers outside this process (admin commands on the same database) do not wake
+    // long polls directly; a cheap once-a-second look at the head catches them.
+    let watcher = {
+        let state = state.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+            loop {
+                tick.tick().await;
+                if let Err(e) = state.refresh_head().await {
+                    tracing::warn!(error = %e, "cannot read the change head");
+                }
+            }
+        })
+    };
     let listener =
         tokio::net::TcpListener::bind(listen).await.map_err(|e| anyhow::anyhow!("cannot listen on {listen}: {e}"))?;
     let addr = listener.local_addr()?;
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let app = http::router(state);
+    let app = http::router(state.clone());
     let task = tokio::spawn(async move {
         axum::serve(listener, app)
             .with_graceful_shutdown(async move {
@@ -99,5 +120,5 @@ pub async fn start(config: ServerConfig, listen: SocketAddr) -> anyhow::Result<R
             })
             .await
     });
-    Ok(RunningServer { addr, shutdown: tx, task })
+    Ok(RunningServer { addr, shutdown: tx, state, task, watcher })
 }

@@ -1,0 +1,108 @@
+//! Bench data: one territory, one rep, N customers with varied, realistic-looking fields,
+//! written straight into a server database (setting up is not what is measured).
+
+use std::path::Path;
+use std::time::Instant;
+
+use fieldsync_protocol::{Registry, Role};
+use fieldsync_server::{RunningServer, ServerConfig};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use serde_json::Value;
+
+pub const USER: &str = "bench";
+pub const PASSWORD: &str = "bench-password";
+
+const WORDS: &[&str] = &[
+    "Alpine", "Baltic", "Cedar", "Delta", "Eagle", "Fjord", "Granite", "Harbor", "Iris", "Juniper", "Kestrel",
+    "Linden", "Maple", "Nordic", "Oak", "Pine", "Quartz", "Raven", "Spruce", "Tundra", "Umber", "Valley", "Willow",
+];
+const KINDS: &[&str] = &["Market", "Grocers", "Pharmacy", "Hardware", "Foods", "Trading", "Supplies", "Kiosk"];
+
+pub struct Dataset {
+    pub dir: tempfile::TempDir,
+}
+
+impl Dataset {
+    pub fn create(customers: usize) -> anyhow::Result<Dataset> {
+        let dir = tempfile::tempdir()?;
+        let reg = Registry::standard();
+        let mut conn = fieldsync_server::db::open_migrated(dir.path(), &[])?;
+        let tx = conn.transaction()?;
+        let def = |name: &str| reg.get(name).copied().ok_or_else(|| anyhow::anyhow!("no {name}"));
+        let territory = uuid::Uuid::now_v7().to_string();
+        fieldsync_server::records::upsert(
+            &tx,
+            &def("territories")?,
+            &territory,
+            &[Value::from("BENCH"), Value::from("Bench")],
+        )?;
+        let customers_def = def("customers")?;
+        let mut rng = StdRng::seed_from_u64(1);
+        for i in 0..customers {
+            let name = format!(
+                "{} {} {}",
+                WORDS[rng.gen_range(0..WORDS.len())],
+                KINDS[rng.gen_range(0..KINDS.len())],
+                rng.gen_range(1..10_000)
+            );
+            let values = vec![
+                Value::from(format!("CB-{i:07}")),
+                Value::from(name),
+                Value::from(territory.clone()),
+                Value::Null,
+                Value::from(format!("+47 {:08}", rng.gen_range(10_000_000..99_999_999))),
+                Value::from(format!("buyer{i}@shop{}.example", rng.gen_range(0..5_000))),
+                Value::from(format!("City {}", rng.gen_range(0..300))),
+                Value::from(rng.gen_range(1..50) * 100_000),
+                Value::Null,
+                Value::Null,
+            ];
+            fieldsync_server::records::upsert(&tx, &customers_def, &uuid::Uuid::now_v7().to_string(), &values)?;
+        }
+        fieldsync_server::admin::save_user(&tx, &reg, USER, Role::Rep, &["BENCH".to_string()], None, PASSWORD)?;
+        tx.commit()?;
+        Ok(Dataset { dir })
+    }
+
+    pub async fn start(&self) -> anyhow::Result<RunningServer> {
+        fieldsync_server::start(ServerConfig::new(self.dir.path()), "127.0.0.1:0".parse()?).await
+    }
+}
+
+/// Rows/s of a plain prepared-statement insert of the customers in `client_db` into a
+/// fresh database with the same schema, in one transaction: the ceiling for a first sync.
+pub fn raw_insert_rate(client_db: &Path) -> anyhow::Result<f64> {
+    let src = rusqlite::Connection::open(client_db)?;
+    let mut stmt = src.prepare("SELECT * FROM customers ORDER BY id")?;
+    let cols = stmt.column_count();
+    let rows: Vec<Vec<rusqlite::types::Value>> = stmt
+        .query_map([], |r| (0..cols).map(|i| r.get::<_, rusqlite::types::Value>(i)).collect())?
+        .collect::<Result<_, _>>()?;
+    // The exact schema of a client store (tables and indexes), empty.
+    let dir = tempfile::tempdir()?;
+    drop(fieldsync_client::Store::open(dir.path(), std::sync::Arc::new(Registry::standard()), &[])?);
+    let mut dst = fieldsync_sqlkit::open(&dir.path().join("fieldsync.db"))?;
+    let started = Instant::now();
+    let tx = dst.transaction()?;
+    {
+        let params = (1..=cols).map(|i| format!("?{i}")).collect::<Vec<_>>().join(", ");
+        let mut insert = tx.prepare(&format!("INSERT INTO customers VALUES ({params})"))?;
+        for row in &rows {
+            insert.execute(rusqlite::params_from_iter(row))?;
+        }
+    }
+    tx.commit()?;
+    Ok(rows.len() as f64 / started.elapsed().as_secs_f64())
+}
+
+/// Name prefixes as a user types them (1 to 4 letters of the words names start with).
+pub fn search_prefixes(n: usize) -> Vec<String> {
+    let mut rng = StdRng::seed_from_u64(2);
+    (0..n)
+        .map(|_| {
+            let w = WORDS[rng.gen_range(0..WORDS.len())];
+            w[..rng.gen_range(1..=4.min(w.len()))].to_lowercase()
+        })
+        .collect()
+}

@@ -1,0 +1,222 @@
+//! `fieldsync-bench`: measures the sync path end to end on loopback (real server, real
+//! client engine, real SQLite files) and prints one JSON object per run. Every timing is
+//! reported beside a baseline measured in the same run, so figures compare across
+//! machines. See docs/PERFORMANCE.md for results and how to read them.
+
+mod dataset;
+mod proxy;
+
+use std::time::Instant;
+
+use clap::{Parser, Subcommand};
+use fieldsync_client::{Engine, EngineOptions};
+use serde_json::{json, Value};
+
+#[derive(Parser)]
+#[command(name = "fieldsync-bench", about = "Fieldsync benchmarks (JSON output)")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// First sync of N customer rows into a fresh client store, against a raw SQLite insert.
+    Bootstrap {
+        #[arg(long, default_value_t = 200_000)]
+        rows: usize,
+    },
+    /// Bytes per customer row on the wire, against naive JSON objects.
+    Payload {
+        #[arg(long, default_value_t = 20_000)]
+        rows: usize,
+    },
+    /// Requests and bytes of a sync with nothing to do.
+    Noop,
+    /// Time from a write on client A to the change applied on client B (live updates).
+    Latency {
+        #[arg(long, default_value_t = 200)]
+        iterations: usize,
+    },
+    /// Customer search by name prefix in a client store.
+    Search {
+        #[arg(long, default_value_t = 50_000)]
+        customers: usize,
+        #[arg(long, default_value_t = 500)]
+        queries: usize,
+    },
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let out = rt.block_on(async move {
+        match cli.command {
+            Command::Bootstrap { rows } => bootstrap(rows).await,
+            Command::Payload { rows } => payload(rows).await,
+            Command::Noop => noop().await,
+            Command::Latency { iterations } => latency(iterations).await,
+            Command::Search { customers, queries } => search(customers, queries).await,
+        }
+    })?;
+    println!("{out}");
+    Ok(())
+}
+
+async fn signed_in(url: &str, user: &str, opts: EngineOptions) -> anyhow::Result<(Engine, tempfile::TempDir)> {
+    let dir = tempfile::tempdir()?;
+    let mut engine = Engine::open_with(dir.path(), opts)?;
+    engine.login(url, user, dataset::PASSWORD).await?;
+    Ok((engine, dir))
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
+}
+
+fn round(x: f64, digits: i32) -> f64 {
+    let f = 10f64.powi(digits);
+    (x * f).round() / f
+}
+
+async fn bootstrap(rows: usize) -> anyhow::Result<Value> {
+    let data = dataset::Dataset::create(rows)?;
+    let server = data.start().await?;
+    let opts = EngineOptions { pull_limit: fieldsync_protocol::wire::MAX_PULL_LIMIT, ..Default::default() };
+    let (mut engine, profile) = signed_in(&server.url(), dataset::USER, opts).await?;
+    let started = Instant::now();
+    let report = engine.sync(&mut |_| {}).await?;
+    let secs = started.elapsed().as_secs_f64();
+    let customers = engine.store().count("customers")? as usize;
+    anyhow::ensure!(customers == rows, "the first sync brought {customers} customers, expected {rows}");
+    drop(engine);
+    let baseline = dataset::raw_insert_rate(&profile.path().join("fieldsync.db"))?;
+    server.stop().await;
+    let rate = report.pulled as f64 / secs;
+    Ok(json!({
+        "bench": "bootstrap",
+        "rows": report.pulled,
+        "seconds": round(secs, 3),
+        "rows_per_s": rate.round(),
+        "baseline_raw_insert_rows_per_s": baseline.round(),
+        "ratio_to_baseline": round(rate / baseline, 3),
+    }))
+}
+
+async fn payload(rows: usize) -> anyhow::Result<Value> {
+    let data = dataset::Dataset::create(rows)?;
+    let server = data.start().await?;
+    let proxy = proxy::CountingProxy::start(server.addr).await?;
+    let (mut engine, _profile) = signed_in(&proxy.url(), dataset::USER, EngineOptions::default()).await?;
+    proxy.reset();
+    engine.sync(&mut |_| {}).await?;
+    let (up, down, requests) = proxy.totals();
+    // The same rows as a naive API would send them: an array of JSON objects.
+    let naive = serde_json::to_vec(&engine.list("customers", &[])?)?.len();
+    server.stop().await;
+    Ok(json!({
+        "bench": "payload",
+        "rows": rows,
+        "requests": requests,
+        "wire_bytes_down": down,
+        "wire_bytes_up": up,
+        "wire_bytes_per_row": round(down as f64 / rows as f64, 1),
+        "naive_json_bytes_per_row": round(naive as f64 / rows as f64, 1),
+        "ratio_wire_to_naive": round(down as f64 / naive as f64, 4),
+    }))
+}
+
+async fn noop() -> anyhow::Result<Value> {
+    let data = dataset::Dataset::create(1_000)?;
+    let server = data.start().await?;
+    let proxy = proxy::CountingProxy::start(server.addr).await?;
+    let (mut engine, _profile) = signed_in(&proxy.url(), dataset::USER, EngineOptions::default()).await?;
+    engine.sync(&mut |_| {}).await?;
+    proxy.reset();
+    let report = engine.sync(&mut |_| {}).await?;
+    anyhow::ensure!(report.pulled == 0 && report.pushed == 0, "the no-op sync did work: {report:?}");
+    let (up, down, requests) = proxy.totals();
+    server.stop().await;
+    Ok(json!({"bench": "noop", "requests": requests, "bytes_up": up, "bytes_down": down}))
+}
+
+async fn latency(iterations: usize) -> anyhow::Result<Value> {
+    let data = dataset::Dataset::create(200)?;
+    let server = data.start().await?;
+    let (mut writer, _a) = signed_in(&server.url(), dataset::USER, EngineOptions::default()).await?;
+    let (mut reader, _b) = signed_in(&server.url(), dataset::USER, EngineOptions::default()).await?;
+    writer.sync(&mut |_| {}).await?;
+    reader.sync(&mut |_| {}).await?;
+    let target = writer.list("customers", &[])?[0]["id"].as_str().unwrap_or_default().to_string();
+    // The writer sends (value, start time) and waits for the reader's ack, so each
+    // change is timed alone.
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<(String, Instant)>(1);
+    let (ack_tx, mut ack_rx) = tokio::sync::mpsc::channel::<()>(1);
+    let listener = tokio::spawn(async move {
+        let mut samples = Vec::new();
+        while let Some((value, started)) = rx.recv().await {
+            loop {
+                reader.wait_for_changes(10_000, &mut |_| {}).await?;
+                let seen = reader.get("customers", &target)?;
+                if seen.get("notes").and_then(Value::as_str) == Some(value.as_str()) {
+                    samples.push(started.elapsed().as_secs_f64() * 1000.0);
+                    break;
+                }
+            }
+            ack_tx.send(()).await?;
+        }
+        anyhow::Ok(samples)
+    });
+    let id = writer.list("customers", &[])?[0]["id"].as_str().unwrap_or_default().to_string();
+    for i in 0..iterations {
+        let value = format!("note {i}");
+        let mut fields = fieldsync_client::Object::new();
+        fields.insert("notes".into(), Value::from(value.clone()));
+        let started = Instant::now();
+        writer.update("customers", &id, fields)?;
+        tx.send((value, started)).await?;
+        writer.sync(&mut |_| {}).await?;
+        ack_rx.recv().await.ok_or_else(|| anyhow::anyhow!("the reader stopped"))?;
+    }
+    drop(tx);
+    let mut samples = listener.await??;
+    server.stop().await;
+    samples.sort_by(f64::total_cmp);
+    Ok(json!({
+        "bench": "latency",
+        "iterations": samples.len(),
+        "p50_ms": round(percentile(&samples, 0.5), 2),
+        "p95_ms": round(percentile(&samples, 0.95), 2),
+        "max_ms": round(samples.last().copied().unwrap_or(0.0), 2),
+    }))
+}
+
+async fn search(customers: usize, queries: usize) -> anyhow::Result<Value> {
+    let data = dataset::Dataset::create(customers)?;
+    let server = data.start().await?;
+    let opts = EngineOptions { pull_limit: fieldsync_protocol::wire::MAX_PULL_LIMIT, ..Default::default() };
+    let (mut engine, _profile) = signed_in(&server.url(), dataset::USER, opts).await?;
+    engine.sync(&mut |_| {}).await?;
+    server.stop().await;
+    let prefixes = dataset::search_prefixes(queries);
+    let mut samples = Vec::with_capacity(queries);
+    let mut hits = 0;
+    for p in &prefixes {
+        let started = Instant::now();
+        hits += engine.search("customers", p, 50)?.len();
+        samples.push(started.elapsed().as_secs_f64() * 1000.0);
+    }
+    samples.sort_by(f64::total_cmp);
+    Ok(json!({
+        "bench": "search",
+        "customers": customers,
+        "queries": queries,
+        "avg_hits": round(hits as f64 / queries as f64, 1),
+        "p50_ms": round(percentile(&samples, 0.5), 3),
+        "p95_ms": round(percentile(&samples, 0.95), 3),
+    }))
+}
+
