@@ -347,3 +347,20 @@ async fn territory_assignment_over_the_admin_api_adds_and_removes_a_territory() 
     rep2.sync().await;
     assert_eq!(ids_of(&rep2, "customers"), north);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_line_cannot_be_moved_into_a_submitted_order() {
+    let srv = TestServer::demo().await;
+    let mut rep1 = srv.client("rep1").await;
+    rep1.sync().await;
+    let (customer, product) = (rep1.ids("customers")[6].clone(), rep1.ids("products")[6].clone());
+    let (submitted, _) = new_order(&mut rep1, &customer, &product, "1");
+    rep1.set("orders", &submitted, &[("status", "submitted")]);
+    let (_draft, line) = new_order(&mut rep1, &customer, &product, "2");
+    rep1.sync().await;
+    rep1.set("order_lines", &line, &[("order_id", &submitted)]);
+    let report = rep1.sync().await;
+    assert_eq!(report.rejected, 1);
+    assert_eq!(rep1.engine.attention().unwrap()[0].code, "locked");
+    assert_ne!(rep1.get("order_lines", &line).unwrap()["order_id"], json!(submitted));
+}

@@ -219,4 +219,3 @@ async fn search(customers: usize, queries: usize) -> anyhow::Result<Value> {
         "p95_ms": round(percentile(&samples, 0.95), 3),
     }))
 }
-

@@ -285,8 +285,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             } else {
                 for c in &list {
                     println!(
-                        "{} {} {}.{}: kept {} ({}), overwritten {} ({})",
+                        "{} [{}] {} {}.{}: kept {} ({}), overwritten {} ({})",
                         c.at,
+                        c.conflict_id,
                         c.id,
                         c.entity,
                         c.field,

@@ -143,9 +143,9 @@ impl Engine {
         let previous = self.store.meta("user")?;
         let previous_server = self.store.meta("server")?;
         if previous.is_some_and(|p| p != resp.user.username) || previous_server.is_some_and(|s| s != server) {
-            if self.store.count("outbox")? > 0 {
+            if self.store.count("outbox")? > 0 || self.store.count("attention")? > 0 {
                 return Err(ClientError::BadInput(
-                    "This profile has unsynced changes of another user or server; sync them first or use another --profile.".into(),
+                    "This profile has unsynced or rejected changes of another user or server; sync, resend or discard them first, or use another --profile.".into(),
                 ));
             }
             self.store.reset()?;
@@ -313,10 +313,11 @@ impl Engine {
         let mut wire = Object::new();
         for (name, wanted) in fields {
             let old = current.get(&name).cloned().unwrap_or(Value::Null);
-            if old == wanted {
+            let strategy = def.field(&name).map_or(FieldStrategy::Lww, |f| f.strategy);
+            // Appending text is always a change, even text equal to what is there.
+            if old == wanted && strategy != FieldStrategy::Append {
                 continue;
             }
-            let strategy = def.field(&name).map_or(FieldStrategy::Lww, |f| f.strategy);
             let value =
                 wire_value(strategy, &format!("{}.{name}", def.name), &old, &wanted).map_err(ClientError::BadInput)?;
             wire.insert(name, value);
@@ -383,8 +384,18 @@ impl Engine {
                 "A rejected delete has no fields to fix; resend it as it is or discard it.".into(),
             ));
         }
+        // The queued fields are wire values (appended text, deltas); fixes are values the
+        // user wants, converted the way `update` converts them.
+        let def = self.store.entity(&item.entity)?;
+        let current = self.store.get(&item.entity, &item.id)?.unwrap_or_default();
         let mut fields = item.fields.clone();
-        fields.extend(fixes);
+        for (name, wanted) in fixes {
+            let strategy = def.field(&name).map_or(FieldStrategy::Lww, |f| f.strategy);
+            let old = current.get(&name).cloned().unwrap_or(Value::Null);
+            let value =
+                wire_value(strategy, &format!("{}.{name}", def.name), &old, &wanted).map_err(ClientError::BadInput)?;
+            fields.insert(name, value);
+        }
         let new_id = self.store.write_local(&item.entity, &item.id, item.op, fields, self.clock.now_ms())?;
         self.store.remove_attention(&item.mutation_id)?;
         Ok(new_id)

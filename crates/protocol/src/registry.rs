@@ -389,8 +389,35 @@ impl Registry {
                 }
             }
             reg.check_scope(e, &e.scope)?;
+            reg.check_lifecycle(e)?;
         }
         Ok(reg)
+    }
+
+    fn check_lifecycle(&self, e: &EntityDef) -> Result<(), String> {
+        if let Some(sm) = e.state_machine {
+            let Some(FieldType::Enum(states)) = e.field(sm.field).map(|f| f.ty) else {
+                return Err(format!("{}'s state machine needs an enum field '{}'", e.name, sm.field));
+            };
+            let used =
+                sm.initial.iter().chain(sm.editable_in).chain(sm.transitions.iter().flat_map(|t| [&t.from, &t.to]));
+            if let Some(bad) = used.into_iter().find(|s| !states.contains(s)) {
+                return Err(format!(
+                    "{}'s state machine uses '{bad}', which {}.{} does not allow",
+                    e.name, e.name, sm.field
+                ));
+            }
+        }
+        if let Some(link) = e.frozen_with {
+            let parent = e.field(link).and_then(|f| f.references()).and_then(|p| self.get(p));
+            if parent.is_none_or(|p| p.state_machine.is_none()) {
+                return Err(format!(
+                    "{} is frozen with '{link}', which must reference an entity with a state machine",
+                    e.name
+                ));
+            }
+        }
+        Ok(())
     }
 
     fn check_scope(&self, e: &EntityDef, scope: &Scope) -> Result<(), String> {
@@ -436,5 +463,26 @@ impl Registry {
         self.entities
             .iter()
             .flat_map(move |e| e.fields.iter().filter(move |f| f.references() == Some(target)).map(move |f| (e, f)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::standard::ENTITIES;
+
+    #[test]
+    fn a_state_machine_naming_an_unknown_state_is_refused() {
+        const BAD: StateMachine = StateMachine {
+            field: "status",
+            initial: &["draft"],
+            editable_in: &["draft"],
+            transitions: &[Transition { from: "draft", to: "shipped", roles: &[Role::Rep], checks: &[] }],
+        };
+        let mut entities = ENTITIES.to_vec();
+        let orders = entities.iter_mut().find(|e| e.name == "orders").unwrap();
+        orders.state_machine = Some(&BAD);
+        let err = Registry::new(entities).unwrap_err();
+        assert!(err.contains("'shipped'"), "{err}");
     }
 }

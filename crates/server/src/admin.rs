@@ -62,9 +62,29 @@ pub fn save_user(
             })?,
         );
     }
-    let id = match id_of(tx, "users", "username", username)? {
-        Some(existing) => Uuid::parse_str(&existing)?,
+    let existing = id_of(tx, "users", "username", username)?;
+    let id = match &existing {
+        Some(existing) => Uuid::parse_str(existing)?,
         None => Uuid::now_v7(),
+    };
+    // Re-saving an existing user may change what they (and their old and new manager)
+    // see: capture their views around the change and publish the difference.
+    let watch = match &existing {
+        Some(uid) => {
+            let old_manager: Option<String> = tx
+                .query_row(
+                    "SELECT m.username FROM users u JOIN users m ON m.id = u.manager_id WHERE u.id = ?1",
+                    [uid],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            let names: Vec<String> =
+                [Some(username.to_string()), old_manager, manager.map(String::from)].into_iter().flatten().collect();
+            let viewers = reassign::viewers(tx, Some(&names))?;
+            let before = reassign::capture(tx, reg, &viewers, &Span::All)?;
+            Some((viewers, before))
+        }
+        None => None,
     };
     let users = reg.get("users").ok_or_else(|| anyhow::anyhow!("registry has no users entity"))?;
     let values = vec![
@@ -81,6 +101,12 @@ pub fn save_user(
     tx.execute("DELETE FROM user_territories WHERE user_id = ?1", [id.to_string()])?;
     for t in territories {
         tx.execute("INSERT INTO user_territories (user_id, territory_id) VALUES (?1, ?2)", params![id.to_string(), t])?;
+    }
+    if let Some((viewers, before)) = watch {
+        let after = reassign::capture(tx, reg, &viewers, &Span::All)?;
+        let headline = reg.get("customers").ok_or_else(|| anyhow::anyhow!("no customers entity"))?;
+        let now = fieldsync_protocol::time::Clock::now_ms(&fieldsync_protocol::time::SystemClock);
+        reassign::publish(tx, &viewers, &before, &after, headline, &format!("{username}'s assignments changed"), now)?;
     }
     Ok(id)
 }
@@ -118,7 +144,10 @@ pub fn set_user_territory(
         tx.execute("DELETE FROM user_territories WHERE user_id = ?1 AND territory_id = ?2", params![user, territory])?
     };
     if changed == 0 {
-        anyhow::bail!("{username} {} territory {code} already", if assign { "has" } else { "does not have" });
+        if assign {
+            anyhow::bail!("{username} already covers territory {code}");
+        }
+        anyhow::bail!("{username} does not cover territory {code}");
     }
     let after = reassign::capture(&tx, reg, &viewers, &Span::All)?;
     let reason =

@@ -67,7 +67,8 @@ fn lines(conn: &Connection, child: &EntityDef, link: &str, parent_id: &str) -> r
 }
 
 fn money(cents: i64) -> String {
-    format!("{}.{:02}", cents / 100, (cents % 100).abs())
+    let sign = if cents < 0 { "-" } else { "" };
+    format!("{sign}{}.{:02}", cents.abs() / 100, cents.abs() % 100)
 }
 
 fn price_text(cents: i64, pct: f64) -> String {
@@ -131,21 +132,26 @@ pub fn after_transition(
     t: &Transition,
     _now_ms: i64,
 ) -> Result<(), AppError> {
-    let mut shortages = Vec::new();
+    // Quantities per product across all lines: two lines of one product draw on the same stock.
+    let mut wanted: std::collections::BTreeMap<(String, String), i64> = std::collections::BTreeMap::new();
     for (child, link) in children(reg, def) {
         for line in lines(conn, child, link, id)? {
             if t.checks.contains(&Check::PricesCurrent) && line.flags.is_some() {
                 records::set_server_field(conn, child, &line.id, "flags", Value::Null)?;
             }
-            if t.checks.contains(&Check::StockAvailable) {
-                let available: i64 = conn.query_row(
-                    "SELECT coalesce(sum(on_hand - reserved), 0) FROM inventory_levels WHERE product_id = ?1",
-                    params![line.product_id],
-                    |r| r.get(0),
-                )?;
-                if line.quantity > available {
-                    shortages.push(format!("{} ordered {}, {} in stock", line.sku, line.quantity, available.max(0)));
-                }
+            *wanted.entry((line.sku, line.product_id)).or_default() += line.quantity;
+        }
+    }
+    let mut shortages = Vec::new();
+    if t.checks.contains(&Check::StockAvailable) {
+        for ((sku, product), quantity) in wanted {
+            let available: i64 = conn.query_row(
+                "SELECT coalesce(sum(on_hand - reserved), 0) FROM inventory_levels WHERE product_id = ?1",
+                params![product],
+                |r| r.get(0),
+            )?;
+            if quantity > available {
+                shortages.push(format!("{sku} ordered {quantity}, {} in stock", available.max(0)));
             }
         }
     }

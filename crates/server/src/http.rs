@@ -285,6 +285,21 @@ struct TerritoryRequest {
     customers: Vec<String>,
 }
 
+/// Proof that a request carries the admin token; extracted before the body is read.
+pub struct Admin;
+
+impl<S: Send + Sync> FromRequestParts<S> for Admin
+where
+    Arc<AppState>: axum::extract::FromRef<S>,
+{
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let state: Arc<AppState> = axum::extract::FromRef::from_ref(state);
+        check_admin(&state, &parts.headers).map(|_| Admin)
+    }
+}
+
 fn check_admin(state: &AppState, headers: &axum::http::HeaderMap) -> Result<(), AppError> {
     let Some(expected) = &state.admin_token else {
         return Err(AppError::bad("admin_disabled", "The admin API is off; start the server with --admin-token-file.")
@@ -307,11 +322,9 @@ fn check_admin(state: &AppState, headers: &axum::http::HeaderMap) -> Result<(), 
 
 async fn admin_territory(
     state: Arc<AppState>,
-    headers: axum::http::HeaderMap,
     req: TerritoryRequest,
     assign: bool,
 ) -> Result<Json<serde_json::Value>, AppError> {
-    check_admin(&state, &headers)?;
     let now = state.clock.now_ms();
     let registry = state.registry.clone();
     let changes = state
@@ -341,16 +354,16 @@ async fn admin_territory(
 
 async fn admin_assign(
     State(state): State<Arc<AppState>>,
-    headers: axum::http::HeaderMap,
+    _: Admin,
     ApiJson(req): ApiJson<TerritoryRequest>,
 ) -> Result<Json<serde_json::Value>, AppError> {
-    admin_territory(state, headers, req, true).await
+    admin_territory(state, req, true).await
 }
 
 async fn admin_unassign(
     State(state): State<Arc<AppState>>,
-    headers: axum::http::HeaderMap,
+    _: Admin,
     ApiJson(req): ApiJson<TerritoryRequest>,
 ) -> Result<Json<serde_json::Value>, AppError> {
-    admin_territory(state, headers, req, false).await
+    admin_territory(state, req, false).await
 }

@@ -30,7 +30,7 @@ pub fn pull(
     if cursor > head {
         return Err(AppError::bad(
             "unknown_cursor",
-            format!("Cursor {cursor} is ahead of this server (at {head}); the server's data was replaced, so sign in again to start a fresh copy."),
+            format!("Cursor {cursor} is ahead of this server (at {head}); the server's data was replaced; the client downloads a fresh copy (pull from cursor 0)."),
         ));
     }
     let me = user.id.to_string();

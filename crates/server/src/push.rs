@@ -408,6 +408,13 @@ fn update(
         }
         let mut record = current.clone();
         apply_fields(def, &mut record, &winners);
+        // Moving a child (an order line) to another parent: the new parent must be
+        // editable too.
+        if def.frozen_with.is_some_and(|link| winners.contains_key(link)) {
+            if let Some(locked) = check_editable(ctx, conn, def, &record)? {
+                return Ok(locked);
+            }
+        }
         // A change to a field the visibility rules use (a customer's territory) changes
         // who sees the record and its dependents: capture views around the write.
         let moves = winners.keys().any(|f| scope_uses(&def.scope, f));
@@ -436,7 +443,10 @@ fn update(
     for c in conflicts {
         log_conflict(ctx, conn, def, id, c)?;
     }
-    if let Some(t) = transition {
+    // Only a transition that was written (not lost to a later concurrent edit) runs its
+    // after-checks.
+    let state_written = def.state_machine.is_some_and(|sm| winners.contains_key(sm.field));
+    if let Some(t) = transition.filter(|_| state_written) {
         checks::after_transition(ctx.reg, conn, def, id, t, ctx.now_ms)?;
     }
     Ok(Outcome::Done(applied(m, lost)))

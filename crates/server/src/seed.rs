@@ -98,7 +98,7 @@ pub fn seed_demo(conn: &mut Connection, reg: &Registry) -> anyhow::Result<usize>
         ("rep1", Role::Rep, vec!["NORTH".to_string()], Some("manager1")),
         ("rep2", Role::Rep, vec!["NORTH".to_string()], Some("manager1")),
         ("rep3", Role::Rep, vec!["SOUTH".to_string()], Some("manager1")),
-        ("shipper1", Role::Shipper, vec!["NORTH".to_string(), "SOUTH".to_string()], None),
+        ("shipper1", Role::Shipper, vec!["NORTH".to_string(), "SOUTH".to_string()], Some("manager1")),
     ] {
         crate::admin::save_user(&tx, reg, name, role, &territories, manager, "demo")?;
         rows += 1;
