@@ -1,0 +1,269 @@
+//! `fieldsync-load`: simulates N field clients against a Fieldsync server and prints a
+//! JSON report (throughput, latency percentiles per endpoint, errors, sync success).
+//!
+//! Each simulated client is a real client engine with its own profile directory: it
+//! signs in, does its first sync, then repeatedly thinks for a while and either edits a
+//! customer, records a visit, takes and submits an order, or just syncs. Starts are
+//! spread over a ramp-up so the first syncs do not all land in the same second.
+//!
+//! Without `--server`, it starts an embedded server on 127.0.0.1 with the demo data and
+//! N extra reps. With `--server URL`, users `load0001..` must exist with password
+//! `load-password` (create them with `--prepare DIR` against that server's data dir).
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use clap::Parser;
+use fieldsync_client::transport::{BoxFuture, HttpReply, HttpRequest, HttpTransport, Transport};
+use fieldsync_client::{Engine, EngineOptions, Object};
+use fieldsync_protocol::{Registry, Role};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use serde_json::{json, Value};
+
+const PASSWORD: &str = "load-password";
+
+#[derive(Parser)]
+#[command(name = "fieldsync-load", about = "Simulate many field clients against a Fieldsync server")]
+struct Cli {
+    /// Simulated clients.
+    #[arg(long, default_value_t = 1000)]
+    clients: usize,
+    /// How long to run, in seconds (after which clients finish their current step).
+    #[arg(long, default_value_t = 120)]
+    seconds: u64,
+    /// Clients start spread over this many seconds.
+    #[arg(long, default_value_t = 30)]
+    ramp_up: u64,
+    /// Mean pause between a client's actions, in seconds.
+    #[arg(long, default_value_t = 10.0)]
+    think: f64,
+    /// A running server to use instead of an embedded one.
+    #[arg(long)]
+    server: Option<String>,
+    /// Only create the load users in this server data directory, then exit.
+    #[arg(long)]
+    prepare: Option<std::path::PathBuf>,
+}
+
+/// Records every HTTP call's latency by endpoint.
+#[derive(Default)]
+struct Recorder {
+    samples: Mutex<BTreeMap<&'static str, Vec<f64>>>,
+    errors: Mutex<BTreeMap<String, usize>>,
+}
+
+struct Timed {
+    inner: HttpTransport,
+    rec: Arc<Recorder>,
+}
+
+impl Transport for Timed {
+    fn send(&self, req: HttpRequest) -> BoxFuture<'_, Result<HttpReply, String>> {
+        Box::pin(async move {
+            let endpoint =
+                ["/v1/login", "/v1/push", "/v1/pull"].into_iter().find(|e| req.url.contains(e)).unwrap_or("other");
+            let started = Instant::now();
+            let reply = self.inner.send(req).await;
+            let ms = started.elapsed().as_secs_f64() * 1000.0;
+            self.rec.samples.lock().unwrap_or_else(|p| p.into_inner()).entry(endpoint).or_default().push(ms);
+            let failure = match &reply {
+                Ok(r) if r.status >= 400 => Some(format!("{endpoint} HTTP {}", r.status)),
+                Err(e) => Some(format!("{endpoint}: {e}")),
+                _ => None,
+            };
+            if let Some(f) = failure {
+                *self.rec.errors.lock().unwrap_or_else(|p| p.into_inner()).entry(f).or_default() += 1;
+            }
+            reply
+        })
+    }
+}
+
+fn prepare(data: &std::path::Path, clients: usize) -> anyhow::Result<()> {
+    let reg = Registry::standard();
+    let mut conn = fieldsync_server::db::open_migrated(data, &[])?;
+    fieldsync_server::seed::seed_demo(&mut conn, &reg)?;
+    let tx = conn.transaction()?;
+    // One slow hash for everyone: preparing 1,000 users stays quick.
+    let hash = fieldsync_server::auth::hash_password(PASSWORD)?;
+    for i in 0..clients {
+        let name = format!("load{i:04}");
+        let territory = if i % 2 == 0 { "NORTH" } else { "SOUTH" };
+        let id = fieldsync_server::admin::save_user(
+            &tx,
+            &reg,
+            &name,
+            Role::Rep,
+            &[territory.into()],
+            Some("manager1"),
+            "x",
+        )?;
+        tx.execute(
+            "UPDATE credentials SET password_hash = ?1 WHERE user_id = ?2",
+            rusqlite::params![hash, id.to_string()],
+        )?;
+    }
+    tx.commit()?;
+    Ok(())
+}
+
+#[derive(Default)]
+struct Outcome {
+    syncs: usize,
+    failed_syncs: usize,
+    actions: usize,
+}
+
+async fn client(
+    i: usize,
+    url: String,
+    rec: Arc<Recorder>,
+    start_after: Duration,
+    until: Instant,
+    think: f64,
+) -> Outcome {
+    let mut out = Outcome::default();
+    tokio::time::sleep(start_after).await;
+    let Ok(dir) = tempfile::tempdir() else { return out };
+    let opts = EngineOptions { transport: Arc::new(Timed { inner: HttpTransport::new(), rec }), ..Default::default() };
+    let Ok(mut engine) = Engine::open_with(dir.path(), opts) else { return out };
+    if engine.login(&url, &format!("load{i:04}"), PASSWORD).await.is_err() {
+        out.failed_syncs += 1;
+        return out;
+    }
+    let mut rng = StdRng::seed_from_u64(i as u64);
+    loop {
+        out.syncs += 1;
+        if let Err(e) = engine.sync(&mut |_| {}).await {
+            eprintln!("load{i:04}: sync failed: {e}");
+            out.failed_syncs += 1;
+        }
+        if Instant::now() >= until {
+            return out;
+        }
+        let pause = rng.gen_range(0.5 * think..1.5 * think);
+        tokio::time::sleep(Duration::from_secs_f64(pause)).await;
+        if act(&mut engine, &mut rng).is_ok() {
+            out.actions += 1;
+        }
+    }
+}
+
+/// One realistic offline action: edit a customer, record a visit, or take an order.
+fn act(engine: &mut Engine, rng: &mut StdRng) -> anyhow::Result<()> {
+    let customers = engine.search("customers", "", 200)?;
+    let Some(customer) = customers.get(rng.gen_range(0..customers.len().max(1))) else { return Ok(()) };
+    let cid = customer["id"].as_str().unwrap_or_default().to_string();
+    let mut fields = Object::new();
+    match rng.gen_range(0..10) {
+        0..=3 => {
+            fields.insert("phone".into(), json!(format!("+47 {}", rng.gen_range(10_000_000..99_999_999))));
+            engine.update("customers", &cid, fields)?;
+        }
+        4..=6 => {
+            fields.insert("customer_id".into(), json!(cid));
+            fields.insert("outcome".into(), json!("follow_up"));
+            fields.insert("notes".into(), json!("Discussed the spring range."));
+            engine.create("visits", fields)?;
+        }
+        7..=8 => {
+            fields.insert("customer_id".into(), json!(cid));
+            let order = engine.create("orders", fields)?;
+            let order_id = order["id"].as_str().unwrap_or_default().to_string();
+            let products = engine.search("products", "", 100)?;
+            for _ in 0..2 {
+                if let Some(p) = products.get(rng.gen_range(0..products.len().max(1))) {
+                    let mut line = Object::new();
+                    line.insert("order_id".into(), json!(order_id));
+                    line.insert("product_id".into(), p["id"].clone());
+                    line.insert("quantity".into(), json!(rng.gen_range(1..5)));
+                    engine.create("order_lines", line)?;
+                }
+            }
+            let mut submit = Object::new();
+            submit.insert("status".into(), json!("submitted"));
+            engine.update("orders", &order_id, submit)?;
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+fn pct(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    (sorted[((sorted.len() as f64 - 1.0) * p).round() as usize] * 10.0).round() / 10.0
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    if let Some(dir) = &cli.prepare {
+        prepare(dir, cli.clients)?;
+        println!("{}", json!({"prepared": cli.clients, "data": dir}));
+        return Ok(());
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let report = rt.block_on(run(cli))?;
+    println!("{report}");
+    Ok(())
+}
+
+async fn run(cli: Cli) -> anyhow::Result<Value> {
+    let data = tempfile::tempdir()?;
+    let (url, server) = match &cli.server {
+        Some(url) => (url.clone(), None),
+        None => {
+            prepare(data.path(), cli.clients)?;
+            let server =
+                fieldsync_server::start(fieldsync_server::ServerConfig::new(data.path()), "127.0.0.1:0".parse()?)
+                    .await?;
+            (server.url(), Some(server))
+        }
+    };
+    let rec = Arc::new(Recorder::default());
+    let started = Instant::now();
+    let until = started + Duration::from_secs(cli.seconds);
+    let mut tasks = Vec::new();
+    for i in 0..cli.clients {
+        let offset = Duration::from_secs_f64(cli.ramp_up as f64 * i as f64 / cli.clients.max(1) as f64);
+        tasks.push(tokio::spawn(client(i, url.clone(), rec.clone(), offset, until, cli.think)));
+    }
+    let mut total = Outcome::default();
+    for t in tasks {
+        let o = t.await?;
+        total.syncs += o.syncs;
+        total.failed_syncs += o.failed_syncs;
+        total.actions += o.actions;
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    if let Some(s) = server {
+        s.stop().await;
+    }
+    let mut endpoints = serde_json::Map::new();
+    let mut requests = 0;
+    for (endpoint, mut samples) in std::mem::take(&mut *rec.samples.lock().unwrap_or_else(|p| p.into_inner())) {
+        samples.sort_by(f64::total_cmp);
+        requests += samples.len();
+        endpoints.insert(
+            endpoint.trim_start_matches("/v1/").to_string(),
+            json!({"requests": samples.len(), "p50_ms": pct(&samples, 0.5), "p95_ms": pct(&samples, 0.95),
+                   "p99_ms": pct(&samples, 0.99), "max_ms": pct(&samples, 1.0)}),
+        );
+    }
+    let errors = std::mem::take(&mut *rec.errors.lock().unwrap_or_else(|p| p.into_inner()));
+    Ok(json!({
+        "clients": cli.clients,
+        "seconds": (elapsed * 10.0).round() / 10.0,
+        "requests": requests,
+        "requests_per_s": (requests as f64 / elapsed).round(),
+        "syncs": total.syncs,
+        "sync_success_rate": if total.syncs == 0 { 0.0 } else { 1.0 - total.failed_syncs as f64 / total.syncs as f64 },
+        "actions": total.actions,
+        "errors": errors.values().sum::<usize>(),
+        "error_kinds": errors,
+        "endpoints": endpoints,
+    }))
+}
