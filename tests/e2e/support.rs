@@ -19,6 +19,11 @@ pub struct SimClock {
 }
 
 impl SimClock {
+    /// The current simulated time, without advancing it.
+    pub fn now_ms_for_tests(&self) -> i64 {
+        self.now.load(Ordering::SeqCst)
+    }
+
     pub fn new() -> Arc<SimClock> {
         Arc::new(SimClock { now: AtomicI64::new(fieldsync_protocol::time::SystemClock.now_ms()) })
     }
@@ -47,8 +52,8 @@ impl Clock for SkewedClock {
 }
 
 pub struct TestServer {
-    /// Kept so the server lives as long as the test.
-    _server: RunningServer,
+    /// `None` while stopped (see [`TestServer::stop_server`]).
+    server: Option<RunningServer>,
     pub url: String,
     pub clock: Arc<SimClock>,
     pub config: ServerConfig,
@@ -73,7 +78,7 @@ impl TestServer {
             fieldsync_server::seed::seed_demo(&mut conn, &config.registry).expect("seed");
         }
         let server = fieldsync_server::start(config.clone(), "127.0.0.1:0".parse().unwrap()).await.expect("start");
-        TestServer { url: server.url(), _server: server, clock, config, _dir: dir }
+        TestServer { url: server.url(), server: Some(server), clock, config, _dir: dir }
     }
 
     /// Signs a new client in as `user` (password "demo") on the shared simulated clock.
@@ -90,6 +95,19 @@ impl TestServer {
         let mut engine = Engine::open_with(dir.path(), opts).expect("open engine");
         engine.login(&self.url, user, "demo").await.expect("login");
         TestClient { engine, dir, user: user.to_string() }
+    }
+
+    /// Stops the server (clients now fail to connect); returns its address.
+    pub async fn stop_server(&mut self) -> std::net::SocketAddr {
+        let server = self.server.take().expect("server running");
+        let addr = server.addr;
+        server.stop().await;
+        addr
+    }
+
+    /// Starts the server again on the same address and data.
+    pub async fn restart_server(&mut self, addr: std::net::SocketAddr) {
+        self.server = Some(fieldsync_server::start(self.config.clone(), addr).await.expect("restart"));
     }
 
     /// Runs `f` on the server's database, as an administrator or a back-office system

@@ -4,7 +4,9 @@
 //!
 //! **Invariant:** only `login`, `sync` and `pull` touch the network; everything else is local.
 
+pub mod background;
 pub mod error;
+pub mod schedule;
 pub mod store;
 mod sync;
 pub mod transport;
@@ -24,7 +26,7 @@ use uuid::Uuid;
 
 pub use error::{ClientError, Result};
 pub use store::{AttentionItem, Object, Store};
-pub use sync::{Progress, SyncReport};
+pub use sync::{probe, wait_for_news, Progress, SyncReport};
 pub use transport::{Clock, HttpTransport, SystemClock, Transport};
 pub use workflows::{ReviewFilter, ReviewItem};
 
@@ -100,6 +102,21 @@ impl Engine {
             pull_limit: opts.pull_limit,
             profile: profile.to_path_buf(),
         })
+    }
+
+    /// The server, session token and pull cursor, for work done without the store (a
+    /// long poll, a probe).
+    pub fn session_snapshot(&self) -> Result<(String, String, i64)> {
+        let (server, token) = self.session()?;
+        Ok((server, token, self.store.cursor()?))
+    }
+
+    pub fn transport(&self) -> Arc<dyn Transport> {
+        self.transport.clone()
+    }
+
+    pub fn clock(&self) -> Arc<dyn Clock> {
+        self.clock.clone()
     }
 
     /// Changes per pull page from now on.

@@ -40,6 +40,8 @@ pub struct SyncReport {
     pub pulled: usize,
     /// Conflict-log entries received that involve this user.
     pub conflicts: usize,
+    /// Of those, the ones where this user's value was overwritten.
+    pub overwritten: usize,
     /// What the server says changed for this user (e.g. customers moved to another rep).
     pub notices: Vec<String>,
 }
@@ -98,20 +100,51 @@ pub(crate) async fn call<T: DeserializeOwned + ServerTime>(
     Err(ClientError::Server { status: reply.status, code, message, mutation_id })
 }
 
-/// Conflict-log records in a page that involve the user (their value won or lost).
-fn conflicts_involving(page: &PullResponse, user_id: Option<&str>) -> usize {
-    let Some(me) = user_id else { return 0 };
-    page.changes
-        .iter()
-        .filter(|c| c.entity == "sync_conflicts")
-        .map(|c| {
-            let cols: Vec<usize> = ["kept_by_id", "overwritten_by_id"]
-                .iter()
-                .filter_map(|f| c.fields.iter().position(|n| n == f).map(|p| p + 1))
-                .collect();
-            c.rows.iter().filter(|row| cols.iter().any(|&i| row.get(i).and_then(|v| v.as_str()) == Some(me))).count()
-        })
-        .sum()
+/// Conflict-log records in a page that involve the user (their value won or lost), and
+/// of those, the ones where the user's value lost.
+fn conflicts_involving(page: &PullResponse, user_id: Option<&str>) -> (usize, usize) {
+    let Some(me) = user_id else { return (0, 0) };
+    let mut counts = (0, 0);
+    for c in page.changes.iter().filter(|c| c.entity == "sync_conflicts") {
+        let col = |f: &str| c.fields.iter().position(|n| n == f).map(|p| p + 1);
+        let (kept, lost) = (col("kept_by_id"), col("overwritten_by_id"));
+        for row in &c.rows {
+            let is_me = |i: Option<usize>| i.and_then(|i| row.get(i)).and_then(|v| v.as_str()) == Some(me);
+            if is_me(kept) || is_me(lost) {
+                counts.0 += 1;
+            }
+            if is_me(lost) {
+                counts.1 += 1;
+            }
+        }
+    }
+    counts
+}
+
+/// Waits up to `wait_ms` for the server to have something new after `cursor` (one
+/// long-poll request, nothing applied). Needs no access to the local store.
+pub async fn wait_for_news(
+    transport: &dyn Transport,
+    clock: &dyn Clock,
+    server: &str,
+    token: &str,
+    cursor: i64,
+    wait_ms: u64,
+) -> Result<bool> {
+    let req = HttpRequest {
+        method: Method::Get,
+        url: format!("{server}/v1/pull?cursor={cursor}&limit=1&wait_ms={wait_ms}"),
+        token: Some(token.to_string()),
+        body: None,
+    };
+    let (page, _) = call::<PullResponse>(transport, clock, req).await?;
+    Ok(page.has_more || !page.changes.is_empty() || !page.notices.is_empty())
+}
+
+/// Whether the server answers its health check.
+pub async fn probe(transport: &dyn Transport, server: &str) -> bool {
+    let req = HttpRequest { method: Method::Get, url: format!("{server}/v1/health"), token: None, body: None };
+    matches!(transport.send(req).await, Ok(r) if r.status == 200)
 }
 
 pub(crate) trait ServerTime {
@@ -250,7 +283,9 @@ async fn pull(
             other => other?,
         };
         store.set_meta("clock_offset_ms", &offset.to_string())?;
-        report.conflicts += conflicts_involving(&page, store.meta("user_id")?.as_deref());
+        let (involving, overwritten) = conflicts_involving(&page, store.meta("user_id")?.as_deref());
+        report.conflicts += involving;
+        report.overwritten += overwritten;
         // Fetch the next page on its own task (receiving and parsing it) while this one
         // is written, so the server, the network and the local store work in parallel.
         let prefetch = page.has_more.then(|| {
