@@ -16,3 +16,12 @@ ensure_packages() {
 
 # Packages every build needs (rusqlite bundles SQLite; zstd-sys builds C).
 BUILD_PACKAGES=(build-essential pkg-config)
+
+# Packages the desktop app needs to build (Tauri 2 on WebKitGTK) and to run headless in tests.
+DESKTOP_PACKAGES=(libwebkit2gtk-4.1-dev libayatana-appindicator3-dev librsvg2-dev libssl-dev xvfb imagemagick dbus-x11 x11-utils gnome-keyring)
+
+# build_ui: installs the UI's npm packages (from the lock file) and builds ui/dist, which
+# the desktop crate embeds at compile time.
+build_ui() {
+    ( cd ui && { [ -d node_modules ] || npm ci --no-audit --no-fund; } && npm run build )
+}

@@ -5,12 +5,15 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
 
-ensure_packages "${BUILD_PACKAGES[@]}"
+ensure_packages "${BUILD_PACKAGES[@]}" "${DESKTOP_PACKAGES[@]}"
 if ! cargo nextest --version >/dev/null 2>&1; then
     echo "==> installing cargo-nextest"
     cargo install cargo-nextest --locked
 fi
 
+echo "==> ui: type check and build"
+( cd ui && { [ -d node_modules ] || npm ci --no-audit --no-fund; } && npm run check )
+build_ui
 echo "==> rustfmt"
 cargo fmt --all -- --check
 echo "==> clippy (warnings are errors)"
@@ -19,6 +22,8 @@ echo "==> build"
 cargo build --workspace --locked
 echo "==> tests"
 cargo nextest run --workspace --locked --no-fail-fast
+echo "==> desktop window smoke test"
+./scripts/desktop-smoke.sh
 echo "==> doc tests"
 cargo test --workspace --locked --doc
 echo "all checks passed"

@@ -9,10 +9,11 @@ pub mod error;
 pub mod schedule;
 pub mod store;
 mod sync;
+pub mod tokens;
 pub mod transport;
 mod workflows;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
 use fieldsync_protocol::merge::wire_value;
@@ -27,6 +28,7 @@ use uuid::Uuid;
 pub use error::{ClientError, Result};
 pub use store::{AttentionItem, Object, Store};
 pub use sync::{probe, wait_for_news, Progress, SyncReport};
+pub use tokens::{FileTokenStore, TokenStore};
 pub use transport::{Clock, HttpTransport, SystemClock, Transport};
 pub use workflows::{ReviewFilter, ReviewItem};
 
@@ -38,6 +40,8 @@ pub struct EngineOptions {
     pub clock: Arc<dyn Clock>,
     /// Changes per pull page requested from the server.
     pub pull_limit: u32,
+    /// Where the session token is kept; `None`: a file in the profile directory.
+    pub tokens: Option<Arc<dyn TokenStore>>,
 }
 
 impl Default for EngineOptions {
@@ -48,6 +52,7 @@ impl Default for EngineOptions {
             transport: Arc::new(HttpTransport::new()),
             clock: Arc::new(SystemClock),
             pull_limit: fieldsync_protocol::wire::DEFAULT_PULL_LIMIT,
+            tokens: None,
         }
     }
 }
@@ -82,7 +87,7 @@ pub struct Engine {
     transport: Arc<dyn Transport>,
     clock: Arc<dyn Clock>,
     pull_limit: u32,
-    profile: PathBuf,
+    tokens: Arc<dyn TokenStore>,
 }
 
 impl Engine {
@@ -100,7 +105,7 @@ impl Engine {
             transport: opts.transport,
             clock: opts.clock,
             pull_limit: opts.pull_limit,
-            profile: profile.to_path_buf(),
+            tokens: opts.tokens.unwrap_or_else(|| Arc::new(FileTokenStore { path: profile.join("session-token") })),
         })
     }
 
@@ -128,26 +133,20 @@ impl Engine {
         &self.store
     }
 
-    fn token_path(&self) -> PathBuf {
-        self.profile.join("session-token")
-    }
-
     fn token(&self) -> Result<String> {
-        std::fs::read_to_string(self.token_path())
-            .map(|t| t.trim().to_string())
-            .map_err(|_| ClientError::NotSignedIn("You are not signed in; run 'fieldsync login' first.".into()))
+        self.tokens
+            .load()?
+            .ok_or_else(|| ClientError::NotSignedIn("You are not signed in; run 'fieldsync login' first.".into()))
     }
 
-    fn save_token(&self, token: &str) -> Result<()> {
-        use std::io::Write;
-        let mut opts = std::fs::OpenOptions::new();
-        opts.write(true).create(true).truncate(true);
-        #[cfg(unix)]
-        std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
-        let mut f = opts
-            .open(self.token_path())
-            .map_err(|e| ClientError::Internal(format!("cannot store the session token: {e}")))?;
-        f.write_all(token.as_bytes()).map_err(|e| ClientError::Internal(format!("cannot store the session token: {e}")))
+    /// Forgets the session (the local data stays, for the next sign-in).
+    pub fn sign_out(&mut self) -> Result<()> {
+        self.tokens.clear()
+    }
+
+    /// Whether a session token is stored.
+    pub fn signed_in(&self) -> Result<bool> {
+        Ok(self.tokens.load()?.is_some())
     }
 
     /// Signs in and remembers the server, user and session. Signing in as a different
@@ -168,7 +167,7 @@ impl Engine {
             self.store.reset()?;
             self.store.set_meta("client_id", &Uuid::now_v7().to_string())?;
         }
-        self.save_token(&resp.token)?;
+        self.tokens.save(&resp.token)?;
         self.store.set_meta("server", &server)?;
         self.store.set_meta("user", &resp.user.username)?;
         self.store.set_meta("user_id", &resp.user.id.to_string())?;

@@ -1,0 +1,25 @@
+fn main() {
+    // The app's own commands; capabilities/default.json grants exactly these to the UI.
+    let commands = &[
+        "app_info",
+        "sign_in",
+        "sign_out",
+        "sync_now",
+        "set_paused",
+        "sync_status",
+        "search",
+        "record",
+        "related",
+        "save",
+        "review_queue",
+        "review",
+        "conflicts",
+        "attention",
+        "resend",
+        "discard",
+    ];
+    tauri_build::try_build(
+        tauri_build::Attributes::new().app_manifest(tauri_build::AppManifest::new().commands(commands)),
+    )
+    .expect("tauri build script");
+}

@@ -1,0 +1,223 @@
+//! Tauri commands: thin adapters from the UI to the client engine. Reads use the reader
+//! connection; writes use the engine and nudge the background task to sync.
+
+use fieldsync_client::schedule::SyncState;
+use fieldsync_client::{ClientError, ConflictEntry, Object, ReviewFilter, ReviewItem, Status};
+use fieldsync_protocol::wire::UserInfo;
+use serde::Serialize;
+use tauri::{AppHandle, State};
+
+use crate::shell::{start_background, with_background, App};
+
+/// The one error shape every command returns: a stable code and a sentence for people.
+#[derive(Debug, Serialize)]
+pub struct UiError {
+    code: &'static str,
+    message: String,
+}
+
+impl From<ClientError> for UiError {
+    fn from(e: ClientError) -> Self {
+        let code = match &e {
+            ClientError::BadInput(_) => "bad_input",
+            ClientError::NotFound(_) => "not_found",
+            ClientError::NotSignedIn(_) => "not_signed_in",
+            ClientError::Server { .. } => "server",
+            ClientError::Unavailable(_) => "unreachable",
+            ClientError::Storage(_) | ClientError::Internal(_) => "internal",
+        };
+        let message = match e {
+            ClientError::NotSignedIn(m) if m.contains("fieldsync login") => {
+                "Your session has expired; sign in again.".to_string()
+            }
+            ClientError::Server { code, message, .. } if code == "wrong_credentials" => message,
+            ClientError::Unavailable(_) => {
+                "The server cannot be reached; check the address and your connection, then try again.".to_string()
+            }
+            other => other.to_string(),
+        };
+        UiError { code, message }
+    }
+}
+
+type Res<T> = Result<T, UiError>;
+
+#[derive(Serialize)]
+pub struct AppInfo {
+    server: Option<String>,
+    server_locked: bool,
+    signed_in: bool,
+    user: Option<String>,
+    role: Option<String>,
+}
+
+#[tauri::command]
+pub async fn app_info(app: State<'_, App>) -> Res<AppInfo> {
+    let reader = app.reader.lock().unwrap_or_else(|p| p.into_inner());
+    let store = reader.store();
+    let server = if app.config.lock_server {
+        app.config.server.clone()
+    } else {
+        store.meta("server")?.or(app.config.server.clone())
+    };
+    Ok(AppInfo {
+        server,
+        server_locked: app.config.lock_server && app.config.server.is_some(),
+        signed_in: reader.signed_in()?,
+        user: store.meta("user")?,
+        role: store.meta("role")?,
+    })
+}
+
+#[tauri::command]
+pub async fn sign_in(
+    handle: AppHandle,
+    app: State<'_, App>,
+    server: String,
+    user: String,
+    password: String,
+) -> Res<UserInfo> {
+    let server = match (&app.config.server, app.config.lock_server) {
+        (Some(locked), true) => locked.clone(),
+        _ => server.trim().to_string(),
+    };
+    if server.is_empty() || user.trim().is_empty() {
+        return Err(UiError { code: "bad_input", message: "Enter the server address and your user name.".into() });
+    }
+    let info = app.engine.lock().await.login(&server, user.trim(), &password).await?;
+    start_background(&handle);
+    Ok(info)
+}
+
+#[tauri::command]
+pub async fn sign_out(app: State<'_, App>) -> Res<()> {
+    app.background.lock().unwrap_or_else(|p| p.into_inner()).take();
+    app.engine.lock().await.sign_out()?;
+    Ok(())
+}
+
+#[tauri::command]
+pub async fn sync_now(handle: AppHandle) -> Res<()> {
+    with_background(&handle, |bg| bg.sync_now());
+    Ok(())
+}
+
+#[tauri::command]
+pub async fn set_paused(handle: AppHandle, paused: bool) -> Res<()> {
+    with_background(&handle, |bg| if paused { bg.pause() } else { bg.resume() });
+    Ok(())
+}
+
+#[derive(Serialize)]
+pub struct SyncStatus {
+    state: SyncState,
+    summary: String,
+    status: Status,
+}
+
+#[tauri::command]
+pub async fn sync_status(app: State<'_, App>) -> Res<SyncStatus> {
+    let state = app
+        .background
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .as_ref()
+        .map(|bg| bg.state().borrow().clone())
+        .unwrap_or(SyncState::Idle);
+    let status = app.reader.lock().unwrap_or_else(|p| p.into_inner()).status()?;
+    Ok(SyncStatus { summary: crate::shell::describe(&state).1, state, status })
+}
+
+#[tauri::command]
+pub async fn search(app: State<'_, App>, entity: String, query: String, limit: Option<usize>) -> Res<Vec<Object>> {
+    Ok(app.reader.lock().unwrap_or_else(|p| p.into_inner()).search(&entity, &query, limit.unwrap_or(100))?)
+}
+
+#[tauri::command]
+pub async fn record(app: State<'_, App>, entity: String, id: String) -> Res<Object> {
+    Ok(app.reader.lock().unwrap_or_else(|p| p.into_inner()).get(&entity, &id)?)
+}
+
+/// Records of `entity` whose `field` equals `value` (a customer's contacts, an order's lines).
+#[tauri::command]
+pub async fn related(app: State<'_, App>, entity: String, field: String, value: String) -> Res<Vec<Object>> {
+    Ok(app.reader.lock().unwrap_or_else(|p| p.into_inner()).list(&entity, &[(field, value)])?)
+}
+
+/// Creates (no `id`) or updates a record from form values given as text.
+#[tauri::command]
+pub async fn save(
+    handle: AppHandle,
+    app: State<'_, App>,
+    entity: String,
+    id: Option<String>,
+    fields: std::collections::BTreeMap<String, String>,
+) -> Res<Object> {
+    let pairs: Vec<(String, String)> = fields.into_iter().collect();
+    let saved = {
+        let mut engine = app.engine.lock().await;
+        let values = engine.parse_sets(&entity, &pairs)?;
+        match id {
+            Some(id) => {
+                engine.update(&entity, &id, values)?;
+                engine.get(&entity, &id)?
+            }
+            None => engine.create(&entity, values)?,
+        }
+    };
+    with_background(&handle, |bg| bg.local_change());
+    Ok(saved)
+}
+
+#[tauri::command]
+pub async fn review_queue(app: State<'_, App>, status: Option<String>, rep: Option<String>) -> Res<Vec<ReviewItem>> {
+    let filter = ReviewFilter { status, rep, ..Default::default() };
+    Ok(app.reader.lock().unwrap_or_else(|p| p.into_inner()).review_queue(&filter)?)
+}
+
+#[tauri::command]
+pub async fn review(
+    handle: AppHandle,
+    app: State<'_, App>,
+    order_id: String,
+    approve: bool,
+    comment: Option<String>,
+) -> Res<()> {
+    app.engine.lock().await.review(&order_id, approve, comment.as_deref())?;
+    with_background(&handle, |bg| bg.local_change());
+    Ok(())
+}
+
+#[tauri::command]
+pub async fn conflicts(app: State<'_, App>) -> Res<Vec<ConflictEntry>> {
+    Ok(app.reader.lock().unwrap_or_else(|p| p.into_inner()).conflicts()?)
+}
+
+#[tauri::command]
+pub async fn attention(app: State<'_, App>) -> Res<Vec<fieldsync_client::AttentionItem>> {
+    Ok(app.reader.lock().unwrap_or_else(|p| p.into_inner()).attention()?)
+}
+
+#[tauri::command]
+pub async fn resend(
+    handle: AppHandle,
+    app: State<'_, App>,
+    mutation_id: String,
+    fixes: std::collections::BTreeMap<String, String>,
+) -> Res<()> {
+    {
+        let mut engine = app.engine.lock().await;
+        let item = engine.store().attention_item(&mutation_id)?;
+        let pairs: Vec<(String, String)> = fixes.into_iter().collect();
+        let fixes = engine.parse_sets(&item.entity, &pairs)?;
+        engine.resend(&mutation_id, fixes)?;
+    }
+    with_background(&handle, |bg| bg.local_change());
+    Ok(())
+}
+
+#[tauri::command]
+pub async fn discard(app: State<'_, App>, mutation_id: String) -> Res<()> {
+    app.engine.lock().await.discard(&mutation_id)?;
+    Ok(())
+}

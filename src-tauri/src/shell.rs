@@ -1,0 +1,204 @@
+//! App setup: the engine on the user's profile, the background sync task, the tray and
+//! desktop notifications.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use fieldsync_client::background::{Background, Event};
+use fieldsync_client::schedule::{Policy, SyncState};
+use fieldsync_client::{Engine, EngineOptions};
+use tauri::image::Image;
+use tauri::menu::{Menu, MenuItem};
+use tauri::tray::TrayIconBuilder;
+use tauri::{AppHandle, Emitter, Manager};
+use tokio::sync::Mutex;
+
+use crate::config::Config;
+use crate::secrets::KeyringTokenStore;
+
+/// What every command can reach.
+pub struct App {
+    pub config: Config,
+    /// Writes and syncs (the background task holds it only while syncing).
+    pub engine: Arc<Mutex<Engine>>,
+    /// Reads, on a second connection to the same store, so screens stay responsive
+    /// while a sync writes.
+    pub reader: std::sync::Mutex<Engine>,
+    pub background: std::sync::Mutex<Option<Background>>,
+}
+
+fn open_engine(profile: &std::path::Path) -> Result<Engine, String> {
+    let tokens = KeyringTokenStore::for_profile(profile).map_err(|e| e.to_string())?;
+    let opts = EngineOptions { tokens: Some(Arc::new(tokens)), ..Default::default() };
+    Engine::open_with(profile, opts).map_err(|e| e.to_string())
+}
+
+pub fn run() -> Result<(), String> {
+    let config = crate::config::load()?;
+    tauri::Builder::default()
+        .invoke_handler(tauri::generate_handler![
+            crate::commands::app_info,
+            crate::commands::sign_in,
+            crate::commands::sign_out,
+            crate::commands::sync_now,
+            crate::commands::set_paused,
+            crate::commands::sync_status,
+            crate::commands::search,
+            crate::commands::record,
+            crate::commands::related,
+            crate::commands::save,
+            crate::commands::review_queue,
+            crate::commands::review,
+            crate::commands::conflicts,
+            crate::commands::attention,
+            crate::commands::resend,
+            crate::commands::discard,
+        ])
+        .setup(move |app| {
+            let profile = match std::env::var_os("FIELDSYNC_PROFILE") {
+                Some(p) => PathBuf::from(p),
+                None => app.path().app_local_data_dir()?.join("profile"),
+            };
+            let engine = open_engine(&profile)?;
+            let reader = open_engine(&profile)?;
+            let signed_in = engine.signed_in().unwrap_or(false);
+            app.manage(App {
+                config: config.clone(),
+                engine: Arc::new(Mutex::new(engine)),
+                reader: std::sync::Mutex::new(reader),
+                background: std::sync::Mutex::new(None),
+            });
+            build_tray(app.handle())?;
+            if signed_in {
+                start_background(app.handle());
+            }
+            Ok(())
+        })
+        .run(tauri::generate_context!())
+        .map_err(|e| e.to_string())
+}
+
+/// Starts (or restarts) the background sync task and wires its state and events to the
+/// window, the tray and notifications.
+pub fn start_background(handle: &AppHandle) {
+    let app = handle.state::<App>();
+    let bg = Background::start(app.engine.clone(), Policy::default());
+    let mut states = bg.state();
+    let mut events = bg.events();
+    *app.background.lock().unwrap_or_else(|p| p.into_inner()) = Some(bg);
+    let h = handle.clone();
+    tauri::async_runtime::spawn(async move {
+        loop {
+            let state = states.borrow_and_update().clone();
+            show_state(&h, &state);
+            if states.changed().await.is_err() {
+                return;
+            }
+        }
+    });
+    let h = handle.clone();
+    tauri::async_runtime::spawn(async move {
+        while let Ok(event) = events.recv().await {
+            let _ = h.emit("sync-event", &event);
+            notify(&event);
+        }
+    });
+}
+
+fn build_tray(handle: &AppHandle) -> tauri::Result<()> {
+    let sync = MenuItem::with_id(handle, "sync", "Sync now", true, None::<&str>)?;
+    let open = MenuItem::with_id(handle, "open", "Open Fieldsync", true, None::<&str>)?;
+    let pause = MenuItem::with_id(handle, "pause", "Pause sync", true, None::<&str>)?;
+    let quit = MenuItem::with_id(handle, "quit", "Quit", true, None::<&str>)?;
+    let menu = Menu::with_items(handle, &[&sync, &open, &pause, &quit])?;
+    let paused = std::sync::atomic::AtomicBool::new(false);
+    TrayIconBuilder::with_id("sync")
+        .icon(tray_icon("offline"))
+        .tooltip("Fieldsync: not signed in")
+        .menu(&menu)
+        .on_menu_event(move |app, event| match event.id.as_ref() {
+            "sync" => with_background(app, |bg| bg.sync_now()),
+            "open" => {
+                if let Some(w) = app.get_webview_window("main") {
+                    let _ = w.show();
+                    let _ = w.set_focus();
+                }
+            }
+            "pause" => {
+                let now_paused = !paused.fetch_xor(true, std::sync::atomic::Ordering::SeqCst);
+                with_background(app, |bg| if now_paused { bg.pause() } else { bg.resume() });
+                let _ = pause.set_text(if now_paused { "Resume sync" } else { "Pause sync" });
+            }
+            "quit" => app.exit(0),
+            _ => {}
+        })
+        .build(handle)?;
+    Ok(())
+}
+
+pub fn with_background(handle: &AppHandle, f: impl FnOnce(&Background)) {
+    let app = handle.state::<App>();
+    let guard = app.background.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(bg) = guard.as_ref() {
+        f(bg);
+    }
+}
+
+fn tray_icon(name: &str) -> Image<'static> {
+    let bytes: &'static [u8] = match name {
+        "syncing" => include_bytes!("../icons/tray-syncing.png"),
+        "ok" => include_bytes!("../icons/tray-ok.png"),
+        "error" => include_bytes!("../icons/tray-error.png"),
+        "paused" => include_bytes!("../icons/tray-paused.png"),
+        _ => include_bytes!("../icons/tray-offline.png"),
+    };
+    Image::from_bytes(bytes).expect("bundled tray icons are valid PNG")
+}
+
+/// One short line for the tray tooltip and the sync panel.
+pub fn describe(state: &SyncState) -> (&'static str, String) {
+    match state {
+        SyncState::Idle => ("offline", "Fieldsync: not syncing yet".into()),
+        SyncState::Offline { .. } => {
+            ("offline", "Fieldsync: offline, changes are kept and sync when back online".into())
+        }
+        SyncState::Syncing { percent, rows } => ("syncing", format!("Fieldsync: syncing, {rows} records ({percent}%)")),
+        SyncState::UpToDate { .. } => ("ok", "Fieldsync: up to date".into()),
+        SyncState::Failed { error, .. } => ("error", format!("Fieldsync: sync failed: {error}")),
+        SyncState::SignInNeeded { .. } => ("error", "Fieldsync: sign in again to keep syncing".into()),
+        SyncState::Paused => ("paused", "Fieldsync: sync paused".into()),
+    }
+}
+
+fn show_state(handle: &AppHandle, state: &SyncState) {
+    let (icon, tip) = describe(state);
+    if let Some(tray) = handle.tray_by_id("sync") {
+        let _ = tray.set_icon(Some(tray_icon(icon)));
+        let _ = tray.set_tooltip(Some(&tip));
+    }
+    let _ = handle.emit("sync-state", state);
+}
+
+/// A desktop notification for things that need the user; one per kind per sync.
+fn notify(event: &Event) {
+    let (summary, body) = match event {
+        Event::Rejected { count, first } => (
+            format!("{count} change(s) need your attention"),
+            format!("{first}. Open Fieldsync to fix and resend, or discard."),
+        ),
+        Event::Overwritten { count } => (
+            "Your edit was overwritten".to_string(),
+            format!("{count} value(s) you changed were replaced by a later edit; see the conflict log to restore."),
+        ),
+        Event::SignInExpired { .. } => {
+            ("Sign in again".to_string(), "Your Fieldsync session expired; sign in to keep syncing.".to_string())
+        }
+        Event::FirstSyncDone { rows } => {
+            ("Fieldsync is ready".to_string(), format!("{rows} records downloaded; you can work offline now."))
+        }
+        Event::Notice { text } => ("Fieldsync".to_string(), text.clone()),
+    };
+    if let Err(e) = notify_rust::Notification::new().appname("Fieldsync").summary(&summary).body(&body).show() {
+        tracing::warn!(error = %e, "cannot show a desktop notification");
+    }
+}
