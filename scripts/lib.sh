@@ -20,8 +20,14 @@ BUILD_PACKAGES=(build-essential pkg-config)
 # Packages the desktop app needs to build (Tauri 2 on WebKitGTK) and to run headless in tests.
 DESKTOP_PACKAGES=(libwebkit2gtk-4.1-dev libayatana-appindicator3-dev librsvg2-dev libssl-dev xvfb imagemagick dbus-x11 x11-utils gnome-keyring)
 
-# build_ui: installs the UI's npm packages (from the lock file) and builds ui/dist, which
-# the desktop crate embeds at compile time.
+# ui_deps: Node.js and the UI's npm packages (from the lock file).
+ui_deps() {
+    command -v npm >/dev/null || ensure_packages nodejs npm
+    ( cd ui && { [ -d node_modules ] || npm ci --no-audit --no-fund; } )
+}
+
+# build_ui: builds ui/dist, which the desktop crate embeds at compile time.
 build_ui() {
-    ( cd ui && { [ -d node_modules ] || npm ci --no-audit --no-fund; } && npm run build )
+    ui_deps
+    ( cd ui && npm run build )
 }

@@ -12,7 +12,8 @@ if ! cargo nextest --version >/dev/null 2>&1; then
 fi
 
 echo "==> ui: type check and build"
-( cd ui && { [ -d node_modules ] || npm ci --no-audit --no-fund; } && npm run check )
+ui_deps
+( cd ui && npm run check )
 build_ui
 echo "==> rustfmt"
 cargo fmt --all -- --check
@@ -24,6 +25,4 @@ echo "==> tests"
 cargo nextest run --workspace --locked --no-fail-fast
 echo "==> desktop window smoke test"
 ./scripts/desktop-smoke.sh
-echo "==> doc tests"
-cargo test --workspace --locked --doc
 echo "all checks passed"

@@ -182,9 +182,9 @@ fn show_state(handle: &AppHandle, state: &SyncState) {
 /// A desktop notification for things that need the user; one per kind per sync.
 fn notify(event: &Event) {
     let (summary, body) = match event {
-        Event::Rejected { count, first } => (
+        Event::Rejected { count, latest } => (
             format!("{count} change(s) need your attention"),
-            format!("{first}. Open Fieldsync to fix and resend, or discard."),
+            format!("{latest}. Open Fieldsync to fix and resend, or discard."),
         ),
         Event::Overwritten { count } => (
             "Your edit was overwritten".to_string(),

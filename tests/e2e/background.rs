@@ -114,8 +114,8 @@ async fn a_rejected_change_raises_one_event_naming_the_record_and_reason() {
     bg.local_change();
     let rejected = tokio::time::timeout(Duration::from_secs(20), async {
         loop {
-            if let Event::Rejected { count, first } = events.recv().await.unwrap() {
-                return (count, first);
+            if let Event::Rejected { count, latest } = events.recv().await.unwrap() {
+                return (count, latest);
             }
         }
     })

@@ -35,7 +35,7 @@ enum Command {
         #[arg(long)]
         json: bool,
         /// Changes per pull page; smaller pages lose less work on a flaky link.
-        #[arg(long, value_parser = clap::value_parser!(u32).range(1..=5000))]
+        #[arg(long, value_parser = clap::value_parser!(u32).range(1..=20000))]
         page_size: Option<u32>,
     },
     /// List records of an entity type.
@@ -166,7 +166,7 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
-    let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start: {e}");

@@ -3,7 +3,8 @@
 //! long poll kept open while online), periodically, and on reconnect; it backs off with
 //! jitter while offline or failing. It publishes its [`SyncState`] on a watch channel
 //! (for the app and the tray) and user-facing [`Event`]s on a broadcast channel (for
-//! desktop notifications), at most one of each kind per sync.
+//! desktop notifications): per sync at most one Rejected and one Overwritten event, and
+//! one Notice per message from the server.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -19,8 +20,8 @@ use crate::{Engine, SyncReport};
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Event {
-    /// The server rejected changes; `first` names one record and the reason.
-    Rejected { count: usize, first: String },
+    /// The server rejected changes; `latest` names the most recent record and its reason.
+    Rejected { count: usize, latest: String },
     /// Concurrent edits by others overwrote values this user had set.
     Overwritten { count: usize },
     /// The session is no longer valid.
@@ -103,15 +104,13 @@ async fn run(
     let seed = clock.now_ms() as u64;
     let mut sched = Scheduler::new(policy, seed);
     sched.start(clock.now_ms());
-    let mut listen: Option<tokio::task::JoinHandle<Result<bool, ClientError>>> = None;
+    let mut listen: Option<Listen> = None;
     loop {
         state.send_if_modified(|s| replace_if_changed(s, sched.state()));
         let now = clock.now_ms();
         match sched.poll(now) {
             Some(Action::Sync) => {
-                if let Some(l) = listen.take() {
-                    l.abort();
-                }
+                listen = None; // aborts the open long poll
                 state.send_if_modified(|s| replace_if_changed(s, sched.state()));
                 let (outcome, report, first) = sync_once(&engine, &mut sched, &state).await;
                 announce(&events, &engine, &outcome, report.as_ref(), first).await;
@@ -148,7 +147,7 @@ async fn run(
                     None => return,
                 }
             }
-            news = async { listen.as_mut().expect("guarded").await }, if listen.is_some() => {
+            news = async { (&mut listen.as_mut().expect("guarded").0).await }, if listen.is_some() => {
                 listen = None;
                 match news {
                     Ok(Ok(true)) => sched.server_news(clock.now_ms()),
@@ -170,13 +169,22 @@ fn replace_if_changed(current: &mut SyncState, new: &SyncState) -> bool {
     true
 }
 
-async fn start_listening(engine: &Arc<Mutex<Engine>>) -> Option<tokio::task::JoinHandle<Result<bool, ClientError>>> {
+/// An open long poll; dropping it (task stopped, sync started) aborts the request.
+struct Listen(tokio::task::JoinHandle<Result<bool, ClientError>>);
+
+impl Drop for Listen {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+async fn start_listening(engine: &Arc<Mutex<Engine>>) -> Option<Listen> {
     let e = engine.lock().await;
     let (server, token, cursor) = e.session_snapshot().ok()?;
     let (transport, clock) = (e.transport(), e.clock());
-    Some(tokio::spawn(
-        async move { crate::wait_for_news(&*transport, &*clock, &server, &token, cursor, LISTEN_MS).await },
-    ))
+    Some(Listen(tokio::spawn(async move {
+        crate::wait_for_news(&*transport, &*clock, &server, &token, cursor, LISTEN_MS).await
+    })))
 }
 
 /// Runs one sync under the engine lock, publishing progress.
@@ -226,13 +234,15 @@ async fn announce(
     let Some(r) = report else { return };
     if r.rejected > 0 {
         let latest = engine.lock().await.attention().ok().and_then(|mut a| a.pop());
-        let first = latest.map(|a| format!("{} {}: {}", a.entity, a.id, a.reason)).unwrap_or_default();
-        let _ = events.send(Event::Rejected { count: r.rejected, first });
+        let latest = latest.map(|a| format!("{} {}: {}", a.entity, a.id, a.reason)).unwrap_or_default();
+        let _ = events.send(Event::Rejected { count: r.rejected, latest });
     }
     if r.overwritten > 0 {
         let _ = events.send(Event::Overwritten { count: r.overwritten });
     }
-    if first {
+    // The first sync that brought data (an interrupted first sync resumes with a cursor,
+    // so `first` is about the profile being empty when this sync began).
+    if first && r.pulled > 0 {
         let _ = events.send(Event::FirstSyncDone { rows: r.pulled });
     }
     for text in &r.notices {

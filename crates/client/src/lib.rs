@@ -2,7 +2,8 @@
 //! outbox of offline changes, and the sync protocol (push, then paged pull) over a
 //! [`Transport`]. The CLI and the desktop app are thin layers over [`Engine`].
 //!
-//! **Invariant:** only `login`, `sync` and `pull` touch the network; everything else is local.
+//! **Invariant:** only `login`, `sync`, `pull`, `wait_for_changes` and the free functions
+//! `wait_for_news` and `probe` touch the network; everything else is local.
 
 pub mod background;
 pub mod error;

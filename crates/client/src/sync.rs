@@ -138,7 +138,7 @@ pub async fn wait_for_news(
         body: None,
     };
     let (page, _) = call::<PullResponse>(transport, clock, req).await?;
-    Ok(page.has_more || !page.changes.is_empty() || !page.notices.is_empty())
+    Ok(!page.changes.is_empty() || !page.notices.is_empty())
 }
 
 /// Whether the server answers its health check.
@@ -282,7 +282,10 @@ async fn pull(
             }
             other => other?,
         };
-        store.set_meta("clock_offset_ms", &offset.to_string())?;
+        // A long-poll answer was timed up to `wait_ms` before it arrived: no offset from it.
+        if ctx.wait_ms == 0 || cursor != start {
+            store.set_meta("clock_offset_ms", &offset.to_string())?;
+        }
         let (involving, overwritten) = conflicts_involving(&page, store.meta("user_id")?.as_deref());
         report.conflicts += involving;
         report.overwritten += overwritten;

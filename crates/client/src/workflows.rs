@@ -159,22 +159,24 @@ impl Engine {
         let fields: Vec<&str> =
             ["name", "code", "city", "sku"].into_iter().filter(|f| def.field(f).is_some()).collect();
         let query = query.trim();
-        if fields.is_empty() || query.is_empty() {
-            return self
-                .store
-                .query(&format!("SELECT * FROM \"{}\" ORDER BY 1 LIMIT ?1", def.name), &[&(limit as i64)]);
-        }
-        // A prefix is the range [query, query + U+10FFFF) under NOCASE collation.
-        let upper = format!("{query}\u{10FFFF}");
-        let conds: Vec<String> =
-            fields.iter().map(|f| format!("(\"{f}\" >= ?1 COLLATE NOCASE AND \"{f}\" < ?2 COLLATE NOCASE)")).collect();
-        let order = if def.field("name").is_some() { "name COLLATE NOCASE, id" } else { "id" };
-        let sql = format!("SELECT * FROM \"{}\" WHERE {} ORDER BY {order} LIMIT ?3", def.name, conds.join(" OR "));
-        let rows = self.store.query(&sql, &[&query, &upper, &(limit as i64)])?;
+        let ids = if fields.is_empty() || query.is_empty() {
+            let order = if def.field("name").is_some() { "name COLLATE NOCASE, id" } else { "id" };
+            self.store
+                .query(&format!("SELECT id FROM \"{}\" ORDER BY {order} LIMIT ?1", def.name), &[&(limit as i64)])?
+        } else {
+            // A prefix is the range [query, query + U+10FFFF) under NOCASE collation.
+            let upper = format!("{query}\u{10FFFF}");
+            let conds: Vec<String> = fields
+                .iter()
+                .map(|f| format!("(\"{f}\" >= ?1 COLLATE NOCASE AND \"{f}\" < ?2 COLLATE NOCASE)"))
+                .collect();
+            let order = if def.field("name").is_some() { "name COLLATE NOCASE, id" } else { "id" };
+            let sql = format!("SELECT id FROM \"{}\" WHERE {} ORDER BY {order} LIMIT ?3", def.name, conds.join(" OR "));
+            self.store.query(&sql, &[&query, &upper, &(limit as i64)])?
+        };
         // Typed values (bools, reals) as the registry declares them.
-        rows.iter().map(|r| self.get(def.name, r.get("id").and_then(Value::as_str).unwrap_or_default())).collect()
+        ids.iter().map(|r| self.get(def.name, r.get("id").and_then(Value::as_str).unwrap_or_default())).collect()
     }
-
     /// Brings back the value a conflict overwrote, as a new edit that syncs.
     pub fn restore_conflict(&mut self, conflict_id: &str) -> Result<()> {
         let c = self.conflicts()?.into_iter().find(|c| c.conflict_id == conflict_id).ok_or_else(|| {

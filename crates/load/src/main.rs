@@ -7,7 +7,7 @@
 //! spread over a ramp-up so the first syncs do not all land in the same second.
 //!
 //! Without `--server`, it starts an embedded server on 127.0.0.1 with the demo data and
-//! N extra reps. With `--server URL`, users `load0001..` must exist with password
+//! N extra reps. With `--server URL`, users `load0000..` must exist with password
 //! `load-password` (create them with `--prepare DIR` against that server's data dir).
 
 use std::collections::BTreeMap;
@@ -129,7 +129,9 @@ async fn client(
     let Ok(dir) = tempfile::tempdir() else { return out };
     let opts = EngineOptions { transport: Arc::new(Timed { inner: HttpTransport::new(), rec }), ..Default::default() };
     let Ok(mut engine) = Engine::open_with(dir.path(), opts) else { return out };
-    if engine.login(&url, &format!("load{i:04}"), PASSWORD).await.is_err() {
+    if let Err(e) = engine.login(&url, &format!("load{i:04}"), PASSWORD).await {
+        eprintln!("load{i:04}: sign-in failed: {e}");
+        out.syncs += 1; // counted as a failed sync: the client never got to sync
         out.failed_syncs += 1;
         return out;
     }

@@ -13,7 +13,7 @@ pub const MAX_BODY_BYTES: usize = 8 * 1024 * 1024;
 pub const MAX_PUSH_MUTATIONS: usize = 1000;
 /// Most changes one pull page scans.
 pub const MAX_PULL_LIMIT: u32 = 20000;
-pub const DEFAULT_PULL_LIMIT: u32 = 1000;
+pub const DEFAULT_PULL_LIMIT: u32 = 10_000;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -41,11 +41,24 @@ pub fn save_user(
     manager: Option<&str>,
     password: &str,
 ) -> anyhow::Result<Uuid> {
-    if username.trim().is_empty() {
-        anyhow::bail!("the user name must not be empty");
-    }
     if password.is_empty() {
         anyhow::bail!("the password must not be empty; pass it on standard input");
+    }
+    save_user_hashed(tx, reg, username, role, territory_codes, manager, &hash_password(password)?)
+}
+
+/// [`save_user`] with an already computed argon2 hash (bulk imports hash once).
+pub fn save_user_hashed(
+    tx: &Connection,
+    reg: &Registry,
+    username: &str,
+    role: Role,
+    territory_codes: &[String],
+    manager: Option<&str>,
+    password_hash: &str,
+) -> anyhow::Result<Uuid> {
+    if username.trim().is_empty() {
+        anyhow::bail!("the user name must not be empty");
     }
     let manager_id = match manager {
         Some(m) => Some(
@@ -96,7 +109,7 @@ pub fn save_user(
     records::upsert(tx, users, &id.to_string(), &values)?;
     tx.execute(
         "INSERT OR REPLACE INTO credentials (user_id, password_hash) VALUES (?1, ?2)",
-        params![id.to_string(), hash_password(password)?],
+        params![id.to_string(), password_hash],
     )?;
     tx.execute("DELETE FROM user_territories WHERE user_id = ?1", [id.to_string()])?;
     for t in territories {
