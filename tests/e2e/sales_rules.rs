@@ -364,3 +364,60 @@ async fn a_line_cannot_be_moved_into_a_submitted_order() {
     assert_eq!(rep1.engine.attention().unwrap()[0].code, "locked");
     assert_ne!(rep1.get("order_lines", &line).unwrap()["order_id"], json!(submitted));
 }
+
+/// Every transition of the declared lifecycle, and every move it does not declare,
+/// tried by the owning rep and by their manager (other reps, other teams' managers and
+/// shippers cannot even see the order: see the test above). An allowed move lands; a
+/// refused one leaves the order as it was and waits in the actor's "needs attention"
+/// list with the reason.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_whole_lifecycle_table_is_enforced() {
+    use fieldsync_protocol::standard::{ORDER_LIFECYCLE, ORDER_STATUSES};
+    let srv = TestServer::demo().await;
+    let (mut rep1, mut mgr) = (srv.client("rep1").await, srv.client("manager1").await);
+    rep1.sync().await;
+    let customer = rep1.ids("customers")[8].clone();
+    let mut checked = 0;
+    for from in ORDER_STATUSES {
+        for to in ORDER_STATUSES.iter().filter(|t| *t != from) {
+            // An order of rep1's, put into `from` by the back office.
+            let order = rep1.create("orders", &[("customer_id", &customer)]);
+            rep1.sync().await;
+            srv.with_db(|conn| {
+                conn.execute("UPDATE orders SET status = ?1 WHERE id = ?2", [from, &order.as_str()]).unwrap();
+                conn.execute("INSERT OR REPLACE INTO changes (entity, record_id) VALUES ('orders', ?1)", [&order])
+                    .unwrap();
+            });
+            for (actor, role) in [(&mut rep1, Role::Rep), (&mut mgr, Role::Manager)] {
+                actor.sync().await;
+                let allowed = ORDER_LIFECYCLE
+                    .transitions
+                    .iter()
+                    .any(|t| t.from == *from && t.to == *to && t.roles.contains(&role));
+                let before = actor.engine.attention().unwrap().len();
+                actor.set("orders", &order, &[("status", to)]);
+                let report = actor.sync().await;
+                let after = status_of(actor, &order);
+                if allowed {
+                    assert_eq!((report.rejected, after), (0, json!(to)), "{role} {from} -> {to} should be allowed");
+                    // Put it back for the other actor.
+                    srv.with_db(|conn| {
+                        conn.execute("UPDATE orders SET status = ?1 WHERE id = ?2", [from, &order.as_str()]).unwrap();
+                        conn.execute(
+                            "INSERT OR REPLACE INTO changes (entity, record_id) VALUES ('orders', ?1)",
+                            [&order],
+                        )
+                        .unwrap();
+                    });
+                } else {
+                    assert_eq!((report.rejected, after), (1, json!(from)), "{role} {from} -> {to} should be refused");
+                    let items = actor.engine.attention().unwrap();
+                    assert_eq!(items.len(), before + 1);
+                    assert!(items.last().unwrap().reason.contains(to), "{}", items.last().unwrap().reason);
+                }
+                checked += 1;
+            }
+        }
+    }
+    assert_eq!(checked, ORDER_STATUSES.len() * (ORDER_STATUSES.len() - 1) * 2);
+}
