@@ -22,7 +22,9 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 echo "==> build"
 cargo build --workspace --locked
 echo "==> tests"
-cargo nextest run --workspace --locked --no-fail-fast
+cargo nextest run --workspace --locked --no-fail-fast -E 'not binary(desktop)'
 echo "==> desktop window smoke test"
 ./scripts/desktop-smoke.sh
+echo "==> desktop end-to-end (real window through WebDriver)"
+./scripts/desktop-e2e.sh
 echo "all checks passed"
