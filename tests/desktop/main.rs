@@ -36,13 +36,15 @@ impl Driver {
             .stderr(std::process::Stdio::null())
             .spawn()
             .expect("tauri-driver on PATH (cargo install tauri-driver --locked)");
-        let url = format!("http://127.0.0.1:{port}");
+        // Owned by the Driver at once, so every exit path kills and reaps it.
+        let driver = Driver { child, url: format!("http://127.0.0.1:{port}") };
         for _ in 0..100 {
             if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                return Driver { child, url };
+                return driver;
             }
             std::thread::sleep(std::time::Duration::from_millis(100));
         }
+        drop(driver);
         panic!("tauri-driver did not start listening on {port}");
     }
 }
