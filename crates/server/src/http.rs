@@ -111,6 +111,11 @@ fn json_rejection(r: JsonRejection) -> AppError {
     AppError::bad(code, message).with_status(status)
 }
 
+/// The token of an `Authorization: Bearer ...` header.
+fn bearer(headers: &axum::http::HeaderMap) -> Option<&str> {
+    headers.get(axum::http::header::AUTHORIZATION).and_then(|h| h.to_str().ok()).and_then(|h| h.strip_prefix("Bearer "))
+}
+
 impl<S: Send + Sync> FromRequestParts<S> for AuthUser
 where
     Arc<AppState>: axum::extract::FromRef<S>,
@@ -119,16 +124,10 @@ where
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let state: Arc<AppState> = axum::extract::FromRef::from_ref(state);
-        let token = parts
-            .headers
-            .get(axum::http::header::AUTHORIZATION)
-            .and_then(|h| h.to_str().ok())
-            .and_then(|h| h.strip_prefix("Bearer "))
-            .map(str::to_owned)
-            .ok_or_else(|| AppError::Unauthenticated {
-                code: "unauthenticated",
-                message: "This request needs a session; sign in first.".into(),
-            })?;
+        let token = bearer(&parts.headers).map(str::to_owned).ok_or_else(|| AppError::Unauthenticated {
+            code: "unauthenticated",
+            message: "This request needs a session; sign in first.".into(),
+        })?;
         let now = state.clock.now_ms();
         state.db.read(move |conn| auth::authenticate(conn, &token, now)).await
     }
@@ -311,10 +310,7 @@ fn check_admin(state: &AppState, headers: &axum::http::HeaderMap) -> Result<(), 
         return Err(AppError::bad("admin_disabled", "The admin API is off; start the server with --admin-token-file.")
             .with_status(StatusCode::NOT_FOUND));
     };
-    let given = headers
-        .get(axum::http::header::AUTHORIZATION)
-        .and_then(|h| h.to_str().ok())
-        .and_then(|h| h.strip_prefix("Bearer "));
+    let given = bearer(headers);
     // Compare digests so the comparison takes the same time wherever the tokens differ.
     let digest = |t: &str| <sha2::Sha256 as sha2::Digest>::digest(t.as_bytes());
     if given.map(digest) != Some(digest(expected)) {
