@@ -70,8 +70,8 @@ fn files_under(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn a_rep_signs_in_searches_and_syncs_in_the_real_window_with_the_token_in_the_keyring() {
-    let srv = TestServer::demo().await;
+async fn a_rep_works_offline_in_the_real_window_and_the_manager_approves_the_order() {
+    let mut srv = TestServer::demo().await;
     let profile = tempfile::tempdir().unwrap();
     let driver = Driver::start(profile.path(), &srv.url).await;
     let app = workspace_bin("fieldsync-desktop");
@@ -97,10 +97,78 @@ async fn a_rep_signs_in_searches_and_syncs_in_the_real_window_with_the_token_in_
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     }
     s.screenshot("customers").await;
-    let tab = s.wait_for("[data-testid=sync-tab]", 5).await;
-    s.click(&tab).await;
-    s.wait_text("[data-testid=sync-state]", 10, |t| t.contains("up to date")).await;
+
+    // Record a visit at the first customer found.
+    // Results re-render while the search settles: click the first row until it opens.
+    s.wait_text("[data-testid=customer-row]", 10, |t| t.contains("Olsen")).await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    let record = loop {
+        let cells = s.wait_count("[data-testid=customer-row] td", 1, 10).await;
+        s.click(&cells[1]).await;
+        if let Some(button) = s.find("[data-testid=record-visit]").await {
+            break button;
+        }
+        assert!(std::time::Instant::now() < deadline, "the customer detail never opened");
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    };
+    s.click(&record).await;
+    let notes = s.wait_for("[data-testid=visit-notes]", 5).await;
+    s.type_into(&notes, "Met the buyer; wants the winter range.").await;
+    s.click(&s.wait_for("[data-testid=save-visit]", 5).await).await;
+    s.wait_text("[data-testid=customer-message]", 10, |t| t.contains("Visit saved")).await;
+    s.screenshot("visit").await;
+
+    // The server goes away; the rep takes an order with two lines offline.
+    let addr = srv.stop_server().await;
+    s.click(&s.wait_for("[data-testid=new-order]", 5).await).await;
+    let add = s.wait_count("[data-testid=add-product]", 2, 10).await;
+    s.click(&add[0]).await;
+    s.wait_count("[data-testid=order-line]", 1, 10).await;
+    let add = s.wait_count("[data-testid=add-product]", 2, 10).await;
+    s.click(&add[1]).await;
+    s.wait_count("[data-testid=order-line]", 2, 10).await;
+    let total = s.text(&s.wait_for("[data-testid=order-total]", 5).await).await;
+    assert_ne!(total, "0.00", "the lines are priced from the customer's price list");
+    s.screenshot("order").await;
+    s.click(&s.wait_for("[data-testid=submit-order]", 5).await).await;
+    s.wait_text("[data-testid=customer-message]", 10, |t| t.contains("Order saved")).await;
+    s.wait_text("[data-testid=sync-tab]", 60, |t| t.contains("pending")).await;
+    s.wait_text("[data-testid=sync-summary]", 60, |t| t.contains("offline")).await;
+    s.click(&s.wait_for("[data-testid=sync-tab]", 5).await).await;
+    s.screenshot("sync-offline").await;
+
+    // The server is back: the background task reconnects and pushes everything.
+    srv.restart_server(addr).await;
+    s.wait_text("[data-testid=sync-summary]", 90, |t| t.contains("up to date")).await;
+    s.wait_text("[data-testid=sync-tab]", 30, |t| !t.contains("pending")).await;
     s.screenshot("sync-panel").await;
+
+    // manager1 approves the order in a second session.
+    let mut manager = srv.client("manager1").await;
+    manager.sync().await;
+    let queue = manager.engine.review_queue(&Default::default()).unwrap();
+    let order = queue.iter().find(|o| o.rep == "rep1" && o.lines == 2).expect("rep1's order reached the manager");
+    manager.engine.review(&order.id, true, Some("Go ahead")).unwrap();
+    manager.sync().await;
+
+    // rep1 sees "approved" (the open long poll brings it without a manual sync).
+    let orders_tab = s.wait_for("[data-testid=orders-tab]", 5).await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        s.click(&s.wait_for("[data-testid=sync-tab]", 5).await).await;
+        s.click(&orders_tab).await;
+        let statuses = s.find_all("[data-testid=order-status]").await;
+        let mut approved = false;
+        for st in &statuses {
+            approved |= s.text(st).await.contains("approved");
+        }
+        if approved {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "rep1 never saw the order approved");
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
+    s.screenshot("orders-approved").await;
     s.close().await;
 
     // The session token is in the keyring and in no file of the profile.

@@ -68,9 +68,26 @@ impl Session {
     }
 
     pub async fn count(&self, css: &str) -> usize {
+        self.find_all(css).await.len()
+    }
+
+    pub async fn find_all(&self, css: &str) -> Vec<String> {
         let v =
             self.call(reqwest::Method::POST, "/elements", Some(json!({"using": "css selector", "value": css}))).await;
-        v["value"].as_array().map_or(0, Vec::len)
+        v["value"].as_array().into_iter().flatten().filter_map(|e| e[ELEMENT].as_str().map(String::from)).collect()
+    }
+
+    /// Waits until at least `n` elements match `css`.
+    pub async fn wait_count(&self, css: &str, n: usize, secs: u64) -> Vec<String> {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        loop {
+            let found = self.find_all(css).await;
+            if found.len() >= n {
+                return found;
+            }
+            assert!(Instant::now() < deadline, "'{css}': {} of {n} elements", found.len());
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
     }
 
     pub async fn type_into(&self, element: &str, text: &str) {
