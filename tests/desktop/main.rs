@@ -56,6 +56,73 @@ impl Drop for Driver {
     }
 }
 
+/// Opens the first customer of the result list; returns the "Record visit" button.
+/// Results re-render while a search settles, so it clicks until the detail opens.
+async fn open_first_customer(s: &Session) -> String {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    loop {
+        let cells = s.wait_count("[data-testid=customer-row] td", 1, 10).await;
+        s.click(&cells[1]).await;
+        if let Some(button) = s.find("[data-testid=record-visit]").await {
+            return button;
+        }
+        assert!(std::time::Instant::now() < deadline, "the customer detail never opened");
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    }
+}
+
+/// Watches the session bus for desktop notifications (`Notify` calls), as any
+/// notification daemon would receive them.
+struct NotificationMonitor {
+    child: Child,
+    log: std::path::PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl NotificationMonitor {
+    fn start() -> NotificationMonitor {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("notify.log");
+        let child = Command::new("dbus-monitor")
+            .arg("interface='org.freedesktop.Notifications',member='Notify'")
+            .stdout(std::fs::File::create(&log).unwrap())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("dbus-monitor (package dbus)");
+        NotificationMonitor { child, log, _dir: dir }
+    }
+
+    /// Waits for a notification whose summary contains `needle`; returns (summary, body).
+    fn wait_for(&self, needle: &str, secs: u64) -> (String, String) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+        loop {
+            let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+            // A Notify call lists: app name, replaces id, icon, summary, body, ...
+            for call in text.split("member=Notify").skip(1) {
+                let strings: Vec<&str> = call
+                    .lines()
+                    .filter_map(|l| l.trim().strip_prefix("string \""))
+                    .map(|l| l.trim_end_matches('"'))
+                    .collect();
+                if let (Some(summary), Some(body)) = (strings.get(2), strings.get(3)) {
+                    if summary.contains(needle) {
+                        return (summary.to_string(), body.to_string());
+                    }
+                }
+            }
+            assert!(std::time::Instant::now() < deadline, "no notification with '{needle}'; bus log:\n{text}");
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        }
+    }
+}
+
+impl Drop for NotificationMonitor {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 fn files_under(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     let mut out = Vec::new();
     for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
@@ -99,18 +166,8 @@ async fn a_rep_works_offline_in_the_real_window_and_the_manager_approves_the_ord
     s.screenshot("customers").await;
 
     // Record a visit at the first customer found.
-    // Results re-render while the search settles: click the first row until it opens.
     s.wait_text("[data-testid=customer-row]", 10, |t| t.contains("Olsen")).await;
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
-    let record = loop {
-        let cells = s.wait_count("[data-testid=customer-row] td", 1, 10).await;
-        s.click(&cells[1]).await;
-        if let Some(button) = s.find("[data-testid=record-visit]").await {
-            break button;
-        }
-        assert!(std::time::Instant::now() < deadline, "the customer detail never opened");
-        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-    };
+    let record = open_first_customer(&s).await;
     s.click(&record).await;
     let notes = s.wait_for("[data-testid=visit-notes]", 5).await;
     s.type_into(&notes, "Met the buyer; wants the winter range.").await;
@@ -169,6 +226,33 @@ async fn a_rep_works_offline_in_the_real_window_and_the_manager_approves_the_ord
         tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     }
     s.screenshot("orders-approved").await;
+
+    // A change the server refuses raises one desktop notification naming the record and
+    // the reason. Offline, rep1 records a visit; meanwhile the office moves that customer
+    // to another territory; when the server is back, the visit is refused.
+    let monitor = NotificationMonitor::start();
+    s.click(&s.wait_for("[data-testid=customers-tab]", 5).await).await;
+    s.wait_count("[data-testid=customer-row]", 1, 10).await;
+    let addr = srv.stop_server().await;
+    let record = open_first_customer(&s).await;
+    let customer_code = s.text(&s.wait_for("[data-testid=customer-code]", 5).await).await;
+    s.click(&record).await;
+    let notes = s.wait_for("[data-testid=visit-notes]", 5).await;
+    s.type_into(&notes, "Visit after the territory change").await;
+    s.click(&s.wait_for("[data-testid=save-visit]", 5).await).await;
+    s.wait_text("[data-testid=customer-message]", 10, |t| t.contains("Visit saved")).await;
+    srv.with_db(|conn| {
+        let reg = srv.config.registry.clone();
+        fieldsync_server::admin::move_customers(conn, &reg, "SOUTH", &[customer_code.clone()], 1_764_000_000_000)
+            .unwrap()
+    });
+    srv.restart_server(addr).await;
+    let (summary, body) = monitor.wait_for("need your attention", 90);
+    assert!(summary.contains("1 change(s) need your attention"), "{summary}");
+    assert!(body.contains("visits") && body.contains("outside your territories"), "notification body: {body}");
+    s.click(&s.wait_for("[data-testid=sync-tab]", 5).await).await;
+    s.wait_text("[data-testid=sync-state]", 30, |t| !t.is_empty()).await;
+    s.screenshot("needs-attention").await;
     s.close().await;
 
     // The session token is in the keyring and in no file of the profile.
