@@ -243,8 +243,14 @@ async fn a_rep_works_offline_in_the_real_window_and_the_manager_approves_the_ord
     s.wait_text("[data-testid=customer-message]", 10, |t| t.contains("Visit saved")).await;
     srv.with_db(|conn| {
         let reg = srv.config.registry.clone();
-        fieldsync_server::admin::move_customers(conn, &reg, "SOUTH", &[customer_code.clone()], 1_764_000_000_000)
-            .unwrap()
+        fieldsync_server::admin::move_customers(
+            conn,
+            &reg,
+            "SOUTH",
+            std::slice::from_ref(&customer_code),
+            1_764_000_000_000,
+        )
+        .unwrap()
     });
     srv.restart_server(addr).await;
     let (summary, body) = monitor.wait_for("need your attention", 90);
