@@ -20,10 +20,14 @@ BUILD_PACKAGES=(build-essential pkg-config)
 # Packages the desktop app needs to build (Tauri 2 on WebKitGTK) and to run headless in tests.
 DESKTOP_PACKAGES=(libwebkit2gtk-4.1-dev libayatana-appindicator3-dev librsvg2-dev libssl-dev xvfb imagemagick dbus-x11 x11-utils gnome-keyring)
 
-# ui_deps: Node.js and the UI's npm packages (from the lock file).
+# The browser the UI's component tests run in (headless; see ui/vitest.config.ts).
+UI_TEST_PACKAGES=(chromium)
+
+# ui_deps: Node.js and the UI's npm packages (from the lock file), reinstalled when the
+# lock file is newer than what npm last installed.
 ui_deps() {
     command -v npm >/dev/null || ensure_packages nodejs npm
-    ( cd ui && { [ -d node_modules ] || npm ci --no-audit --no-fund; } )
+    ( cd ui && { [ node_modules/.package-lock.json -nt package-lock.json ] || npm ci --no-audit --no-fund; } )
 }
 
 # build_ui: builds ui/dist, which the desktop crate embeds at compile time.

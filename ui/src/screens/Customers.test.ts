@@ -1,0 +1,134 @@
+import { afterEach, describe, expect, test } from "vitest";
+import { render } from "vitest-browser-svelte";
+import type { Row } from "../lib/backend";
+import { argsOf, clearMocks, deferred, fail, fakeBackend, settled, type Args } from "../test/ipc";
+import Customers from "./Customers.svelte";
+
+const CUSTOMERS: Row[] = [
+  { id: "c1", code: "C-001", name: "Olsen Bakery", city: "Bergen", phone: "+47 5555 0101", email: "post@olsen.no" },
+  { id: "c2", code: "C-002", name: "Berg Hardware", city: "Oslo", phone: "", email: "" },
+  { id: "c3", code: "C-003", name: "Fjord Fish", city: "Tromsø", phone: "", email: "" },
+  { id: "c4", code: "C-004", name: "Bakken Bikes", city: "Bodø", phone: "", email: "" },
+];
+
+/// The client's search: name, code or city starts with the query (any case), by name.
+function search(customers: Row[], args: Args): Row[] {
+  const q = String(args["query"]).trim().toLowerCase();
+  return customers
+    .filter((c) => ["name", "code", "city"].some((f) => String(c[f]).toLowerCase().startsWith(q)))
+    .sort((a, b) => String(a["name"]).localeCompare(String(b["name"])));
+}
+
+type Screen = Awaited<ReturnType<typeof render<typeof Customers>>>;
+
+/// The names in the result list, top to bottom.
+function names(screen: Screen): (string | null | undefined)[] {
+  return screen
+    .getByTestId("customer-row")
+    .elements()
+    .map((row) => row.querySelector("td:nth-child(2)")?.textContent);
+}
+
+afterEach(() => clearMocks());
+
+describe("Customers", () => {
+  test("lists the customers, and typing narrows them to those whose name, code or city starts with it", async () => {
+    const calls = fakeBackend({ search: (a) => search(CUSTOMERS, a) });
+    const screen = await render(Customers);
+    await expect.poll(() => names(screen)).toEqual(["Bakken Bikes", "Berg Hardware", "Fjord Fish", "Olsen Bakery"]);
+
+    await screen.getByRole("searchbox").fill("be");
+    await expect.poll(() => names(screen)).toEqual(["Berg Hardware", "Olsen Bakery"]);
+    expect(argsOf(calls, "search").at(-1)).toEqual({ entity: "customers", query: "be", limit: 100 });
+
+    await screen.getByRole("searchbox").fill("c-003");
+    await expect.poll(() => names(screen)).toEqual(["Fjord Fish"]);
+  });
+
+  test("says when nothing matches, and lists again when the search is cleared", async () => {
+    fakeBackend({ search: (a) => search(CUSTOMERS, a) });
+    const screen = await render(Customers);
+    await expect.poll(() => names(screen)).toHaveLength(4);
+
+    await screen.getByRole("searchbox").fill("zz");
+    await expect.element(screen.getByText("No customers match “zz”.")).toBeVisible();
+    expect(names(screen)).toEqual([]);
+
+    await screen.getByRole("searchbox").fill("");
+    await expect.poll(() => names(screen)).toHaveLength(4);
+    await expect.element(screen.getByTestId("customer-empty")).not.toBeInTheDocument();
+  });
+
+  test("before the first sync there are no customers, and it says so", async () => {
+    fakeBackend({ search: () => [] });
+    const screen = await render(Customers);
+
+    await expect.element(screen.getByText("No customers yet; they appear after the first sync.")).toBeVisible();
+  });
+
+  test("shows the answer to what was typed last, even when an older answer arrives later", async () => {
+    const replies = new Map<string, ReturnType<typeof deferred<Row[]>>>();
+    fakeBackend({
+      search: (a) => {
+        const reply = deferred<Row[]>();
+        replies.set(String(a["query"]), reply);
+        return reply.promise;
+      },
+    });
+    const screen = await render(Customers);
+    await expect.poll(() => replies.has("")).toBe(true);
+    replies.get("")?.resolve(search(CUSTOMERS, { query: "" }));
+    await expect.poll(() => names(screen)).toHaveLength(4);
+
+    await screen.getByRole("searchbox").fill("b");
+    await screen.getByRole("searchbox").fill("be");
+    await expect.poll(() => replies.has("b") && replies.has("be")).toBe(true);
+    replies.get("be")?.resolve(search(CUSTOMERS, { query: "be" }));
+    await expect.poll(() => names(screen)).toEqual(["Berg Hardware", "Olsen Bakery"]);
+
+    replies.get("b")?.resolve(search(CUSTOMERS, { query: "b" }));
+    await settled();
+    expect(names(screen)).toEqual(["Berg Hardware", "Olsen Bakery"]);
+  });
+
+  test("a failed search shows the reason instead of an empty list, until a search works again", async () => {
+    fakeBackend({
+      search: (a) => (a["query"] === "ol" ? fail("not_signed_in", "Your session has expired; sign in again.") : search(CUSTOMERS, a)),
+    });
+    const screen = await render(Customers);
+    await expect.poll(() => names(screen)).toHaveLength(4);
+
+    await screen.getByRole("searchbox").fill("ol");
+    await expect.element(screen.getByRole("alert")).toHaveTextContent("Your session has expired; sign in again.");
+    await expect.element(screen.getByTestId("customer-empty")).not.toBeInTheDocument();
+
+    await screen.getByRole("searchbox").fill("f");
+    await expect.poll(() => names(screen)).toEqual(["Fjord Fish"]);
+    await expect.element(screen.getByRole("alert")).not.toBeInTheDocument();
+  });
+
+  test("opening a customer shows its contacts and only the invoices still open", async () => {
+    const calls = fakeBackend({
+      search: (a) => search(CUSTOMERS, a),
+      related: (a) =>
+        a["entity"] === "contacts"
+          ? [{ id: "k1", customer_id: "c1", name: "Kari Olsen", job_title: "Owner", phone: "+47 5555 0102" }]
+          : [
+              { id: "i1", customer_id: "c1", number: "INV-1", open_cents: 0, due_on: "2025-05-01" },
+              { id: "i2", customer_id: "c1", number: "INV-2", open_cents: 123456, due_on: "2025-07-01" },
+            ],
+    });
+    const screen = await render(Customers);
+
+    await screen.getByRole("row", { name: /Olsen Bakery/ }).click();
+
+    await expect.element(screen.getByRole("heading", { name: "Olsen Bakery" })).toBeVisible();
+    await expect.element(screen.getByText("Kari Olsen — Owner +47 5555 0102")).toBeVisible();
+    await expect.element(screen.getByText("INV-2: 1,234.56 open, due 2025-07-01")).toBeVisible();
+    expect(screen.getByText(/INV-1/).elements()).toHaveLength(0);
+    expect(argsOf(calls, "related")).toEqual([
+      { entity: "contacts", field: "customer_id", value: "c1" },
+      { entity: "invoices", field: "customer_id", value: "c1" },
+    ]);
+  });
+});

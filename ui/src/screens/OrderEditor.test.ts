@@ -1,0 +1,135 @@
+import { afterEach, describe, expect, test, vi } from "vitest";
+import { userEvent } from "vitest/browser";
+import { render } from "vitest-browser-svelte";
+import type { Row } from "../lib/backend";
+import { argsOf, clearMocks, fail, fakeBackend, type Args, type Call } from "../test/ipc";
+import OrderEditor from "./OrderEditor.svelte";
+
+const CUSTOMER: Row = { id: "c1", code: "C-001", name: "Olsen Bakery" };
+
+const PRODUCTS = [
+  { id: "p1", sku: "CF-250", name: "Coffee 250 g", unit_price_cents: 1250, discount_pct: 0 },
+  { id: "p2", sku: "TEA-100", name: "Green tea", unit_price_cents: 899, discount_pct: 10 },
+];
+
+/// The client's local store for orders: it prices a new line from the product (as the
+/// customer's price list and promotions would) and keeps quantities as numbers.
+function orderStore() {
+  const records = new Map<string, Row>();
+  let next = 1;
+  function save(a: Args): Row {
+    const entity = String(a["entity"]);
+    const fields = a["fields"] as Record<string, string>;
+    const existing = a["id"] as string | null;
+    if (existing !== null) {
+      const row = records.get(existing);
+      if (!row) return fail("not_found", `There is no ${entity} record ${existing} in this profile.`);
+      if ("quantity" in fields) row["quantity"] = Number(fields["quantity"]);
+      if ("status" in fields) row["status"] = fields["status"];
+      return row;
+    }
+    const id = `${entity}-${next++}`;
+    const row: Row = entity === "order_lines" ? priced(id, fields) : { id, status: "draft", ...fields };
+    records.set(id, row);
+    return row;
+  }
+  function priced(id: string, fields: Record<string, string>): Row {
+    const product = PRODUCTS.find((p) => p.id === fields["product_id"]);
+    if (!product) return fail("bad_input", "A new order_lines record needs a value for 'unit_price_cents'.");
+    const { unit_price_cents, discount_pct } = product;
+    return { id, ...fields, quantity: Number(fields["quantity"]), unit_price_cents, discount_pct };
+  }
+  const calls = fakeBackend({
+    search: (a) => PRODUCTS.filter((p) => p.name.toLowerCase().startsWith(String(a["query"]).toLowerCase())),
+    save,
+    related: (a) => [...records.values()].filter((r) => r["order_id"] === a["value"]),
+  });
+  return { records, calls };
+}
+
+function saves(calls: Call[], entity: string): Args[] {
+  return argsOf(calls, "save").filter((a) => a["entity"] === entity);
+}
+
+afterEach(() => clearMocks());
+
+async function openEditor() {
+  const onDone = vi.fn();
+  const screen = await render(OrderEditor, { customer: CUSTOMER, onDone });
+  const total = screen.getByTestId("order-total");
+  const add = (name: string) => screen.getByRole("button", { name: new RegExp(name) }).click();
+  return { screen, onDone, total, add };
+}
+
+describe("OrderEditor", () => {
+  test("totals the lines: quantity times unit price, less the discount", async () => {
+    const { calls } = orderStore();
+    const { screen, total, add } = await openEditor();
+    await expect.element(total).toHaveTextContent(/^0\.00$/);
+
+    await add("Coffee 250 g");
+    await expect.element(total).toHaveTextContent(/^12\.50$/);
+
+    // 1 × 8.99 less 10% = 8.091, rounded to 8.09.
+    await add("Green tea");
+    await expect.element(total).toHaveTextContent(/^20\.59$/);
+
+    const coffee = screen.getByTestId("order-line").first().getByRole("spinbutton");
+    await coffee.fill("3");
+    await userEvent.tab();
+    await expect.element(total).toHaveTextContent(/^45\.59$/);
+
+    // One order, made on the first line and reused for the second.
+    expect(saves(calls, "orders")).toEqual([{ entity: "orders", id: null, fields: { customer_id: "c1" } }]);
+    expect(saves(calls, "order_lines").map((a) => a["fields"])).toEqual([
+      { order_id: "orders-1", product_id: "p1", quantity: "1" },
+      { order_id: "orders-1", product_id: "p2", quantity: "1" },
+      { quantity: "3" },
+    ]);
+  });
+
+  test("totals in thousands read with separators", async () => {
+    orderStore();
+    const { screen, total, add } = await openEditor();
+
+    await add("Coffee 250 g");
+    const coffee = screen.getByTestId("order-line").first().getByRole("spinbutton");
+    await coffee.fill("100");
+    await userEvent.tab();
+
+    await expect.element(total).toHaveTextContent(/^1,250\.00$/);
+  });
+
+  test("an order can be submitted only once it has a line", async () => {
+    const { records } = orderStore();
+    const { screen, onDone, add } = await openEditor();
+    const submit = screen.getByRole("button", { name: "Submit order" });
+    await expect.element(submit).toBeDisabled();
+
+    await add("Coffee 250 g");
+    await expect.element(submit).toBeEnabled();
+    await submit.click();
+
+    await expect.poll(() => onDone.mock.calls.length).toBe(1);
+    expect(records.get("orders-1")?.["status"]).toBe("submitted");
+  });
+
+  test("a line the client refuses shows why, and the total stays as it was", async () => {
+    fakeBackend({
+      search: () => PRODUCTS,
+      save: (a) =>
+        a["entity"] === "orders"
+          ? { id: "orders-1", status: "draft" }
+          : fail("bad_input", "Olsen Bakery's price list has no Coffee 250 g."),
+      related: () => [],
+    });
+    const { screen, total, add } = await openEditor();
+
+    await add("Coffee 250 g");
+
+    await expect.element(screen.getByRole("alert")).toHaveTextContent("Olsen Bakery's price list has no Coffee 250 g.");
+    await expect.element(total).toHaveTextContent(/^0\.00$/);
+    expect(screen.getByTestId("order-line").elements()).toHaveLength(0);
+    await expect.element(screen.getByRole("button", { name: "Submit order" })).toBeDisabled();
+  });
+});

@@ -1,0 +1,82 @@
+import { afterEach, describe, expect, test, vi } from "vitest";
+import { render } from "vitest-browser-svelte";
+import type { AppInfo } from "../lib/backend";
+import { argsOf, clearMocks, deferred, fail, fakeBackend, rejectWith } from "../test/ipc";
+import SignIn from "./SignIn.svelte";
+
+const WRONG_PASSWORD = "The user name or password is wrong; check them and sign in again.";
+const UNREACHABLE = "The server cannot be reached; check the address and your connection, then try again.";
+
+const signedOut: AppInfo = { server: null, server_locked: false, signed_in: false, user: null, role: null };
+
+afterEach(() => clearMocks());
+
+async function signIn(user: string, password: string, info = signedOut) {
+  const onSignedIn = vi.fn();
+  const screen = await render(SignIn, { info, onSignedIn });
+  await screen.getByLabelText("User name").fill(user);
+  await screen.getByLabelText("Password").fill(password);
+  await screen.getByRole("button", { name: "Sign in" }).click();
+  return { screen, onSignedIn };
+}
+
+describe("SignIn", () => {
+  test("a wrong password shows the server's one sentence and keeps the user signed out", async () => {
+    const calls = fakeBackend({ sign_in: () => fail("server", WRONG_PASSWORD) });
+
+    const { screen, onSignedIn } = await signIn("anna", "not-her-password");
+
+    await expect.element(screen.getByRole("alert")).toHaveTextContent(WRONG_PASSWORD);
+    expect(screen.getByRole("alert").elements()).toHaveLength(1);
+    await expect.element(screen.getByRole("button", { name: "Sign in" })).toBeEnabled();
+    expect(onSignedIn).not.toHaveBeenCalled();
+    expect(argsOf(calls, "sign_in")).toEqual([
+      { server: "http://127.0.0.1:8787", user: "anna", password: "not-her-password" },
+    ]);
+  });
+
+  test("an unreachable server says so, and a second attempt replaces the message", async () => {
+    let reply = UNREACHABLE;
+    fakeBackend({ sign_in: () => fail(reply === UNREACHABLE ? "unreachable" : "server", reply) });
+
+    const { screen } = await signIn("anna", "secret");
+    await expect.element(screen.getByRole("alert")).toHaveTextContent(UNREACHABLE);
+
+    reply = WRONG_PASSWORD;
+    await screen.getByRole("button", { name: "Sign in" }).click();
+    await expect.element(screen.getByRole("alert")).toHaveTextContent(WRONG_PASSWORD);
+    expect(screen.getByRole("alert").elements()).toHaveLength(1);
+  });
+
+  test("an error without a message still reads as a sentence", async () => {
+    fakeBackend({ sign_in: () => rejectWith({ code: "internal" }) });
+
+    const { screen } = await signIn("anna", "secret");
+
+    await expect.element(screen.getByRole("alert")).toHaveTextContent("Something went wrong; try again.");
+  });
+
+  test("while signing in the button is busy; on success the screen hands over", async () => {
+    const reply = deferred<unknown>();
+    fakeBackend({ sign_in: () => reply.promise });
+
+    const { screen, onSignedIn } = await signIn("anna", "secret");
+
+    await expect.element(screen.getByRole("button", { name: "Signing in…" })).toBeDisabled();
+    reply.resolve({ user: "anna", role: "rep" });
+    await expect.poll(() => onSignedIn.mock.calls.length).toBe(1);
+    await expect.element(screen.getByLabelText("Password")).toHaveValue("");
+    expect(screen.getByRole("alert").elements()).toHaveLength(0);
+  });
+
+  test("a server address set by the administrator cannot be edited", async () => {
+    const locked: AppInfo = { ...signedOut, server: "https://sync.example.com", server_locked: true };
+    fakeBackend({ sign_in: () => ({ user: "anna", role: "rep" }) });
+
+    const { screen, onSignedIn } = await signIn("anna", "secret", locked);
+
+    await expect.element(screen.getByLabelText("Server")).toBeDisabled();
+    await expect.element(screen.getByLabelText("Server")).toHaveValue("https://sync.example.com");
+    await expect.poll(() => onSignedIn.mock.calls.length).toBe(1);
+  });
+});
