@@ -5,15 +5,15 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
 
-ensure_packages "${BUILD_PACKAGES[@]}" "${DESKTOP_PACKAGES[@]}"
+ensure_packages "${BUILD_PACKAGES[@]}" "${DESKTOP_PACKAGES[@]}" "${UI_TEST_PACKAGES[@]}"
 if ! cargo nextest --version >/dev/null 2>&1; then
     echo "==> installing cargo-nextest"
     cargo install cargo-nextest --locked
 fi
 
-echo "==> ui: type check and build"
+echo "==> ui: type check, lint, component tests (headless Chromium) and build"
 ui_deps
-( cd ui && npm run check )
+( cd ui && npm run check && npm run lint && npm run test )
 build_ui
 echo "==> rustfmt"
 cargo fmt --all -- --check
@@ -23,6 +23,8 @@ echo "==> build"
 cargo build --workspace --locked
 echo "==> tests"
 cargo nextest run --workspace --locked --no-fail-fast -E 'not binary(desktop)'
+echo "==> server suite again on a throwaway PostgreSQL"
+./scripts/with-postgres.sh cargo nextest run --workspace --locked --no-fail-fast -E 'binary(e2e)'
 echo "==> desktop window smoke test"
 ./scripts/desktop-smoke.sh
 echo "==> desktop end-to-end (real window through WebDriver)"

@@ -241,10 +241,10 @@ async fn a_rep_works_offline_in_the_real_window_and_the_manager_approves_the_ord
     s.type_into(&notes, "Visit after the territory change").await;
     s.click(&s.wait_for("[data-testid=save-visit]", 5).await).await;
     s.wait_text("[data-testid=customer-message]", 10, |t| t.contains("Visit saved")).await;
-    srv.with_db(|conn| {
+    srv.with_db(|tx| {
         let reg = srv.config.registry.clone();
         fieldsync_server::admin::move_customers(
-            conn,
+            tx,
             &reg,
             "SOUTH",
             std::slice::from_ref(&customer_code),

@@ -87,12 +87,8 @@ async fn territory_commands_of_the_server_cli() {
     cli_json(&p, &["sync"]);
     let before = cli_json(&p, &["list", "customers"]).as_array().unwrap().len();
     let server = |args: &[&str]| {
-        let out = Command::new(workspace_bin("fieldsync-server"))
-            .arg("--data")
-            .arg(&srv.config.data_dir)
-            .args(args)
-            .output()
-            .unwrap();
+        let out =
+            Command::new(workspace_bin("fieldsync-server")).args(srv.database_args()).args(args).output().unwrap();
         (
             out.status.success(),
             String::from_utf8_lossy(&out.stdout).to_string(),

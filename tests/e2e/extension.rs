@@ -29,7 +29,7 @@ const MIGRATION: Migration = Migration {
     version: 1,
     name: "expense_claims",
     sql: "CREATE TABLE expense_claims (id TEXT PRIMARY KEY NOT NULL, rep_id TEXT, customer_id TEXT, \
-          spent_on TEXT, amount_cents INTEGER, purpose TEXT);",
+          spent_on TEXT, amount_cents BIGINT, purpose TEXT);",
 };
 
 #[tokio::test(flavor = "multi_thread")]

@@ -15,4 +15,5 @@ mod orders;
 mod resume;
 mod roles;
 mod sales_rules;
+mod schema;
 mod support;

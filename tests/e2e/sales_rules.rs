@@ -5,6 +5,7 @@
 use std::collections::BTreeSet;
 
 use fieldsync_protocol::Role;
+use fieldsync_server::args;
 use serde_json::{json, Value};
 
 use crate::support::{TestClient, TestServer};
@@ -151,13 +152,16 @@ async fn an_order_taken_at_yesterdays_price_is_flagged_and_resent_at_the_new_pri
 
     // Meanwhile the office raises the price on the customer's list.
     let new_price = old_price + 250;
-    srv.with_db(|conn| {
-        conn.execute(
-            "UPDATE price_list_items SET unit_price_cents = ?1 WHERE product_id = ?2 AND price_list_id = ?3",
-            rusqlite::params![new_price, product, customer["price_list_id"].as_str().unwrap()],
-        )
-        .unwrap();
-        conn.execute("INSERT OR REPLACE INTO changes (entity, record_id) SELECT 'price_list_items', id FROM price_list_items WHERE product_id = ?1", [&product]).unwrap();
+    srv.with_db(|tx| {
+        let list = customer["price_list_id"].as_str().unwrap();
+        let item: String = tx
+            .value(
+                "SELECT id FROM price_list_items WHERE product_id = ?1 AND price_list_id = ?2",
+                args![&product, list],
+            )
+            .unwrap();
+        tx.execute("UPDATE price_list_items SET unit_price_cents = ?1 WHERE id = ?2", args![new_price, &item]).unwrap();
+        fieldsync_server::records::log_change(tx, "price_list_items", &item, false).unwrap();
     });
 
     let report = rep1.sync().await;
@@ -295,9 +299,9 @@ async fn moving_twelve_customers_moves_exactly_them_and_their_records() {
     // rep1 edits one of them offline, not yet synced.
     rep1.set("customers", &moved[0], &[("notes", "edited before the move")]);
 
-    srv.with_db(|conn| {
+    srv.with_db(|tx| {
         let reg = srv.config.registry.clone();
-        fieldsync_server::admin::move_customers(conn, &reg, "SOUTH", &moved, 1_764_000_000_000).unwrap()
+        fieldsync_server::admin::move_customers(tx, &reg, "SOUTH", &moved, 1_764_000_000_000).unwrap()
     });
     let r1 = rep1.sync().await;
     let r3 = rep3.sync().await;
@@ -383,11 +387,7 @@ async fn the_whole_lifecycle_table_is_enforced() {
             // An order of rep1's, put into `from` by the back office.
             let order = rep1.create("orders", &[("customer_id", &customer)]);
             rep1.sync().await;
-            srv.with_db(|conn| {
-                conn.execute("UPDATE orders SET status = ?1 WHERE id = ?2", [from, &order.as_str()]).unwrap();
-                conn.execute("INSERT OR REPLACE INTO changes (entity, record_id) VALUES ('orders', ?1)", [&order])
-                    .unwrap();
-            });
+            srv.with_db(|tx| back_office_status(tx, &order, from));
             for (actor, role) in [(&mut rep1, Role::Rep), (&mut mgr, Role::Manager)] {
                 actor.sync().await;
                 let allowed = ORDER_LIFECYCLE
@@ -401,14 +401,7 @@ async fn the_whole_lifecycle_table_is_enforced() {
                 if allowed {
                     assert_eq!((report.rejected, after), (0, json!(to)), "{role} {from} -> {to} should be allowed");
                     // Put it back for the other actor.
-                    srv.with_db(|conn| {
-                        conn.execute("UPDATE orders SET status = ?1 WHERE id = ?2", [from, &order.as_str()]).unwrap();
-                        conn.execute(
-                            "INSERT OR REPLACE INTO changes (entity, record_id) VALUES ('orders', ?1)",
-                            [&order],
-                        )
-                        .unwrap();
-                    });
+                    srv.with_db(|tx| back_office_status(tx, &order, from));
                 } else {
                     assert_eq!((report.rejected, after), (1, json!(from)), "{role} {from} -> {to} should be refused");
                     let items = actor.engine.attention().unwrap();
@@ -420,4 +413,11 @@ async fn the_whole_lifecycle_table_is_enforced() {
         }
     }
     assert_eq!(checked, ORDER_STATUSES.len() * (ORDER_STATUSES.len() - 1) * 2);
+}
+
+/// The back office sets an order's status directly (logged as a change, as every server
+/// write is).
+fn back_office_status(tx: &fieldsync_server::sql::Tx<'_>, order: &str, status: &str) {
+    tx.execute("UPDATE orders SET status = ?1 WHERE id = ?2", args![status, order]).unwrap();
+    fieldsync_server::records::log_change(tx, "orders", order, false).unwrap();
 }

@@ -1,6 +1,10 @@
-//! Test harness: a real server on 127.0.0.1:0 over a real SQLite file with the demo data,
-//! and real client engines (own profile directories) talking HTTP to it. Time is
-//! simulated and shared, so edit order is deterministic without sleeping.
+//! Test harness: a real server on 127.0.0.1:0 with the demo data, and real client engines
+//! (own profile directories) talking HTTP to it. Time is simulated and shared, so edit
+//! order is deterministic without sleeping.
+//!
+//! The store is a real SQLite file, or, when `FIELDSYNC_TEST_POSTGRES` holds connection
+//! settings for a PostgreSQL cluster (`scripts/with-postgres.sh` starts a throwaway one),
+//! a fresh database in that cluster per test: the same suite runs on both backends.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -9,6 +13,8 @@ use std::sync::Arc;
 use fieldsync_client::{Engine, EngineOptions, Object, SyncReport};
 use fieldsync_protocol::time::Clock;
 use fieldsync_protocol::Registry;
+use fieldsync_server::db::Db;
+use fieldsync_server::sql::Tx;
 use fieldsync_server::{RunningServer, ServerConfig};
 use serde_json::Value;
 use tempfile::TempDir;
@@ -71,12 +77,12 @@ impl TestServer {
         let clock = SimClock::new();
         let mut config = ServerConfig::new(dir.path());
         config.clock = clock.clone();
+        config.database_url = fresh_postgres_database();
         adjust(&mut config);
-        {
-            let mut conn =
-                fieldsync_server::db::open_migrated(&config.data_dir, &config.extra_migrations).expect("migrate");
-            fieldsync_server::seed::seed_demo(&mut conn, &config.registry).expect("seed");
-        }
+        off_runtime(|| {
+            let db = Db::open(&config.location(), &config.extra_migrations).expect("migrate");
+            db.write_blocking(|tx| fieldsync_server::seed::seed_demo(tx, &config.registry)).expect("seed");
+        });
         let server = fieldsync_server::start(config.clone(), "127.0.0.1:0".parse().unwrap()).await.expect("start");
         TestServer { url: server.url(), server: Some(server), clock, config, _dir: dir }
     }
@@ -110,19 +116,34 @@ impl TestServer {
         self.server = Some(fieldsync_server::start(self.config.clone(), addr).await.expect("restart"));
     }
 
-    /// Runs `f` on the server's database, as an administrator or a back-office system
-    /// writing beside the running server would.
-    pub fn with_db<T>(&self, f: impl FnOnce(&mut rusqlite::Connection) -> T) -> T {
-        let mut conn =
-            fieldsync_server::db::open_migrated(&self.config.data_dir, &self.config.extra_migrations).expect("open db");
-        f(&mut conn)
+    /// Starts another server instance on the same database (as a second process behind a
+    /// load balancer would be). Stop it with [`RunningServer::stop`].
+    pub async fn another_instance(&self) -> RunningServer {
+        fieldsync_server::start(self.config.clone(), "127.0.0.1:0".parse().unwrap()).await.expect("second instance")
+    }
+
+    /// Runs `f` in a write transaction on the server's database, as an administrator or a
+    /// back-office system writing beside the running server would.
+    pub fn with_db<T: Send>(&self, f: impl FnOnce(&Tx<'_>) -> T + Send) -> T {
+        off_runtime(|| {
+            let db = Db::open(&self.config.location(), &self.config.extra_migrations).expect("open db");
+            db.write_blocking(|tx| Ok::<_, fieldsync_server::sql::DbError>(f(tx))).expect("write")
+        })
+    }
+
+    /// Arguments that point the `fieldsync-server` CLI at this server's database.
+    pub fn database_args(&self) -> Vec<String> {
+        match &self.config.database_url {
+            Some(url) => vec!["--database".into(), url.clone()],
+            None => vec!["--data".into(), self.config.data_dir.display().to_string()],
+        }
     }
 
     /// Adds a user with password "demo".
     pub fn add_user(&self, name: &str, role: fieldsync_protocol::Role, territories: &[&str], manager: Option<&str>) {
         let territories: Vec<String> = territories.iter().map(|t| t.to_string()).collect();
-        self.with_db(|conn| {
-            fieldsync_server::admin::add_user(conn, &self.config.registry, name, role, &territories, manager, "demo")
+        self.with_db(|tx| {
+            fieldsync_server::admin::save_user(tx, &self.config.registry, name, role, &territories, manager, "demo")
                 .expect("add user")
         });
     }
@@ -188,6 +209,12 @@ impl TestClient {
         self.engine.store().meta("user_id").unwrap().expect("signed in")
     }
 
+    /// Points the client at another server instance (same database, same session), as a
+    /// load balancer switching instances between syncs would.
+    pub fn use_instance(&self, url: &str) {
+        self.engine.store().set_meta("server", url).expect("set server");
+    }
+
     pub fn profile(&self) -> PathBuf {
         self.dir.path().to_path_buf()
     }
@@ -223,4 +250,25 @@ pub fn cli_json(profile: &std::path::Path, args: &[&str]) -> serde_json::Value {
     let (ok, out, err) = cli(profile, &[args, &["--json"]].concat());
     assert!(ok, "fieldsync {args:?} failed: {err}");
     serde_json::from_str(&out).unwrap_or_else(|e| panic!("fieldsync {args:?}: {e}: {out}"))
+}
+
+/// With `FIELDSYNC_TEST_POSTGRES` set (connection settings without a database name), a new
+/// empty database in that cluster for one test; `None` means use SQLite.
+pub fn fresh_postgres_database() -> Option<String> {
+    let base = std::env::var("FIELDSYNC_TEST_POSTGRES").ok().filter(|s| !s.trim().is_empty())?;
+    let name = format!("fs_{}", uuid::Uuid::now_v7().simple());
+    off_runtime(|| {
+        let mut admin: postgres::Client = format!("{base} dbname=postgres")
+            .parse::<postgres::Config>()
+            .and_then(|c| c.connect(postgres::NoTls))
+            .unwrap_or_else(|e| panic!("cannot reach the test PostgreSQL cluster ({base}): {e}"));
+        admin.batch_execute(&format!("CREATE DATABASE {name}")).expect("create test database");
+    });
+    Some(format!("{base} dbname={name}"))
+}
+
+/// Runs blocking database work (the PostgreSQL client blocks on its own runtime) on a plain
+/// thread, so async tests can call it.
+pub fn off_runtime<T: Send>(f: impl FnOnce() -> T + Send) -> T {
+    std::thread::scope(|s| s.spawn(f).join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
 }

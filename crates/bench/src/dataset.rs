@@ -27,47 +27,51 @@ impl Dataset {
     pub fn create(customers: usize) -> anyhow::Result<Dataset> {
         let dir = tempfile::tempdir()?;
         let reg = Registry::standard();
-        let mut conn = fieldsync_server::db::open_migrated(dir.path(), &[])?;
-        let tx = conn.transaction()?;
-        let def = |name: &str| reg.get(name).copied().ok_or_else(|| anyhow::anyhow!("no {name}"));
-        let territory = uuid::Uuid::now_v7().to_string();
-        fieldsync_server::records::upsert(
-            &tx,
-            &def("territories")?,
-            &territory,
-            &[Value::from("BENCH"), Value::from("Bench")],
-        )?;
-        let customers_def = def("customers")?;
-        let mut rng = StdRng::seed_from_u64(1);
-        for i in 0..customers {
-            let name = format!(
-                "{} {} {}",
-                WORDS[rng.gen_range(0..WORDS.len())],
-                KINDS[rng.gen_range(0..KINDS.len())],
-                rng.gen_range(1..10_000)
-            );
-            let values = vec![
-                Value::from(format!("CB-{i:07}")),
-                Value::from(name),
-                Value::from(territory.clone()),
-                Value::Null,
-                Value::from(format!("+47 {:08}", rng.gen_range(10_000_000..99_999_999))),
-                Value::from(format!("buyer{i}@shop{}.example", rng.gen_range(0..5_000))),
-                Value::from(format!("City {}", rng.gen_range(0..300))),
-                Value::from(rng.gen_range(1..50) * 100_000),
-                Value::Null,
-                Value::Null,
-            ];
-            fieldsync_server::records::upsert(&tx, &customers_def, &uuid::Uuid::now_v7().to_string(), &values)?;
-        }
-        fieldsync_server::admin::save_user(&tx, &reg, USER, Role::Rep, &["BENCH".to_string()], None, PASSWORD)?;
-        tx.commit()?;
+        let db = fieldsync_server::db::Db::open(&fieldsync_server::db::Location::Sqlite(dir.path().into()), &[])?;
+        db.write_blocking(|tx| fill(tx, &reg, customers))?;
         Ok(Dataset { dir })
     }
 
     pub async fn start(&self) -> anyhow::Result<RunningServer> {
         fieldsync_server::start(ServerConfig::new(self.dir.path()), "127.0.0.1:0".parse()?).await
     }
+}
+
+/// One bench territory with `customers` customers, and the bench user.
+fn fill(tx: &fieldsync_server::sql::Tx<'_>, reg: &Registry, customers: usize) -> anyhow::Result<()> {
+    let def = |name: &str| reg.get(name).copied().ok_or_else(|| anyhow::anyhow!("no {name}"));
+    let territory = uuid::Uuid::now_v7().to_string();
+    fieldsync_server::records::upsert(
+        tx,
+        &def("territories")?,
+        &territory,
+        &[Value::from("BENCH"), Value::from("Bench")],
+    )?;
+    let customers_def = def("customers")?;
+    let mut rng = StdRng::seed_from_u64(1);
+    for i in 0..customers {
+        let name = format!(
+            "{} {} {}",
+            WORDS[rng.gen_range(0..WORDS.len())],
+            KINDS[rng.gen_range(0..KINDS.len())],
+            rng.gen_range(1..10_000)
+        );
+        let values = vec![
+            Value::from(format!("CB-{i:07}")),
+            Value::from(name),
+            Value::from(territory.clone()),
+            Value::Null,
+            Value::from(format!("+47 {:08}", rng.gen_range(10_000_000..99_999_999))),
+            Value::from(format!("buyer{i}@shop{}.example", rng.gen_range(0..5_000))),
+            Value::from(format!("City {}", rng.gen_range(0..300))),
+            Value::from(rng.gen_range(1..50) * 100_000),
+            Value::Null,
+            Value::Null,
+        ];
+        fieldsync_server::records::upsert(tx, &customers_def, &uuid::Uuid::now_v7().to_string(), &values)?;
+    }
+    fieldsync_server::admin::save_user(tx, reg, USER, Role::Rep, &["BENCH".to_string()], None, PASSWORD)?;
+    Ok(())
 }
 
 /// Rows/s of a plain prepared-statement insert of the customers in `client_db` into a

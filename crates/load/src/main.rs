@@ -8,7 +8,9 @@
 //!
 //! Without `--server`, it starts an embedded server on 127.0.0.1 with the demo data and
 //! N extra reps. With `--server URL`, users `load0000..` must exist with password
-//! `load-password` (create them with `--prepare DIR` against that server's data dir).
+//! `load-password` (create them with `--prepare DIR` against that server's data dir, or
+//! `--prepare DIR --database URL` against its PostgreSQL database). `--database URL` runs
+//! the embedded server on PostgreSQL.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -45,6 +47,9 @@ struct Cli {
     /// Only create the load users in this server data directory, then exit.
     #[arg(long)]
     prepare: Option<std::path::PathBuf>,
+    /// Run the embedded server (or --prepare) on this PostgreSQL database instead of SQLite.
+    #[arg(long)]
+    database: Option<String>,
 }
 
 /// Records every HTTP call's latency by endpoint.
@@ -81,31 +86,31 @@ impl Transport for Timed {
     }
 }
 
-fn prepare(data: &std::path::Path, clients: usize) -> anyhow::Result<()> {
+fn prepare(location: &fieldsync_server::db::Location, clients: usize) -> anyhow::Result<()> {
     let reg = Registry::standard();
-    let mut conn = fieldsync_server::db::open_migrated(data, &[])?;
-    fieldsync_server::seed::seed_demo(&mut conn, &reg)?;
-    let tx = conn.transaction()?;
+    let db = fieldsync_server::db::Db::open(location, &[])?;
+    db.write_blocking(|tx| fieldsync_server::seed::seed_demo(tx, &reg))?;
     // One slow hash for everyone: preparing 1,000 users stays quick.
     let hash = fieldsync_server::auth::hash_password(PASSWORD)?;
+    db.write_blocking(|tx| add_load_users(tx, &reg, &hash, clients))
+}
+
+fn add_load_users(
+    tx: &fieldsync_server::sql::Tx<'_>,
+    reg: &Registry,
+    hash: &str,
+    clients: usize,
+) -> anyhow::Result<()> {
     for i in 0..clients {
         let name = format!("load{i:04}");
         let territory = if i % 2 == 0 { "NORTH" } else { "SOUTH" };
-        let id = fieldsync_server::admin::save_user(
-            &tx,
-            &reg,
-            &name,
-            Role::Rep,
-            &[territory.into()],
-            Some("manager1"),
-            "x",
-        )?;
+        let id =
+            fieldsync_server::admin::save_user(tx, reg, &name, Role::Rep, &[territory.into()], Some("manager1"), "x")?;
         tx.execute(
             "UPDATE credentials SET password_hash = ?1 WHERE user_id = ?2",
-            rusqlite::params![hash, id.to_string()],
+            fieldsync_server::args![hash, id.to_string()],
         )?;
     }
-    tx.commit()?;
     Ok(())
 }
 
@@ -203,7 +208,7 @@ fn pct(sorted: &[f64], p: f64) -> f64 {
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     if let Some(dir) = &cli.prepare {
-        prepare(dir, cli.clients)?;
+        prepare(&fieldsync_server::db::Location::new(dir, cli.database.as_deref()), cli.clients)?;
         println!("{}", json!({"prepared": cli.clients, "data": dir}));
         return Ok(());
     }
@@ -218,10 +223,11 @@ async fn run(cli: Cli) -> anyhow::Result<Value> {
     let (url, server) = match &cli.server {
         Some(url) => (url.clone(), None),
         None => {
-            prepare(data.path(), cli.clients)?;
-            let server =
-                fieldsync_server::start(fieldsync_server::ServerConfig::new(data.path()), "127.0.0.1:0".parse()?)
-                    .await?;
+            let mut config = fieldsync_server::ServerConfig::new(data.path());
+            config.database_url = cli.database.clone();
+            let location = config.location();
+            tokio::task::spawn_blocking(move || prepare(&location, cli.clients)).await??;
+            let server = fieldsync_server::start(config, "127.0.0.1:0".parse()?).await?;
             (server.url(), Some(server))
         }
     };

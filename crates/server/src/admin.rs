@@ -1,39 +1,33 @@
 //! Administration done from the `fieldsync-server` command line: users and assignments.
 
 use fieldsync_protocol::{Registry, Role};
-use rusqlite::{params, Connection, OptionalExtension};
 use serde_json::Value;
 use uuid::Uuid;
 
 use crate::auth::hash_password;
 use std::collections::BTreeSet;
 
+use crate::args;
 use crate::reassign::{self, Span, ViewChange};
 use crate::records;
+use crate::sql::Tx;
 
-fn id_of(conn: &Connection, table: &str, column: &str, value: &str) -> anyhow::Result<Option<String>> {
-    Ok(conn.query_row(&format!("SELECT id FROM {table} WHERE {column} = ?1"), [value], |r| r.get(0)).optional()?)
+fn id_of(tx: &Tx<'_>, table: &str, column: &str, value: &str) -> anyhow::Result<Option<String>> {
+    Ok(tx.query_opt(&format!("SELECT id FROM {table} WHERE {column} = ?1"), args![value], |r| r.get(0))?)
+}
+
+fn manager_name(tx: &Tx<'_>, user_id: &str) -> anyhow::Result<Option<String>> {
+    Ok(tx.query_opt(
+        "SELECT m.username FROM users u JOIN users m ON m.id = u.manager_id WHERE u.id = ?1",
+        args![user_id],
+        |r| r.get(0),
+    )?)
 }
 
 /// Creates a user (or resets an existing one's password, role, manager and territories).
-pub fn add_user(
-    conn: &mut Connection,
-    reg: &Registry,
-    username: &str,
-    role: Role,
-    territory_codes: &[String],
-    manager: Option<&str>,
-    password: &str,
-) -> anyhow::Result<Uuid> {
-    let tx = conn.transaction()?;
-    let id = save_user(&tx, reg, username, role, territory_codes, manager, password)?;
-    tx.commit()?;
-    Ok(id)
-}
-
 /// [`add_user`] inside the caller's transaction.
 pub fn save_user(
-    tx: &Connection,
+    tx: &Tx<'_>,
     reg: &Registry,
     username: &str,
     role: Role,
@@ -49,7 +43,7 @@ pub fn save_user(
 
 /// [`save_user`] with an already computed argon2 hash (bulk imports hash once).
 pub fn save_user_hashed(
-    tx: &Connection,
+    tx: &Tx<'_>,
     reg: &Registry,
     username: &str,
     role: Role,
@@ -84,13 +78,7 @@ pub fn save_user_hashed(
     // see: capture their views around the change and publish the difference.
     let watch = match &existing {
         Some(uid) => {
-            let old_manager: Option<String> = tx
-                .query_row(
-                    "SELECT m.username FROM users u JOIN users m ON m.id = u.manager_id WHERE u.id = ?1",
-                    [uid],
-                    |r| r.get(0),
-                )
-                .optional()?;
+            let old_manager = manager_name(tx, uid)?;
             let names: Vec<String> =
                 [Some(username.to_string()), old_manager, manager.map(String::from)].into_iter().flatten().collect();
             let viewers = reassign::viewers(tx, Some(&names))?;
@@ -108,12 +96,13 @@ pub fn save_user_hashed(
     ];
     records::upsert(tx, users, &id.to_string(), &values)?;
     tx.execute(
-        "INSERT OR REPLACE INTO credentials (user_id, password_hash) VALUES (?1, ?2)",
-        params![id.to_string(), password_hash],
+        "INSERT INTO credentials (user_id, password_hash) VALUES (?1, ?2) \
+         ON CONFLICT (user_id) DO UPDATE SET password_hash = excluded.password_hash",
+        args![id.to_string(), password_hash],
     )?;
-    tx.execute("DELETE FROM user_territories WHERE user_id = ?1", [id.to_string()])?;
+    tx.execute("DELETE FROM user_territories WHERE user_id = ?1", args![id.to_string()])?;
     for t in territories {
-        tx.execute("INSERT INTO user_territories (user_id, territory_id) VALUES (?1, ?2)", params![id.to_string(), t])?;
+        tx.execute("INSERT INTO user_territories (user_id, territory_id) VALUES (?1, ?2)", args![id.to_string(), t])?;
     }
     if let Some((viewers, before)) = watch {
         let after = reassign::capture(tx, reg, &viewers, &Span::All)?;
@@ -128,33 +117,28 @@ pub fn save_user_hashed(
 /// whose team territories change with it, gain or lose exactly the affected records on
 /// their next sync and get a notice.
 pub fn set_user_territory(
-    conn: &mut Connection,
+    tx: &Tx<'_>,
     reg: &Registry,
     code: &str,
     username: &str,
     assign: bool,
     now_ms: i64,
 ) -> anyhow::Result<Vec<ViewChange>> {
-    let tx = conn.transaction()?;
     let territory =
-        id_of(&tx, "territories", "code", code)?.ok_or_else(|| anyhow::anyhow!("there is no territory '{code}'"))?;
+        id_of(tx, "territories", "code", code)?.ok_or_else(|| anyhow::anyhow!("there is no territory '{code}'"))?;
     let user =
-        id_of(&tx, "users", "username", username)?.ok_or_else(|| anyhow::anyhow!("there is no user '{username}'"))?;
-    let manager: Option<String> = tx
-        .query_row("SELECT m.username FROM users u JOIN users m ON m.id = u.manager_id WHERE u.id = ?1", [&user], |r| {
-            r.get(0)
-        })
-        .optional()?;
+        id_of(tx, "users", "username", username)?.ok_or_else(|| anyhow::anyhow!("there is no user '{username}'"))?;
+    let manager = manager_name(tx, &user)?;
     let names: Vec<String> = std::iter::once(username.to_string()).chain(manager).collect();
-    let viewers = reassign::viewers(&tx, Some(&names))?;
-    let before = reassign::capture(&tx, reg, &viewers, &Span::All)?;
+    let viewers = reassign::viewers(tx, Some(&names))?;
+    let before = reassign::capture(tx, reg, &viewers, &Span::All)?;
     let changed = if assign {
         tx.execute(
-            "INSERT OR IGNORE INTO user_territories (user_id, territory_id) VALUES (?1, ?2)",
-            params![user, territory],
+            "INSERT INTO user_territories (user_id, territory_id) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
+            args![&user, &territory],
         )?
     } else {
-        tx.execute("DELETE FROM user_territories WHERE user_id = ?1 AND territory_id = ?2", params![user, territory])?
+        tx.execute("DELETE FROM user_territories WHERE user_id = ?1 AND territory_id = ?2", args![&user, &territory])?
     };
     if changed == 0 {
         if assign {
@@ -162,57 +146,51 @@ pub fn set_user_territory(
         }
         anyhow::bail!("{username} does not cover territory {code}");
     }
-    let after = reassign::capture(&tx, reg, &viewers, &Span::All)?;
+    let after = reassign::capture(tx, reg, &viewers, &Span::All)?;
     let reason =
         if assign { format!("{username} now covers {code}") } else { format!("{username} no longer covers {code}") };
     let headline = reg.get("customers").ok_or_else(|| anyhow::anyhow!("no customers entity"))?;
-    let summary = reassign::publish(&tx, &viewers, &before, &after, headline, &reason, now_ms)?;
-    tx.commit()?;
-    Ok(summary)
+    Ok(reassign::publish(tx, &viewers, &before, &after, headline, &reason, now_ms)?)
 }
 
 /// Moves customers (by id or code) to another territory. Everyone whose view changes
 /// gains or loses the customers and their dependent records, and gets a notice.
 pub fn move_customers(
-    conn: &mut Connection,
+    tx: &Tx<'_>,
     reg: &Registry,
     to_code: &str,
     customers: &[String],
     now_ms: i64,
 ) -> anyhow::Result<Vec<ViewChange>> {
     let def = *reg.get("customers").ok_or_else(|| anyhow::anyhow!("no customers entity"))?;
-    let tx = conn.transaction()?;
-    let territory = id_of(&tx, "territories", "code", to_code)?
+    let territory = id_of(tx, "territories", "code", to_code)?
         .ok_or_else(|| anyhow::anyhow!("there is no territory '{to_code}'"))?;
     let mut ids = Vec::new();
     for c in customers {
         let id: Option<String> =
-            tx.query_row("SELECT id FROM customers WHERE id = ?1 OR code = ?1", [c], |r| r.get(0)).optional()?;
+            tx.query_opt("SELECT id FROM customers WHERE id = ?1 OR code = ?1", args![c], |r| r.get(0))?;
         ids.push(id.ok_or_else(|| anyhow::anyhow!("there is no customer '{c}' (give an id or a customer code)"))?);
     }
     let from: Vec<String> = {
-        let mut stmt = tx.prepare(
-            "SELECT DISTINCT t.code FROM customers c JOIN territories t ON t.id = c.territory_id WHERE c.id = ?1",
-        )?;
         let mut codes = BTreeSet::new();
         for id in &ids {
-            for code in stmt.query_map([id], |r| r.get::<_, String>(0))? {
-                codes.insert(code?);
-            }
+            codes.extend(tx.query(
+                "SELECT DISTINCT t.code FROM customers c JOIN territories t ON t.id = c.territory_id WHERE c.id = ?1",
+                args![id],
+                |r| r.get::<String>(0),
+            )?);
         }
         codes.into_iter().collect()
     };
     let roots: Vec<(&str, String)> = ids.iter().map(|id| ("customers", id.clone())).collect();
-    let span = reassign::subtree(&tx, reg, &roots)?;
-    let viewers = reassign::viewers(&tx, None)?;
-    let before = reassign::capture(&tx, reg, &viewers, &span)?;
+    let span = reassign::subtree(tx, reg, &roots)?;
+    let viewers = reassign::viewers(tx, None)?;
+    let before = reassign::capture(tx, reg, &viewers, &span)?;
     for id in &ids {
-        records::set_server_field(&tx, &def, id, "territory_id", Value::from(territory.clone()))?;
+        records::set_server_field(tx, &def, id, "territory_id", Value::from(territory.clone()))?;
     }
-    let after = reassign::capture(&tx, reg, &viewers, &span)?;
+    let after = reassign::capture(tx, reg, &viewers, &span)?;
     let reason =
         format!("moved from {} to {to_code}", if from.is_empty() { "nowhere".into() } else { from.join(", ") });
-    let summary = reassign::publish(&tx, &viewers, &before, &after, &def, &reason, now_ms)?;
-    tx.commit()?;
-    Ok(summary)
+    Ok(reassign::publish(tx, &viewers, &before, &after, &def, &reason, now_ms)?)
 }

@@ -5,11 +5,12 @@ use argon2::Argon2;
 use fieldsync_protocol::wire::UserInfo;
 use fieldsync_protocol::Role;
 use rand::RngCore;
-use rusqlite::{params, Connection, OptionalExtension};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
+use crate::args;
 use crate::error::AppError;
+use crate::sql::Tx;
 
 /// The signed-in user a request acts for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,11 +38,10 @@ fn token_hash(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
 }
 
-fn user_by(conn: &Connection, column: &str, value: &str) -> Result<Option<AuthUser>, AppError> {
+fn user_by(tx: &Tx<'_>, column: &str, value: &str) -> Result<Option<AuthUser>, AppError> {
     let sql = format!("SELECT id, username, role FROM users WHERE {column} = ?1");
-    let row = conn
-        .query_row(&sql, [value], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?)))
-        .optional()?;
+    let row =
+        tx.query_opt(&sql, args![value], |r| Ok((r.get::<String>(0)?, r.get::<String>(1)?, r.get::<String>(2)?)))?;
     row.map(|(id, username, role)| {
         let id = Uuid::parse_str(&id).map_err(|e| AppError::Internal(format!("user id {id}: {e}")))?;
         let role = Role::parse(&role).ok_or_else(|| AppError::Internal(format!("user {username} has role {role}")))?;
@@ -58,11 +58,12 @@ fn wrong_credentials() -> AppError {
 }
 
 /// The user and stored password hash for a user name (`None`: no such user).
-pub fn credentials(conn: &Connection, username: &str) -> Result<Option<(AuthUser, String)>, AppError> {
-    let Some(user) = user_by(conn, "username", username)? else { return Ok(None) };
-    let stored: Option<String> = conn
-        .query_row("SELECT password_hash FROM credentials WHERE user_id = ?1", [user.id.to_string()], |r| r.get(0))
-        .optional()?;
+pub fn credentials(tx: &Tx<'_>, username: &str) -> Result<Option<(AuthUser, String)>, AppError> {
+    let Some(user) = user_by(tx, "username", username)? else { return Ok(None) };
+    let stored: Option<String> =
+        tx.query_opt("SELECT password_hash FROM credentials WHERE user_id = ?1", args![user.id.to_string()], |r| {
+            r.get(0)
+        })?;
     Ok(stored.map(|h| (user, h)))
 }
 
@@ -85,26 +86,26 @@ pub fn verify(found: Option<(AuthUser, String)>, password: &str) -> Result<AuthU
 }
 
 /// Opens a session for a verified user. Returns the token and its expiry.
-pub fn open_session(conn: &Connection, user: &AuthUser, now_ms: i64, ttl_ms: i64) -> Result<(String, i64), AppError> {
+pub fn open_session(tx: &Tx<'_>, user: &AuthUser, now_ms: i64, ttl_ms: i64) -> Result<(String, i64), AppError> {
     let mut raw = [0u8; 32];
     rand::rngs::OsRng.fill_bytes(&mut raw);
     let token = hex::encode(raw);
     let expires = now_ms + ttl_ms;
-    conn.execute("DELETE FROM sessions WHERE expires_at_ms < ?1", [now_ms])?;
-    conn.execute(
+    tx.execute("DELETE FROM sessions WHERE expires_at_ms < ?1", args![now_ms])?;
+    tx.execute(
         "INSERT INTO sessions (token_hash, user_id, expires_at_ms) VALUES (?1, ?2, ?3)",
-        params![token_hash(&token), user.id.to_string(), expires],
+        args![token_hash(&token), user.id.to_string(), expires],
     )?;
     Ok((token, expires))
 }
 
 /// Resolves a bearer token to its user, refusing unknown and expired sessions.
-pub fn authenticate(conn: &Connection, token: &str, now_ms: i64) -> Result<AuthUser, AppError> {
-    let session: Option<(String, i64)> = conn
-        .query_row("SELECT user_id, expires_at_ms FROM sessions WHERE token_hash = ?1", [token_hash(token)], |r| {
-            Ok((r.get(0)?, r.get(1)?))
-        })
-        .optional()?;
+pub fn authenticate(tx: &Tx<'_>, token: &str, now_ms: i64) -> Result<AuthUser, AppError> {
+    let session: Option<(String, i64)> = tx.query_opt(
+        "SELECT user_id, expires_at_ms FROM sessions WHERE token_hash = ?1",
+        args![token_hash(token)],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?;
     let expired = || AppError::Unauthenticated {
         code: "session_expired",
         message: "Your session has expired or is not valid; sign in again.".into(),
@@ -113,5 +114,5 @@ pub fn authenticate(conn: &Connection, token: &str, now_ms: i64) -> Result<AuthU
     if expires <= now_ms {
         return Err(expired());
     }
-    user_by(conn, "id", &user_id)?.ok_or_else(expired)
+    user_by(tx, "id", &user_id)?.ok_or_else(expired)
 }

@@ -4,12 +4,13 @@
 
 use fieldsync_protocol::time::date_from_days;
 use fieldsync_protocol::{Check, EntityDef, Registry, Transition};
-use fieldsync_sqlkit::pricing::current_price;
-use rusqlite::{params, Connection};
+use fieldsync_sqlkit::pricing::{Price, CURRENT_PRICE_SQL};
 use serde_json::Value;
 
+use crate::args;
 use crate::error::AppError;
 use crate::records;
+use crate::sql::{DbError, Tx};
 
 /// A transition refused by a check; flags it raised are kept.
 pub struct Refusal {
@@ -39,20 +40,27 @@ struct Line {
     flags: Option<String>,
 }
 
-fn lines(conn: &Connection, child: &EntityDef, link: &str, parent_id: &str) -> rusqlite::Result<Vec<Line>> {
+/// The price a line for `product_id` on `order_id` should carry `today` (the rule the
+/// client uses too; see `fieldsync_sqlkit::pricing`).
+pub fn current_price(tx: &Tx<'_>, order_id: &str, product_id: &str, today: &str) -> Result<Option<Price>, DbError> {
+    tx.query_opt(CURRENT_PRICE_SQL, args![order_id, product_id, today], |r| {
+        Ok(Price { unit_price_cents: r.get(0)?, discount_pct: r.get(1)? })
+    })
+}
+
+fn lines(tx: &Tx<'_>, child: &EntityDef, link: &str, parent_id: &str) -> Result<Vec<Line>, DbError> {
     let has = |f: &str| child.field(f).is_some();
     if !(has("product_id") && has("quantity") && has("unit_price_cents")) {
         return Ok(Vec::new());
     }
-    let discount = if has("discount_pct") { "coalesce(l.discount_pct, 0)" } else { "0.0" };
-    let flags = if has("flags") { "l.flags" } else { "NULL" };
+    let discount = if has("discount_pct") { "coalesce(l.discount_pct, 0.0)" } else { "0.0" };
+    let flags = if has("flags") { "l.flags" } else { "CAST(NULL AS TEXT)" };
     let sql = format!(
         "SELECT l.id, l.product_id, coalesce(p.sku, l.product_id), l.quantity, l.unit_price_cents, {discount}, {flags}
          FROM \"{}\" l LEFT JOIN products p ON p.id = l.product_id WHERE l.\"{link}\" = ?1 ORDER BY l.id",
         child.name
     );
-    let mut stmt = conn.prepare(&sql)?;
-    let rows = stmt.query_map([parent_id], |r| {
+    tx.query(&sql, args![parent_id], |r| {
         Ok(Line {
             id: r.get(0)?,
             product_id: r.get(1)?,
@@ -62,8 +70,7 @@ fn lines(conn: &Connection, child: &EntityDef, link: &str, parent_id: &str) -> r
             discount_pct: r.get(5)?,
             flags: r.get(6)?,
         })
-    })?;
-    rows.collect()
+    })
 }
 
 fn money(cents: i64) -> String {
@@ -82,7 +89,7 @@ fn price_text(cents: i64, pct: f64) -> String {
 /// Runs before a transition is written. Returns a refusal to stop it.
 pub fn before_transition(
     reg: &Registry,
-    conn: &Connection,
+    tx: &Tx<'_>,
     def: &EntityDef,
     id: &str,
     t: &Transition,
@@ -94,8 +101,8 @@ pub fn before_transition(
     let today = date_from_days(now_ms.div_euclid(86_400_000));
     let mut changed = Vec::new();
     for (child, link) in children(reg, def) {
-        for line in lines(conn, child, link, id)? {
-            let Some(now) = current_price(conn, id, &line.product_id, &today)? else { continue };
+        for line in lines(tx, child, link, id)? {
+            let Some(now) = current_price(tx, id, &line.product_id, &today)? else { continue };
             if now.unit_price_cents == line.unit_price_cents && (now.discount_pct - line.discount_pct).abs() < 1e-9 {
                 continue;
             }
@@ -105,7 +112,7 @@ pub fn before_transition(
                 price_text(now.unit_price_cents, now.discount_pct)
             );
             if child.field("flags").is_some() && line.flags.as_deref() != Some(note.as_str()) {
-                records::set_server_field(conn, child, &line.id, "flags", Value::from(note.clone()))?;
+                records::set_server_field(tx, child, &line.id, "flags", Value::from(note.clone()))?;
             }
             changed.push(format!("{} ({})", line.sku, note.to_lowercase()));
         }
@@ -126,7 +133,7 @@ pub fn before_transition(
 /// Runs after a transition is written: clears stale line flags and flags shortages.
 pub fn after_transition(
     reg: &Registry,
-    conn: &Connection,
+    tx: &Tx<'_>,
     def: &EntityDef,
     id: &str,
     t: &Transition,
@@ -135,9 +142,9 @@ pub fn after_transition(
     // Quantities per product across all lines: two lines of one product draw on the same stock.
     let mut wanted: std::collections::BTreeMap<(String, String), i64> = std::collections::BTreeMap::new();
     for (child, link) in children(reg, def) {
-        for line in lines(conn, child, link, id)? {
+        for line in lines(tx, child, link, id)? {
             if t.checks.contains(&Check::PricesCurrent) && line.flags.is_some() {
-                records::set_server_field(conn, child, &line.id, "flags", Value::Null)?;
+                records::set_server_field(tx, child, &line.id, "flags", Value::Null)?;
             }
             *wanted.entry((line.sku, line.product_id)).or_default() += line.quantity;
         }
@@ -145,10 +152,9 @@ pub fn after_transition(
     let mut shortages = Vec::new();
     if t.checks.contains(&Check::StockAvailable) {
         for ((sku, product), quantity) in wanted {
-            let available: i64 = conn.query_row(
-                "SELECT coalesce(sum(on_hand - reserved), 0) FROM inventory_levels WHERE product_id = ?1",
-                params![product],
-                |r| r.get(0),
+            let available: i64 = tx.value(
+                "SELECT CAST(coalesce(sum(on_hand - reserved), 0) AS BIGINT) FROM inventory_levels WHERE product_id = ?1",
+                args![product],
             )?;
             if quantity > available {
                 shortages.push(format!("{sku} ordered {quantity}, {} in stock", available.max(0)));
@@ -157,7 +163,7 @@ pub fn after_transition(
     }
     if t.checks.contains(&Check::StockAvailable) && def.field("flags").is_some() {
         let flag = (!shortages.is_empty()).then(|| format!("Not enough stock: {}", shortages.join("; ")));
-        records::set_server_field(conn, def, id, "flags", flag.map_or(Value::Null, Value::from))?;
+        records::set_server_field(tx, def, id, "flags", flag.map_or(Value::Null, Value::from))?;
     }
     Ok(())
 }

@@ -1,14 +1,23 @@
-//! The embedded SQLite store: one writer connection (SQLite allows one writer at a time,
-//! so serialising here avoids busy retries) and a small pool of reader connections that
-//! see consistent WAL snapshots while writes go on.
+//! The server's store: embedded SQLite (the default) or PostgreSQL (production, several
+//! server instances on one database). Callers see one shape, [`Db::write`] and
+//! [`Db::read`], which run a closure on a [`Tx`] inside a transaction on a blocking thread.
+//!
+//! **Invariant (commit order = seq order):** every write transaction is serialised, so
+//! change seqs are allocated and committed in the same order and a reader that has seen
+//! seq N has seen everything below it. SQLite has one writer connection (and `BEGIN
+//! IMMEDIATE` against writers in other processes); PostgreSQL writers take a transaction-
+//! scoped advisory lock first, which also serialises writers on other server instances.
+//! Each PostgreSQL write ends with a `NOTIFY`, so every instance wakes its long polls.
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 
 use fieldsync_sqlkit::{migrate, Migration, ENTITY_MIGRATIONS};
 use rusqlite::Connection;
+use sha2::{Digest, Sha256};
 
 use crate::error::AppError;
+use crate::sql::{Backend, DbError, PgConn, Tx};
 
 pub const SERVER_MIGRATIONS: &[Migration] = &[Migration {
     set: "server",
@@ -17,8 +26,74 @@ pub const SERVER_MIGRATIONS: &[Migration] = &[Migration {
     sql: include_str!("../../../migrations/server/001_sync_state.sql"),
 }];
 
-/// Every migration the server applies, in order: entity tables, server state, then extras
-/// (entity types added by an extension).
+/// The same schema in PostgreSQL's dialect (64-bit integers, a sequence for seqs).
+pub const POSTGRES_MIGRATIONS: &[Migration] = &[
+    Migration {
+        set: "entities",
+        version: 1,
+        name: "standard_entities",
+        sql: include_str!("../../../migrations/postgres/001_standard_entities.sql"),
+    },
+    Migration {
+        set: "server",
+        version: 1,
+        name: "sync_state",
+        sql: include_str!("../../../migrations/postgres/002_sync_state.sql"),
+    },
+];
+
+/// The channel every PostgreSQL write notifies on commit.
+pub const CHANGES_CHANNEL: &str = "fieldsync_changes";
+
+/// Key of the advisory lock that serialises PostgreSQL writers (any constant will do;
+/// this one spells "FSYN").
+const WRITE_LOCK: i64 = 0x4653_594E;
+const MIGRATE_LOCK: i64 = WRITE_LOCK + 1;
+
+/// Most PostgreSQL connections one server instance opens.
+const PG_POOL_SIZE: usize = 16;
+
+/// Where the data lives: a directory for SQLite, or a PostgreSQL URL
+/// (`postgres://user@host:port/db` or `host=/run/postgresql dbname=fieldsync`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Location {
+    Sqlite(PathBuf),
+    Postgres(String),
+}
+
+impl Location {
+    /// PostgreSQL when `url` is given, else SQLite in `data_dir`.
+    pub fn new(data_dir: &Path, url: Option<&str>) -> Location {
+        match url {
+            Some(url) => Location::Postgres(url.to_string()),
+            None => Location::Sqlite(data_dir.to_path_buf()),
+        }
+    }
+
+    pub fn describe(&self) -> String {
+        match self {
+            Location::Sqlite(dir) => format!("SQLite in {}", db_path(dir).display()),
+            Location::Postgres(url) => format!("PostgreSQL at {}", redact(url)),
+        }
+    }
+}
+
+/// The URL without its password, for logs and messages.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let creds = &url[scheme + 3..at];
+            match creds.find(':') {
+                Some(colon) => format!("{}{}:***{}", &url[..scheme + 3], &creds[..colon], &url[at..]),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
+}
+
+/// Every SQLite migration the server applies, in order: entity tables, server state,
+/// then extras (entity types added by an extension).
 pub fn all_migrations(extra: &[Migration]) -> Vec<Migration> {
     ENTITY_MIGRATIONS.iter().chain(SERVER_MIGRATIONS).chain(extra).copied().collect()
 }
@@ -27,8 +102,7 @@ pub fn db_path(data_dir: &Path) -> PathBuf {
     data_dir.join("fieldsync.db")
 }
 
-/// Opens the database in `data_dir` and applies pending migrations.
-pub fn open_migrated(data_dir: &Path, extra: &[Migration]) -> anyhow::Result<Connection> {
+fn open_sqlite(data_dir: &Path, extra: &[Migration]) -> anyhow::Result<Connection> {
     std::fs::create_dir_all(data_dir)
         .map_err(|e| anyhow::anyhow!("cannot create data directory {}: {e}", data_dir.display()))?;
     let mut conn = fieldsync_sqlkit::open(&db_path(data_dir))?;
@@ -38,66 +112,297 @@ pub fn open_migrated(data_dir: &Path, extra: &[Migration]) -> anyhow::Result<Con
 
 #[derive(Clone)]
 pub struct Db {
-    inner: Arc<DbInner>,
+    inner: Arc<Store>,
 }
 
-struct DbInner {
-    path: PathBuf,
-    writer: Mutex<Connection>,
-    readers: Mutex<Vec<Connection>>,
+enum Store {
+    Sqlite { path: PathBuf, writer: Mutex<Connection>, readers: Mutex<Vec<Connection>> },
+    Postgres(PgPool),
 }
 
 impl Db {
-    pub fn open(data_dir: &Path, extra: &[Migration]) -> anyhow::Result<Db> {
-        let writer = open_migrated(data_dir, extra)?;
-        Ok(Db {
-            inner: Arc::new(DbInner {
-                path: db_path(data_dir),
-                writer: Mutex::new(writer),
+    /// Opens the store and applies pending migrations. `extra` migrations (extension
+    /// entity types) must be portable SQL: they run on either backend.
+    pub fn open(location: &Location, extra: &[Migration]) -> anyhow::Result<Db> {
+        let store = match location {
+            Location::Sqlite(dir) => Store::Sqlite {
+                path: db_path(dir),
+                writer: Mutex::new(open_sqlite(dir, extra)?),
                 readers: Mutex::new(Vec::new()),
-            }),
-        })
+            },
+            Location::Postgres(url) => {
+                let config: postgres::Config = url.parse().map_err(|e| {
+                    anyhow::anyhow!(
+                        "the database URL {} is not valid: {e}; use postgres://user@host:port/dbname",
+                        redact(url)
+                    )
+                })?;
+                let pool = PgPool::new(config);
+                let mut conn = pool.checkout().map_err(|e| {
+                    anyhow::anyhow!(
+                        "cannot connect to {}: {e}; check that PostgreSQL is running and the URL is right",
+                        location.describe()
+                    )
+                })?;
+                let all: Vec<Migration> = POSTGRES_MIGRATIONS.iter().chain(extra).copied().collect();
+                migrate_postgres(conn.get(), &all)?;
+                conn.release();
+                Store::Postgres(pool)
+            }
+        };
+        Ok(Db { inner: Arc::new(store) })
     }
 
-    /// Runs `f` with the writer connection on a blocking thread.
+    pub fn backend(&self) -> Backend {
+        match *self.inner {
+            Store::Sqlite { .. } => Backend::Sqlite,
+            Store::Postgres(_) => Backend::Postgres,
+        }
+    }
+
+    /// The PostgreSQL connection settings (for the change listener).
+    pub fn postgres_config(&self) -> Option<postgres::Config> {
+        match &*self.inner {
+            Store::Postgres(pool) => Some(pool.config.clone()),
+            Store::Sqlite { .. } => None,
+        }
+    }
+
+    /// Runs `f` in a write transaction on this thread: committed when `f` returns `Ok`,
+    /// rolled back otherwise.
+    pub fn write_blocking<T, E: From<DbError>>(&self, f: impl FnOnce(&Tx<'_>) -> Result<T, E>) -> Result<T, E> {
+        match &*self.inner {
+            Store::Sqlite { writer, .. } => {
+                let conn = writer.lock().unwrap_or_else(|p| p.into_inner());
+                if !conn.is_autocommit() {
+                    // A panic left a transaction open; nothing of it was committed.
+                    conn.execute_batch("ROLLBACK").map_err(DbError::from)?;
+                }
+                in_transaction(&Tx::sqlite(&conn), "BEGIN IMMEDIATE", "COMMIT", f)
+            }
+            Store::Postgres(pool) => {
+                let mut conn = pool.checkout()?;
+                let begin = format!("BEGIN; SELECT pg_advisory_xact_lock({WRITE_LOCK})");
+                let commit = format!("SELECT pg_notify('{CHANGES_CHANNEL}', ''); COMMIT");
+                let out = in_transaction(&Tx::postgres(conn.get()), &begin, &commit, f);
+                conn.release();
+                out
+            }
+        }
+    }
+
+    /// Runs `f` in a read-only transaction (one consistent snapshot) on this thread.
+    pub fn read_blocking<T, E: From<DbError>>(&self, f: impl FnOnce(&Tx<'_>) -> Result<T, E>) -> Result<T, E> {
+        match &*self.inner {
+            Store::Sqlite { path, readers, .. } => {
+                let pooled = readers.lock().unwrap_or_else(|p| p.into_inner()).pop();
+                let conn = match pooled {
+                    Some(c) => c,
+                    None => fieldsync_sqlkit::open(path).map_err(DbError::from)?,
+                };
+                let out = in_transaction(&Tx::sqlite(&conn), "BEGIN", "COMMIT", f);
+                let mut pool = readers.lock().unwrap_or_else(|p| p.into_inner());
+                if pool.len() < 8 && conn.is_autocommit() {
+                    pool.push(conn);
+                }
+                out
+            }
+            Store::Postgres(pool) => {
+                let mut conn = pool.checkout()?;
+                let out = in_transaction(
+                    &Tx::postgres(conn.get()),
+                    "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
+                    "COMMIT",
+                    f,
+                );
+                conn.release();
+                out
+            }
+        }
+    }
+
+    /// [`Db::write_blocking`] on a blocking thread.
     pub async fn write<T, F>(&self, f: F) -> Result<T, AppError>
     where
         T: Send + 'static,
-        F: FnOnce(&mut Connection) -> Result<T, AppError> + Send + 'static,
+        F: FnOnce(&Tx<'_>) -> Result<T, AppError> + Send + 'static,
     {
-        let inner = self.inner.clone();
-        tokio::task::spawn_blocking(move || {
-            let mut conn = inner.writer.lock().unwrap_or_else(|p| p.into_inner());
-            f(&mut conn)
-        })
-        .await?
+        let db = self.clone();
+        tokio::task::spawn_blocking(move || db.write_blocking(f)).await?
     }
 
-    /// Runs `f` with a reader connection on a blocking thread.
+    /// [`Db::read_blocking`] on a blocking thread.
     pub async fn read<T, F>(&self, f: F) -> Result<T, AppError>
     where
         T: Send + 'static,
-        F: FnOnce(&mut Connection) -> Result<T, AppError> + Send + 'static,
+        F: FnOnce(&Tx<'_>) -> Result<T, AppError> + Send + 'static,
     {
-        let inner = self.inner.clone();
-        tokio::task::spawn_blocking(move || {
-            let pooled = inner.readers.lock().unwrap_or_else(|p| p.into_inner()).pop();
-            let mut conn = match pooled {
-                Some(c) => c,
-                None => fieldsync_sqlkit::open(&inner.path)?,
-            };
-            let out = f(&mut conn);
-            let mut pool = inner.readers.lock().unwrap_or_else(|p| p.into_inner());
-            if pool.len() < 8 {
-                pool.push(conn);
-            }
-            out
-        })
-        .await?
+        let db = self.clone();
+        tokio::task::spawn_blocking(move || db.read_blocking(f)).await?
     }
+}
+
+fn in_transaction<T, E: From<DbError>>(
+    tx: &Tx<'_>,
+    begin: &str,
+    commit: &str,
+    f: impl FnOnce(&Tx<'_>) -> Result<T, E>,
+) -> Result<T, E> {
+    tx.batch(begin)?;
+    match f(tx) {
+        Ok(v) => match tx.batch(commit) {
+            Ok(()) => Ok(v),
+            Err(e) => {
+                let _ = tx.batch("ROLLBACK");
+                Err(e.into())
+            }
+        },
+        Err(e) => {
+            let _ = tx.batch("ROLLBACK");
+            Err(e)
+        }
+    }
+}
+
+/// A bounded pool of PostgreSQL connections; callers wait when all are in use.
+struct PgPool {
+    config: postgres::Config,
+    /// Idle connections and how many are open in all.
+    state: Mutex<(Vec<PgConn>, usize)>,
+    freed: Condvar,
+}
+
+/// A connection out of the pool. Dropped without [`Checkout::release`] (a panic, or a
+/// broken connection) it is closed instead of returned.
+struct Checkout<'p> {
+    pool: &'p PgPool,
+    conn: Option<PgConn>,
+}
+
+impl Checkout<'_> {
+    fn get(&mut self) -> &mut PgConn {
+        self.conn.as_mut().expect("connection present until released")
+    }
+
+    fn release(mut self) {
+        if let Some(conn) = self.conn.take() {
+            if !conn.is_closed() {
+                let mut state = self.pool.state.lock().unwrap_or_else(|p| p.into_inner());
+                state.0.push(conn);
+                self.pool.freed.notify_one();
+                return;
+            }
+            self.conn = Some(conn); // Drop closes it and frees its slot
+        }
+    }
+}
+
+impl Drop for Checkout<'_> {
+    fn drop(&mut self) {
+        if self.conn.take().is_some() {
+            let mut state = self.pool.state.lock().unwrap_or_else(|p| p.into_inner());
+            state.1 -= 1;
+            self.pool.freed.notify_one();
+        }
+    }
+}
+
+impl Drop for PgPool {
+    /// The blocking client's drop runs its own small runtime, which must not happen on an
+    /// async worker (where the last handle to the store is usually dropped).
+    fn drop(&mut self) {
+        let idle = std::mem::take(&mut self.state.get_mut().unwrap_or_else(|p| p.into_inner()).0);
+        if !idle.is_empty() {
+            let _ = std::thread::Builder::new().name("fieldsync-pg-close".into()).spawn(move || drop(idle));
+        }
+    }
+}
+
+impl PgPool {
+    fn new(config: postgres::Config) -> Self {
+        PgPool { config, state: Mutex::new((Vec::new(), 0)), freed: Condvar::new() }
+    }
+
+    fn checkout(&self) -> Result<Checkout<'_>, DbError> {
+        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        loop {
+            if let Some(conn) = state.0.pop() {
+                return Ok(Checkout { pool: self, conn: Some(conn) });
+            }
+            if state.1 < PG_POOL_SIZE {
+                state.1 += 1;
+                drop(state);
+                return match PgConn::connect(&self.config) {
+                    Ok(conn) => Ok(Checkout { pool: self, conn: Some(conn) }),
+                    Err(e) => {
+                        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+                        state.1 -= 1;
+                        self.freed.notify_one();
+                        Err(e)
+                    }
+                };
+            }
+            state = self.freed.wait(state).unwrap_or_else(|p| p.into_inner());
+        }
+    }
+}
+
+/// Applies pending PostgreSQL migrations with the same bookkeeping as SQLite's
+/// (`schema_migrations`, checksums, each in its own transaction). Instances starting
+/// together take turns.
+fn migrate_postgres(conn: &mut PgConn, migrations: &[Migration]) -> anyhow::Result<usize> {
+    let client = conn.client();
+    client.batch_execute(&format!(
+        "SET client_min_messages = warning;
+         SELECT pg_advisory_lock({MIGRATE_LOCK});
+         CREATE TABLE IF NOT EXISTS schema_migrations (
+            set_name TEXT NOT NULL, version BIGINT NOT NULL, name TEXT NOT NULL,
+            checksum TEXT NOT NULL, applied_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+            PRIMARY KEY (set_name, version))"
+    ))?;
+    let result = (|| -> anyhow::Result<usize> {
+        let mut ran = 0;
+        for m in migrations {
+            let sum = hex::encode(Sha256::digest(m.sql.as_bytes()));
+            let label = format!("{}/{:03}_{}", m.set, m.version, m.name);
+            let stored = client.query_opt(
+                "SELECT checksum FROM schema_migrations WHERE set_name = $1 AND version = $2",
+                &[&m.set, &i64::from(m.version)],
+            )?;
+            match stored.map(|r| r.get::<_, String>(0)) {
+                Some(s) if s == sum => continue,
+                Some(_) => anyhow::bail!(
+                    "migration {label} was changed after it was applied to this database; restore the original file or start from a fresh database"
+                ),
+                None => {}
+            }
+            let mut tx = client.transaction()?;
+            tx.batch_execute(m.sql)
+                .map_err(|e| anyhow::anyhow!("migration {label} failed: {}", crate::sql::pg_message(&e)))?;
+            tx.execute(
+                "INSERT INTO schema_migrations (set_name, version, name, checksum) VALUES ($1, $2, $3, $4)",
+                &[&m.set, &i64::from(m.version), &m.name, &sum],
+            )?;
+            tx.commit()?;
+            ran += 1;
+        }
+        Ok(ran)
+    })();
+    client.batch_execute(&format!("SELECT pg_advisory_unlock({MIGRATE_LOCK})"))?;
+    result
 }
 
 /// The current time in milliseconds since the Unix epoch.
 pub fn now_ms() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn passwords_are_hidden_in_descriptions() {
+        assert_eq!(super::redact("postgres://app:s3cret@db:5432/fs"), "postgres://app:***@db:5432/fs");
+        assert_eq!(super::redact("postgres://app@db/fs"), "postgres://app@db/fs");
+        assert_eq!(super::redact("host=/tmp dbname=fs"), "host=/tmp dbname=fs");
+    }
 }

@@ -62,8 +62,8 @@ impl AppError {
     }
 }
 
-impl From<rusqlite::Error> for AppError {
-    fn from(e: rusqlite::Error) -> Self {
+impl From<crate::sql::DbError> for AppError {
+    fn from(e: crate::sql::DbError) -> Self {
         AppError::Internal(format!("database: {e}"))
     }
 }

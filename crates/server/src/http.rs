@@ -41,10 +41,8 @@ pub struct AppState {
 impl AppState {
     /// Re-reads the newest seq and wakes waiting pulls if it moved.
     pub async fn refresh_head(&self) -> Result<(), AppError> {
-        let head = self
-            .db
-            .read(|conn| Ok(conn.query_row("SELECT coalesce(max(seq), 0) FROM changes", [], |r| r.get(0))?))
-            .await?;
+        let head =
+            self.db.read(|tx| Ok(tx.value("SELECT coalesce(max(seq), 0) FROM changes", crate::args![])?)).await?;
         self.head.send_if_modified(|h| {
             let moved = head > *h;
             *h = (*h).max(head);
@@ -134,10 +132,8 @@ where
 }
 
 async fn health(State(state): State<Arc<AppState>>) -> Result<Json<serde_json::Value>, AppError> {
-    let head = state
-        .db
-        .read(|conn| Ok(conn.query_row("SELECT coalesce(max(seq), 0) FROM changes", [], |r| r.get::<_, i64>(0))?))
-        .await?;
+    let head =
+        state.db.read(|tx| Ok(tx.value::<i64>("SELECT coalesce(max(seq), 0) FROM changes", crate::args![])?)).await?;
     Ok(Json(serde_json::json!({"status": "ok", "head": head, "server_time_ms": state.clock.now_ms()})))
 }
 

@@ -1,9 +1,9 @@
 //! Fieldsync sync server: login, push and pull over HTTP (axum), role-based visibility and
 //! write rules compiled from the entity registry, per-field last-write-wins with a conflict
-//! log, and an embedded SQLite store.
+//! log, over embedded SQLite or PostgreSQL (see `db` and `sql`).
 //!
-//! **Invariant:** every write goes through the single writer connection in one transaction
-//! per push, and allocates change seqs inside it, so pulls never skip a change.
+//! **Invariant:** every push is one serialised write transaction that allocates its change
+//! seqs inside it, so seqs commit in order and pulls never skip a change.
 
 pub mod admin;
 pub mod auth;
@@ -11,12 +11,14 @@ pub mod checks;
 pub mod db;
 pub mod error;
 pub mod http;
+mod listen;
 pub mod pull;
 pub mod push;
 pub mod reassign;
 pub mod records;
 pub mod rules;
 pub mod seed;
+pub mod sql;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -32,7 +34,10 @@ pub use error::AppError;
 /// Everything a server instance needs; `ServerConfig::new(dir)` gives production defaults.
 #[derive(Clone)]
 pub struct ServerConfig {
+    /// Where the SQLite database lives (unused with `database_url`).
     pub data_dir: PathBuf,
+    /// A PostgreSQL URL; `None` uses SQLite in `data_dir`.
+    pub database_url: Option<String>,
     pub registry: Arc<Registry>,
     /// Migrations for entity types added beyond the standard registry.
     pub extra_migrations: Vec<Migration>,
@@ -45,9 +50,14 @@ pub struct ServerConfig {
 }
 
 impl ServerConfig {
+    pub fn location(&self) -> db::Location {
+        db::Location::new(&self.data_dir, self.database_url.as_deref())
+    }
+
     pub fn new(data_dir: impl Into<PathBuf>) -> Self {
         ServerConfig {
             data_dir: data_dir.into(),
+            database_url: None,
             registry: Arc::new(Registry::standard()),
             extra_migrations: Vec::new(),
             token_ttl: Duration::from_secs(30 * 24 * 3600),
@@ -82,7 +92,9 @@ impl RunningServer {
 
 /// Opens the store (migrating it) and serves on `listen` until stopped.
 pub async fn start(config: ServerConfig, listen: SocketAddr) -> anyhow::Result<RunningServer> {
-    let db = db::Db::open(&config.data_dir, &config.extra_migrations)?;
+    // Opening may connect to PostgreSQL with its blocking client: not on an async thread.
+    let (location, extra) = (config.location(), config.extra_migrations.clone());
+    let db = tokio::task::spawn_blocking(move || db::Db::open(&location, &extra)).await??;
     let state = Arc::new(http::AppState {
         db,
         registry: config.registry.clone(),
@@ -94,19 +106,31 @@ pub async fn start(config: ServerConfig, listen: SocketAddr) -> anyhow::Result<R
         stopping: tokio::sync::watch::channel(false).0,
     });
     state.refresh_head().await?;
-    // Writers outside this process (admin commands on the same database) do not wake
-    // long polls directly; a cheap once-a-second look at the head catches them.
-    let watcher = {
-        let state = state.clone();
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
-            loop {
-                tick.tick().await;
-                if let Err(e) = state.refresh_head().await {
-                    tracing::warn!(error = %e, "cannot read the change head");
+    let watcher = match state.db.postgres_config() {
+        // Every write on any instance sharing the database NOTIFYs on commit.
+        Some(pg) => {
+            let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+            let stop = state.stopping.subscribe();
+            std::thread::Builder::new()
+                .name("fieldsync-listen".into())
+                .spawn(move || listen::run(pg, tx, stop))
+                .map_err(|e| anyhow::anyhow!("cannot start the change listener: {e}"))?;
+            tokio::spawn(listen::wake_on_notify(state.clone(), rx))
+        }
+        // Writers outside this process (admin commands on the same SQLite file) do not
+        // wake long polls directly; a cheap once-a-second look at the head catches them.
+        None => {
+            let state = state.clone();
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+                loop {
+                    tick.tick().await;
+                    if let Err(e) = state.refresh_head().await {
+                        tracing::warn!(error = %e, "cannot read the change head");
+                    }
                 }
-            }
-        })
+            })
+        }
     };
     let listener =
         tokio::net::TcpListener::bind(listen).await.map_err(|e| anyhow::anyhow!("cannot listen on {listen}: {e}"))?;

@@ -7,14 +7,19 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use fieldsync_protocol::{Registry, Role};
-use fieldsync_server::{db, ServerConfig};
+use fieldsync_server::db::{Db, Location};
+use fieldsync_server::ServerConfig;
 
 #[derive(Parser)]
 #[command(name = "fieldsync-server", version, about = "Fieldsync sync server")]
 struct Cli {
-    /// Directory holding the server's database.
+    /// Directory holding the server's SQLite database (when --database is not given).
     #[arg(long, global = true, default_value = "./fieldsync-data")]
     data: PathBuf,
+    /// PostgreSQL instead of SQLite: postgres://user:password@host:port/dbname (or the
+    /// FIELDSYNC_DATABASE_URL environment variable). Several servers may share one.
+    #[arg(long, global = true, env = "FIELDSYNC_DATABASE_URL")]
+    database: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -109,14 +114,15 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> anyhow::Result<()> {
     let registry = Registry::standard();
+    let location = Location::new(&cli.data, cli.database.as_deref());
     match cli.command {
         Command::Migrate => {
-            db::open_migrated(&cli.data, &[])?;
-            println!("database in {} is up to date", cli.data.display());
+            Db::open(&location, &[])?;
+            println!("the database ({}) is up to date", location.describe());
         }
         Command::Seed { .. } => {
-            let mut conn = db::open_migrated(&cli.data, &[])?;
-            match fieldsync_server::seed::seed_demo(&mut conn, &registry)? {
+            let db = Db::open(&location, &[])?;
+            match db.write_blocking(|tx| fieldsync_server::seed::seed_demo(tx, &registry))? {
                 0 => println!("demo data already present"),
                 n => println!("seeded {n} demo records; users rep1, rep2, rep3, manager1, shipper1 (password: demo)"),
             }
@@ -125,32 +131,34 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let mut password = String::new();
             std::io::stdin().read_to_string(&mut password)?;
             let password = password.trim_end_matches(['\r', '\n']);
-            let mut conn = db::open_migrated(&cli.data, &[])?;
-            fieldsync_server::admin::add_user(
-                &mut conn,
-                &registry,
-                &name,
-                role,
-                &territories,
-                manager.as_deref(),
-                password,
-            )?;
+            let db = Db::open(&location, &[])?;
+            db.write_blocking(|tx| {
+                fieldsync_server::admin::save_user(
+                    tx,
+                    &registry,
+                    &name,
+                    role,
+                    &territories,
+                    manager.as_deref(),
+                    password,
+                )
+            })?;
             println!("user {name} saved");
         }
         Command::Territory { command } => {
-            let mut conn = db::open_migrated(&cli.data, &[])?;
+            let db = Db::open(&location, &[])?;
             let now = fieldsync_protocol::time::Clock::now_ms(&fieldsync_protocol::time::SystemClock);
-            let changes = match command {
+            let changes = db.write_blocking(|tx| match command {
                 TerritoryCommand::Assign { code, user: Some(user), .. } => {
-                    fieldsync_server::admin::set_user_territory(&mut conn, &registry, &code, &user, true, now)?
+                    fieldsync_server::admin::set_user_territory(tx, &registry, &code, &user, true, now)
                 }
                 TerritoryCommand::Assign { code, user: None, customers } => {
-                    fieldsync_server::admin::move_customers(&mut conn, &registry, &code, &customers, now)?
+                    fieldsync_server::admin::move_customers(tx, &registry, &code, &customers, now)
                 }
                 TerritoryCommand::Unassign { code, user } => {
-                    fieldsync_server::admin::set_user_territory(&mut conn, &registry, &code, &user, false, now)?
+                    fieldsync_server::admin::set_user_territory(tx, &registry, &code, &user, false, now)
                 }
-            };
+            })?;
             if changes.is_empty() {
                 println!("done; nobody's view changed");
             }
@@ -166,6 +174,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Serve { listen, session_hours, admin_token_file } => {
             let mut config = ServerConfig::new(&cli.data);
+            config.database_url = cli.database.clone();
             config.token_ttl = std::time::Duration::from_secs(session_hours * 3600);
             if let Some(path) = admin_token_file {
                 let token = std::fs::read_to_string(&path)

@@ -9,24 +9,25 @@ use std::collections::BTreeMap;
 
 use fieldsync_protocol::wire::{EntityChanges, PullResponse};
 use fieldsync_protocol::Registry;
-use fieldsync_sqlkit::{column_list, EntityRow};
-use rusqlite::{params, Connection};
+use fieldsync_sqlkit::column_list;
 use serde_json::Value;
 
 use crate::auth::AuthUser;
 use crate::error::AppError;
-use crate::rules;
+use crate::records::read_row;
+use crate::sql::Tx;
+use crate::{args, rules};
 
 pub fn pull(
-    conn: &mut Connection,
+    tx: &Tx<'_>,
     reg: &Registry,
     user: &AuthUser,
     cursor: i64,
     limit: u32,
     now_ms: i64,
 ) -> Result<PullResponse, AppError> {
-    let tx = conn.transaction()?; // one read snapshot for head and rows
-    let head: i64 = tx.query_row("SELECT coalesce(max(seq), 0) FROM changes", [], |r| r.get(0))?;
+    // Db::read runs this in one snapshot, so head and rows agree.
+    let head: i64 = tx.value("SELECT coalesce(max(seq), 0) FROM changes", args![])?;
     if cursor > head {
         return Err(AppError::bad(
             "unknown_cursor",
@@ -37,13 +38,11 @@ pub fn pull(
     let mut entries: BTreeMap<String, (bool, bool)> = BTreeMap::new(); // entity -> (has live, has deleted)
     let mut last = cursor;
     let mut scanned = 0u32;
-    {
-        // Changes for everyone, plus those targeted at this user (assignment changes).
-        let mut stmt = tx.prepare_cached(
-            "SELECT seq, entity, deleted FROM changes WHERE seq > ?1 AND target IN ('', ?3) ORDER BY seq LIMIT ?2",
-        )?;
-        let mut rows = stmt.query(params![cursor, limit, me])?;
-        while let Some(r) = rows.next()? {
+    // Changes for everyone, plus those targeted at this user (assignment changes).
+    tx.for_each(
+        "SELECT seq, entity, deleted FROM changes WHERE seq > ?1 AND target IN ('', ?3) ORDER BY seq LIMIT ?2",
+        args![cursor, limit, &me],
+        |r| {
             scanned += 1;
             last = r.get(0)?;
             let entity: String = r.get(1)?;
@@ -54,18 +53,19 @@ pub fn pull(
             } else {
                 e.0 = true;
             }
-        }
-    }
+            Ok(true)
+        },
+    )?;
     if scanned < limit {
         last = head; // nothing more for this user up to head (the rest targets others)
     }
     let notices = if entries.remove("_notice").is_some() {
-        let mut stmt = tx.prepare_cached(
+        tx.query(
             "SELECT n.text FROM notices n JOIN changes c ON c.entity = '_notice' AND c.record_id = n.id AND c.target = ?1
              WHERE c.seq > ?2 AND c.seq <= ?3 ORDER BY c.seq",
-        )?;
-        let texts = stmt.query_map(params![me, cursor, last], |r| r.get::<_, String>(0))?;
-        texts.collect::<Result<Vec<_>, _>>()?
+            args![&me, cursor, last],
+            |r| r.get(0),
+        )?
     } else {
         Vec::new()
     };
@@ -87,22 +87,22 @@ pub fn pull(
                 column_list(def, Some("t")),
                 rules::visible(reg, def, "t", &user.id)
             );
-            let mut stmt = tx.prepare(&sql)?;
-            let rows = stmt.query_map(params![entity, cursor, last, me], |r| EntityRow::read(def, r))?;
-            for row in rows {
-                let row = row?;
+            tx.for_each(&sql, args![&entity, cursor, last, &me], |r| {
+                let row = read_row(def, r)?;
                 let mut values = Vec::with_capacity(row.values.len() + 1);
                 values.push(Value::String(row.id));
                 values.extend(row.values);
                 out.rows.push(values);
-            }
+                Ok(true)
+            })?;
         }
         if dead {
-            let mut stmt = tx.prepare_cached(
+            out.deleted = tx.query(
                 "SELECT record_id FROM changes WHERE entity = ?1 AND seq > ?2 AND seq <= ?3 AND deleted = 1 \
                  AND target IN ('', ?4)",
+                args![&entity, cursor, last, &me],
+                |r| r.get(0),
             )?;
-            out.deleted = stmt.query_map(params![entity, cursor, last, me], |r| r.get(0))?.collect::<Result<_, _>>()?;
         }
         if !out.rows.is_empty() || !out.deleted.is_empty() {
             changes.push(out);

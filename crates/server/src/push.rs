@@ -12,16 +12,17 @@ use fieldsync_protocol::wire::{
     Mutation, MutationResult, MutationStatus, Op, PushRequest, PushResponse, MAX_PUSH_MUTATIONS,
 };
 use fieldsync_protocol::{validate_value, EntityDef, FieldStrategy, Registry};
-use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use serde_json::Value;
 use uuid::Uuid;
 
+use crate::args;
 use crate::auth::AuthUser;
 use crate::checks;
 use crate::error::AppError;
 use crate::reassign;
 use crate::records;
 use crate::rules;
+use crate::sql::{DbError, Tx};
 
 type Object = serde_json::Map<String, Value>;
 
@@ -74,9 +75,10 @@ struct Ctx<'a> {
     now_ms: i64,
 }
 
-/// Phase 2: applies the batch in one transaction, in order, each mutation at most once.
+/// Phase 2: applies the batch in the caller's write transaction, in order, each mutation
+/// at most once.
 pub fn apply(
-    conn: &mut Connection,
+    tx: &Tx<'_>,
     reg: &Registry,
     user: &AuthUser,
     req: &PushRequest,
@@ -84,13 +86,13 @@ pub fn apply(
     before_commit: Option<&BeforeCommit>,
 ) -> Result<PushResponse, AppError> {
     let ctx = Ctx { reg, user, client_id: req.client_id.to_string(), offset_ms: now_ms - req.client_time_ms, now_ms };
-    let mut tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let mut results = Vec::with_capacity(req.mutations.len());
     for m in &req.mutations {
-        let stored: Option<(String, String)> = tx
-            .prepare_cached("SELECT result, user_id FROM applied_mutations WHERE mutation_id = ?1")?
-            .query_row([m.mutation_id.to_string()], |r| Ok((r.get(0)?, r.get(1)?)))
-            .optional()?;
+        let stored: Option<(String, String)> = tx.query_opt(
+            "SELECT result, user_id FROM applied_mutations WHERE mutation_id = ?1",
+            args![m.mutation_id.to_string()],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?;
         if let Some((json, owner)) = stored {
             if owner != user.id.to_string() {
                 return Err(AppError::bad(
@@ -102,39 +104,33 @@ pub fn apply(
             results.push(serde_json::from_str(&json).map_err(|e| AppError::Internal(format!("stored result: {e}")))?);
             continue;
         }
-        let sp = tx.savepoint()?;
-        let outcome = apply_one(&ctx, &sp, m).map_err(|e| e.with_mutation(m.mutation_id))?;
-        let result = match outcome {
-            Outcome::Done(result) => {
-                sp.commit()?;
-                result
-            }
-            Outcome::Refused { code, reason, keep_flags } => {
-                if keep_flags {
-                    sp.commit()?; // the flags the check raised stay; nothing else was written
-                } else {
-                    drop(sp); // rolls back whatever this mutation wrote
-                }
-                MutationResult {
-                    mutation_id: m.mutation_id,
-                    status: MutationStatus::Rejected,
-                    code: Some(code.into()),
-                    reason: Some(reason),
-                    lost_fields: Vec::new(),
-                }
-            }
-        };
+        // Each mutation in a savepoint: a refusal undoes what it wrote (but may keep the
+        // flags a check raised); an error fails the whole batch.
+        let result = tx.savepoint(|tx| {
+            Ok::<_, AppError>(match apply_one(&ctx, tx, m).map_err(|e| e.with_mutation(m.mutation_id))? {
+                Outcome::Done(result) => (result, true),
+                Outcome::Refused { code, reason, keep_flags } => (
+                    MutationResult {
+                        mutation_id: m.mutation_id,
+                        status: MutationStatus::Rejected,
+                        code: Some(code.into()),
+                        reason: Some(reason),
+                        lost_fields: Vec::new(),
+                    },
+                    keep_flags,
+                ),
+            })
+        })?;
         let json = serde_json::to_string(&result).map_err(|e| AppError::Internal(e.to_string()))?;
         tx.execute(
             "INSERT INTO applied_mutations (mutation_id, user_id, result, at_ms) VALUES (?1, ?2, ?3, ?4)",
-            params![m.mutation_id.to_string(), user.id.to_string(), json, now_ms],
+            args![m.mutation_id.to_string(), user.id.to_string(), json, now_ms],
         )?;
         results.push(result);
     }
     if let Some(hook) = before_commit {
         hook();
     }
-    tx.commit()?;
     Ok(PushResponse { server_time_ms: now_ms, results })
 }
 
@@ -154,11 +150,11 @@ fn refuse(code: &'static str, reason: String) -> Outcome {
     Outcome::Refused { code, reason, keep_flags: false }
 }
 
-fn apply_one(ctx: &Ctx<'_>, conn: &Connection, m: &Mutation) -> Result<Outcome, AppError> {
+fn apply_one(ctx: &Ctx<'_>, tx: &Tx<'_>, m: &Mutation) -> Result<Outcome, AppError> {
     let def = ctx.reg.get(&m.entity).ok_or_else(|| AppError::Internal("entity vanished after validation".into()))?;
     let id = m.id.to_string();
-    let existing = records::load(conn, def, &id)?;
-    if existing.is_some() && !rules::is_visible(conn, ctx.reg, def, &id, &ctx.user.id)? {
+    let existing = records::load(tx, def, &id)?;
+    if existing.is_some() && !rules::is_visible(tx, ctx.reg, def, &id, &ctx.user.id)? {
         return Ok(not_found(def, &id));
     }
     if let Some(field) = m.fields.keys().find(|f| def.field(f).is_some_and(|d| d.strategy == FieldStrategy::ServerOnly))
@@ -166,15 +162,15 @@ fn apply_one(ctx: &Ctx<'_>, conn: &Connection, m: &Mutation) -> Result<Outcome, 
         return Ok(refuse("forbidden", format!("{}.{field} is set by the server and cannot be changed.", def.name)));
     }
     match (m.op, existing) {
-        (Op::Put, None) if records::is_deleted(conn, def.name, &id)? => Ok(refuse(
+        (Op::Put, None) if records::is_deleted(tx, def.name, &id)? => Ok(refuse(
             "deleted",
             format!("This {} record was deleted on the server by someone else; discard your change.", def.name),
         )),
-        (Op::Put, None) => create(ctx, conn, def, &id, m),
-        (Op::Put, Some(row)) => update(ctx, conn, def, &id, row.to_object(def), m),
-        (Op::Delete, None) if records::is_deleted(conn, def.name, &id)? => Ok(Outcome::Done(applied(m, Vec::new()))),
+        (Op::Put, None) => create(ctx, tx, def, &id, m),
+        (Op::Put, Some(row)) => update(ctx, tx, def, &id, row.to_object(def), m),
+        (Op::Delete, None) if records::is_deleted(tx, def.name, &id)? => Ok(Outcome::Done(applied(m, Vec::new()))),
         (Op::Delete, None) => Ok(not_found(def, &id)),
-        (Op::Delete, Some(row)) => delete(ctx, conn, def, &id, row.to_object(def), m),
+        (Op::Delete, Some(row)) => delete(ctx, tx, def, &id, row.to_object(def), m),
     }
 }
 
@@ -212,12 +208,7 @@ fn scope_uses(scope: &fieldsync_protocol::Scope, field: &str) -> bool {
 
 /// Refuses changes to a record whose own lifecycle, or whose parent's (`frozen_with`),
 /// is in a state that does not allow edits.
-fn check_editable(
-    ctx: &Ctx<'_>,
-    conn: &Connection,
-    def: &EntityDef,
-    record: &Object,
-) -> Result<Option<Outcome>, AppError> {
+fn check_editable(ctx: &Ctx<'_>, tx: &Tx<'_>, def: &EntityDef, record: &Object) -> Result<Option<Outcome>, AppError> {
     if let Some(sm) = def.state_machine {
         let state = record.get(sm.field).and_then(Value::as_str).unwrap_or_default();
         if !sm.editable_in.contains(&state) {
@@ -237,7 +228,7 @@ fn check_editable(
         return Ok(None);
     };
     let Some(sm) = parent_def.state_machine else { return Ok(None) };
-    let Some(parent) = records::load(conn, parent_def, parent_id)? else { return Ok(None) };
+    let Some(parent) = records::load(tx, parent_def, parent_id)? else { return Ok(None) };
     let state = parent.to_object(parent_def).get(sm.field).and_then(Value::as_str).unwrap_or_default().to_string();
     if sm.editable_in.contains(&state.as_str()) {
         return Ok(None);
@@ -251,7 +242,7 @@ fn check_editable(
     )))
 }
 
-fn create(ctx: &Ctx<'_>, conn: &Connection, def: &EntityDef, id: &str, m: &Mutation) -> Result<Outcome, AppError> {
+fn create(ctx: &Ctx<'_>, tx: &Tx<'_>, def: &EntityDef, id: &str, m: &Mutation) -> Result<Outcome, AppError> {
     let role = ctx.user.role;
     if !def.access(role).is_some_and(|a| a.create) {
         return Ok(refuse("forbidden", format!("As a {role} you may not create {} records.", def.name)));
@@ -274,20 +265,20 @@ fn create(ctx: &Ctx<'_>, conn: &Connection, def: &EntityDef, id: &str, m: &Mutat
             ));
         }
     }
-    if let Some(locked) = check_editable(ctx, conn, def, &record)? {
+    if let Some(locked) = check_editable(ctx, tx, def, &record)? {
         return Ok(locked);
     }
-    if let Some(refused) = check_references(ctx, conn, def, m.fields.iter().map(|(n, v)| (n.as_str(), v)))? {
+    if let Some(refused) = check_references(ctx, tx, def, m.fields.iter().map(|(n, v)| (n.as_str(), v)))? {
         return Ok(refused);
     }
     let values: Vec<Value> = def.fields.iter().map(|f| record.get(f.name).cloned().unwrap_or(Value::Null)).collect();
-    let seq = records::upsert(conn, def, id, &values)?;
-    if !rules::is_visible(conn, ctx.reg, def, id, &ctx.user.id)? {
+    let seq = records::upsert(tx, def, id, &values)?;
+    if !rules::is_visible(tx, ctx.reg, def, id, &ctx.user.id)? {
         return Ok(outside_scope(def));
     }
     let at = edit_time(ctx, m);
     for name in m.fields.keys() {
-        stamp(conn, ctx, def, id, name, at, seq)?;
+        stamp(tx, ctx, def, id, name, at, seq)?;
     }
     Ok(Outcome::Done(applied(m, Vec::new())))
 }
@@ -299,14 +290,12 @@ struct Stamp {
     seq: i64,
 }
 
-fn read_stamp(conn: &Connection, entity: &str, id: &str, field: &str) -> rusqlite::Result<Option<Stamp>> {
-    conn.prepare_cached(
+fn read_stamp(tx: &Tx<'_>, entity: &str, id: &str, field: &str) -> Result<Option<Stamp>, DbError> {
+    tx.query_opt(
         "SELECT at_ms, user_id, client_id, seq FROM field_stamps WHERE entity = ?1 AND record_id = ?2 AND field = ?3",
-    )?
-    .query_row(params![entity, id, field], |r| {
-        Ok(Stamp { at_ms: r.get(0)?, user_id: r.get(1)?, client_id: r.get(2)?, seq: r.get(3)? })
-    })
-    .optional()
+        args![entity, id, field],
+        |r| Ok(Stamp { at_ms: r.get(0)?, user_id: r.get(1)?, client_id: r.get(2)?, seq: r.get(3)? }),
+    )
 }
 
 /// A value that lost, and the one that won, for the conflict log.
@@ -320,7 +309,7 @@ struct Conflict<'a> {
 
 fn update(
     ctx: &Ctx<'_>,
-    conn: &Connection,
+    tx: &Tx<'_>,
     def: &EntityDef,
     id: &str,
     current: Object,
@@ -345,15 +334,15 @@ fn update(
             }
         }
         if m.fields.keys().any(|f| f != sm.field) {
-            if let Some(locked) = check_editable(ctx, conn, def, &current)? {
+            if let Some(locked) = check_editable(ctx, tx, def, &current)? {
                 return Ok(locked);
             }
         }
-    } else if let Some(locked) = check_editable(ctx, conn, def, &current)? {
+    } else if let Some(locked) = check_editable(ctx, tx, def, &current)? {
         return Ok(locked);
     }
     if let Some(t) = transition {
-        if let Some(r) = checks::before_transition(ctx.reg, conn, def, id, t, ctx.now_ms)? {
+        if let Some(r) = checks::before_transition(ctx.reg, tx, def, id, t, ctx.now_ms)? {
             return Ok(Outcome::Refused { code: r.code, reason: r.reason, keep_flags: true });
         }
     }
@@ -370,7 +359,7 @@ fn update(
         }
         // Concurrent: another client wrote the field after this client last pulled.
         let concurrent =
-            read_stamp(conn, def.name, id, name)?.filter(|s| s.seq > m.base_cursor && s.client_id != ctx.client_id);
+            read_stamp(tx, def.name, id, name)?.filter(|s| s.seq > m.base_cursor && s.client_id != ctx.client_id);
         match concurrent {
             None => {
                 winners.insert(name.clone(), value.clone());
@@ -403,7 +392,7 @@ fn update(
         }
     }
     if !winners.is_empty() {
-        if let Some(refused) = check_references(ctx, conn, def, winners.iter().map(|(n, v)| (n.as_str(), v)))? {
+        if let Some(refused) = check_references(ctx, tx, def, winners.iter().map(|(n, v)| (n.as_str(), v)))? {
             return Ok(refused);
         }
         let mut record = current.clone();
@@ -411,7 +400,7 @@ fn update(
         // Moving a child (an order line) to another parent: the new parent must be
         // editable too.
         if def.frozen_with.is_some_and(|link| winners.contains_key(link)) {
-            if let Some(locked) = check_editable(ctx, conn, def, &record)? {
+            if let Some(locked) = check_editable(ctx, tx, def, &record)? {
                 return Ok(locked);
             }
         }
@@ -419,42 +408,42 @@ fn update(
         // who sees the record and its dependents: capture views around the write.
         let moves = winners.keys().any(|f| scope_uses(&def.scope, f));
         let watch = if moves {
-            let viewers = reassign::viewers(conn, None)?;
-            let span = reassign::subtree(conn, ctx.reg, &[(def.name, id.to_string())])?;
-            let before = reassign::capture(conn, ctx.reg, &viewers, &span)?;
+            let viewers = reassign::viewers(tx, None)?;
+            let span = reassign::subtree(tx, ctx.reg, &[(def.name, id.to_string())])?;
+            let before = reassign::capture(tx, ctx.reg, &viewers, &span)?;
             Some((viewers, span, before))
         } else {
             None
         };
-        records::write_fields(conn, def, id, &record, winners.keys())?;
-        if !rules::is_visible(conn, ctx.reg, def, id, &ctx.user.id)? {
+        records::write_fields(tx, def, id, &record, winners.keys())?;
+        if !rules::is_visible(tx, ctx.reg, def, id, &ctx.user.id)? {
             return Ok(outside_scope(def));
         }
         if let Some((viewers, span, before)) = watch {
-            let after = reassign::capture(conn, ctx.reg, &viewers, &span)?;
+            let after = reassign::capture(tx, ctx.reg, &viewers, &span)?;
             let reason = format!("{} changed by {}", def.name, ctx.user.username);
-            reassign::publish(conn, &viewers, &before, &after, def, &reason, ctx.now_ms)?;
+            reassign::publish(tx, &viewers, &before, &after, def, &reason, ctx.now_ms)?;
         }
-        let seq = records::log_change(conn, def.name, id, false)?;
+        let seq = records::log_change(tx, def.name, id, false)?;
         for name in winners.keys() {
-            stamp(conn, ctx, def, id, name, at, seq)?;
+            stamp(tx, ctx, def, id, name, at, seq)?;
         }
     }
     for c in conflicts {
-        log_conflict(ctx, conn, def, id, c)?;
+        log_conflict(ctx, tx, def, id, c)?;
     }
     // Only a transition that was written (not lost to a later concurrent edit) runs its
     // after-checks.
     let state_written = def.state_machine.is_some_and(|sm| winners.contains_key(sm.field));
     if let Some(t) = transition.filter(|_| state_written) {
-        checks::after_transition(ctx.reg, conn, def, id, t, ctx.now_ms)?;
+        checks::after_transition(ctx.reg, tx, def, id, t, ctx.now_ms)?;
     }
     Ok(Outcome::Done(applied(m, lost)))
 }
 
 fn delete(
     ctx: &Ctx<'_>,
-    conn: &Connection,
+    tx: &Tx<'_>,
     def: &EntityDef,
     id: &str,
     current: Object,
@@ -464,15 +453,12 @@ fn delete(
     if !def.access(role).is_some_and(|a| a.delete) {
         return Ok(refuse("forbidden", format!("As a {role} you may not delete {} records.", def.name)));
     }
-    if let Some(locked) = check_editable(ctx, conn, def, &current)? {
+    if let Some(locked) = check_editable(ctx, tx, def, &current)? {
         return Ok(locked);
     }
     for (referrer, field) in ctx.reg.referrers(def.name) {
-        let n: i64 = conn.query_row(
-            &format!("SELECT count(*) FROM \"{}\" WHERE \"{}\" = ?1", referrer.name, field.name),
-            [id],
-            |r| r.get(0),
-        )?;
+        let n: i64 =
+            tx.value(&format!("SELECT count(*) FROM \"{}\" WHERE \"{}\" = ?1", referrer.name, field.name), args![id])?;
         if n > 0 {
             return Ok(refuse(
                 "in_use",
@@ -483,7 +469,7 @@ fn delete(
             ));
         }
     }
-    records::delete(conn, def, id)?;
+    records::delete(tx, def, id)?;
     Ok(Outcome::Done(applied(m, Vec::new())))
 }
 
@@ -493,20 +479,13 @@ fn edit_time(ctx: &Ctx<'_>, m: &Mutation) -> i64 {
     m.edited_at_ms.saturating_add(ctx.offset_ms).min(ctx.now_ms)
 }
 
-fn stamp(
-    conn: &Connection,
-    ctx: &Ctx<'_>,
-    def: &EntityDef,
-    id: &str,
-    field: &str,
-    at: i64,
-    seq: i64,
-) -> rusqlite::Result<()> {
-    conn.prepare_cached(
-        "INSERT OR REPLACE INTO field_stamps (entity, record_id, field, at_ms, user_id, client_id, seq) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-    )?
-    .execute(params![def.name, id, field, at, ctx.user.id.to_string(), ctx.client_id, seq])?;
+fn stamp(tx: &Tx<'_>, ctx: &Ctx<'_>, def: &EntityDef, id: &str, field: &str, at: i64, seq: i64) -> Result<(), DbError> {
+    tx.execute(
+        "INSERT INTO field_stamps (entity, record_id, field, at_ms, user_id, client_id, seq) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (entity, record_id, field) DO UPDATE SET \
+         at_ms = excluded.at_ms, user_id = excluded.user_id, client_id = excluded.client_id, seq = excluded.seq",
+        args![def.name, id, field, at, ctx.user.id.to_string(), &ctx.client_id, seq],
+    )?;
     Ok(())
 }
 
@@ -514,21 +493,21 @@ fn stamp(
 /// mutation when it points at a record the user may not see (the same rule as reads).
 fn check_references<'v>(
     ctx: &Ctx<'_>,
-    conn: &Connection,
+    tx: &Tx<'_>,
     def: &EntityDef,
     fields: impl Iterator<Item = (&'v str, &'v Value)>,
 ) -> Result<Option<Outcome>, AppError> {
     for (name, value) in fields {
         let target = def.field(name).and_then(|f| f.references()).and_then(|t| ctx.reg.get(t));
         let (Some(target), Some(ref_id)) = (target, value.as_str()) else { continue };
-        if !records::exists(conn, target.name, ref_id)? {
+        if !records::exists(tx, target.name, ref_id)? {
             return Err(AppError::bad(
                 "missing_reference",
                 format!("{}.{name} refers to {} record {ref_id}, which does not exist.", def.name, target.name),
             )
             .with_field(name));
         }
-        if target.readable_by(ctx.user.role) && !rules::is_visible(conn, ctx.reg, target, ref_id, &ctx.user.id)? {
+        if target.readable_by(ctx.user.role) && !rules::is_visible(tx, ctx.reg, target, ref_id, &ctx.user.id)? {
             return Ok(Some(refuse(
                 "forbidden",
                 format!(
@@ -541,14 +520,12 @@ fn check_references<'v>(
     Ok(None)
 }
 
-fn username(conn: &Connection, user_id: &str) -> rusqlite::Result<String> {
-    conn.prepare_cached("SELECT username FROM users WHERE id = ?1")?
-        .query_row([user_id], |r| r.get(0))
-        .optional()
+fn username(tx: &Tx<'_>, user_id: &str) -> Result<String, DbError> {
+    tx.query_opt("SELECT username FROM users WHERE id = ?1", args![user_id], |r| r.get(0))
         .map(|u| u.unwrap_or_else(|| user_id.to_string()))
 }
 
-fn log_conflict(ctx: &Ctx<'_>, conn: &Connection, def: &EntityDef, id: &str, c: Conflict<'_>) -> Result<(), AppError> {
+fn log_conflict(ctx: &Ctx<'_>, tx: &Tx<'_>, def: &EntityDef, id: &str, c: Conflict<'_>) -> Result<(), AppError> {
     let log = ctx.reg.get("sync_conflicts").ok_or_else(|| AppError::Internal("no sync_conflicts entity".into()))?;
     let values = vec![
         Value::from(def.name),
@@ -556,12 +533,12 @@ fn log_conflict(ctx: &Ctx<'_>, conn: &Connection, def: &EntityDef, id: &str, c: 
         Value::from(c.field),
         Value::from(c.kept.to_string()),
         Value::from(c.overwritten.to_string()),
-        Value::from(username(conn, &c.kept_by)?),
-        Value::from(username(conn, &c.overwritten_by)?),
+        Value::from(username(tx, &c.kept_by)?),
+        Value::from(username(tx, &c.overwritten_by)?),
         Value::from(c.kept_by),
         Value::from(c.overwritten_by),
         Value::from(rfc3339_ms(ctx.now_ms)),
     ];
-    records::upsert(conn, log, &Uuid::now_v7().to_string(), &values)?;
+    records::upsert(tx, log, &Uuid::now_v7().to_string(), &values)?;
     Ok(())
 }

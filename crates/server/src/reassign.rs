@@ -10,11 +10,12 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use fieldsync_protocol::{EntityDef, Registry, Role, Scope};
-use rusqlite::{params, Connection};
 use uuid::Uuid;
 
+use crate::args;
 use crate::records;
 use crate::rules;
+use crate::sql::{DbError, Tx};
 
 /// A user whose view may change.
 #[derive(Debug, Clone)]
@@ -32,12 +33,12 @@ pub enum Span {
 
 type Seen = BTreeSet<(&'static str, String)>;
 
-pub fn viewers(conn: &Connection, usernames: Option<&[String]>) -> rusqlite::Result<Vec<Viewer>> {
-    let mut stmt = conn.prepare("SELECT id, username, role FROM users ORDER BY username")?;
-    let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?)))?;
+pub fn viewers(tx: &Tx<'_>, usernames: Option<&[String]>) -> Result<Vec<Viewer>, DbError> {
+    let rows = tx.query("SELECT id, username, role FROM users ORDER BY username", args![], |r| {
+        Ok((r.get::<String>(0)?, r.get::<String>(1)?, r.get::<String>(2)?))
+    })?;
     let mut out = Vec::new();
-    for row in rows {
-        let (id, username, role) = row?;
+    for (id, username, role) in rows {
         if usernames.is_some_and(|names| !names.contains(&username)) {
             continue;
         }
@@ -59,7 +60,7 @@ fn follows(scope: &Scope, field: &str) -> bool {
 
 /// The given records plus everything whose visibility derives from them (contacts of a
 /// customer, lines of an order, ...).
-pub fn subtree(conn: &Connection, reg: &Registry, roots: &[(&str, String)]) -> rusqlite::Result<Span> {
+pub fn subtree(tx: &Tx<'_>, reg: &Registry, roots: &[(&str, String)]) -> Result<Span, DbError> {
     let mut found: BTreeMap<&'static str, BTreeSet<String>> = BTreeMap::new();
     let mut queue: Vec<(&'static str, String)> =
         roots.iter().filter_map(|(e, id)| reg.get(e).map(|d| (d.name, id.clone()))).collect();
@@ -71,11 +72,9 @@ pub fn subtree(conn: &Connection, reg: &Registry, roots: &[(&str, String)]) -> r
             if !follows(&child.scope, field.name) {
                 continue;
             }
-            let mut stmt =
-                conn.prepare_cached(&format!("SELECT id FROM \"{}\" WHERE \"{}\" = ?1", child.name, field.name))?;
-            let ids = stmt.query_map([&id], |r| r.get::<_, String>(0))?;
-            for child_id in ids {
-                queue.push((child.name, child_id?));
+            let sql = format!("SELECT id FROM \"{}\" WHERE \"{}\" = ?1", child.name, field.name);
+            for child_id in tx.query(&sql, args![&id], |r| r.get::<String>(0))? {
+                queue.push((child.name, child_id));
             }
         }
     }
@@ -83,11 +82,11 @@ pub fn subtree(conn: &Connection, reg: &Registry, roots: &[(&str, String)]) -> r
 }
 
 /// What each viewer sees of `span` right now.
-pub fn capture(conn: &Connection, reg: &Registry, viewers: &[Viewer], span: &Span) -> rusqlite::Result<Vec<Seen>> {
-    viewers.iter().map(|v| visible_set(conn, reg, v, span)).collect()
+pub fn capture(tx: &Tx<'_>, reg: &Registry, viewers: &[Viewer], span: &Span) -> Result<Vec<Seen>, DbError> {
+    viewers.iter().map(|v| visible_set(tx, reg, v, span)).collect()
 }
 
-fn visible_set(conn: &Connection, reg: &Registry, viewer: &Viewer, span: &Span) -> rusqlite::Result<Seen> {
+fn visible_set(tx: &Tx<'_>, reg: &Registry, viewer: &Viewer, span: &Span) -> Result<Seen, DbError> {
     let mut seen = Seen::new();
     for def in reg.entities().iter().filter(|d| d.readable_by(viewer.role)) {
         let filter = match span {
@@ -103,10 +102,10 @@ fn visible_set(conn: &Connection, reg: &Registry, viewer: &Viewer, span: &Span) 
         };
         let sql =
             format!("SELECT t.id FROM \"{}\" t WHERE {filter}{}", def.name, rules::visible(reg, def, "t", &viewer.id));
-        let mut stmt = conn.prepare(&sql)?;
-        for id in stmt.query_map([], |r| r.get::<_, String>(0))? {
-            seen.insert((def.name, id?));
-        }
+        tx.for_each(&sql, args![], |r| {
+            seen.insert((def.name, r.get(0)?));
+            Ok(true)
+        })?;
     }
     Ok(seen)
 }
@@ -123,34 +122,34 @@ pub struct ViewChange {
 /// telling the viewer what happened. `headline` is the entity the change is about (for
 /// the message); `reason` says why ("moved from NORTH to SOUTH").
 pub fn publish(
-    conn: &Connection,
+    tx: &Tx<'_>,
     viewers: &[Viewer],
     before: &[Seen],
     after: &[Seen],
     headline: &EntityDef,
     reason: &str,
     now_ms: i64,
-) -> rusqlite::Result<Vec<ViewChange>> {
+) -> Result<Vec<ViewChange>, DbError> {
     let mut out = Vec::new();
     for ((viewer, b), a) in viewers.iter().zip(before).zip(after) {
         let target = viewer.id.to_string();
         let mut change = ViewChange { username: viewer.username.clone(), ..Default::default() };
         for (entity, id) in a.difference(b) {
-            records::log_targeted(conn, entity, id, false, &target)?;
+            records::log_targeted(tx, entity, id, false, &target)?;
             *change.gained.entry(entity).or_default() += 1;
         }
         for (entity, id) in b.difference(a) {
-            records::log_targeted(conn, entity, id, true, &target)?;
+            records::log_targeted(tx, entity, id, true, &target)?;
             *change.lost.entry(entity).or_default() += 1;
         }
         for (counts, verb) in [(&change.gained, "now visible to you"), (&change.lost, "no longer visible to you")] {
             if let Some(text) = notice_text(counts, headline.name, verb, reason) {
                 let id = Uuid::now_v7().to_string();
-                conn.execute(
+                tx.execute(
                     "INSERT INTO notices (id, user_id, text, at_ms) VALUES (?1, ?2, ?3, ?4)",
-                    params![id, target, text, now_ms],
+                    args![&id, &target, text, now_ms],
                 )?;
-                records::log_targeted(conn, "_notice", &id, false, &target)?;
+                records::log_targeted(tx, "_notice", &id, false, &target)?;
             }
         }
         if !change.gained.is_empty() || !change.lost.is_empty() {

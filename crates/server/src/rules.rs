@@ -22,7 +22,7 @@ pub fn visible(reg: &Registry, entity: &EntityDef, alias: &str, uid: &Uuid) -> S
 
 fn scope_sql(reg: &Registry, entity: &EntityDef, scope: &Scope, alias: &str, uid: &Uuid) -> String {
     match scope {
-        Scope::All => "1".into(),
+        Scope::All => "TRUE".into(),
         Scope::Territory(f) => format!("{alias}.\"{f}\" IN ({})", territories(uid)),
         Scope::Category(f) => format!(
             "{alias}.\"{f}\" IN (SELECT category_id FROM territory_categories WHERE territory_id IN ({}))",
@@ -41,7 +41,7 @@ fn scope_sql(reg: &Registry, entity: &EntityDef, scope: &Scope, alias: &str, uid
                         visible(reg, parent, &inner, uid)
                     )
                 }
-                None => "0".into(),
+                None => "FALSE".into(),
             }
         }
         Scope::AnyOf(list) => {
@@ -57,16 +57,16 @@ fn scope_sql(reg: &Registry, entity: &EntityDef, scope: &Scope, alias: &str, uid
 
 /// Whether record `id` of `entity` exists and is visible to `uid`.
 pub fn is_visible(
-    conn: &rusqlite::Connection,
+    tx: &crate::sql::Tx<'_>,
     reg: &Registry,
     entity: &EntityDef,
     id: &str,
     uid: &Uuid,
-) -> rusqlite::Result<bool> {
+) -> Result<bool, crate::sql::DbError> {
     let sql = format!(
         "SELECT EXISTS (SELECT 1 FROM \"{}\" t WHERE t.id = ?1 AND {})",
         entity.name,
         visible(reg, entity, "t", uid)
     );
-    conn.query_row(&sql, [id], |r| r.get(0))
+    tx.value(&sql, crate::args![id])
 }

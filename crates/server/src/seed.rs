@@ -7,12 +7,14 @@ use fieldsync_protocol::{Registry, Role};
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
-use rusqlite::{params, Connection, OptionalExtension};
 use serde_json::{json, Value};
 
-use fieldsync_sqlkit::pricing::{current_price, line_total_cents, Price};
+use fieldsync_sqlkit::pricing::{line_total_cents, Price};
 
+use crate::args;
+use crate::checks::current_price;
 use crate::records;
+use crate::sql::Tx;
 
 pub const CUSTOMERS_PER_TERRITORY: usize = 520;
 pub const PRODUCTS: usize = 300;
@@ -33,21 +35,21 @@ impl Ids {
     }
 }
 
-struct Seeder<'a> {
-    conn: &'a Connection,
+struct Seeder<'a, 'c> {
+    tx: &'a Tx<'c>,
     reg: &'a Registry,
     ids: Ids,
     rng: StdRng,
     rows: usize,
 }
 
-impl Seeder<'_> {
+impl Seeder<'_, '_> {
     /// Inserts a record given as a JSON object; missing fields are null.
     fn put(&mut self, entity: &str, obj: Value) -> anyhow::Result<String> {
         let def = self.reg.get(entity).ok_or_else(|| anyhow::anyhow!("no entity {entity}"))?;
         let id = self.ids.next();
         let values: Vec<Value> = def.fields.iter().map(|f| obj.get(f.name).cloned().unwrap_or(Value::Null)).collect();
-        records::upsert(self.conn, def, &id, &values)?;
+        records::upsert(self.tx, def, &id, &values)?;
         self.rows += 1;
         Ok(id)
     }
@@ -74,17 +76,16 @@ const CATEGORIES: &[(&str, &str)] = &[
 ];
 
 /// Seeds the demo data unless already present. Returns the number of records written.
-pub fn seed_demo(conn: &mut Connection, reg: &Registry) -> anyhow::Result<usize> {
+/// Run it in one write transaction: a crash part way leaves no half-seeded database.
+pub fn seed_demo(tx: &Tx<'_>, reg: &Registry) -> anyhow::Result<usize> {
     let done: Option<String> =
-        conn.query_row("SELECT value FROM server_meta WHERE key = 'demo_seeded'", [], |r| r.get(0)).optional()?;
+        tx.query_opt("SELECT value FROM server_meta WHERE key = 'demo_seeded'", args![], |r| r.get(0))?;
     if done.is_some() {
         return Ok(0);
     }
-    // One transaction: a crash part way leaves no half-seeded database behind.
-    let tx = conn.transaction()?;
     let mut rows = {
         let mut s = Seeder {
-            conn: &tx,
+            tx,
             reg,
             ids: Ids { ms: 1_764_000_000_000, rng: StdRng::seed_from_u64(7) },
             rng: StdRng::seed_from_u64(42),
@@ -100,16 +101,15 @@ pub fn seed_demo(conn: &mut Connection, reg: &Registry) -> anyhow::Result<usize>
         ("rep3", Role::Rep, vec!["SOUTH".to_string()], Some("manager1")),
         ("shipper1", Role::Shipper, vec!["NORTH".to_string(), "SOUTH".to_string()], Some("manager1")),
     ] {
-        crate::admin::save_user(&tx, reg, name, role, &territories, manager, "demo")?;
+        crate::admin::save_user(tx, reg, name, role, &territories, manager, "demo")?;
         rows += 1;
     }
-    rows += seed_activity(&tx, reg)?;
-    tx.execute("INSERT INTO server_meta (key, value) VALUES ('demo_seeded', ?1)", [rows.to_string()])?;
-    tx.commit()?;
+    rows += seed_activity(tx, reg)?;
+    tx.execute("INSERT INTO server_meta (key, value) VALUES ('demo_seeded', ?1)", args![rows.to_string()])?;
     Ok(rows)
 }
 
-fn populate(s: &mut Seeder<'_>) -> anyhow::Result<()> {
+fn populate(s: &mut Seeder<'_, '_>) -> anyhow::Result<()> {
     let today = crate::db::now_ms() / 86_400_000;
     let date = |offset: i64| date_from_days(today + offset);
     let north = s.put("territories", json!({"code": "NORTH", "name": "North region"}))?;
@@ -121,7 +121,7 @@ fn populate(s: &mut Seeder<'_>) -> anyhow::Result<()> {
     // NORTH sells the first four categories, SOUTH the last four: overlapping catalogues.
     for (territory, cats) in [(&north, &categories[..4]), (&south, &categories[2..])] {
         for c in cats {
-            s.conn.execute("INSERT INTO territory_categories VALUES (?1, ?2)", params![territory, c])?;
+            s.tx.execute("INSERT INTO territory_categories VALUES (?1, ?2)", args![territory.as_str(), c])?;
         }
     }
     let standard = s.put("price_lists", json!({"code": "STD", "name": "Standard", "currency": "EUR"}))?;
@@ -201,19 +201,15 @@ fn populate(s: &mut Seeder<'_>) -> anyhow::Result<()> {
 
 /// Orders, visits, tasks, returns and deliveries belong to users, so they are seeded after
 /// the users exist.
-fn seed_activity(tx: &Connection, reg: &Registry) -> anyhow::Result<usize> {
+fn seed_activity(tx: &Tx<'_>, reg: &Registry) -> anyhow::Result<usize> {
     let user = |name: &str| -> anyhow::Result<String> {
-        Ok(tx.query_row("SELECT id FROM users WHERE username = ?1", [name], |r| r.get(0))?)
+        Ok(tx.value("SELECT id FROM users WHERE username = ?1", args![name])?)
     };
     let reps = [(user("rep1")?, "NORTH"), (user("rep2")?, "NORTH"), (user("rep3")?, "SOUTH")];
     let (manager, shipper) = (user("manager1")?, user("shipper1")?);
-    let products: Vec<String> = {
-        let mut st = tx.prepare("SELECT id FROM products ORDER BY id")?;
-        let v = st.query_map([], |r| r.get(0))?.collect::<Result<_, _>>()?;
-        v
-    };
+    let products: Vec<String> = tx.query("SELECT id FROM products ORDER BY id", args![], |r| r.get(0))?;
     let mut s = Seeder {
-        conn: tx,
+        tx,
         reg,
         ids: Ids { ms: 1_765_000_000_000, rng: StdRng::seed_from_u64(8) },
         rng: StdRng::seed_from_u64(43),
@@ -222,14 +218,12 @@ fn seed_activity(tx: &Connection, reg: &Registry) -> anyhow::Result<usize> {
     let today = crate::db::now_ms() / 86_400_000;
     let date = |offset: i64| date_from_days(today + offset);
     for (rep, territory) in &reps {
-        let customers: Vec<(String, String)> = {
-            let mut st = s.conn.prepare(
-                "SELECT c.id, a.id FROM customers c JOIN territories t ON t.id = c.territory_id \
-                 JOIN addresses a ON a.customer_id = c.id WHERE t.code = ?1 ORDER BY c.id LIMIT 120",
-            )?;
-            let v = st.query_map([territory], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<Result<_, _>>()?;
-            v
-        };
+        let customers: Vec<(String, String)> = s.tx.query(
+            "SELECT c.id, a.id FROM customers c JOIN territories t ON t.id = c.territory_id \
+             JOIN addresses a ON a.customer_id = c.id WHERE t.code = ?1 ORDER BY c.id LIMIT 120",
+            args![*territory],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?;
         for (i, (customer, address)) in customers.iter().enumerate() {
             let status = ["draft", "submitted", "approved", "delivered"][i % 4];
             let order = s.put(
@@ -243,7 +237,7 @@ fn seed_activity(tx: &Connection, reg: &Registry) -> anyhow::Result<usize> {
                 // client would price them.
                 let p = s.pick(&products).clone();
                 let qty = s.rng.gen_range(1..20);
-                let price = current_price(s.conn, &order, &p, &date(0))?
+                let price = current_price(s.tx, &order, &p, &date(0))?
                     .unwrap_or(Price { unit_price_cents: 1_000, discount_pct: 0.0 });
                 total += line_total_cents(qty, price.unit_price_cents, price.discount_pct);
                 s.put(
@@ -252,7 +246,7 @@ fn seed_activity(tx: &Connection, reg: &Registry) -> anyhow::Result<usize> {
                            "unit_price_cents": price.unit_price_cents, "discount_pct": price.discount_pct}),
                 )?;
             }
-            s.conn.execute("UPDATE orders SET total_cents = ?1 WHERE id = ?2", params![total, order])?;
+            s.tx.execute("UPDATE orders SET total_cents = ?1 WHERE id = ?2", args![total, &order])?;
             if status != "draft" && status != "submitted" {
                 s.put(
                     "order_reviews",

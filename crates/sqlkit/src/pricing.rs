@@ -12,6 +12,16 @@ pub struct Price {
     pub discount_pct: f64,
 }
 
+/// The query behind [`current_price`]: parameters order id, product id, today. Portable
+/// SQL, so the server runs the same text on PostgreSQL.
+pub const CURRENT_PRICE_SQL: &str = "SELECT pli.unit_price_cents,
+        coalesce((SELECT max(p.discount_pct) FROM promotions p
+                  WHERE p.product_id = ?2 AND p.starts_on <= ?3 AND p.ends_on >= ?3), 0.0)
+ FROM orders o
+ JOIN customers c ON c.id = o.customer_id
+ JOIN price_list_items pli ON pli.price_list_id = c.price_list_id AND pli.product_id = ?2
+ WHERE o.id = ?1";
+
 /// Looks up the current price; `None` when the customer's price list lacks the product.
 /// `today` is `YYYY-MM-DD`.
 pub fn current_price(
@@ -20,19 +30,11 @@ pub fn current_price(
     product_id: &str,
     today: &str,
 ) -> rusqlite::Result<Option<Price>> {
-    conn.prepare_cached(
-        "SELECT pli.unit_price_cents,
-                coalesce((SELECT max(p.discount_pct) FROM promotions p
-                          WHERE p.product_id = ?2 AND p.starts_on <= ?3 AND p.ends_on >= ?3), 0)
-         FROM orders o
-         JOIN customers c ON c.id = o.customer_id
-         JOIN price_list_items pli ON pli.price_list_id = c.price_list_id AND pli.product_id = ?2
-         WHERE o.id = ?1",
-    )?
-    .query_row(params![order_id, product_id, today], |r| {
-        Ok(Price { unit_price_cents: r.get(0)?, discount_pct: r.get(1)? })
-    })
-    .optional()
+    conn.prepare_cached(CURRENT_PRICE_SQL)?
+        .query_row(params![order_id, product_id, today], |r| {
+            Ok(Price { unit_price_cents: r.get(0)?, discount_pct: r.get(1)? })
+        })
+        .optional()
 }
 
 /// Amount of one line in cents after its discount, rounded half up.

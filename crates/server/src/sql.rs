@@ -1,0 +1,506 @@
+//! One small SQL interface over the two stores the server supports: embedded SQLite
+//! (rusqlite) and PostgreSQL (the `postgres` crate). Server logic is written once against
+//! [`Tx`], an open transaction on either.
+//!
+//! The SQL text is shared too, so it keeps to what both dialects accept: `?1`-style
+//! placeholders (rewritten to `$1` for PostgreSQL), `INSERT ... ON CONFLICT`, `RETURNING`,
+//! `TRUE`/`FALSE`, and explicit `CAST`s where PostgreSQL would widen a type (e.g. `sum`
+//! of integers is `numeric` there). The few statements that must differ ask
+//! [`Tx::backend`].
+//!
+//! Values cross the interface as [`SqlValue`]; integers are 64-bit on both sides (the
+//! PostgreSQL schema uses `BIGINT`), booleans are stored as 0/1 integers.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::error::Error as StdError;
+
+use postgres::types::{to_sql_checked, FromSql, IsNull, ToSql, Type};
+
+/// Which database a [`Tx`] talks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// A parameter or column value.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SqlValue {
+    Null,
+    Int(i64),
+    Real(f64),
+    Text(String),
+}
+
+impl From<i64> for SqlValue {
+    fn from(v: i64) -> Self {
+        SqlValue::Int(v)
+    }
+}
+impl From<u32> for SqlValue {
+    fn from(v: u32) -> Self {
+        SqlValue::Int(i64::from(v))
+    }
+}
+impl From<bool> for SqlValue {
+    fn from(v: bool) -> Self {
+        SqlValue::Int(i64::from(v))
+    }
+}
+impl From<f64> for SqlValue {
+    fn from(v: f64) -> Self {
+        SqlValue::Real(v)
+    }
+}
+impl From<String> for SqlValue {
+    fn from(v: String) -> Self {
+        SqlValue::Text(v)
+    }
+}
+impl From<&str> for SqlValue {
+    fn from(v: &str) -> Self {
+        SqlValue::Text(v.to_string())
+    }
+}
+impl From<&String> for SqlValue {
+    fn from(v: &String) -> Self {
+        SqlValue::Text(v.clone())
+    }
+}
+impl<T: Into<SqlValue>> From<Option<T>> for SqlValue {
+    fn from(v: Option<T>) -> Self {
+        v.map_or(SqlValue::Null, Into::into)
+    }
+}
+
+impl From<rusqlite::types::Value> for SqlValue {
+    fn from(v: rusqlite::types::Value) -> Self {
+        use rusqlite::types::Value as V;
+        match v {
+            V::Null => SqlValue::Null,
+            V::Integer(i) => SqlValue::Int(i),
+            V::Real(r) => SqlValue::Real(r),
+            V::Text(t) => SqlValue::Text(t),
+            V::Blob(b) => SqlValue::Text(String::from_utf8_lossy(&b).into_owned()),
+        }
+    }
+}
+
+impl SqlValue {
+    /// The same value as rusqlite sees it (for the shared JSON conversions in sqlkit).
+    pub fn as_ref(&self) -> rusqlite::types::ValueRef<'_> {
+        use rusqlite::types::ValueRef as V;
+        match self {
+            SqlValue::Null => V::Null,
+            SqlValue::Int(i) => V::Integer(*i),
+            SqlValue::Real(r) => V::Real(*r),
+            SqlValue::Text(t) => V::Text(t.as_bytes()),
+        }
+    }
+
+    fn kind(&self) -> &'static str {
+        match self {
+            SqlValue::Null => "NULL",
+            SqlValue::Int(_) => "an integer",
+            SqlValue::Real(_) => "a real number",
+            SqlValue::Text(_) => "text",
+        }
+    }
+}
+
+impl rusqlite::ToSql for SqlValue {
+    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+        Ok(rusqlite::types::ToSqlOutput::Borrowed(self.as_ref()))
+    }
+}
+
+/// `args![a, b, c]`: query parameters, each converted with `SqlValue::from`.
+#[macro_export]
+macro_rules! args {
+    ($($v:expr),* $(,)?) => { &[$($crate::sql::SqlValue::from($v)),*][..] };
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    #[error("sqlite: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("postgres: {}", pg_message(.0))]
+    Postgres(#[from] postgres::Error),
+    #[error("column {index} holds {found}, expected {expected}")]
+    Type { index: usize, expected: &'static str, found: &'static str },
+    #[error("the query returned no rows")]
+    NoRows,
+}
+
+/// PostgreSQL's own message (the error's Display alone says just "db error").
+pub fn pg_message(e: &postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => format!(
+            "{} ({}){}",
+            db.message(),
+            db.code().code(),
+            db.detail().map(|d| format!(": {d}")).unwrap_or_default()
+        ),
+        None => e.to_string(),
+    }
+}
+
+/// Reads a Rust value from a column; `None` when the stored value has another type.
+pub trait FromSqlValue: Sized {
+    const EXPECTED: &'static str;
+    fn from_value(v: &SqlValue) -> Option<Self>;
+}
+
+impl FromSqlValue for i64 {
+    const EXPECTED: &'static str = "an integer";
+    fn from_value(v: &SqlValue) -> Option<Self> {
+        match v {
+            SqlValue::Int(i) => Some(*i),
+            _ => None,
+        }
+    }
+}
+impl FromSqlValue for bool {
+    const EXPECTED: &'static str = "a boolean";
+    fn from_value(v: &SqlValue) -> Option<Self> {
+        i64::from_value(v).map(|i| i != 0)
+    }
+}
+impl FromSqlValue for f64 {
+    const EXPECTED: &'static str = "a number";
+    fn from_value(v: &SqlValue) -> Option<Self> {
+        match v {
+            SqlValue::Real(r) => Some(*r),
+            SqlValue::Int(i) => Some(*i as f64),
+            _ => None,
+        }
+    }
+}
+impl FromSqlValue for String {
+    const EXPECTED: &'static str = "text";
+    fn from_value(v: &SqlValue) -> Option<Self> {
+        match v {
+            SqlValue::Text(t) => Some(t.clone()),
+            _ => None,
+        }
+    }
+}
+impl<T: FromSqlValue> FromSqlValue for Option<T> {
+    const EXPECTED: &'static str = T::EXPECTED;
+    fn from_value(v: &SqlValue) -> Option<Self> {
+        match v {
+            SqlValue::Null => Some(None),
+            other => T::from_value(other).map(Some),
+        }
+    }
+}
+
+/// One result row.
+pub struct Row<'a> {
+    values: &'a [SqlValue],
+}
+
+impl Row<'_> {
+    pub fn get<T: FromSqlValue>(&self, index: usize) -> Result<T, DbError> {
+        let v = self.value(index);
+        T::from_value(v).ok_or(DbError::Type { index, expected: T::EXPECTED, found: v.kind() })
+    }
+
+    pub fn value(&self, index: usize) -> &SqlValue {
+        self.values.get(index).unwrap_or(&SqlValue::Null)
+    }
+}
+
+/// A PostgreSQL connection with its prepared statements (prepared once per SQL text).
+pub struct PgConn {
+    client: postgres::Client,
+    statements: HashMap<String, postgres::Statement>,
+}
+
+/// Statements kept per connection; SQL with inlined user ids (visibility rules) varies
+/// per user, so the cache is bounded.
+const PG_STATEMENT_CACHE: usize = 512;
+
+impl PgConn {
+    pub fn connect(config: &postgres::Config) -> Result<PgConn, DbError> {
+        Ok(PgConn { client: config.connect(postgres::NoTls)?, statements: HashMap::new() })
+    }
+
+    pub fn client(&mut self) -> &mut postgres::Client {
+        &mut self.client
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.client.is_closed()
+    }
+
+    fn statement(&mut self, sql: &str) -> Result<postgres::Statement, DbError> {
+        if let Some(s) = self.statements.get(sql) {
+            return Ok(s.clone());
+        }
+        if self.statements.len() >= PG_STATEMENT_CACHE {
+            self.statements.clear();
+        }
+        let stmt = self.client.prepare(&pg_placeholders(sql))?;
+        self.statements.insert(sql.to_string(), stmt.clone());
+        Ok(stmt)
+    }
+}
+
+/// An open transaction (or, for SQLite maintenance, a bare connection).
+pub struct Tx<'c> {
+    inner: Inner<'c>,
+}
+
+enum Inner<'c> {
+    Sqlite(&'c rusqlite::Connection),
+    Pg(RefCell<&'c mut PgConn>),
+}
+
+impl<'c> Tx<'c> {
+    pub fn sqlite(conn: &'c rusqlite::Connection) -> Self {
+        Tx { inner: Inner::Sqlite(conn) }
+    }
+
+    pub fn postgres(conn: &'c mut PgConn) -> Self {
+        Tx { inner: Inner::Pg(RefCell::new(conn)) }
+    }
+
+    pub fn backend(&self) -> Backend {
+        match self.inner {
+            Inner::Sqlite(_) => Backend::Sqlite,
+            Inner::Pg(_) => Backend::Postgres,
+        }
+    }
+
+    /// Runs statements without parameters or results (migrations, transaction control).
+    pub fn batch(&self, sql: &str) -> Result<(), DbError> {
+        match &self.inner {
+            Inner::Sqlite(c) => Ok(c.execute_batch(sql)?),
+            Inner::Pg(c) => Ok(c.borrow_mut().client.batch_execute(sql)?),
+        }
+    }
+
+    /// Runs one statement; returns the number of rows it changed.
+    pub fn execute(&self, sql: &str, params: &[SqlValue]) -> Result<u64, DbError> {
+        match &self.inner {
+            Inner::Sqlite(c) => {
+                let n = c.prepare_cached(sql)?.execute(rusqlite::params_from_iter(params.iter()))?;
+                Ok(n as u64)
+            }
+            Inner::Pg(c) => {
+                let mut c = c.borrow_mut();
+                let stmt = c.statement(sql)?;
+                Ok(c.client.execute(&stmt, &pg_params(params))?)
+            }
+        }
+    }
+
+    /// Calls `f` for each row until it returns `false`.
+    pub fn for_each(
+        &self,
+        sql: &str,
+        params: &[SqlValue],
+        mut f: impl FnMut(&Row<'_>) -> Result<bool, DbError>,
+    ) -> Result<(), DbError> {
+        let mut buf = Vec::new();
+        match &self.inner {
+            Inner::Sqlite(c) => {
+                let mut stmt = c.prepare_cached(sql)?;
+                let width = stmt.column_count();
+                let mut rows = stmt.query(rusqlite::params_from_iter(params.iter()))?;
+                while let Some(r) = rows.next()? {
+                    buf.clear();
+                    for i in 0..width {
+                        buf.push(SqlValue::from(rusqlite::types::Value::from(r.get_ref(i)?)));
+                    }
+                    if !f(&Row { values: &buf })? {
+                        break;
+                    }
+                }
+            }
+            Inner::Pg(c) => {
+                let mut c = c.borrow_mut();
+                let stmt = c.statement(sql)?;
+                for r in c.client.query(&stmt, &pg_params(params))? {
+                    buf.clear();
+                    for i in 0..r.len() {
+                        buf.push(r.try_get::<_, SqlValue>(i)?);
+                    }
+                    if !f(&Row { values: &buf })? {
+                        break;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Every row, each mapped by `f`.
+    pub fn query<T>(
+        &self,
+        sql: &str,
+        params: &[SqlValue],
+        mut f: impl FnMut(&Row<'_>) -> Result<T, DbError>,
+    ) -> Result<Vec<T>, DbError> {
+        let mut out = Vec::new();
+        self.for_each(sql, params, |r| {
+            out.push(f(r)?);
+            Ok(true)
+        })?;
+        Ok(out)
+    }
+
+    /// The first row mapped by `f`, or `None`.
+    pub fn query_opt<T>(
+        &self,
+        sql: &str,
+        params: &[SqlValue],
+        f: impl FnOnce(&Row<'_>) -> Result<T, DbError>,
+    ) -> Result<Option<T>, DbError> {
+        let mut f = Some(f);
+        let mut out = None;
+        self.for_each(sql, params, |r| {
+            if let Some(f) = f.take() {
+                out = Some(f(r)?);
+            }
+            Ok(false)
+        })?;
+        Ok(out)
+    }
+
+    /// The first row mapped by `f`; [`DbError::NoRows`] when there is none.
+    pub fn query_one<T>(
+        &self,
+        sql: &str,
+        params: &[SqlValue],
+        f: impl FnOnce(&Row<'_>) -> Result<T, DbError>,
+    ) -> Result<T, DbError> {
+        self.query_opt(sql, params, f)?.ok_or(DbError::NoRows)
+    }
+
+    /// The first column of the first row.
+    pub fn value<T: FromSqlValue>(&self, sql: &str, params: &[SqlValue]) -> Result<T, DbError> {
+        self.query_one(sql, params, |r| r.get(0))
+    }
+
+    /// Runs `f` inside a savepoint: kept when `f` returns `(value, true)`, rolled back
+    /// when it returns `(value, false)`. Errors abandon the whole transaction anyway.
+    pub fn savepoint<T, E: From<DbError>>(&self, f: impl FnOnce(&Self) -> Result<(T, bool), E>) -> Result<T, E> {
+        self.batch("SAVEPOINT fieldsync_sp")?;
+        let (value, keep) = f(self)?;
+        if !keep {
+            self.batch("ROLLBACK TO SAVEPOINT fieldsync_sp")?;
+        }
+        self.batch("RELEASE SAVEPOINT fieldsync_sp")?;
+        Ok(value)
+    }
+}
+
+/// Rewrites `?N` placeholders to PostgreSQL's `$N` (outside quoted literals).
+fn pg_placeholders(sql: &str) -> String {
+    let mut out = String::with_capacity(sql.len());
+    let mut quoted = false;
+    let mut chars = sql.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '\'' {
+            quoted = !quoted;
+        }
+        if c == '?' && !quoted && chars.peek().is_some_and(char::is_ascii_digit) {
+            out.push('$');
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+fn pg_params(params: &[SqlValue]) -> Vec<&(dyn ToSql + Sync)> {
+    params.iter().map(|p| p as &(dyn ToSql + Sync)).collect()
+}
+
+type BoxError = Box<dyn StdError + Sync + Send>;
+
+impl ToSql for SqlValue {
+    fn to_sql(&self, ty: &Type, out: &mut bytes::BytesMut) -> Result<IsNull, BoxError> {
+        match (self, ty) {
+            (SqlValue::Null, _) => Ok(IsNull::Yes),
+            (SqlValue::Int(i), &Type::INT8) => i.to_sql(ty, out),
+            (SqlValue::Int(i), &Type::INT4) => i32::try_from(*i)?.to_sql(ty, out),
+            (SqlValue::Int(i), &Type::INT2) => i16::try_from(*i)?.to_sql(ty, out),
+            (SqlValue::Int(i), &Type::BOOL) => (*i != 0).to_sql(ty, out),
+            (SqlValue::Int(i), &Type::FLOAT8) => (*i as f64).to_sql(ty, out),
+            (SqlValue::Int(i), &Type::TEXT | &Type::VARCHAR) => i.to_string().to_sql(ty, out),
+            (SqlValue::Real(r), &Type::FLOAT8) => r.to_sql(ty, out),
+            (SqlValue::Real(r), &Type::FLOAT4) => (*r as f32).to_sql(ty, out),
+            (SqlValue::Text(t), _) if <&str as ToSql>::accepts(ty) => t.as_str().to_sql(ty, out),
+            (v, ty) => Err(format!("cannot pass {} as a PostgreSQL {ty} parameter", v.kind()).into()),
+        }
+    }
+
+    fn accepts(_: &Type) -> bool {
+        true
+    }
+
+    to_sql_checked!();
+}
+
+impl<'a> FromSql<'a> for SqlValue {
+    fn from_sql(ty: &Type, raw: &'a [u8]) -> Result<Self, BoxError> {
+        Ok(match *ty {
+            Type::INT8 => SqlValue::Int(i64::from_sql(ty, raw)?),
+            Type::INT4 => SqlValue::Int(i32::from_sql(ty, raw)?.into()),
+            Type::INT2 => SqlValue::Int(i16::from_sql(ty, raw)?.into()),
+            Type::BOOL => SqlValue::Int(bool::from_sql(ty, raw)?.into()),
+            Type::FLOAT8 => SqlValue::Real(f64::from_sql(ty, raw)?),
+            Type::FLOAT4 => SqlValue::Real(f32::from_sql(ty, raw)?.into()),
+            _ => SqlValue::Text(String::from_sql(ty, raw)?),
+        })
+    }
+
+    fn from_sql_null(_: &Type) -> Result<Self, BoxError> {
+        Ok(SqlValue::Null)
+    }
+
+    fn accepts(ty: &Type) -> bool {
+        matches!(*ty, Type::INT8 | Type::INT4 | Type::INT2 | Type::BOOL | Type::FLOAT8 | Type::FLOAT4)
+            || <String as FromSql>::accepts(ty)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn placeholders_are_rewritten_outside_literals_only() {
+        assert_eq!(
+            pg_placeholders("SELECT '?1', x FROM t WHERE a = ?1 AND b IN ('', ?12)"),
+            "SELECT '?1', x FROM t WHERE a = $1 AND b IN ('', $12)"
+        );
+    }
+
+    #[test]
+    fn sqlite_round_trip_through_the_shared_interface() {
+        let conn = rusqlite::Connection::open_in_memory().unwrap();
+        let tx = Tx::sqlite(&conn);
+        tx.batch("CREATE TABLE t (id TEXT PRIMARY KEY, n INTEGER, r REAL, b INTEGER)").unwrap();
+        tx.execute("INSERT INTO t VALUES (?1, ?2, ?3, ?4)", crate::args!["a", 5i64, 1.5, true]).unwrap();
+        let (n, r, b): (i64, f64, bool) = tx
+            .query_one("SELECT n, r, b FROM t WHERE id = ?1", crate::args!["a"], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            })
+            .unwrap();
+        assert_eq!((n, r, b), (5, 1.5, true));
+        assert!(tx.query_opt("SELECT n FROM t WHERE id = 'z'", crate::args![], |r| r.get::<i64>(0)).unwrap().is_none());
+        let err = tx.value::<String>("SELECT n FROM t", crate::args![]).unwrap_err();
+        assert_eq!(err.to_string(), "column 0 holds an integer, expected text");
+        let kept = tx.savepoint(|tx| -> Result<((), bool), DbError> {
+            tx.execute("DELETE FROM t", crate::args![])?;
+            Ok(((), false))
+        });
+        kept.unwrap();
+        assert_eq!(tx.value::<i64>("SELECT count(*) FROM t", crate::args![]).unwrap(), 1);
+    }
+}
