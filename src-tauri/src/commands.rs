@@ -10,7 +10,7 @@ use tauri::{AppHandle, State};
 use crate::shell::{start_background, with_background, App};
 
 /// The one error shape every command returns: a stable code and a sentence for people.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ts_rs::TS)]
 pub struct UiError {
     code: &'static str,
     message: String,
@@ -42,7 +42,42 @@ impl From<ClientError> for UiError {
 
 type Res<T> = Result<T, UiError>;
 
-#[derive(Serialize)]
+/// Calls `$then!` with every command the UI may invoke: `shell.rs` registers them, and the
+/// TypeScript bindings and the capabilities file are checked against the same list.
+macro_rules! all_commands {
+    ($then:ident) => {
+        $then!(
+            app_info,
+            sign_in,
+            sign_out,
+            sync_now,
+            set_paused,
+            sync_status,
+            search,
+            record,
+            related,
+            save,
+            review_queue,
+            review,
+            conflicts,
+            attention,
+            resend,
+            discard
+        )
+    };
+}
+pub(crate) use all_commands;
+
+#[cfg(test)]
+macro_rules! names {
+    ($($c:ident),*) => { &[$(stringify!($c)),*] };
+}
+
+/// The command names, as the UI spells them (checked by `bindings.rs`).
+#[cfg(test)]
+pub const NAMES: &[&str] = all_commands!(names);
+
+#[derive(Serialize, ts_rs::TS)]
 pub struct AppInfo {
     server: Option<String>,
     server_locked: bool,
@@ -108,7 +143,7 @@ pub async fn set_paused(handle: AppHandle, paused: bool) -> Res<()> {
     Ok(())
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ts_rs::TS)]
 pub struct SyncStatus {
     state: SyncState,
     summary: String,

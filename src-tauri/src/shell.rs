@@ -16,6 +16,11 @@ use tokio::sync::Mutex;
 use crate::config::Config;
 use crate::secrets::KeyringTokenStore;
 
+/// `tauri::generate_handler!` over the command names (see `commands::all_commands`).
+macro_rules! handler {
+    ($($c:ident),*) => { tauri::generate_handler![$(crate::commands::$c),*] };
+}
+
 /// What every command can reach.
 pub struct App {
     pub config: Config,
@@ -36,24 +41,7 @@ fn open_engine(profile: &std::path::Path) -> Result<Engine, String> {
 pub fn run() -> Result<(), String> {
     let config = crate::config::load()?;
     tauri::Builder::default()
-        .invoke_handler(tauri::generate_handler![
-            crate::commands::app_info,
-            crate::commands::sign_in,
-            crate::commands::sign_out,
-            crate::commands::sync_now,
-            crate::commands::set_paused,
-            crate::commands::sync_status,
-            crate::commands::search,
-            crate::commands::record,
-            crate::commands::related,
-            crate::commands::save,
-            crate::commands::review_queue,
-            crate::commands::review,
-            crate::commands::conflicts,
-            crate::commands::attention,
-            crate::commands::resend,
-            crate::commands::discard,
-        ])
+        .invoke_handler(crate::commands::all_commands!(handler))
         .setup(move |app| {
             let profile = match std::env::var_os("FIELDSYNC_PROFILE") {
                 Some(p) => PathBuf::from(p),

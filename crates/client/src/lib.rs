@@ -59,24 +59,29 @@ impl Default for EngineOptions {
 }
 
 /// What `status` reports.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ts_rs::TS)]
 pub struct Status {
+    #[ts(type = "number")]
     pub pending: i64,
+    #[ts(type = "number")]
     pub needs_attention: i64,
     pub last_sync: Option<String>,
+    #[ts(type = "number")]
     pub clock_offset_ms: i64,
     pub server: Option<String>,
     pub user: Option<String>,
 }
 
 /// One entry of the conflict log, as the user sees it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ts_rs::TS)]
 pub struct ConflictEntry {
     pub conflict_id: String,
     pub entity: String,
     pub id: String,
     pub field: String,
+    #[ts(type = "unknown")]
     pub kept: Value,
+    #[ts(type = "unknown")]
     pub overwritten: Value,
     pub kept_by: String,
     pub overwritten_by: String,

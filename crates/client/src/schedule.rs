@@ -6,19 +6,31 @@
 use serde::Serialize;
 
 /// What the app and the tray show.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, ts_rs::TS)]
 #[serde(tag = "state", rename_all = "snake_case")]
 pub enum SyncState {
     /// Not started yet, or signed out.
     Idle,
     /// The server cannot be reached; local work continues. Probing again at `next_probe_ms`.
-    Offline { since_ms: i64, next_probe_ms: i64 },
+    Offline {
+        #[ts(type = "number")]
+        since_ms: i64,
+        #[ts(type = "number")]
+        next_probe_ms: i64,
+    },
     /// A sync is running; `percent` of the pull done, `rows` received so far.
     Syncing { rows: usize, percent: u8 },
     /// Everything is synced as of `last_ok_ms`.
-    UpToDate { last_ok_ms: i64 },
+    UpToDate {
+        #[ts(type = "number")]
+        last_ok_ms: i64,
+    },
     /// The last sync failed for a reason other than being offline; retrying at `retry_at_ms`.
-    Failed { error: String, retry_at_ms: i64 },
+    Failed {
+        error: String,
+        #[ts(type = "number")]
+        retry_at_ms: i64,
+    },
     /// The session expired or was refused: the user must sign in again.
     SignInNeeded { reason: String },
     /// The user paused syncing.

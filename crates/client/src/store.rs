@@ -33,15 +33,19 @@ pub struct OutboxEntry {
 }
 
 /// A change the server rejected.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, ts_rs::TS)]
 pub struct AttentionItem {
+    #[ts(type = "string")]
     pub mutation_id: Uuid,
     pub entity: String,
     pub id: String,
+    #[ts(type = "\"put\" | \"delete\"")]
     pub op: Op,
+    #[ts(type = "Record<string, unknown>")]
     pub fields: Object,
     pub code: String,
     pub reason: String,
+    #[ts(type = "number")]
     pub rejected_at_ms: i64,
 }
 

@@ -10,7 +10,7 @@ use crate::error::{ClientError, Result};
 use crate::{Engine, Object};
 
 /// One order in the review queue.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ts_rs::TS)]
 pub struct ReviewItem {
     pub id: String,
     pub status: String,
@@ -19,11 +19,14 @@ pub struct ReviewItem {
     pub customer: String,
     pub rep_id: String,
     pub rep: String,
+    #[ts(type = "number")]
     pub lines: i64,
+    #[ts(type = "number")]
     pub total_cents: i64,
     /// Stock or price flags the server raised.
     pub flags: Option<String>,
     /// Earlier decisions on the order, oldest first: {decision, comment, reviewer, at}.
+    #[ts(type = "Array<Record<string, unknown>>")]
     pub history: Vec<Object>,
 }
 

@@ -1,76 +1,28 @@
 // The one place the UI talks to the Rust side. Every command rejects with
 // `{code, message}`; `describeError` turns anything into one sentence for people.
-import { invoke } from "@tauri-apps/api/core";
+import { invoke, type InvokeArgs } from "@tauri-apps/api/core";
 import { listen, type UnlistenFn } from "@tauri-apps/api/event";
+import type { AppInfo, AttentionItem, Command, ConflictEntry, ReviewItem, SyncState, SyncStatus, UiError } from "./bindings";
 
 export type Row = Record<string, unknown> & { id: string };
 
-export interface AppInfo {
-  server: string | null;
-  server_locked: boolean;
-  signed_in: boolean;
-  user: string | null;
-  role: string | null;
-}
+// The types below are generated from the Rust side (src-tauri/src/bindings.rs); a Rust
+// test fails when bindings.ts is stale.
+export type {
+  AppInfo,
+  AttentionItem,
+  Command,
+  ConflictEntry as Conflict,
+  ReviewItem,
+  Status,
+  SyncState,
+  SyncStatus,
+  UiError,
+} from "./bindings";
 
-export type SyncState =
-  | { state: "idle" }
-  | { state: "offline"; since_ms: number; next_probe_ms: number }
-  | { state: "syncing"; rows: number; percent: number }
-  | { state: "up_to_date"; last_ok_ms: number }
-  | { state: "failed"; error: string; retry_at_ms: number }
-  | { state: "sign_in_needed"; reason: string }
-  | { state: "paused" };
-
-export interface SyncStatus {
-  state: SyncState;
-  summary: string;
-  status: {
-    pending: number;
-    needs_attention: number;
-    last_sync: string | null;
-    clock_offset_ms: number;
-    server: string | null;
-    user: string | null;
-  };
-}
-
-export interface AttentionItem {
-  mutation_id: string;
-  entity: string;
-  id: string;
-  op: "put" | "delete";
-  fields: Record<string, unknown>;
-  code: string;
-  reason: string;
-}
-
-export interface Conflict {
-  conflict_id: string;
-  entity: string;
-  id: string;
-  field: string;
-  kept: unknown;
-  overwritten: unknown;
-  kept_by: string;
-  overwritten_by: string;
-  at: string;
-}
-
-export interface ReviewItem {
-  id: string;
-  status: string;
-  order_date: string;
-  customer: string;
-  rep: string;
-  lines: number;
-  total_cents: number;
-  flags: string | null;
-}
-
-export interface UiError {
-  code: string;
-  message: string;
+/** `invoke`, restricted to the commands the Rust side registers. */
+function call<T>(command: Command, args?: InvokeArgs): Promise<T> {
+  return invoke<T>(command, args);
 }
 
 export function describeError(e: unknown): string {
@@ -82,23 +34,23 @@ export function describeError(e: unknown): string {
 }
 
 export const api = {
-  appInfo: () => invoke<AppInfo>("app_info"),
-  signIn: (server: string, user: string, password: string) => invoke("sign_in", { server, user, password }),
-  signOut: () => invoke<void>("sign_out"),
-  syncNow: () => invoke<void>("sync_now"),
-  setPaused: (paused: boolean) => invoke<void>("set_paused", { paused }),
-  syncStatus: () => invoke<SyncStatus>("sync_status"),
-  search: (entity: string, query: string, limit = 100) => invoke<Row[]>("search", { entity, query, limit }),
-  record: (entity: string, id: string) => invoke<Row>("record", { entity, id }),
-  related: (entity: string, field: string, value: string) => invoke<Row[]>("related", { entity, field, value }),
-  save: (entity: string, id: string | null, fields: Record<string, string>) => invoke<Row>("save", { entity, id, fields }),
-  reviewQueue: (status?: string) => invoke<ReviewItem[]>("review_queue", { status: status ?? null, rep: null }),
+  appInfo: () => call<AppInfo>("app_info"),
+  signIn: (server: string, user: string, password: string) => call("sign_in", { server, user, password }),
+  signOut: () => call<void>("sign_out"),
+  syncNow: () => call<void>("sync_now"),
+  setPaused: (paused: boolean) => call<void>("set_paused", { paused }),
+  syncStatus: () => call<SyncStatus>("sync_status"),
+  search: (entity: string, query: string, limit = 100) => call<Row[]>("search", { entity, query, limit }),
+  record: (entity: string, id: string) => call<Row>("record", { entity, id }),
+  related: (entity: string, field: string, value: string) => call<Row[]>("related", { entity, field, value }),
+  save: (entity: string, id: string | null, fields: Record<string, string>) => call<Row>("save", { entity, id, fields }),
+  reviewQueue: (status?: string) => call<ReviewItem[]>("review_queue", { status: status ?? null, rep: null }),
   review: (orderId: string, approve: boolean, comment: string | null) =>
-    invoke<void>("review", { orderId, approve, comment }),
-  conflicts: () => invoke<Conflict[]>("conflicts"),
-  attention: () => invoke<AttentionItem[]>("attention"),
-  resend: (mutationId: string, fixes: Record<string, string>) => invoke<void>("resend", { mutationId, fixes }),
-  discard: (mutationId: string) => invoke<void>("discard", { mutationId }),
+    call<void>("review", { orderId, approve, comment }),
+  conflicts: () => call<ConflictEntry[]>("conflicts"),
+  attention: () => call<AttentionItem[]>("attention"),
+  resend: (mutationId: string, fixes: Record<string, string>) => call<void>("resend", { mutationId, fixes }),
+  discard: (mutationId: string) => call<void>("discard", { mutationId }),
   onSyncState: (f: (s: SyncState) => void): Promise<UnlistenFn> => listen<SyncState>("sync-state", (e) => f(e.payload)),
 };
 

@@ -1,0 +1,30 @@
+// Generated from the Rust types by src-tauri/src/bindings.rs; do not edit.
+// Regenerate: FIELDSYNC_UPDATE_BINDINGS=1 cargo test -p fieldsync-desktop bindings
+
+/** Every command the UI may invoke. */
+export type Command = "app_info" | "sign_in" | "sign_out" | "sync_now" | "set_paused" | "sync_status" | "search" | "record" | "related" | "save" | "review_queue" | "review" | "conflicts" | "attention" | "resend" | "discard";
+
+/** The payload of the "sync-state" event. */
+export type SyncState = { "state": "idle" } | { "state": "offline", since_ms: number, next_probe_ms: number, } | { "state": "syncing", rows: number, percent: number, } | { "state": "up_to_date", last_ok_ms: number, } | { "state": "failed", error: string, retry_at_ms: number, } | { "state": "sign_in_needed", reason: string, } | { "state": "paused" };
+
+export type Status = { pending: number, needs_attention: number, last_sync: string | null, clock_offset_ms: number, server: string | null, user: string | null, };
+
+export type SyncStatus = { state: SyncState, summary: string, status: Status, };
+
+export type AppInfo = { server: string | null, server_locked: boolean, signed_in: boolean, user: string | null, role: string | null, };
+
+export type UiError = { code: string, message: string, };
+
+export type AttentionItem = { mutation_id: string, entity: string, id: string, op: "put" | "delete", fields: Record<string, unknown>, code: string, reason: string, rejected_at_ms: number, };
+
+export type ConflictEntry = { conflict_id: string, entity: string, id: string, field: string, kept: unknown, overwritten: unknown, kept_by: string, overwritten_by: string, at: string, };
+
+export type ReviewItem = { id: string, status: string, order_date: string, customer_id: string, customer: string, rep_id: string, rep: string, lines: number, total_cents: number, 
+/**
+ * Stock or price flags the server raised.
+ */
+flags: string | null, 
+/**
+ * Earlier decisions on the order, oldest first: {decision, comment, reviewer, at}.
+ */
+history: Array<Record<string, unknown>>, };
