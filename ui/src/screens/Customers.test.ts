@@ -131,4 +131,98 @@ describe("Customers", () => {
       { entity: "invoices", field: "customer_id", value: "c1" },
     ]);
   });
+
+  describe("editing a customer", () => {
+    /// Customers as the local store holds them: a save merges the fields into the record.
+    /// Replies are copies, as they would be after crossing the IPC boundary.
+    function store(save?: (a: Args) => unknown) {
+      const customers = CUSTOMERS.map((c) => ({ ...c, notes: null }));
+      const calls = fakeBackend({
+        search: (a) => search(customers, a).map((c) => ({ ...c })),
+        related: () => [],
+        save:
+          save ??
+          ((a) => {
+            const row = customers.find((c) => c.id === a["id"]);
+            if (!row) return fail("not_found", "There is no such customer.");
+            return { ...Object.assign(row, a["fields"]) };
+          }),
+      });
+      return calls;
+    }
+
+    async function editOlsen() {
+      const screen = await render(Customers);
+      await screen.getByRole("row", { name: /Olsen Bakery/ }).click();
+      await screen.getByRole("button", { name: "Edit details" }).click();
+      return screen;
+    }
+
+    test("the form holds the customer's details; saving sends only what changed and the detail shows it", async () => {
+      const calls = store();
+      const screen = await editOlsen();
+      await expect.element(screen.getByLabelText("Phone")).toHaveValue("+47 5555 0101");
+      await expect.element(screen.getByLabelText("Email")).toHaveValue("post@olsen.no");
+      await expect.element(screen.getByLabelText("City")).toHaveValue("Bergen");
+
+      await screen.getByLabelText("Phone").fill("+47 5555 0199");
+      await screen.getByLabelText("Notes").fill("Closed on Mondays");
+      await screen.getByRole("button", { name: "Save changes" }).click();
+
+      await expect.element(screen.getByTestId("customer-message")).toHaveTextContent("Customer details saved; they sync automatically.");
+      expect(argsOf(calls, "save")).toEqual([
+        { entity: "customers", id: "c1", fields: { phone: "+47 5555 0199", notes: "Closed on Mondays" } },
+      ]);
+      await expect.element(screen.getByTestId("customer-form")).not.toBeInTheDocument();
+      await expect.element(screen.getByText(/\+47 5555 0199/)).toBeVisible();
+      await expect.element(screen.getByTestId("customer-notes")).toHaveTextContent("Closed on Mondays");
+    });
+
+    test("a renamed customer is renamed in the result list too", async () => {
+      store();
+      const screen = await editOlsen();
+
+      await screen.getByLabelText("Name").fill("Olsen Bakery & Café");
+      await screen.getByRole("button", { name: "Save changes" }).click();
+
+      await expect.element(screen.getByRole("heading", { name: "Olsen Bakery & Café" })).toBeVisible();
+      await expect.poll(() => names(screen)).toContain("Olsen Bakery & Café");
+    });
+
+    test("a refused save shows the reason in one sentence and keeps what was typed", async () => {
+      const REFUSED = "customers.phone may not be changed by a rep.";
+      store(() => fail("bad_input", REFUSED));
+      const screen = await editOlsen();
+
+      await screen.getByLabelText("Phone").fill("+47 5555 0199");
+      await screen.getByRole("button", { name: "Save changes" }).click();
+
+      await expect.element(screen.getByRole("alert")).toHaveTextContent(REFUSED);
+      expect(screen.getByRole("alert").elements()).toHaveLength(1);
+      await expect.element(screen.getByLabelText("Phone")).toHaveValue("+47 5555 0199");
+      await expect.element(screen.getByTestId("customer-message")).not.toBeInTheDocument();
+    });
+
+    test("an unusable email or an empty name is caught before saving, and so is a form with no change", async () => {
+      const calls = store();
+      const screen = await editOlsen();
+
+      await screen.getByRole("button", { name: "Save changes" }).click();
+      await expect.element(screen.getByRole("alert")).toHaveTextContent("Nothing has changed; edit a field, or cancel.");
+
+      await screen.getByLabelText("Email").fill("olsen.no");
+      await screen.getByRole("button", { name: "Save changes" }).click();
+      await expect.element(screen.getByRole("alert")).toHaveTextContent("“olsen.no” is not an email address; use the form name@example.com.");
+
+      await screen.getByLabelText("Email").fill("post@olsen.no");
+      await screen.getByLabelText("Name").fill("  ");
+      await screen.getByRole("button", { name: "Save changes" }).click();
+      await expect.element(screen.getByRole("alert")).toHaveTextContent("A customer needs a name.");
+
+      expect(argsOf(calls, "save")).toEqual([]);
+      await screen.getByRole("button", { name: "Cancel" }).click();
+      await expect.element(screen.getByTestId("customer-form")).not.toBeInTheDocument();
+      await expect.element(screen.getByRole("heading", { name: "Olsen Bakery" })).toBeVisible();
+    });
+  });
 });

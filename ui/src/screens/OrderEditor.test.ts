@@ -132,4 +132,20 @@ describe("OrderEditor", () => {
     expect(screen.getByTestId("order-line").elements()).toHaveLength(0);
     await expect.element(screen.getByRole("button", { name: "Submit order" })).toBeDisabled();
   });
+
+  test("lines show the product's name and SKU, and keep them when the search moves on", async () => {
+    const { calls } = orderStore();
+    const { screen, add } = await openEditor();
+
+    await add("Coffee 250 g");
+    const line = screen.getByTestId("order-line").first();
+    await expect.element(line.getByTestId("line-product")).toHaveTextContent("Coffee 250 g CF-250");
+    expect(line.element().textContent).not.toContain("p1");
+
+    await screen.getByTestId("product-search").fill("Green");
+    await expect.poll(() => screen.getByTestId("add-product").elements().length).toBe(1);
+    await expect.element(line.getByTestId("line-product")).toHaveTextContent("Coffee 250 g CF-250");
+    // Known from the search: never looked up one by one.
+    expect(argsOf(calls, "record")).toEqual([]);
+  });
 });

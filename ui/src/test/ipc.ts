@@ -14,7 +14,8 @@ export interface Call {
 }
 
 /// Answers each command with its handler; a command without one rejects, naming it.
-/// Returns the log of every call, oldest first.
+/// Events are faked too (`listen` works; `emit` from @tauri-apps/api/event reaches the
+/// screen). Returns the log of every command call, oldest first.
 export function fakeBackend(handlers: Record<string, Handler>): Call[] {
   const calls: Call[] = [];
   mockIPC((cmd, payload) => {
@@ -23,7 +24,7 @@ export function fakeBackend(handlers: Record<string, Handler>): Call[] {
     const handler = handlers[cmd];
     if (!handler) fail("internal", `The test has no fake for the command '${cmd}'.`);
     return handler(args);
-  });
+  }, { shouldMockEvents: true });
   return calls;
 }
 
@@ -55,4 +56,25 @@ export function deferred<T>(): { promise: Promise<T>; resolve: (value: T) => voi
 /// For asserting that something did *not* happen; to wait for something, use expect.element.
 export function settled(): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, 0));
+}
+
+type Rows = Record<string, unknown> & { id: string };
+
+/// The local cache's reads over tables the test holds: `record` (or not_found, as the client
+/// says it) and `related` (rows whose field equals the value, compared as text). Replies are
+/// copies, as after crossing the IPC boundary, so a later change to a table is only seen by
+/// reading again.
+export function localReads(tables: Record<string, Rows[]>): Record<string, Handler> {
+  return {
+    record: (a) => {
+      const entity = String(a["entity"]);
+      const id = String(a["id"]);
+      const row = tables[entity]?.find((r) => r.id === id);
+      return row ? { ...row } : fail("not_found", `There is no ${entity} record ${id} in this profile.`);
+    },
+    related: (a) => {
+      const field = String(a["field"]);
+      return (tables[String(a["entity"])] ?? []).filter((r) => String(r[field]) === a["value"]).map((r) => ({ ...r }));
+    },
+  };
 }

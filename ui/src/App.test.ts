@@ -1,0 +1,112 @@
+import { afterEach, describe, expect, test } from "vitest";
+import { cleanup, render } from "vitest-browser-svelte";
+import type { AppInfo, Conflict, SyncStatus } from "./lib/backend";
+import { argsOf, clearMocks, fail, fakeBackend, settled, type Handler } from "./test/ipc";
+import App from "./App.svelte";
+
+// The app stops listening to sync-state events as it unmounts, through the fake IPC:
+// unmount, let the unlisten call run, then remove the fake.
+afterEach(async () => {
+  cleanup();
+  await settled();
+  clearMocks();
+});
+
+function info(role: string, signedIn: boolean): AppInfo {
+  return { server: "https://sync.example.com", server_locked: false, signed_in: signedIn, user: `${role}1`, role };
+}
+
+function status(pending: number): SyncStatus {
+  return {
+    state: { state: "up_to_date", last_ok_ms: 1_750_000_000_000 },
+    summary: "Synced; up to date",
+    status: { pending, needs_attention: 0, last_sync: "2025-06-15 09:00", clock_offset_ms: 0, server: "https://sync.example.com", user: "rep1" },
+  };
+}
+
+/// A signed-in profile; sign_out forgets the session, as the keyring would.
+function signedIn(role = "rep", pending = 0, extra: Record<string, Handler> = {}) {
+  let session = true;
+  const calls = fakeBackend({
+    app_info: () => info(role, session),
+    sync_status: () => status(pending),
+    sign_out: () => {
+      session = false;
+      return null;
+    },
+    search: () => [],
+    ...extra,
+  });
+  return calls;
+}
+
+describe("App", () => {
+  test("signing out returns to the sign-in screen, with the server address kept", async () => {
+    const calls = signedIn();
+    const screen = await render(App);
+    await expect.element(screen.getByText("rep1 (rep)")).toBeVisible();
+
+    await screen.getByRole("button", { name: "Sign out" }).click();
+
+    await expect.element(screen.getByRole("heading", { name: "Sign in to Fieldsync" })).toBeVisible();
+    await expect.element(screen.getByLabelText("Server")).toHaveValue("https://sync.example.com");
+    expect(screen.getByTestId("customers-tab").elements()).toHaveLength(0);
+    expect(argsOf(calls, "sign_out")).toHaveLength(1);
+  });
+
+  test("a sign-out that fails says why in one sentence and stays signed in", async () => {
+    const KEYRING = "The system keyring is locked; unlock it and try again.";
+    signedIn("rep", 0, { sign_out: () => fail("internal", KEYRING) });
+    const screen = await render(App);
+
+    await screen.getByRole("button", { name: "Sign out" }).click();
+
+    await expect.element(screen.getByRole("alert")).toHaveTextContent(KEYRING);
+    expect(screen.getByRole("alert").elements()).toHaveLength(1);
+    await expect.element(screen.getByTestId("customers-tab")).toBeVisible();
+    await expect.element(screen.getByRole("button", { name: "Sign out" })).toBeEnabled();
+  });
+
+  test("with changes still waiting to sync, signing out asks first", async () => {
+    const calls = signedIn("rep", 2);
+    const screen = await render(App);
+    await expect.element(screen.getByTestId("sync-tab")).toHaveTextContent("(2 pending)");
+
+    await screen.getByRole("button", { name: "Sign out" }).click();
+    await expect.element(screen.getByRole("alertdialog")).toHaveTextContent("2 change(s) have not synced yet");
+    expect(argsOf(calls, "sign_out")).toHaveLength(0);
+
+    await screen.getByRole("button", { name: "Stay signed in" }).click();
+    await expect.element(screen.getByRole("alertdialog")).not.toBeInTheDocument();
+    expect(argsOf(calls, "sign_out")).toHaveLength(0);
+
+    await screen.getByRole("button", { name: "Sign out" }).click();
+    await screen.getByRole("button", { name: "Sign out anyway" }).click();
+    await expect.element(screen.getByRole("heading", { name: "Sign in to Fieldsync" })).toBeVisible();
+    expect(argsOf(calls, "sign_out")).toHaveLength(1);
+  });
+
+  test("a manager reaches the team's conflict log from the Sync tab", async () => {
+    const conflict: Conflict = {
+      conflict_id: "k1",
+      entity: "customers",
+      id: "c1",
+      field: "phone",
+      kept: "+47 5555 0199",
+      overwritten: "+47 5555 0101",
+      kept_by: "rep2",
+      overwritten_by: "rep1",
+      at: "2025-06-14T10:00:00.000Z",
+    };
+    signedIn("manager", 0, { attention: () => [], conflicts: () => [conflict] });
+    const screen = await render(App);
+    await expect.element(screen.getByRole("button", { name: "Review orders" })).toBeVisible();
+
+    await screen.getByTestId("sync-tab").click();
+
+    const row = screen.getByTestId("conflict-row");
+    await expect.element(row).toHaveTextContent("customers.phone");
+    await expect.element(row).toHaveTextContent("+47 5555 0199 (rep2)");
+    await expect.element(row).toHaveTextContent("+47 5555 0101 (rep1)");
+  });
+});

@@ -1,0 +1,97 @@
+import { afterEach, describe, expect, test } from "vitest";
+import { render } from "vitest-browser-svelte";
+import type { ReviewItem } from "../lib/backend";
+import { argsOf, clearMocks, fakeBackend, localReads } from "../test/ipc";
+import Orders from "./Orders.svelte";
+
+const PRODUCTS = [
+  { id: "p1", sku: "CF-250", name: "Coffee 250 g" },
+  { id: "p2", sku: "TEA-100", name: "Green tea" },
+];
+
+const LINES = [
+  { id: "l1", order_id: "o1", product_id: "p1", quantity: 3, unit_price_cents: 1250, discount_pct: 0 },
+  { id: "l2", order_id: "o1", product_id: "p2", quantity: 1, unit_price_cents: 899, discount_pct: 10 },
+  { id: "l3", order_id: "o2", product_id: "p1", quantity: 2, unit_price_cents: 1250, discount_pct: 0 },
+  { id: "l4", order_id: "o2", product_id: "p9", quantity: 1, unit_price_cents: 100, discount_pct: 0 },
+];
+
+function order(id: string, customer: string, status: string, extra: Partial<ReviewItem> = {}): ReviewItem {
+  return {
+    id,
+    status,
+    order_date: "2025-06-14",
+    customer_id: `c-${id}`,
+    customer,
+    rep_id: "u1",
+    rep: "rep1",
+    lines: 2,
+    total_cents: 4559,
+    flags: null,
+    history: [],
+    ...extra,
+  };
+}
+
+const ORDERS = [
+  order("o1", "Olsen Bakery", "rejected", {
+    history: [{ decision: "rejected", comment: "Price too low", reviewer: "manager1", at: new Date(2025, 5, 14, 16, 5).toISOString() }],
+  }),
+  order("o2", "Berg Hardware", "approved", { total_cents: 2600 }),
+];
+
+afterEach(() => clearMocks());
+
+function backend() {
+  return fakeBackend({
+    review_queue: () => ORDERS,
+    ...localReads({ order_lines: LINES, products: PRODUCTS }),
+  });
+}
+
+describe("Orders", () => {
+  test("lists the rep's orders with their status", async () => {
+    const calls = backend();
+    const screen = await render(Orders);
+
+    await expect.poll(() => screen.getByTestId("order-status").elements().map((e) => e.textContent)).toEqual(["rejected", "approved"]);
+    expect(argsOf(calls, "review_queue")).toEqual([{ status: "all", rep: null }]);
+  });
+
+  test("opening an order shows its lines by product name and SKU, with amounts and the total", async () => {
+    backend();
+    const screen = await render(Orders);
+
+    await screen.getByRole("row", { name: /Olsen Bakery/ }).click();
+
+    const detail = screen.getByTestId("order-detail");
+    const lines = detail.getByTestId("detail-line");
+    await expect.element(lines.nth(0)).toHaveTextContent(/Coffee 250 g\s*CF-250\s*3\s*12\.50\s*0%\s*37\.50/);
+    // 1 × 8.99 less 10% = 8.09.
+    await expect.element(lines.nth(1)).toHaveTextContent(/Green tea\s*TEA-100\s*1\s*8\.99\s*10%\s*8\.09/);
+    await expect.element(detail.getByTestId("detail-total")).toHaveTextContent(/^45\.59$/);
+  });
+
+  test("a reviewed order shows the manager's decision and comment", async () => {
+    backend();
+    const screen = await render(Orders);
+
+    await screen.getByRole("row", { name: /Olsen Bakery/ }).click();
+
+    await expect.element(screen.getByTestId("order-decision")).toHaveTextContent("rejected by manager1, 2025-06-14 16:05: “Price too low”");
+  });
+
+  test("each product is looked up once per screen; one missing from this profile shows its id", async () => {
+    const calls = backend();
+    const screen = await render(Orders);
+
+    await screen.getByRole("row", { name: /Olsen Bakery/ }).click();
+    await expect.element(screen.getByTestId("detail-line").nth(1)).toHaveTextContent("Green tea");
+    await screen.getByRole("row", { name: /Berg Hardware/ }).click();
+
+    const lines = screen.getByTestId("detail-line");
+    await expect.element(lines.nth(1)).toHaveTextContent(/^p9/);
+    await expect.element(lines.nth(0)).toHaveTextContent("Coffee 250 g");
+    expect(argsOf(calls, "record").map((a) => a["id"]).sort()).toEqual(["p1", "p2", "p9"]);
+  });
+});

@@ -1,0 +1,136 @@
+import { afterEach, describe, expect, test, vi } from "vitest";
+import { render } from "vitest-browser-svelte";
+import type { AttentionItem, SyncStatus } from "../lib/backend";
+import { argsOf, clearMocks, fail, fakeBackend, type Handler } from "../test/ipc";
+import SyncPanel from "./SyncPanel.svelte";
+
+const OUTSIDE = "visits: customer C-001 is outside your territories.";
+
+const VISIT: AttentionItem = {
+  mutation_id: "m1",
+  entity: "visits",
+  id: "v1",
+  op: "put",
+  fields: { customer_id: "c1", outcome: "follow_up", notes: "Met the buyer", visited_at: "2025-06-14T10:00:00.000Z" },
+  code: "forbidden",
+  reason: OUTSIDE,
+  rejected_at_ms: 1_750_000_000_000,
+};
+
+const PHONE: AttentionItem = {
+  mutation_id: "m2",
+  entity: "customers",
+  id: "c2",
+  op: "put",
+  fields: { phone: "+47 5555" },
+  code: "bad_input",
+  reason: "customers.phone is too short.",
+  rejected_at_ms: 1_750_000_100_000,
+};
+
+function status(needsAttention: number): SyncStatus {
+  return {
+    state: { state: "up_to_date", last_ok_ms: 1_750_000_000_000 },
+    summary: "Synced; up to date",
+    status: { pending: 0, needs_attention: needsAttention, last_sync: "2025-06-15 09:00", clock_offset_ms: 0, server: null, user: "rep1" },
+  };
+}
+
+/// The attention list as the client keeps it: resend and discard take an item off.
+function backend(items: AttentionItem[], extra: Record<string, Handler> = {}) {
+  let waiting = [...items];
+  const drop = (a: Record<string, unknown>) => {
+    waiting = waiting.filter((i) => i.mutation_id !== a["mutationId"]);
+    return null;
+  };
+  return fakeBackend({ attention: () => waiting, conflicts: () => [], resend: drop, discard: drop, ...extra });
+}
+
+afterEach(() => clearMocks());
+
+async function panel(items: AttentionItem[]) {
+  const onChanged = vi.fn();
+  const screen = await render(SyncPanel, { status: status(items.length), onChanged });
+  return { screen, onChanged };
+}
+
+describe("SyncPanel: needs attention", () => {
+  test("a rejected change shows why, with its values in fields to fix", async () => {
+    backend([VISIT]);
+    const { screen } = await panel([VISIT]);
+
+    const item = screen.getByTestId("attention-item");
+    await expect.element(item.getByTestId("attention-reason")).toHaveTextContent(OUTSIDE);
+    await expect.element(item.getByLabelText("outcome")).toHaveValue("follow_up");
+    await expect.element(item.getByLabelText("notes")).toHaveValue("Met the buyer");
+    await expect.element(item.getByLabelText("customer_id")).toHaveValue("c1");
+  });
+
+  test("resending sends only the fields the user changed, and the item leaves the list", async () => {
+    const calls = backend([VISIT]);
+    const { screen, onChanged } = await panel([VISIT]);
+    const item = screen.getByTestId("attention-item");
+
+    await item.getByLabelText("outcome").fill("not_met");
+    await item.getByLabelText("notes").fill("Met the buyer");
+    await item.getByRole("button", { name: "Resend with 1 fix" }).click();
+
+    await expect.element(screen.getByText("Nothing was rejected.")).toBeVisible();
+    expect(argsOf(calls, "resend")).toEqual([{ mutationId: "m1", fixes: { outcome: "not_met" } }]);
+    expect(onChanged).toHaveBeenCalledTimes(1);
+  });
+
+  test("resend without edits sends the change as it was; discard forgets the other one", async () => {
+    const calls = backend([VISIT, PHONE]);
+    const { screen } = await panel([VISIT, PHONE]);
+    const items = screen.getByTestId("attention-item");
+    await expect.poll(() => items.elements().length).toBe(2);
+
+    await items.nth(0).getByRole("button", { name: "Resend" }).click();
+    await expect.poll(() => items.elements().length).toBe(1);
+    await items.nth(0).getByRole("button", { name: "Discard" }).click();
+
+    await expect.element(screen.getByText("Nothing was rejected.")).toBeVisible();
+    expect(argsOf(calls, "resend")).toEqual([{ mutationId: "m1", fixes: {} }]);
+    expect(argsOf(calls, "discard")).toEqual([{ mutationId: "m2" }]);
+  });
+
+  test("a fix the client refuses shows why, and the typed value stays for another try", async () => {
+    const REFUSED = "visits.outcome must be one of order_taken, follow_up, no_interest, not_met, got \"maybe\"";
+    backend([VISIT], { resend: () => fail("bad_input", REFUSED) });
+    const { screen } = await panel([VISIT]);
+    const item = screen.getByTestId("attention-item");
+
+    await item.getByLabelText("outcome").fill("maybe");
+    await item.getByRole("button", { name: "Resend with 1 fix" }).click();
+
+    await expect.element(screen.getByRole("alert")).toHaveTextContent(REFUSED);
+    await expect.element(item.getByLabelText("outcome")).toHaveValue("maybe");
+  });
+
+  test("typing survives the list being re-read when the sync state changes", async () => {
+    const calls = backend([VISIT]);
+    const { screen } = await panel([VISIT]);
+    const item = screen.getByTestId("attention-item");
+    await item.getByLabelText("notes").fill("Met the buyer; wants the winter range");
+
+    await screen.rerender({ status: { ...status(1), summary: "Syncing…" } });
+    await expect.element(screen.getByTestId("sync-state")).toHaveTextContent("Syncing…");
+    await expect.poll(() => argsOf(calls, "attention").length).toBe(2);
+
+    await expect.element(item.getByLabelText("notes")).toHaveValue("Met the buyer; wants the winter range");
+    await expect.element(item.getByRole("button", { name: "Resend with 1 fix" })).toBeVisible();
+  });
+
+  test("a rejected delete has nothing to fix: it can only be resent or discarded", async () => {
+    const deletion: AttentionItem = { ...PHONE, mutation_id: "m3", op: "delete", fields: {}, reason: "Customers cannot be deleted by a rep." };
+    backend([deletion]);
+    const { screen } = await panel([deletion]);
+
+    const item = screen.getByTestId("attention-item");
+    await expect.element(item).toHaveTextContent("Deleting customers");
+    expect(item.getByRole("textbox").elements()).toHaveLength(0);
+    await expect.element(item.getByRole("button", { name: "Resend" })).toBeVisible();
+    await expect.element(item.getByRole("button", { name: "Discard" })).toBeVisible();
+  });
+});
