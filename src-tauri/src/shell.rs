@@ -99,7 +99,7 @@ fn build_tray(handle: &AppHandle) -> tauri::Result<()> {
     let pause = MenuItem::with_id(handle, "pause", "Pause sync", true, None::<&str>)?;
     let quit = MenuItem::with_id(handle, "quit", "Quit", true, None::<&str>)?;
     let menu = Menu::with_items(handle, &[&sync, &open, &pause, &quit])?;
-    let paused = std::sync::atomic::AtomicBool::new(false);
+    handle.manage(PauseItem(pause));
     TrayIconBuilder::with_id("sync")
         .icon(tray_icon("offline"))
         .tooltip("Fieldsync: not signed in")
@@ -112,11 +112,15 @@ fn build_tray(handle: &AppHandle) -> tauri::Result<()> {
                     let _ = w.set_focus();
                 }
             }
-            "pause" => {
-                let now_paused = !paused.fetch_xor(true, std::sync::atomic::Ordering::SeqCst);
-                with_background(app, |bg| if now_paused { bg.pause() } else { bg.resume() });
-                let _ = pause.set_text(if now_paused { "Resume sync" } else { "Pause sync" });
-            }
+            // Toggles the background task's own state, which the sync panel's button
+            // also changes; `show_state` relabels this item from that state.
+            "pause" => with_background(app, |bg| {
+                if matches!(*bg.state().borrow(), SyncState::Paused) {
+                    bg.resume()
+                } else {
+                    bg.pause()
+                }
+            }),
             "quit" => app.exit(0),
             _ => {}
         })
@@ -158,11 +162,17 @@ pub fn describe(state: &SyncState) -> (&'static str, String) {
     }
 }
 
+/// The tray's "Pause sync" / "Resume sync" item.
+struct PauseItem(MenuItem<tauri::Wry>);
+
 fn show_state(handle: &AppHandle, state: &SyncState) {
     let (icon, tip) = describe(state);
     if let Some(tray) = handle.tray_by_id("sync") {
         let _ = tray.set_icon(Some(tray_icon(icon)));
         let _ = tray.set_tooltip(Some(&tip));
+    }
+    if let Some(item) = handle.try_state::<PauseItem>() {
+        let _ = item.0.set_text(if matches!(state, SyncState::Paused) { "Resume sync" } else { "Pause sync" });
     }
     let _ = handle.emit("sync-state", state);
 }
