@@ -33,10 +33,13 @@ cleanup() {
 trap cleanup EXIT
 
 "${as_pg[@]}" "$bin/initdb" --no-sync -D "$dir/data" -A trust -U fieldsync -E UTF8 >/dev/null
-# Durability is irrelevant for a cluster that is deleted afterwards.
-"${as_pg[@]}" "$bin/pg_ctl" -D "$dir/data" -l "$dir/data/server.log" -w \
-    -o "-p $port -k $dir -c listen_addresses='' -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=300" \
-    start >/dev/null
+# Durability is irrelevant for a cluster that is deleted afterwards; benchmarks set
+# FIELDSYNC_PG_DURABLE=1 to measure with PostgreSQL's default (durable) settings.
+options="-p $port -k $dir -c listen_addresses='' -c max_connections=300"
+if [ "${FIELDSYNC_PG_DURABLE:-0}" != 1 ]; then
+    options="$options -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+fi
+"${as_pg[@]}" "$bin/pg_ctl" -D "$dir/data" -l "$dir/data/server.log" -w -o "$options" start >/dev/null
 echo "==> throwaway PostgreSQL on $dir (port $port)"
 
 export FIELDSYNC_TEST_POSTGRES="host=$dir port=$port user=fieldsync"

@@ -38,16 +38,11 @@ fn token_hash(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
 }
 
-fn user_by(tx: &Tx<'_>, column: &str, value: &str) -> Result<Option<AuthUser>, AppError> {
-    let sql = format!("SELECT id, username, role FROM users WHERE {column} = ?1");
-    let row =
-        tx.query_opt(&sql, args![value], |r| Ok((r.get::<String>(0)?, r.get::<String>(1)?, r.get::<String>(2)?)))?;
-    row.map(|(id, username, role)| {
-        let id = Uuid::parse_str(&id).map_err(|e| AppError::Internal(format!("user id {id}: {e}")))?;
-        let role = Role::parse(&role).ok_or_else(|| AppError::Internal(format!("user {username} has role {role}")))?;
-        Ok(AuthUser { id, username, role })
-    })
-    .transpose()
+/// Builds the user from `id, username, role` text columns.
+fn user_from(id: String, username: String, role: String) -> Result<AuthUser, AppError> {
+    let id = Uuid::parse_str(&id).map_err(|e| AppError::Internal(format!("user id {id}: {e}")))?;
+    let role = Role::parse(&role).ok_or_else(|| AppError::Internal(format!("user {username} has role {role}")))?;
+    Ok(AuthUser { id, username, role })
 }
 
 fn wrong_credentials() -> AppError {
@@ -57,14 +52,16 @@ fn wrong_credentials() -> AppError {
     }
 }
 
-/// The user and stored password hash for a user name (`None`: no such user).
+/// The user and stored password hash for a user name (`None`: no such user). One
+/// statement, so it may run outside a transaction (`Db::read_single`).
 pub fn credentials(tx: &Tx<'_>, username: &str) -> Result<Option<(AuthUser, String)>, AppError> {
-    let Some(user) = user_by(tx, "username", username)? else { return Ok(None) };
-    let stored: Option<String> =
-        tx.query_opt("SELECT password_hash FROM credentials WHERE user_id = ?1", args![user.id.to_string()], |r| {
-            r.get(0)
-        })?;
-    Ok(stored.map(|h| (user, h)))
+    let row = tx.query_opt(
+        "SELECT u.id, u.username, u.role, c.password_hash FROM users u \
+         JOIN credentials c ON c.user_id = u.id WHERE u.username = ?1",
+        args![username],
+        |r| Ok((r.get::<String>(0)?, r.get::<String>(1)?, r.get::<String>(2)?, r.get::<String>(3)?)),
+    )?;
+    row.map(|(id, username, role, hash)| Ok((user_from(id, username, role)?, hash))).transpose()
 }
 
 /// Checks a password against a stored hash. Deliberately slow; run it off the async
@@ -99,20 +96,20 @@ pub fn open_session(tx: &Tx<'_>, user: &AuthUser, now_ms: i64, ttl_ms: i64) -> R
     Ok((token, expires))
 }
 
-/// Resolves a bearer token to its user, refusing unknown and expired sessions.
+/// Resolves a bearer token to its user, refusing unknown and expired sessions. One
+/// statement, so it may run outside a transaction (`Db::read_single`).
 pub fn authenticate(tx: &Tx<'_>, token: &str, now_ms: i64) -> Result<AuthUser, AppError> {
-    let session: Option<(String, i64)> = tx.query_opt(
-        "SELECT user_id, expires_at_ms FROM sessions WHERE token_hash = ?1",
+    let session = tx.query_opt(
+        "SELECT s.expires_at_ms, u.id, u.username, u.role FROM sessions s JOIN users u ON u.id = s.user_id \
+         WHERE s.token_hash = ?1",
         args![token_hash(token)],
-        |r| Ok((r.get(0)?, r.get(1)?)),
+        |r| Ok((r.get::<i64>(0)?, r.get::<String>(1)?, r.get::<String>(2)?, r.get::<String>(3)?)),
     )?;
-    let expired = || AppError::Unauthenticated {
-        code: "session_expired",
-        message: "Your session has expired or is not valid; sign in again.".into(),
-    };
-    let (user_id, expires) = session.ok_or_else(expired)?;
-    if expires <= now_ms {
-        return Err(expired());
+    match session {
+        Some((expires, id, username, role)) if expires > now_ms => user_from(id, username, role),
+        _ => Err(AppError::Unauthenticated {
+            code: "session_expired",
+            message: "Your session has expired or is not valid; sign in again.".into(),
+        }),
     }
-    user_by(tx, "id", &user_id)?.ok_or_else(expired)
 }

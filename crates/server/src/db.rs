@@ -51,7 +51,7 @@ const WRITE_LOCK: i64 = 0x4653_594E;
 const MIGRATE_LOCK: i64 = WRITE_LOCK + 1;
 
 /// Most PostgreSQL connections one server instance opens.
-const PG_POOL_SIZE: usize = 16;
+const PG_POOL_SIZE: usize = 32;
 
 /// Where the data lives: a directory for SQLite, or a PostgreSQL URL
 /// (`postgres://user@host:port/db` or `host=/run/postgresql dbname=fieldsync`).
@@ -169,38 +169,34 @@ impl Db {
     }
 
     /// Runs `f` in a write transaction on this thread: committed when `f` returns `Ok`,
-    /// rolled back otherwise.
+    /// rolled back otherwise. Serialised with every other such write (the seq invariant).
     pub fn write_blocking<T, E: From<DbError>>(&self, f: impl FnOnce(&Tx<'_>) -> Result<T, E>) -> Result<T, E> {
+        self.run(Access::Ordered, f)
+    }
+
+    /// Runs `f` in a read-only transaction (one consistent snapshot) on this thread.
+    pub fn read_blocking<T, E: From<DbError>>(&self, f: impl FnOnce(&Tx<'_>) -> Result<T, E>) -> Result<T, E> {
+        self.run(Access::Snapshot, f)
+    }
+
+    fn run<T, E: From<DbError>>(&self, access: Access, f: impl FnOnce(&Tx<'_>) -> Result<T, E>) -> Result<T, E> {
         match &*self.inner {
-            Store::Sqlite { writer, .. } => {
+            Store::Sqlite { writer, .. } if access.writes() => {
                 let conn = writer.lock().unwrap_or_else(|p| p.into_inner());
                 if !conn.is_autocommit() {
                     // A panic left a transaction open; nothing of it was committed.
                     conn.execute_batch("ROLLBACK").map_err(DbError::from)?;
                 }
-                in_transaction(&Tx::sqlite(&conn), "BEGIN IMMEDIATE", "COMMIT", f)
+                in_transaction(&Tx::sqlite(&conn), Some(("BEGIN IMMEDIATE", "COMMIT")), f)
             }
-            Store::Postgres(pool) => {
-                let mut conn = pool.checkout()?;
-                let begin = format!("BEGIN; SELECT pg_advisory_xact_lock({WRITE_LOCK})");
-                let commit = format!("SELECT pg_notify('{CHANGES_CHANNEL}', ''); COMMIT");
-                let out = in_transaction(&Tx::postgres(conn.get()), &begin, &commit, f);
-                conn.release();
-                out
-            }
-        }
-    }
-
-    /// Runs `f` in a read-only transaction (one consistent snapshot) on this thread.
-    pub fn read_blocking<T, E: From<DbError>>(&self, f: impl FnOnce(&Tx<'_>) -> Result<T, E>) -> Result<T, E> {
-        match &*self.inner {
             Store::Sqlite { path, readers, .. } => {
                 let pooled = readers.lock().unwrap_or_else(|p| p.into_inner()).pop();
                 let conn = match pooled {
                     Some(c) => c,
                     None => fieldsync_sqlkit::open(path).map_err(DbError::from)?,
                 };
-                let out = in_transaction(&Tx::sqlite(&conn), "BEGIN", "COMMIT", f);
+                let bounds = (access == Access::Snapshot).then_some(("BEGIN", "COMMIT"));
+                let out = in_transaction(&Tx::sqlite(&conn), bounds, f);
                 let mut pool = readers.lock().unwrap_or_else(|p| p.into_inner());
                 if pool.len() < 8 && conn.is_autocommit() {
                     pool.push(conn);
@@ -209,12 +205,15 @@ impl Db {
             }
             Store::Postgres(pool) => {
                 let mut conn = pool.checkout()?;
-                let out = in_transaction(
-                    &Tx::postgres(conn.get()),
-                    "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
-                    "COMMIT",
-                    f,
-                );
+                let ordered_begin = format!("BEGIN; SELECT pg_advisory_xact_lock({WRITE_LOCK})");
+                let notify_commit = format!("SELECT pg_notify('{CHANGES_CHANNEL}', ''); COMMIT");
+                let bounds = match access {
+                    Access::Ordered => Some((ordered_begin.as_str(), notify_commit.as_str())),
+                    Access::Unordered => Some(("BEGIN", "COMMIT")),
+                    Access::Snapshot => Some(("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", "COMMIT")),
+                    Access::Single => None,
+                };
+                let out = in_transaction(&Tx::postgres(conn.get()), bounds, f);
                 conn.release();
                 out
             }
@@ -227,8 +226,17 @@ impl Db {
         T: Send + 'static,
         F: FnOnce(&Tx<'_>) -> Result<T, AppError> + Send + 'static,
     {
-        let db = self.clone();
-        tokio::task::spawn_blocking(move || db.write_blocking(f)).await?
+        self.run_async(Access::Ordered, f).await
+    }
+
+    /// A write that never logs a change (sessions): not serialised with the change log's
+    /// writers, so it does not queue behind pushes on PostgreSQL.
+    pub async fn write_unordered<T, F>(&self, f: F) -> Result<T, AppError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Tx<'_>) -> Result<T, AppError> + Send + 'static,
+    {
+        self.run_async(Access::Unordered, f).await
     }
 
     /// [`Db::read_blocking`] on a blocking thread.
@@ -237,17 +245,55 @@ impl Db {
         T: Send + 'static,
         F: FnOnce(&Tx<'_>) -> Result<T, AppError> + Send + 'static,
     {
+        self.run_async(Access::Snapshot, f).await
+    }
+
+    /// A read of ONE statement, outside any explicit transaction (the statement is its own
+    /// snapshot): saves PostgreSQL two round trips on the hottest reads (authentication).
+    pub async fn read_single<T, F>(&self, f: F) -> Result<T, AppError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Tx<'_>) -> Result<T, AppError> + Send + 'static,
+    {
+        self.run_async(Access::Single, f).await
+    }
+
+    async fn run_async<T, F>(&self, access: Access, f: F) -> Result<T, AppError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Tx<'_>) -> Result<T, AppError> + Send + 'static,
+    {
         let db = self.clone();
-        tokio::task::spawn_blocking(move || db.read_blocking(f)).await?
+        tokio::task::spawn_blocking(move || db.run(access, f)).await?
     }
 }
 
+/// How a closure uses the store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Access {
+    /// A write that may log changes: serialised with all others (see the module docs).
+    Ordered,
+    /// A write that never logs a change.
+    Unordered,
+    /// Reads in one consistent snapshot.
+    Snapshot,
+    /// One read statement, no explicit transaction.
+    Single,
+}
+
+impl Access {
+    fn writes(self) -> bool {
+        matches!(self, Access::Ordered | Access::Unordered)
+    }
+}
+
+/// Runs `f` between `begin` and `commit` (or bare with `None`), rolling back on error.
 fn in_transaction<T, E: From<DbError>>(
     tx: &Tx<'_>,
-    begin: &str,
-    commit: &str,
+    bounds: Option<(&str, &str)>,
     f: impl FnOnce(&Tx<'_>) -> Result<T, E>,
 ) -> Result<T, E> {
+    let Some((begin, commit)) = bounds else { return f(tx) };
     tx.batch(begin)?;
     match f(tx) {
         Ok(v) => match tx.batch(commit) {

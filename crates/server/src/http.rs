@@ -41,8 +41,10 @@ pub struct AppState {
 impl AppState {
     /// Re-reads the newest seq and wakes waiting pulls if it moved.
     pub async fn refresh_head(&self) -> Result<(), AppError> {
-        let head =
-            self.db.read(|tx| Ok(tx.value("SELECT coalesce(max(seq), 0) FROM changes", crate::args![])?)).await?;
+        let head = self
+            .db
+            .read_single(|tx| Ok(tx.value("SELECT coalesce(max(seq), 0) FROM changes", crate::args![])?))
+            .await?;
         self.head.send_if_modified(|h| {
             let moved = head > *h;
             *h = (*h).max(head);
@@ -127,13 +129,15 @@ where
             message: "This request needs a session; sign in first.".into(),
         })?;
         let now = state.clock.now_ms();
-        state.db.read(move |conn| auth::authenticate(conn, &token, now)).await
+        state.db.read_single(move |tx| auth::authenticate(tx, &token, now)).await
     }
 }
 
 async fn health(State(state): State<Arc<AppState>>) -> Result<Json<serde_json::Value>, AppError> {
-    let head =
-        state.db.read(|tx| Ok(tx.value::<i64>("SELECT coalesce(max(seq), 0) FROM changes", crate::args![])?)).await?;
+    let head = state
+        .db
+        .read_single(|tx| Ok(tx.value::<i64>("SELECT coalesce(max(seq), 0) FROM changes", crate::args![])?))
+        .await?;
     Ok(Json(serde_json::json!({"status": "ok", "head": head, "server_time_ms": state.clock.now_ms()})))
 }
 
@@ -176,12 +180,13 @@ async fn login(
 ) -> Result<Json<LoginResponse>, AppError> {
     let ttl = state.token_ttl.as_millis() as i64;
     let username = req.username.clone();
-    let found = state.db.read(move |conn| auth::credentials(conn, &username)).await?;
+    let found = state.db.read_single(move |tx| auth::credentials(tx, &username)).await?;
     // The slow hash check runs on a blocking thread and holds no database lock.
     let user = tokio::task::spawn_blocking(move || auth::verify(found, &req.password)).await??;
     let now = state.clock.now_ms();
     let session_user = user.clone();
-    let (token, expires_at_ms) = state.db.write(move |conn| auth::open_session(conn, &session_user, now, ttl)).await?;
+    let (token, expires_at_ms) =
+        state.db.write_unordered(move |tx| auth::open_session(tx, &session_user, now, ttl)).await?;
     tracing::info!(user = %user.username, "login");
     Ok(Json(LoginResponse { token, expires_at_ms, user: user.into(), server_time_ms: now }))
 }
