@@ -6,6 +6,10 @@
 //! customer, records a visit, takes and submits an order, or just syncs. Starts are
 //! spread over a ramp-up so the first syncs do not all land in the same second.
 //!
+//! `--cold-share F` models an ordinary day instead of everyone's first morning: all but
+//! the share F of clients sign in and sync first, unmeasured, and the measured window
+//! holds their periodic syncs and offline work plus F of clients arriving cold.
+//!
 //! Without `--server`, it starts an embedded server on 127.0.0.1 with the demo data and
 //! N extra reps. With `--server URL`, users `load0000..` must exist with password
 //! `load-password` (create them with `--prepare DIR` against that server's data dir, or
@@ -25,6 +29,9 @@ use rand::{Rng, SeedableRng};
 use serde_json::{json, Value};
 
 const PASSWORD: &str = "load-password";
+
+/// Clients warming up at once (their sign-ins and first syncs are not measured).
+const WARM_UP_PARALLEL: usize = 16;
 
 #[derive(Parser)]
 #[command(name = "fieldsync-load", about = "Simulate many field clients against a Fieldsync server")]
@@ -50,6 +57,11 @@ struct Cli {
     /// Run the embedded server (or --prepare) on this PostgreSQL database instead of SQLite.
     #[arg(long)]
     database: Option<String>,
+    /// Share of clients that sign in and do their first sync inside the measured window
+    /// (new laptops). The others are warmed up first, unmeasured: signed in with a synced
+    /// store, as on an ordinary working day. 1.0 (the default) starts every client cold.
+    #[arg(long, default_value_t = 1.0)]
+    cold_share: f64,
 }
 
 /// Records every HTTP call's latency by endpoint.
@@ -57,6 +69,8 @@ struct Cli {
 struct Recorder {
     samples: Mutex<BTreeMap<&'static str, Vec<f64>>>,
     errors: Mutex<BTreeMap<String, usize>>,
+    /// Off during the warm-up, which is not part of the measurement.
+    recording: std::sync::atomic::AtomicBool,
 }
 
 struct Timed {
@@ -72,6 +86,9 @@ impl Transport for Timed {
             let started = Instant::now();
             let reply = self.inner.send(req).await;
             let ms = started.elapsed().as_secs_f64() * 1000.0;
+            if !self.rec.recording.load(std::sync::atomic::Ordering::Relaxed) {
+                return reply;
+            }
             self.rec.samples.lock().unwrap_or_else(|p| p.into_inner()).entry(endpoint).or_default().push(ms);
             let failure = match &reply {
                 Ok(r) if r.status >= 400 => Some(format!("{endpoint} HTTP {}", r.status)),
@@ -121,25 +138,58 @@ struct Outcome {
     actions: usize,
 }
 
-async fn client(
+/// A simulated laptop: its own profile directory and engine.
+struct Laptop {
+    _dir: tempfile::TempDir,
+    engine: Engine,
+}
+
+/// Signs client `i` in on a fresh profile (its first sync follows in [`work`]).
+async fn sign_in(i: usize, url: &str, rec: &Arc<Recorder>) -> Option<Laptop> {
+    let dir = tempfile::tempdir().ok()?;
+    let transport = Arc::new(Timed { inner: HttpTransport::new(), rec: rec.clone() });
+    let mut engine = Engine::open_with(dir.path(), EngineOptions { transport, ..Default::default() }).ok()?;
+    match engine.login(url, &format!("load{i:04}"), PASSWORD).await {
+        Ok(_) => Some(Laptop { _dir: dir, engine }),
+        Err(e) => {
+            eprintln!("load{i:04}: sign-in failed: {e}");
+            None
+        }
+    }
+}
+
+/// Warm-up: signs in and does the first sync, unmeasured.
+async fn warm_up(i: usize, url: String, rec: Arc<Recorder>) -> anyhow::Result<Laptop> {
+    let mut laptop = sign_in(i, &url, &rec).await.ok_or_else(|| anyhow::anyhow!("load{i:04} cannot sign in"))?;
+    laptop.engine.sync(&mut |_| {}).await.map_err(|e| anyhow::anyhow!("load{i:04}: first sync failed: {e}"))?;
+    Ok(laptop)
+}
+
+/// A working day until `until`: sync, think, act offline, sync again. A client without
+/// a laptop yet signs in first (a cold start, measured).
+async fn work(
     i: usize,
     url: String,
     rec: Arc<Recorder>,
     start_after: Duration,
     until: Instant,
     think: f64,
+    laptop: Option<Laptop>,
 ) -> Outcome {
     let mut out = Outcome::default();
     tokio::time::sleep(start_after).await;
-    let Ok(dir) = tempfile::tempdir() else { return out };
-    let opts = EngineOptions { transport: Arc::new(Timed { inner: HttpTransport::new(), rec }), ..Default::default() };
-    let Ok(mut engine) = Engine::open_with(dir.path(), opts) else { return out };
-    if let Err(e) = engine.login(&url, &format!("load{i:04}"), PASSWORD).await {
-        eprintln!("load{i:04}: sign-in failed: {e}");
-        out.syncs += 1; // counted as a failed sync: the client never got to sync
-        out.failed_syncs += 1;
-        return out;
-    }
+    let mut laptop = match laptop {
+        Some(l) => l,
+        None => match sign_in(i, &url, &rec).await {
+            Some(l) => l,
+            None => {
+                out.syncs += 1; // counted as a failed sync: the client never got to sync
+                out.failed_syncs += 1;
+                return out;
+            }
+        },
+    };
+    let engine = &mut laptop.engine;
     let mut rng = StdRng::seed_from_u64(i as u64);
     loop {
         out.syncs += 1;
@@ -152,7 +202,7 @@ async fn client(
         }
         let pause = rng.gen_range(0.5 * think..1.5 * think);
         tokio::time::sleep(Duration::from_secs_f64(pause)).await;
-        if act(&mut engine, &mut rng).is_ok() {
+        if act(engine, &mut rng).is_ok() {
             out.actions += 1;
         }
     }
@@ -231,13 +281,37 @@ async fn run(cli: Cli) -> anyhow::Result<Value> {
             (server.url(), Some(server))
         }
     };
+    anyhow::ensure!((0.0..=1.0).contains(&cli.cold_share), "--cold-share must be between 0 and 1");
     let rec = Arc::new(Recorder::default());
+    // Warm-up: every client but the cold share signs in and syncs, a few at a time.
+    let cold = (cli.clients as f64 * cli.cold_share).round() as usize;
+    let warm_started = Instant::now();
+    let mut laptops: Vec<Option<Laptop>> = (0..cli.clients).map(|_| None).collect();
+    {
+        let gate = Arc::new(tokio::sync::Semaphore::new(WARM_UP_PARALLEL));
+        let mut warming = Vec::new();
+        for i in cold..cli.clients {
+            let (url, rec, gate) = (url.clone(), rec.clone(), gate.clone());
+            warming.push(tokio::spawn(async move {
+                let _permit = gate.acquire_owned().await;
+                (i, warm_up(i, url, rec).await)
+            }));
+        }
+        for w in warming {
+            let (i, laptop) = w.await?;
+            laptops[i] = Some(laptop?);
+        }
+    }
+    let warm_up_s = warm_started.elapsed().as_secs_f64();
+    rec.recording.store(true, std::sync::atomic::Ordering::Relaxed);
     let started = Instant::now();
     let until = started + Duration::from_secs(cli.seconds);
     let mut tasks = Vec::new();
-    for i in 0..cli.clients {
-        let offset = Duration::from_secs_f64(cli.ramp_up as f64 * i as f64 / cli.clients.max(1) as f64);
-        tasks.push(tokio::spawn(client(i, url.clone(), rec.clone(), offset, until, cli.think)));
+    for (i, laptop) in laptops.into_iter().enumerate() {
+        // Cold clients arrive over the ramp-up; warm ones start within one think time.
+        let spread = if laptop.is_none() { cli.ramp_up as f64 } else { cli.think };
+        let offset = Duration::from_secs_f64(spread * i as f64 / cli.clients.max(1) as f64);
+        tasks.push(tokio::spawn(work(i, url.clone(), rec.clone(), offset, until, cli.think, laptop)));
     }
     let mut total = Outcome::default();
     for t in tasks {
@@ -264,6 +338,8 @@ async fn run(cli: Cli) -> anyhow::Result<Value> {
     let errors = std::mem::take(&mut *rec.errors.lock().unwrap_or_else(|p| p.into_inner()));
     Ok(json!({
         "clients": cli.clients,
+        "cold_clients": cold,
+        "warm_up_s": (warm_up_s * 10.0).round() / 10.0,
         "seconds": (elapsed * 10.0).round() / 10.0,
         "requests": requests,
         "requests_per_s": (requests as f64 / elapsed).round(),

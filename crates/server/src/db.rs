@@ -8,6 +8,8 @@
 //! IMMEDIATE` against writers in other processes); PostgreSQL writers take a transaction-
 //! scoped advisory lock first, which also serialises writers on other server instances.
 //! Each PostgreSQL write ends with a `NOTIFY`, so every instance wakes its long polls.
+//! Writes that never log a change (sessions) may skip the serialisation
+//! (`Db::write_unordered`).
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex};
@@ -204,6 +206,9 @@ impl Db {
                 out
             }
             Store::Postgres(pool) => {
+                // Ordered writes queue here, holding no connection, rather than on the
+                // advisory lock, where each waiter would hold one and starve the reads.
+                let _turn = (access == Access::Ordered).then(|| pool.writer.lock().unwrap_or_else(|p| p.into_inner()));
                 let mut conn = pool.checkout()?;
                 let ordered_begin = format!("BEGIN; SELECT pg_advisory_xact_lock({WRITE_LOCK})");
                 let notify_commit = format!("SELECT pg_notify('{CHANGES_CHANNEL}', ''); COMMIT");
@@ -313,6 +318,8 @@ fn in_transaction<T, E: From<DbError>>(
 /// A bounded pool of PostgreSQL connections; callers wait when all are in use.
 struct PgPool {
     config: postgres::Config,
+    /// Taken by ordered writes of this instance before they check out a connection.
+    writer: Mutex<()>,
     /// Idle connections and how many are open in all.
     state: Mutex<(Vec<PgConn>, usize)>,
     freed: Condvar,
@@ -366,7 +373,7 @@ impl Drop for PgPool {
 
 impl PgPool {
     fn new(config: postgres::Config) -> Self {
-        PgPool { config, state: Mutex::new((Vec::new(), 0)), freed: Condvar::new() }
+        PgPool { config, writer: Mutex::new(()), state: Mutex::new((Vec::new(), 0)), freed: Condvar::new() }
     }
 
     fn checkout(&self) -> Result<Checkout<'_>, DbError> {
