@@ -11,7 +11,10 @@ use crate::sql::{Backend, DbError, Row, SqlValue, Tx};
 /// Reads `id, field1, field2, ...` (see [`column_list`]) from a result row.
 pub fn read_row(def: &EntityDef, row: &Row<'_>) -> Result<EntityRow, DbError> {
     let id: String = row.get(0)?;
-    let values = def.fields.iter().enumerate().map(|(i, f)| sql_to_json(f.ty, row.value(i + 1).as_ref())).collect();
+    let mut values = Vec::with_capacity(def.fields.len());
+    for (i, f) in def.fields.iter().enumerate() {
+        values.push(sql_to_json(f.ty, row.value(i + 1)?));
+    }
     Ok(EntityRow { id, values })
 }
 

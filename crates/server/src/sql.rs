@@ -16,6 +16,7 @@ use std::collections::HashMap;
 use std::error::Error as StdError;
 
 use postgres::types::{to_sql_checked, FromSql, IsNull, ToSql, Type};
+use rusqlite::types::ValueRef;
 
 /// Which database a [`Tx`] talks to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -89,7 +90,7 @@ impl From<rusqlite::types::Value> for SqlValue {
 
 impl SqlValue {
     /// The same value as rusqlite sees it (for the shared JSON conversions in sqlkit).
-    pub fn as_ref(&self) -> rusqlite::types::ValueRef<'_> {
+    pub fn as_ref(&self) -> ValueRef<'_> {
         use rusqlite::types::ValueRef as V;
         match self {
             SqlValue::Null => V::Null,
@@ -149,66 +150,85 @@ pub fn pg_message(e: &postgres::Error) -> String {
 /// Reads a Rust value from a column; `None` when the stored value has another type.
 pub trait FromSqlValue: Sized {
     const EXPECTED: &'static str;
-    fn from_value(v: &SqlValue) -> Option<Self>;
+    fn from_value(v: ValueRef<'_>) -> Option<Self>;
 }
 
 impl FromSqlValue for i64 {
     const EXPECTED: &'static str = "an integer";
-    fn from_value(v: &SqlValue) -> Option<Self> {
+    fn from_value(v: ValueRef<'_>) -> Option<Self> {
         match v {
-            SqlValue::Int(i) => Some(*i),
+            ValueRef::Integer(i) => Some(i),
             _ => None,
         }
     }
 }
 impl FromSqlValue for bool {
     const EXPECTED: &'static str = "a boolean";
-    fn from_value(v: &SqlValue) -> Option<Self> {
+    fn from_value(v: ValueRef<'_>) -> Option<Self> {
         i64::from_value(v).map(|i| i != 0)
     }
 }
 impl FromSqlValue for f64 {
     const EXPECTED: &'static str = "a number";
-    fn from_value(v: &SqlValue) -> Option<Self> {
+    fn from_value(v: ValueRef<'_>) -> Option<Self> {
         match v {
-            SqlValue::Real(r) => Some(*r),
-            SqlValue::Int(i) => Some(*i as f64),
+            ValueRef::Real(r) => Some(r),
+            ValueRef::Integer(i) => Some(i as f64),
             _ => None,
         }
     }
 }
 impl FromSqlValue for String {
     const EXPECTED: &'static str = "text";
-    fn from_value(v: &SqlValue) -> Option<Self> {
+    fn from_value(v: ValueRef<'_>) -> Option<Self> {
         match v {
-            SqlValue::Text(t) => Some(t.clone()),
+            ValueRef::Text(t) => Some(String::from_utf8_lossy(t).into_owned()),
             _ => None,
         }
     }
 }
 impl<T: FromSqlValue> FromSqlValue for Option<T> {
     const EXPECTED: &'static str = T::EXPECTED;
-    fn from_value(v: &SqlValue) -> Option<Self> {
+    fn from_value(v: ValueRef<'_>) -> Option<Self> {
         match v {
-            SqlValue::Null => Some(None),
+            ValueRef::Null => Some(None),
             other => T::from_value(other).map(Some),
         }
     }
 }
 
-/// One result row.
+fn kind(v: ValueRef<'_>) -> &'static str {
+    match v {
+        ValueRef::Null => "NULL",
+        ValueRef::Integer(_) => "an integer",
+        ValueRef::Real(_) => "a real number",
+        ValueRef::Text(_) => "text",
+        ValueRef::Blob(_) => "a blob",
+    }
+}
+
+/// One result row: SQLite's, read in place, or PostgreSQL's, converted once.
 pub struct Row<'a> {
-    values: &'a [SqlValue],
+    inner: RowInner<'a>,
+}
+
+enum RowInner<'a> {
+    Sqlite(&'a rusqlite::Row<'a>),
+    Values(&'a [SqlValue]),
 }
 
 impl Row<'_> {
     pub fn get<T: FromSqlValue>(&self, index: usize) -> Result<T, DbError> {
-        let v = self.value(index);
-        T::from_value(v).ok_or(DbError::Type { index, expected: T::EXPECTED, found: v.kind() })
+        let v = self.value(index)?;
+        T::from_value(v).ok_or(DbError::Type { index, expected: T::EXPECTED, found: kind(v) })
     }
 
-    pub fn value(&self, index: usize) -> &SqlValue {
-        self.values.get(index).unwrap_or(&SqlValue::Null)
+    /// The column's value, borrowed.
+    pub fn value(&self, index: usize) -> Result<ValueRef<'_>, DbError> {
+        match &self.inner {
+            RowInner::Sqlite(r) => Ok(r.get_ref(index)?),
+            RowInner::Values(v) => Ok(v.get(index).map_or(ValueRef::Null, SqlValue::as_ref)),
+        }
     }
 }
 
@@ -308,14 +328,9 @@ impl<'c> Tx<'c> {
         match &self.inner {
             Inner::Sqlite(c) => {
                 let mut stmt = c.prepare_cached(sql)?;
-                let width = stmt.column_count();
                 let mut rows = stmt.query(rusqlite::params_from_iter(params.iter()))?;
                 while let Some(r) = rows.next()? {
-                    buf.clear();
-                    for i in 0..width {
-                        buf.push(SqlValue::from(rusqlite::types::Value::from(r.get_ref(i)?)));
-                    }
-                    if !f(&Row { values: &buf })? {
+                    if !f(&Row { inner: RowInner::Sqlite(r) })? {
                         break;
                     }
                 }
@@ -328,7 +343,7 @@ impl<'c> Tx<'c> {
                     for i in 0..r.len() {
                         buf.push(r.try_get::<_, SqlValue>(i)?);
                     }
-                    if !f(&Row { values: &buf })? {
+                    if !f(&Row { inner: RowInner::Values(&buf) })? {
                         break;
                     }
                 }
