@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
-ensure_packages webkit2gtk-driver gnome-keyring dbus-x11 xvfb
+ensure_packages webkit2gtk-driver gnome-keyring dbus-x11 xvfb libglib2.0-bin
 command -v tauri-driver >/dev/null || cargo install tauri-driver --locked
 display=:$((80 + RANDOM % 9))
 Xvfb "$display" -screen 0 1280x800x24 >/dev/null 2>&1 &

@@ -5,6 +5,7 @@
 #[path = "../e2e/support.rs"]
 #[allow(dead_code)]
 mod support;
+mod tray;
 mod webdriver;
 
 use std::process::{Child, Command};
@@ -156,6 +157,7 @@ async fn a_rep_works_offline_in_the_real_window_and_the_manager_approves_the_ord
     // The first sync runs with visible progress and ends up to date.
     s.wait_for("[data-testid=customer-search]", 30).await;
     s.wait_text("[data-testid=sync-summary]", 60, |t| t.contains("up to date")).await;
+    tray::wait_for_icon("ok", 10).await;
     let search = s.wait_for("[data-testid=customer-search]", 5).await;
     s.type_into(&search, "Olsen").await;
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
@@ -191,6 +193,7 @@ async fn a_rep_works_offline_in_the_real_window_and_the_manager_approves_the_ord
     s.wait_text("[data-testid=customer-message]", 10, |t| t.contains("Order saved")).await;
     s.wait_text("[data-testid=sync-tab]", 60, |t| t.contains("pending")).await;
     s.wait_text("[data-testid=sync-summary]", 60, |t| t.contains("offline")).await;
+    tray::wait_for_icon("offline", 10).await;
     s.click(&s.wait_for("[data-testid=sync-tab]", 5).await).await;
     s.screenshot("sync-offline").await;
 
@@ -198,6 +201,7 @@ async fn a_rep_works_offline_in_the_real_window_and_the_manager_approves_the_ord
     srv.restart_server(addr).await;
     s.wait_text("[data-testid=sync-summary]", 90, |t| t.contains("up to date")).await;
     s.wait_text("[data-testid=sync-tab]", 30, |t| !t.contains("pending")).await;
+    tray::wait_for_icon("ok", 10).await;
     s.screenshot("sync-panel").await;
 
     // manager1 approves the order in a second session.
