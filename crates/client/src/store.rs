@@ -59,6 +59,9 @@ impl Store {
         std::fs::create_dir_all(dir)
             .map_err(|e| ClientError::BadInput(format!("cannot create profile directory {}: {e}", dir.display())))?;
         let mut conn = fieldsync_sqlkit::open(&dir.join("fieldsync.db"))?;
+        // A first sync writes tens of MB in 20,000-row pages; checkpointing the WAL every
+        // 4 MB (SQLite's default) would stall it on an fsync every page or so.
+        conn.pragma_update(None, "wal_autocheckpoint", 16_384)?;
         let all: Vec<Migration> = ENTITY_MIGRATIONS.iter().chain(CLIENT_MIGRATIONS).chain(extra).copied().collect();
         migrate(&mut conn, &all)?;
         Ok(Store { conn, registry })
