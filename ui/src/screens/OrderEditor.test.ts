@@ -2,7 +2,7 @@ import { afterEach, describe, expect, test, vi } from "vitest";
 import { userEvent } from "vitest/browser";
 import { render } from "vitest-browser-svelte";
 import type { Row } from "../lib/backend";
-import { argsOf, clearMocks, fail, fakeBackend, type Args, type Call } from "../test/ipc";
+import { argsOf, clearMocks, deferred, fail, fakeBackend, type Args, type Call } from "../test/ipc";
 import OrderEditor from "./OrderEditor.svelte";
 
 const CUSTOMER: Row = { id: "c1", code: "C-001", name: "Olsen Bakery" };
@@ -98,6 +98,32 @@ describe("OrderEditor", () => {
     await userEvent.tab();
 
     await expect.element(total).toHaveTextContent(/^1,250\.00$/);
+  });
+
+  test("two products added while the order is being created make one order with two lines", async () => {
+    const order = deferred<Row>();
+    const lines: Row[] = [];
+    const calls = fakeBackend({
+      search: () => PRODUCTS,
+      save: (a) => {
+        if (a["entity"] === "orders") return order.promise;
+        const fields = a["fields"] as Record<string, string>;
+        const line: Row = { id: `line-${lines.length + 1}`, ...fields, quantity: 1, unit_price_cents: 100, discount_pct: 0 };
+        lines.push(line);
+        return line;
+      },
+      related: () => lines.map((l) => ({ ...l })),
+    });
+    const { screen, add, total } = await openEditor();
+
+    await add("Coffee 250 g");
+    await add("Green tea");
+    order.resolve({ id: "orders-1", status: "draft" });
+
+    await expect.element(total).toHaveTextContent(/^2\.00$/);
+    expect(screen.getByTestId("order-line").elements()).toHaveLength(2);
+    expect(saves(calls, "orders")).toHaveLength(1);
+    expect(lines.map((l) => l["order_id"])).toEqual(["orders-1", "orders-1"]);
   });
 
   test("an order can be submitted only once it has a line", async () => {
