@@ -176,11 +176,6 @@ impl Db {
         self.run(Access::Ordered, f)
     }
 
-    /// Runs `f` in a read-only transaction (one consistent snapshot) on this thread.
-    pub fn read_blocking<T, E: From<DbError>>(&self, f: impl FnOnce(&Tx<'_>) -> Result<T, E>) -> Result<T, E> {
-        self.run(Access::Snapshot, f)
-    }
-
     fn run<T, E: From<DbError>>(&self, access: Access, f: impl FnOnce(&Tx<'_>) -> Result<T, E>) -> Result<T, E> {
         match &*self.inner {
             Store::Sqlite { writer, .. } if access.writes() => {
@@ -244,7 +239,7 @@ impl Db {
         self.run_async(Access::Unordered, f).await
     }
 
-    /// [`Db::read_blocking`] on a blocking thread.
+    /// Runs `f` in a read-only transaction (one consistent snapshot) on a blocking thread.
     pub async fn read<T, F>(&self, f: F) -> Result<T, AppError>
     where
         T: Send + 'static,
