@@ -1,6 +1,7 @@
 //! End-to-end tests: the real server and real client engines (and the CLI binaries where
 //! the behaviour is the CLI's) over HTTP on loopback.
 
+mod abuse;
 mod background;
 mod bad_input;
 mod cli_flows;

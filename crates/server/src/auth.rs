@@ -1,6 +1,6 @@
 //! Passwords (argon2id, salted) and expiring bearer sessions.
 
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::password_hash::{PasswordHash, PasswordHasher, SaltString};
 use argon2::Argon2;
 use fieldsync_protocol::wire::UserInfo;
 use fieldsync_protocol::Role;
@@ -64,22 +64,49 @@ pub fn credentials(tx: &Tx<'_>, username: &str) -> Result<Option<(AuthUser, Stri
     row.map(|(id, username, role, hash)| Ok((user_from(id, username, role)?, hash))).transpose()
 }
 
-/// Checks a password against a stored hash. Deliberately slow; run it off the async
-/// threads and outside any database lock. Unknown users are checked against a dummy hash
-/// so response times do not reveal which user names exist.
-pub fn verify(found: Option<(AuthUser, String)>, password: &str) -> Result<AuthUser, AppError> {
+/// Checks a password against a stored hash, with `work` as argon2's memory (grown to the
+/// size the hash's parameters need, and kept by the caller for the next check).
+/// Deliberately slow; run it off the async threads and outside any database lock.
+/// Unknown users are checked against a dummy hash so response times do not reveal which
+/// user names exist.
+pub fn verify(
+    found: Option<(AuthUser, String)>,
+    password: &str,
+    work: &mut Vec<argon2::Block>,
+) -> Result<AuthUser, AppError> {
     static DUMMY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     let dummy = DUMMY.get_or_init(|| hash_password("not a real password").unwrap_or_default());
     let (user, hash) = match found {
         Some((user, hash)) => (Some(user), hash),
         None => (None, dummy.clone()),
     };
-    let parsed = PasswordHash::new(&hash).map_err(|e| AppError::Internal(format!("stored hash: {e}")))?;
-    let ok = Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok();
+    let ok = check_hash(&hash, password, work).map_err(|e| AppError::Internal(format!("stored hash: {e}")))?;
     match user {
         Some(user) if ok => Ok(user),
         _ => Err(wrong_credentials()),
     }
+}
+
+/// Whether `password` hashes to the PHC string `hash`, computed in `work`.
+fn check_hash(hash: &str, password: &str, work: &mut Vec<argon2::Block>) -> Result<bool, argon2::password_hash::Error> {
+    use argon2::password_hash::Error;
+    let parsed = PasswordHash::new(hash)?;
+    let params = argon2::Params::try_from(&parsed)?;
+    let algorithm = argon2::Algorithm::try_from(parsed.algorithm)?;
+    let version = parsed.version.map(argon2::Version::try_from).transpose()?.unwrap_or_default();
+    let (Some(salt), Some(expected)) = (parsed.salt, parsed.hash) else { return Err(Error::PhcStringField) };
+    let mut salt_buf = [0u8; argon2::password_hash::Salt::MAX_LENGTH];
+    let salt = salt.decode_b64(&mut salt_buf)?;
+    work.resize(params.block_count(), argon2::Block::default());
+    let mut out = vec![0u8; expected.len()];
+    Argon2::new(algorithm, version, params).hash_password_into_with_memory(
+        password.as_bytes(),
+        salt,
+        &mut out,
+        &mut work[..],
+    )?;
+    // Output's equality is constant-time.
+    Ok(argon2::password_hash::Output::new(&out)? == expected)
 }
 
 /// Opens a session for a verified user. Returns the token and its expiry.

@@ -19,6 +19,9 @@ pub enum AppError {
     /// No valid session (401).
     #[error("{message}")]
     Unauthenticated { code: &'static str, message: String },
+    /// Not now: too many attempts (429) or too busy (503); the response says when to retry.
+    #[error("{message}")]
+    Unavailable { status: StatusCode, code: &'static str, message: String, retry_after: std::time::Duration },
     /// A bug or a storage failure; details are logged, never sent (500).
     #[error("internal error: {0}")]
     Internal(String),
@@ -58,7 +61,7 @@ impl AppError {
 
     /// Whether the same request may succeed later without change.
     pub fn is_retryable(&self) -> bool {
-        matches!(self, AppError::Internal(_))
+        matches!(self, AppError::Internal(_) | AppError::Unavailable { .. })
     }
 }
 
@@ -82,6 +85,13 @@ impl IntoResponse for AppError {
             }
             AppError::Unauthenticated { code, message } => {
                 (StatusCode::UNAUTHORIZED, ApiError { code: code.into(), message, field: None, mutation_id: None })
+            }
+            AppError::Unavailable { status, code, message, retry_after } => {
+                // Whole seconds, rounded up: a client that waits exactly this long succeeds.
+                let secs = retry_after.as_millis().div_ceil(1000).max(1);
+                let body = ErrorBody { error: ApiError { code: code.into(), message, field: None, mutation_id: None } };
+                return (status, [(axum::http::header::RETRY_AFTER, secs.to_string())], axum::Json(body))
+                    .into_response();
             }
             AppError::Internal(detail) => {
                 tracing::error!(%detail, "internal error");

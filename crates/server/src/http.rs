@@ -32,6 +32,8 @@ pub struct AppState {
     pub before_commit: Option<BeforeCommit>,
     pub clock: Arc<dyn Clock>,
     pub admin_token: Option<String>,
+    /// Sign-in rates and the password-check queue.
+    pub login: crate::throttle::LoginThrottle,
     /// The newest change seq; long-polling pulls wait for it to move.
     pub head: tokio::sync::watch::Sender<i64>,
     /// Set when the server stops, so waiting pulls return at once.
@@ -54,7 +56,7 @@ impl AppState {
     }
 }
 
-pub fn router(state: Arc<AppState>) -> Router {
+pub fn router(state: Arc<AppState>, limits: &crate::Limits) -> Router {
     Router::new()
         .route("/v1/health", get(health))
         .route("/v1/login", post(login))
@@ -65,6 +67,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(limits.connections.body_timeout))
         .layer(RequestDecompressionLayer::new())
         .layer(axum::middleware::map_response(json_errors))
         .layer(CompressionLayer::new())
@@ -90,7 +93,27 @@ where
     }
 }
 
+/// Whether a body could not be read because it did not arrive in time (the body
+/// timeout layer's error, somewhere in the rejection's chain of causes).
+fn timed_out(r: &JsonRejection) -> bool {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(r);
+    while let Some(e) = cause {
+        if e.is::<tower_http::timeout::TimeoutError>() {
+            return true;
+        }
+        cause = e.source();
+    }
+    false
+}
+
 fn json_rejection(r: JsonRejection) -> AppError {
+    if timed_out(&r) {
+        return AppError::bad(
+            "request_timeout",
+            "The request body did not arrive in time; try again on a steadier connection.",
+        )
+        .with_status(StatusCode::REQUEST_TIMEOUT);
+    }
     let status = r.status();
     let (code, message) = match &r {
         JsonRejection::JsonSyntaxError(_) => {
@@ -162,6 +185,7 @@ async fn json_errors(resp: axum::response::Response) -> axum::response::Response
             "The request body's Content-Encoding is not supported; use zstd, gzip or none."
         }
         StatusCode::PAYLOAD_TOO_LARGE => "The request body is too large; send smaller batches.",
+        StatusCode::REQUEST_TIMEOUT => "The request body did not arrive in time; try again on a steadier connection.",
         _ => "The request could not be handled; see docs/sync-protocol.md.",
     };
     let code = status.canonical_reason().unwrap_or("error").to_lowercase().replace(' ', "_");
@@ -174,15 +198,69 @@ async fn not_found() -> AppError {
         .with_status(StatusCode::NOT_FOUND)
 }
 
+/// The address a request came from, when it came through [`crate::serve::serve`].
+pub struct Peer(pub Option<std::net::IpAddr>);
+
+impl<S: Send + Sync> FromRequestParts<S> for Peer {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(Peer(crate::serve::peer(&parts.extensions).map(|a| a.ip())))
+    }
+}
+
+/// Longest user name and password a sign-in may carry (hashing cost grows with length).
+const MAX_USERNAME_CHARS: usize = 256;
+const MAX_PASSWORD_BYTES: usize = 1024;
+
+fn login_denied(denied: crate::throttle::Denied) -> AppError {
+    use crate::throttle::Denied;
+    match denied {
+        Denied::TooMany { retry_after } => AppError::Unavailable {
+            status: StatusCode::TOO_MANY_REQUESTS,
+            code: "too_many_attempts",
+            message: match retry_after.as_millis().div_ceil(1000) {
+                0 | 1 => "Too many sign-in attempts; wait a second and try again.".into(),
+                secs => format!("Too many sign-in attempts; wait {secs} seconds and try again."),
+            },
+            retry_after,
+        },
+        Denied::Busy => AppError::Unavailable {
+            status: StatusCode::SERVICE_UNAVAILABLE,
+            code: "busy",
+            message: "The server is busy checking other sign-ins; try again in a moment.".into(),
+            retry_after: Duration::from_secs(1),
+        },
+    }
+}
+
 async fn login(
     State(state): State<Arc<AppState>>,
+    Peer(peer): Peer,
     ApiJson(req): ApiJson<LoginRequest>,
 ) -> Result<Json<LoginResponse>, AppError> {
+    if req.username.chars().count() > MAX_USERNAME_CHARS || req.password.len() > MAX_PASSWORD_BYTES {
+        return Err(AppError::bad(
+            "invalid_request",
+            format!(
+                "A user name has at most {MAX_USERNAME_CHARS} characters and a password at most {MAX_PASSWORD_BYTES} bytes."
+            ),
+        ));
+    }
+    state.login.attempt(&req.username, peer).map_err(login_denied)?;
     let ttl = state.token_ttl.as_millis() as i64;
     let username = req.username.clone();
     let found = state.db.read_single(move |tx| auth::credentials(tx, &username)).await?;
-    // The slow hash check runs on a blocking thread and holds no database lock.
-    let user = tokio::task::spawn_blocking(move || auth::verify(found, &req.password)).await??;
+    // The slow hash check runs on a blocking thread, holds no database lock, and waits
+    // its turn: each one takes about 19 MiB.
+    let mut turn = state.login.hash_turn().await.map_err(login_denied)?;
+    let user = tokio::task::spawn_blocking(move || {
+        let user = auth::verify(found, &req.password, turn.work_area());
+        drop(turn);
+        user
+    })
+    .await??;
+    state.login.succeeded(&user.username);
     let now = state.clock.now_ms();
     let session_user = user.clone();
     let (token, expires_at_ms) =

@@ -18,7 +18,9 @@ pub mod reassign;
 pub mod records;
 pub mod rules;
 pub mod seed;
+pub mod serve;
 pub mod sql;
+pub mod throttle;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -47,6 +49,16 @@ pub struct ServerConfig {
     pub clock: Arc<dyn Clock>,
     /// Bearer token for the `/v1/admin/...` endpoints; `None` disables them.
     pub admin_token: Option<String>,
+    /// What anonymous and signed-in clients may make the server spend.
+    pub limits: Limits,
+}
+
+/// Every bound on what clients may make the server spend, with production defaults.
+/// docs/SECURITY.md lists them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Limits {
+    pub connections: serve::ConnectionLimits,
+    pub login: throttle::LoginLimits,
 }
 
 impl ServerConfig {
@@ -64,6 +76,7 @@ impl ServerConfig {
             before_commit: None,
             clock: Arc::new(SystemClock),
             admin_token: None,
+            limits: Limits::default(),
         }
     }
 }
@@ -71,7 +84,6 @@ impl ServerConfig {
 /// A running server; dropping the handle does not stop it, call [`RunningServer::stop`].
 pub struct RunningServer {
     pub addr: SocketAddr,
-    shutdown: tokio::sync::oneshot::Sender<()>,
     state: Arc<http::AppState>,
     task: tokio::task::JoinHandle<std::io::Result<()>>,
     watcher: tokio::task::JoinHandle<()>,
@@ -83,9 +95,9 @@ impl RunningServer {
     }
 
     pub async fn stop(self) {
+        // Waiting pulls answer, the accept loop ends, requests in flight finish.
         self.state.stopping.send_replace(true);
         self.watcher.abort();
-        let _ = self.shutdown.send(());
         let _ = self.task.await;
     }
 }
@@ -102,6 +114,7 @@ pub async fn start(config: ServerConfig, listen: SocketAddr) -> anyhow::Result<R
         before_commit: config.before_commit.clone(),
         clock: config.clock.clone(),
         admin_token: config.admin_token.clone(),
+        login: throttle::LoginThrottle::new(&config.limits.login),
         head: tokio::sync::watch::channel(0).0,
         stopping: tokio::sync::watch::channel(false).0,
     });
@@ -135,14 +148,7 @@ pub async fn start(config: ServerConfig, listen: SocketAddr) -> anyhow::Result<R
     let listener =
         tokio::net::TcpListener::bind(listen).await.map_err(|e| anyhow::anyhow!("cannot listen on {listen}: {e}"))?;
     let addr = listener.local_addr()?;
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let app = http::router(state.clone());
-    let task = tokio::spawn(async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async move {
-                let _ = rx.await;
-            })
-            .await
-    });
-    Ok(RunningServer { addr, shutdown: tx, state, task, watcher })
+    let app = http::router(state.clone(), &config.limits);
+    let task = tokio::spawn(serve::serve(listener, app, config.limits.connections.clone(), state.stopping.subscribe()));
+    Ok(RunningServer { addr, state, task, watcher })
 }

@@ -44,6 +44,8 @@ enum Command {
         /// File holding the bearer token for the /v1/admin endpoints (off without it).
         #[arg(long)]
         admin_token_file: Option<PathBuf>,
+        #[command(flatten)]
+        limits: LimitArgs,
     },
     /// Manage users.
     User {
@@ -55,6 +57,40 @@ enum Command {
         #[command(subcommand)]
         command: TerritoryCommand,
     },
+}
+
+/// Bounds on what clients may make the server spend (docs/SECURITY.md); unset means the
+/// default listed there.
+#[derive(clap::Args)]
+struct LimitArgs {
+    /// Connections open at once; more are closed at once (also kept below `ulimit -n`).
+    #[arg(long)]
+    max_connections: Option<usize>,
+    /// Seconds a connection may wait for, or take to send, a request's headers.
+    #[arg(long)]
+    header_timeout_secs: Option<u64>,
+    /// Sign-in attempts per account per login window.
+    #[arg(long)]
+    login_per_account: Option<u32>,
+    /// Sign-in attempts per client address per login window.
+    #[arg(long)]
+    login_per_address: Option<u32>,
+    /// The login window, in seconds.
+    #[arg(long)]
+    login_window_secs: Option<u64>,
+}
+
+impl LimitArgs {
+    fn apply(&self, limits: &mut fieldsync_server::Limits) {
+        let secs = std::time::Duration::from_secs;
+        let c = &mut limits.connections;
+        c.max_connections = self.max_connections.unwrap_or(c.max_connections);
+        c.header_timeout = self.header_timeout_secs.map_or(c.header_timeout, secs);
+        let l = &mut limits.login;
+        l.per_account = self.login_per_account.unwrap_or(l.per_account);
+        l.per_address = self.login_per_address.unwrap_or(l.per_address);
+        l.window = self.login_window_secs.map_or(l.window, secs);
+    }
 }
 
 #[derive(Subcommand)]
@@ -172,8 +208,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 );
             }
         }
-        Command::Serve { listen, session_hours, admin_token_file } => {
+        Command::Serve { listen, session_hours, admin_token_file, limits } => {
             let mut config = ServerConfig::new(&cli.data);
+            limits.apply(&mut config.limits);
             config.database_url = cli.database.clone();
             config.token_ttl = std::time::Duration::from_secs(session_hours * 3600);
             if let Some(path) = admin_token_file {
