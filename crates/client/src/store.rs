@@ -174,6 +174,10 @@ impl Store {
         match op {
             Op::Put => {
                 let mut obj = read_row(&tx, &def, id)?.map(|r| r.to_object(&def)).unwrap_or_default();
+                // The rules the server enforces, checked now so a bad value is an error at
+                // once instead of a rejection after the next sync.
+                fieldsync_protocol::check_write(&def, &obj, &fields).map_err(|v| ClientError::BadInput(v.message))?;
+                check_unique(&tx, &def, id, &fields)?;
                 apply_fields(&def, &mut obj, &fields);
                 write_object(&tx, &def, id, &obj)?;
             }
@@ -555,6 +559,27 @@ fn rebuild(tx: &Transaction<'_>, def: &EntityDef, id: &str) -> Result<()> {
     }
     if pending.is_empty() {
         tx.execute("DELETE FROM shadows WHERE entity = ?1 AND record_id = ?2", params![def.name, id])?;
+    }
+    Ok(())
+}
+
+/// Refuses a value of a `unique` field that another record in this profile already holds
+/// (the server checks against every record, seen here or not).
+fn check_unique(tx: &rusqlite::Transaction<'_>, def: &EntityDef, id: &str, fields: &Object) -> Result<()> {
+    for (name, value) in fields {
+        let (Some(field), Some(text)) = (def.field(name).filter(|f| f.unique), value.as_str()) else { continue };
+        let taken: i64 = tx.query_row(
+            &format!("SELECT count(*) FROM \"{}\" WHERE \"{name}\" = ?1 AND id <> ?2", def.name),
+            params![text, id],
+            |r| r.get(0),
+        )?;
+        if taken > 0 {
+            return Err(ClientError::BadInput(format!(
+                "Another {} record already has {} {text}; choose a different one.",
+                def.name,
+                field.name.replace('_', " ")
+            )));
+        }
     }
     Ok(())
 }

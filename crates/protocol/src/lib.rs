@@ -13,6 +13,6 @@ pub mod wire;
 
 pub use registry::{
     Access, Check, EntityDef, FieldDef, FieldDefault, FieldStrategy, FieldType, Fields, Registry, Role, Scope,
-    StateMachine, Strategy, Transition,
+    StateMachine, Strategy, Transition, DEFAULT_MAX_APPENDED_BYTES, DEFAULT_MAX_TEXT_BYTES, MAX_APPEND_BYTES,
 };
-pub use value::{parse_cli_value, validate_value, ValueError};
+pub use value::{check_write, parse_cli_value, validate_value, ValueError, Violation};

@@ -23,7 +23,11 @@ pub fn combine(strategy: FieldStrategy, current: &Value, incoming: &Value) -> Va
             (_, Some(add)) => Value::String(add.to_string()),
             _ => current.clone(),
         },
-        FieldStrategy::Counter => Value::from(current.as_i64().unwrap_or(0) + incoming.as_i64().unwrap_or(0)),
+        // Saturating, so that no input can panic or wrap; `value::check_write` refuses a
+        // delta that would overflow before it is ever applied.
+        FieldStrategy::Counter => {
+            Value::from(current.as_i64().unwrap_or(0).saturating_add(incoming.as_i64().unwrap_or(0)))
+        }
         FieldStrategy::Lww | FieldStrategy::ServerOnly => incoming.clone(),
     }
 }
@@ -35,7 +39,7 @@ pub fn wire_value(strategy: FieldStrategy, field: &str, current: &Value, wanted:
         FieldStrategy::Append => Ok(wanted.clone()),
         FieldStrategy::Counter => {
             let (old, new) = (current.as_i64().unwrap_or(0), wanted.as_i64().unwrap_or(0));
-            Ok(Value::from(new - old))
+            new.checked_sub(old).map(Value::from).ok_or_else(|| format!("{field} cannot change by that much at once."))
         }
         FieldStrategy::ServerOnly => Err(format!("{field} is set by the server and cannot be changed here.")),
         FieldStrategy::Lww => Ok(wanted.clone()),

@@ -110,6 +110,13 @@ pub enum FieldDefault {
     PromotionDiscount,
 }
 
+/// Longest value (UTF-8 bytes) of a text field that declares no `max_bytes`.
+pub const DEFAULT_MAX_TEXT_BYTES: u32 = 4 * 1024;
+/// Longest text one write may add to an append-only field.
+pub const MAX_APPEND_BYTES: u32 = 16 * 1024;
+/// Longest an append-only field may grow, unless it declares `max_bytes`.
+pub const DEFAULT_MAX_APPENDED_BYTES: u32 = 256 * 1024;
+
 /// One field of an entity. The `id` primary key is implicit and not listed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FieldDef {
@@ -119,11 +126,62 @@ pub struct FieldDef {
     pub required: bool,
     pub default: Option<FieldDefault>,
     pub strategy: FieldStrategy,
+    /// Smallest and largest value a number field may hold (a counter: its total).
+    pub min: Option<i64>,
+    pub max: Option<i64>,
+    /// Longest value of a text field, in UTF-8 bytes (`None`: the defaults above).
+    pub max_bytes: Option<u32>,
+    /// No two records of the type may hold the same non-null value.
+    pub unique: bool,
 }
 
 impl FieldDef {
     pub const fn new(name: &'static str, ty: FieldType) -> Self {
-        FieldDef { name, ty, required: false, default: None, strategy: FieldStrategy::Lww }
+        FieldDef {
+            name,
+            ty,
+            required: false,
+            default: None,
+            strategy: FieldStrategy::Lww,
+            min: None,
+            max: None,
+            max_bytes: None,
+            unique: false,
+        }
+    }
+
+    /// The smallest value allowed.
+    pub const fn min(mut self, min: i64) -> Self {
+        self.min = Some(min);
+        self
+    }
+
+    /// The largest value allowed.
+    pub const fn max(mut self, max: i64) -> Self {
+        self.max = Some(max);
+        self
+    }
+
+    /// The longest text allowed, in UTF-8 bytes.
+    pub const fn max_bytes(mut self, n: u32) -> Self {
+        self.max_bytes = Some(n);
+        self
+    }
+
+    /// Values are unique across the type's records.
+    pub const fn unique(mut self) -> Self {
+        self.unique = true;
+        self
+    }
+
+    /// The longest text the field may hold (`None` for fields that are not text).
+    pub fn text_limit(&self) -> Option<usize> {
+        let fallback = match (self.ty, self.strategy) {
+            (FieldType::Text, FieldStrategy::Append) => DEFAULT_MAX_APPENDED_BYTES,
+            (FieldType::Text, _) => DEFAULT_MAX_TEXT_BYTES,
+            _ => return None,
+        };
+        Some(self.max_bytes.unwrap_or(fallback) as usize)
     }
 
     pub const fn required(mut self) -> Self {
@@ -193,7 +251,10 @@ impl Fields {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Access {
     pub role: Role,
-    pub create: bool,
+    /// Create records, setting these fields (`None`: may not create). A field left out
+    /// of a new record takes its default or stays empty.
+    pub create: Option<Fields>,
+    /// Change these fields of existing records (`None`: may not update).
     pub update: Option<Fields>,
     pub delete: bool,
 }
@@ -201,17 +262,17 @@ pub struct Access {
 impl Access {
     /// Create, update any field, delete.
     pub const fn full(role: Role) -> Self {
-        Access { role, create: true, update: Some(Fields::All), delete: true }
+        Access { role, create: Some(Fields::All), update: Some(Fields::All), delete: true }
     }
 
     /// Update the listed fields of existing records only.
     pub const fn update_only(role: Role, fields: &'static [&'static str]) -> Self {
-        Access { role, create: false, update: Some(Fields::Only(fields)), delete: false }
+        Access { role, create: None, update: Some(Fields::Only(fields)), delete: false }
     }
 
     /// Create records only (append-only data such as reviews and payments).
     pub const fn create_only(role: Role) -> Self {
-        Access { role, create: true, update: None, delete: false }
+        Access { role, create: Some(Fields::All), update: None, delete: false }
     }
 }
 
@@ -381,6 +442,19 @@ impl Registry {
             for f in e.fields {
                 if f.name == "id" {
                     return Err(format!("{} declares 'id', which is implicit", e.name));
+                }
+                let number = matches!(f.ty, FieldType::Int | FieldType::Real);
+                if (f.min.is_some() || f.max.is_some()) && !number {
+                    return Err(format!("{}.{} has a min or max but is not a number", e.name, f.name));
+                }
+                if f.max_bytes.is_some() && f.ty != FieldType::Text {
+                    return Err(format!("{}.{} has max_bytes but is not text", e.name, f.name));
+                }
+                if f.unique && f.strategy != FieldStrategy::Lww {
+                    return Err(format!(
+                        "{}.{} is unique, which only a plain (last-write-wins) field can be",
+                        e.name, f.name
+                    ));
                 }
                 if let Some(target) = f.references() {
                     if reg.get(target).is_none() {

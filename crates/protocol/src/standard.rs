@@ -59,14 +59,14 @@ pub const ORDER_LIFECYCLE: StateMachine = StateMachine {
 pub const ENTITIES: &[EntityDef] = &[
     server_owned(
         "territories",
-        &[F::new("code", Text).required(), F::new("name", Text).required()],
+        &[F::new("code", Text).required().unique(), F::new("name", Text).required()],
         Scope::Territory("id"),
         EVERYONE,
     ),
     server_owned(
         "users",
         &[
-            F::new("username", Text).required(),
+            F::new("username", Text).required().unique(),
             F::new("display_name", Text).required(),
             F::new("role", Enum(&["rep", "manager", "shipper"])).required(),
             F::new("manager_id", Ref("users")),
@@ -77,32 +77,35 @@ pub const ENTITIES: &[EntityDef] = &[
     lww(
         "customers",
         &[
-            F::new("code", Text).required(),
+            F::new("code", Text).required().unique().max_bytes(64),
             F::new("name", Text).required(),
             F::new("territory_id", Ref("territories")).required(),
             F::new("price_list_id", Ref("price_lists")),
             F::new("phone", Text),
             F::new("email", Text),
             F::new("city", Text),
-            F::new("credit_limit_cents", Int),
-            F::new("notes", Text),
-            F::new("samples_given", Int).strategy(Counter),
+            F::new("credit_limit_cents", Int).min(0),
+            F::new("notes", Text).max_bytes(16 * 1024),
+            F::new("samples_given", Int).strategy(Counter).min(0),
         ],
         Scope::Territory("territory_id"),
         EVERYONE,
         &[
+            // The price list and credit limit are a manager's decision: a rep sets neither,
+            // on a new customer or an existing one.
             Access {
                 role: Rep,
-                create: true,
-                update: Some(crate::Fields::Only(&[
+                create: Some(crate::Fields::Only(&[
+                    "code",
                     "name",
+                    "territory_id",
                     "phone",
                     "email",
                     "city",
                     "notes",
-                    "price_list_id",
                     "samples_given",
                 ])),
+                update: Some(crate::Fields::Only(&["name", "phone", "email", "city", "notes", "samples_given"])),
                 delete: false,
             },
             Access::full(Manager),
@@ -137,14 +140,14 @@ pub const ENTITIES: &[EntityDef] = &[
     ),
     server_owned(
         "product_categories",
-        &[F::new("code", Text).required(), F::new("name", Text).required()],
+        &[F::new("code", Text).required().unique(), F::new("name", Text).required()],
         Scope::Category("id"),
         FIELD_STAFF,
     ),
     server_owned(
         "products",
         &[
-            F::new("sku", Text).required(),
+            F::new("sku", Text).required().unique(),
             F::new("name", Text).required(),
             F::new("category_id", Ref("product_categories")).required(),
             F::new("unit", Text),
@@ -155,7 +158,11 @@ pub const ENTITIES: &[EntityDef] = &[
     ),
     server_owned(
         "price_lists",
-        &[F::new("code", Text).required(), F::new("name", Text).required(), F::new("currency", Text).required()],
+        &[
+            F::new("code", Text).required().unique(),
+            F::new("name", Text).required(),
+            F::new("currency", Text).required(),
+        ],
         Scope::All,
         FIELD_STAFF,
     ),
@@ -164,7 +171,7 @@ pub const ENTITIES: &[EntityDef] = &[
         &[
             F::new("price_list_id", Ref("price_lists")).required(),
             F::new("product_id", Ref("products")).required(),
-            F::new("unit_price_cents", Int).required(),
+            F::new("unit_price_cents", Int).required().min(0),
         ],
         Scope::Via("product_id"),
         FIELD_STAFF,
@@ -174,7 +181,7 @@ pub const ENTITIES: &[EntityDef] = &[
         &[
             F::new("product_id", Ref("products")).required(),
             F::new("name", Text).required(),
-            F::new("discount_pct", Real).required(),
+            F::new("discount_pct", Real).required().min(0).max(100),
             F::new("starts_on", Date).required(),
             F::new("ends_on", Date).required(),
         ],
@@ -183,7 +190,7 @@ pub const ENTITIES: &[EntityDef] = &[
     ),
     server_owned(
         "warehouses",
-        &[F::new("code", Text).required(), F::new("name", Text).required(), F::new("city", Text)],
+        &[F::new("code", Text).required().unique(), F::new("name", Text).required(), F::new("city", Text)],
         Scope::All,
         EVERYONE,
     ),
@@ -192,8 +199,8 @@ pub const ENTITIES: &[EntityDef] = &[
         &[
             F::new("warehouse_id", Ref("warehouses")).required(),
             F::new("product_id", Ref("products")).required(),
-            F::new("on_hand", Int).required(),
-            F::new("reserved", Int).required(),
+            F::new("on_hand", Int).required().min(0),
+            F::new("reserved", Int).required().min(0),
         ],
         Scope::Via("product_id"),
         FIELD_STAFF,
@@ -205,8 +212,8 @@ pub const ENTITIES: &[EntityDef] = &[
             F::new("rep_id", Ref("users")).required().default(CurrentUser),
             F::new("status", Enum(ORDER_STATUSES)).required().default(Fixed("draft")),
             F::new("order_date", Date).required().default(Today),
-            F::new("notes", Text),
-            F::new("total_cents", Int),
+            F::new("notes", Text).max_bytes(16 * 1024),
+            F::new("total_cents", Int).min(0),
             F::new("flags", Text).strategy(ServerOnly),
         ],
         Scope::Team("rep_id"),
@@ -219,9 +226,11 @@ pub const ENTITIES: &[EntityDef] = &[
         &[
             F::new("order_id", Ref("orders")).required(),
             F::new("product_id", Ref("products")).required(),
-            F::new("quantity", Int).required(),
-            F::new("unit_price_cents", Int).required().default(ListPrice),
-            F::new("discount_pct", Real).default(PromotionDiscount),
+            // A line without a valid quantity and price is refused; the price is checked
+            // against the customer's price list when the order is submitted.
+            F::new("quantity", Int).required().min(1).max(1_000_000),
+            F::new("unit_price_cents", Int).required().default(ListPrice).min(0),
+            F::new("discount_pct", Real).default(PromotionDiscount).min(0).max(100),
             F::new("flags", Text).strategy(ServerOnly),
         ],
         Scope::Via("order_id"),
@@ -288,11 +297,11 @@ pub const ENTITIES: &[EntityDef] = &[
         "invoices",
         &[
             F::new("customer_id", Ref("customers")).required(),
-            F::new("number", Text).required(),
+            F::new("number", Text).required().unique(),
             F::new("issued_on", Date).required(),
             F::new("due_on", Date).required(),
-            F::new("amount_cents", Int).required(),
-            F::new("open_cents", Int).required(),
+            F::new("amount_cents", Int).required().min(0),
+            F::new("open_cents", Int).required().min(0),
         ],
         Scope::Via("customer_id"),
         FIELD_STAFF,
@@ -301,7 +310,7 @@ pub const ENTITIES: &[EntityDef] = &[
         "payments",
         &[
             F::new("invoice_id", Ref("invoices")).required(),
-            F::new("amount_cents", Int).required(),
+            F::new("amount_cents", Int).required().min(1),
             F::new("paid_on", Date).required(),
             F::new("method", Enum(&["cash", "cheque", "transfer", "card"])).required(),
         ],
@@ -327,7 +336,7 @@ pub const ENTITIES: &[EntityDef] = &[
         &[
             F::new("return_id", Ref("returns")).required(),
             F::new("product_id", Ref("products")).required(),
-            F::new("quantity", Int).required(),
+            F::new("quantity", Int).required().min(1).max(1_000_000),
         ],
         Scope::Via("return_id"),
         FIELD_STAFF,
@@ -338,7 +347,7 @@ pub const ENTITIES: &[EntityDef] = &[
         &[
             F::new("visit_id", Ref("visits")).required(),
             F::new("product_id", Ref("products")).required(),
-            F::new("quantity", Int).required(),
+            F::new("quantity", Int).required().min(1).max(1_000_000),
         ],
         Scope::Via("visit_id"),
         FIELD_STAFF,
@@ -350,8 +359,8 @@ pub const ENTITIES: &[EntityDef] = &[
             F::new("visit_id", Ref("visits")).required(),
             F::new("competitor", Text).required(),
             F::new("product_id", Ref("products")),
-            F::new("observed_price_cents", Int),
-            F::new("notes", Text),
+            F::new("observed_price_cents", Int).min(0),
+            F::new("notes", Text).max_bytes(16 * 1024),
         ],
         Scope::Via("visit_id"),
         FIELD_STAFF,

@@ -1,9 +1,10 @@
 //! Field values: validation of JSON values against a field's type, and parsing of the
 //! `FIELD=VALUE` text the CLI accepts.
 
-use serde_json::Value;
+use serde_json::{Map, Value};
 
-use crate::registry::{FieldDef, FieldType};
+use crate::merge::combine;
+use crate::registry::{EntityDef, FieldDef, FieldStrategy, FieldType, MAX_APPEND_BYTES};
 
 /// Why a value does not fit a field. The message names the field and what was expected.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -99,31 +100,141 @@ fn is_date(s: &str) -> bool {
     }
 }
 
+/// `HH:MM` with an hour below `hours` and minutes below 60, two digits each.
+fn is_hh_mm(s: &str, hours: u32) -> bool {
+    match s.split_once(':') {
+        Some((h, m)) if h.len() == 2 && m.len() == 2 => {
+            digits(h).is_some_and(|h| h < hours) && digits(m).is_some_and(|m| m < 60)
+        }
+        _ => false,
+    }
+}
+
+/// Strict RFC 3339: `YYYY-MM-DDTHH:MM:SS[.fraction](Z|+HH:MM|-HH:MM)`, upper-case `T`
+/// and `Z`, a real calendar date, seconds below 60 (no leap seconds), and 1 to 9
+/// fraction digits.
 fn is_timestamp(s: &str) -> bool {
     let Some((date, time)) = s.split_once('T') else {
         return false;
     };
-    if !is_date(date) {
+    if !is_date(date) || time.len() < 9 {
         return false;
     }
-    let (clock, zone_ok) = if let Some(c) = time.strip_suffix('Z') {
-        (c, true)
-    } else if time.len() > 6 {
-        let (c, z) = time.split_at(time.len() - 6);
-        (c, (z.starts_with('+') || z.starts_with('-')) && z.as_bytes()[3] == b':')
-    } else {
-        (time, false)
+    let (hh_mm, rest) = time.split_at(5);
+    let Some(rest) = rest.strip_prefix(':') else { return false };
+    if rest.len() < 2 || !is_hh_mm(hh_mm, 24) {
+        return false;
+    }
+    let (secs, rest) = rest.split_at(2);
+    if digits(secs).is_none_or(|s| s >= 60) {
+        return false;
+    }
+    let zone = match rest.strip_prefix('.') {
+        Some(frac) => {
+            let n = frac.bytes().take_while(u8::is_ascii_digit).count();
+            if !(1..=9).contains(&n) {
+                return false;
+            }
+            &frac[n..]
+        }
+        None => rest,
     };
-    let clock = clock.split('.').next().unwrap_or("");
-    let hms: Vec<&str> = clock.split(':').collect();
-    zone_ok
-        && matches!(hms.as_slice(), [h, m, s] if digits(h).is_some_and(|h| h < 24)
-            && digits(m).is_some_and(|m| m < 60) && digits(s).is_some_and(|s| s < 61))
+    zone == "Z" || (zone.len() == 6 && (zone.starts_with('+') || zone.starts_with('-')) && is_hh_mm(&zone[1..], 24))
+}
+
+/// A value that has the right type but breaks a rule the registry declares for its
+/// field (a range, a length); the mutation is refused with `code`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct Violation {
+    /// `out_of_range` or `too_long`.
+    pub code: &'static str,
+    pub field: String,
+    pub message: String,
+}
+
+fn size(bytes: usize) -> String {
+    if bytes < 1024 {
+        return format!("{bytes} bytes");
+    }
+    let kib = format!("{:.1}", bytes as f64 / 1024.0);
+    format!("{} KiB", kib.strip_suffix(".0").unwrap_or(&kib))
+}
+
+/// Checks a write of wire `fields` (new values, texts to add, counter deltas) to a
+/// record holding `current` against the registry's rules for the values that result:
+/// ranges of numbers and counter totals (with checked arithmetic), text lengths, and
+/// the size of one addition to an append-only field. Client and server both run it,
+/// the client before queueing an edit and the server before storing it.
+pub fn check_write(
+    def: &EntityDef,
+    current: &Map<String, Value>,
+    fields: &Map<String, Value>,
+) -> Result<(), Violation> {
+    for (name, incoming) in fields {
+        let Some(field) = def.field(name) else { continue };
+        if incoming.is_null() {
+            continue;
+        }
+        let violation = |code, message: String| Violation { code, field: name.clone(), message };
+        let current = current.get(name).unwrap_or(&Value::Null);
+        let label = name.replace('_', " ");
+        let result = match field.strategy {
+            FieldStrategy::Append => {
+                let added = incoming.as_str().map_or(0, str::len);
+                if added > MAX_APPEND_BYTES as usize {
+                    return Err(violation(
+                        "too_long",
+                        format!(
+                            "One addition to the {label} may be at most {}; this one is {}. Split it up.",
+                            size(MAX_APPEND_BYTES as usize),
+                            size(added)
+                        ),
+                    ));
+                }
+                combine(field.strategy, current, incoming)
+            }
+            FieldStrategy::Counter => {
+                let total = current.as_i64().unwrap_or(0).checked_add(incoming.as_i64().unwrap_or(0));
+                match total {
+                    Some(total) => Value::from(total),
+                    None => {
+                        return Err(violation(
+                            "out_of_range",
+                            format!("The {label} would go beyond the largest number that can be stored."),
+                        ))
+                    }
+                }
+            }
+            FieldStrategy::Lww | FieldStrategy::ServerOnly => incoming.clone(),
+        };
+        if let (Some(limit), Some(text)) = (field.text_limit(), result.as_str()) {
+            if text.len() > limit {
+                let message = if field.strategy == FieldStrategy::Append {
+                    format!("The {label} are full: they may hold at most {}.", size(limit))
+                } else {
+                    format!("The {label} may be at most {} long; this is {}.", size(limit), size(text.len()))
+                };
+                return Err(violation("too_long", message));
+            }
+        }
+        if let Some(n) = result.as_f64() {
+            let shown = || result.to_string();
+            if let Some(min) = field.min.filter(|&min| n < min as f64) {
+                return Err(violation("out_of_range", format!("The {label} must be at least {min}, not {}.", shown())));
+            }
+            if let Some(max) = field.max.filter(|&max| n > max as f64) {
+                return Err(violation("out_of_range", format!("The {label} must be at most {max}, not {}.", shown())));
+            }
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::registry::{DEFAULT_MAX_APPENDED_BYTES, DEFAULT_MAX_TEXT_BYTES};
 
     const AMOUNT: FieldDef = FieldDef::new("amount_cents", FieldType::Int);
     const WHEN: FieldDef = FieldDef::new("visited_at", FieldType::Timestamp).required();
@@ -142,5 +253,60 @@ mod tests {
         assert!(parse_cli_value(&WHEN, "2026-02-29T10:00:00Z").is_err());
         assert!(parse_cli_value(&WHEN, "2028-02-29T10:00:00Z").is_ok());
         assert!(validate_value(&WHEN, &Value::Null).is_err());
+    }
+
+    #[test]
+    fn timestamps_are_strict_rfc_3339() {
+        for ok in ["2026-11-25T10:00:00Z", "2026-11-25T23:59:59.123456789-05:30", "2026-11-25T10:00:00.5+00:00"] {
+            assert!(is_timestamp(ok), "{ok}");
+        }
+        for bad in [
+            "2026-11-25T10:00:00+zz:zz",
+            "2026-11-25T10:00:60Z",
+            "2026-11-25T10:00:00.<script>Z",
+            "2026-11-25T10:00:00.Z",
+            "2026-11-25T10:00:00.1234567890Z",
+            "2026-11-25t10:00:00z",
+            "2026-11-25T24:00:00Z",
+            "2026-11-25T10:00:00+24:00",
+            "2026-11-25T10:00Z",
+            "2026-11-25T10:00:00",
+            "2026-11-25T1:00:00Z",
+        ] {
+            assert!(!is_timestamp(bad), "{bad}");
+        }
+    }
+
+    fn obj(v: Value) -> Map<String, Value> {
+        v.as_object().unwrap().clone()
+    }
+
+    #[test]
+    fn writes_are_checked_against_ranges_lengths_and_counter_overflow() {
+        let reg = crate::Registry::standard();
+        let lines = reg.get("order_lines").unwrap();
+        let err = check_write(lines, &Map::new(), &obj(serde_json::json!({"quantity": -1000}))).unwrap_err();
+        assert_eq!((err.code, err.message.as_str()), ("out_of_range", "The quantity must be at least 1, not -1000."));
+        assert!(check_write(lines, &Map::new(), &obj(serde_json::json!({"quantity": 3}))).is_ok());
+
+        let customers = reg.get("customers").unwrap();
+        let near_max = obj(serde_json::json!({"samples_given": i64::MAX - 1}));
+        let err = check_write(customers, &near_max, &obj(serde_json::json!({"samples_given": 5}))).unwrap_err();
+        assert_eq!(err.code, "out_of_range");
+        let long = "x".repeat(DEFAULT_MAX_TEXT_BYTES as usize + 1);
+        assert_eq!(
+            check_write(customers, &Map::new(), &obj(serde_json::json!({"phone": long}))).unwrap_err().code,
+            "too_long"
+        );
+
+        let visits = reg.get("visits").unwrap();
+        let addition = "n".repeat(MAX_APPEND_BYTES as usize + 1);
+        assert_eq!(
+            check_write(visits, &Map::new(), &obj(serde_json::json!({"notes": addition}))).unwrap_err().code,
+            "too_long"
+        );
+        let full = obj(serde_json::json!({"notes": "n".repeat(DEFAULT_MAX_APPENDED_BYTES as usize - 10)}));
+        let err = check_write(visits, &full, &obj(serde_json::json!({"notes": "twenty more bytes..."}))).unwrap_err();
+        assert_eq!((err.code, err.field.as_str()), ("too_long", "notes"));
     }
 }

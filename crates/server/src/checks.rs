@@ -12,10 +12,28 @@ use crate::error::AppError;
 use crate::records;
 use crate::sql::{DbError, Tx};
 
-/// A transition refused by a check; flags it raised are kept.
+/// A transition refused by a check. The mutation is rolled back; the flags it raised
+/// (lines marked with their new price) are then written on their own, so the user sees
+/// which lines to fix.
 pub struct Refusal {
     pub code: &'static str,
     pub reason: String,
+    pub flags: Vec<Flag>,
+}
+
+/// A server-written `flags` value for one record.
+pub struct Flag {
+    pub entity: &'static str,
+    pub id: String,
+    pub value: Value,
+}
+
+impl Flag {
+    pub fn write(&self, reg: &Registry, tx: &Tx<'_>) -> Result<(), AppError> {
+        let def = reg.get(self.entity).ok_or_else(|| AppError::Internal(format!("no entity {}", self.entity)))?;
+        records::set_server_field(tx, def, &self.id, "flags", self.value.clone())?;
+        Ok(())
+    }
 }
 
 /// Child entity types frozen with `def` (e.g. order_lines of orders) and their link field.
@@ -86,7 +104,10 @@ fn price_text(cents: i64, pct: f64) -> String {
     }
 }
 
-/// Runs before a transition is written. Returns a refusal to stop it.
+/// Runs once a transition and the rest of its mutation are written (so it sees the
+/// customer the order ends up with), before they commit. Returns a refusal to undo them:
+/// every line needs a quantity its field allows and a price that is still current on the
+/// customer's price list; a line with no price there cannot be submitted at all.
 pub fn before_transition(
     reg: &Registry,
     tx: &Tx<'_>,
@@ -99,10 +120,17 @@ pub fn before_transition(
         return Ok(None);
     }
     let today = date_from_days(now_ms.div_euclid(86_400_000));
-    let mut changed = Vec::new();
+    let (mut changed, mut unpriced, mut impossible, mut flags) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for (child, link) in children(reg, def) {
+        let min_quantity = child.field("quantity").and_then(|f| f.min);
         for line in lines(tx, child, link, id)? {
-            let Some(now) = current_price(tx, id, &line.product_id, &today)? else { continue };
+            if min_quantity.is_some_and(|min| line.quantity < min) {
+                impossible.push(format!("{} (quantity {})", line.sku, line.quantity));
+            }
+            let Some(now) = current_price(tx, id, &line.product_id, &today)? else {
+                unpriced.push(line.sku);
+                continue;
+            };
             if now.unit_price_cents == line.unit_price_cents && (now.discount_pct - line.discount_pct).abs() < 1e-9 {
                 continue;
             }
@@ -112,10 +140,33 @@ pub fn before_transition(
                 price_text(now.unit_price_cents, now.discount_pct)
             );
             if child.field("flags").is_some() && line.flags.as_deref() != Some(note.as_str()) {
-                records::set_server_field(tx, child, &line.id, "flags", Value::from(note.clone()))?;
+                flags.push(Flag { entity: child.name, id: line.id.clone(), value: Value::from(note.clone()) });
             }
             changed.push(format!("{} ({})", line.sku, note.to_lowercase()));
         }
+    }
+    let refusal = |code, reason| Ok(Some(Refusal { code, reason, flags: Vec::new() }));
+    if !impossible.is_empty() {
+        return refusal(
+            "out_of_range",
+            format!(
+                "This {} record has lines with an impossible quantity: {}. Correct them and resend.",
+                def.name,
+                impossible.join(", ")
+            ),
+        );
+    }
+    if !unpriced.is_empty() {
+        return refusal(
+            "no_price",
+            format!(
+                "This {} record cannot move on: {} {} no price for this customer. Remove {} or ask your manager to set the customer's price list.",
+                def.name,
+                unpriced.join(", "),
+                if unpriced.len() == 1 { "has" } else { "have" },
+                if unpriced.len() == 1 { "that line" } else { "those lines" },
+            ),
+        );
     }
     if changed.is_empty() {
         return Ok(None);
@@ -127,6 +178,7 @@ pub fn before_transition(
             def.name,
             changed.join("; ")
         ),
+        flags,
     }))
 }
 

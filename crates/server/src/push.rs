@@ -11,7 +11,7 @@ use fieldsync_protocol::time::rfc3339_ms;
 use fieldsync_protocol::wire::{
     Mutation, MutationResult, MutationStatus, Op, PushRequest, PushResponse, MAX_PUSH_MUTATIONS,
 };
-use fieldsync_protocol::{validate_value, EntityDef, FieldStrategy, Registry};
+use fieldsync_protocol::{check_write, validate_value, EntityDef, FieldStrategy, Registry, Violation};
 use serde_json::Value;
 use uuid::Uuid;
 
@@ -106,21 +106,28 @@ pub fn apply(
         }
         // Each mutation in a savepoint: a refusal undoes what it wrote (but may keep the
         // flags a check raised); an error fails the whole batch.
-        let result = tx.savepoint(|tx| {
+        let (result, flags) = tx.savepoint(|tx| {
             Ok::<_, AppError>(match apply_one(&ctx, tx, m).map_err(|e| e.with_mutation(m.mutation_id))? {
-                Outcome::Done(result) => (result, true),
-                Outcome::Refused { code, reason, keep_flags } => (
-                    MutationResult {
-                        mutation_id: m.mutation_id,
-                        status: MutationStatus::Rejected,
-                        code: Some(code.into()),
-                        reason: Some(reason),
-                        lost_fields: Vec::new(),
-                    },
-                    keep_flags,
+                Outcome::Done(result) => ((result, Vec::new()), true),
+                Outcome::Refused { code, reason, flags } => (
+                    (
+                        MutationResult {
+                            mutation_id: m.mutation_id,
+                            status: MutationStatus::Rejected,
+                            code: Some(code.into()),
+                            reason: Some(reason),
+                            lost_fields: Vec::new(),
+                        },
+                        flags,
+                    ),
+                    false,
                 ),
             })
         })?;
+        // A refused mutation leaves nothing behind but the flags its checks raised.
+        for flag in flags {
+            flag.write(reg, tx)?;
+        }
         let json = serde_json::to_string(&result).map_err(|e| AppError::Internal(e.to_string()))?;
         tx.execute(
             "INSERT INTO applied_mutations (mutation_id, user_id, result, at_ms) VALUES (?1, ?2, ?3, ?4)",
@@ -137,17 +144,45 @@ pub fn apply(
 /// What became of one mutation (errors that fail the whole batch are `Err`).
 enum Outcome {
     Done(MutationResult),
-    /// Rejected with a stable code and a sentence for the user; `keep_flags` keeps the
-    /// flags a check wrote (e.g. lines marked with their new price).
+    /// Rejected with a stable code and a sentence for the user; everything it wrote is
+    /// undone, then `flags` a check raised (e.g. lines marked with their new price) are
+    /// written.
     Refused {
         code: &'static str,
         reason: String,
-        keep_flags: bool,
+        flags: Vec<checks::Flag>,
     },
 }
 
 fn refuse(code: &'static str, reason: String) -> Outcome {
-    Outcome::Refused { code, reason, keep_flags: false }
+    Outcome::Refused { code, reason, flags: Vec::new() }
+}
+
+fn violated(v: Violation) -> Outcome {
+    refuse(v.code, v.message)
+}
+
+/// Refuses a write that would give a `unique` field a value another record holds.
+fn check_unique(tx: &Tx<'_>, def: &EntityDef, id: &str, fields: &Object) -> Result<Option<Outcome>, AppError> {
+    for (name, value) in fields {
+        let Some(field) = def.field(name).filter(|f| f.unique) else { continue };
+        let Some(text) = value.as_str() else { continue };
+        let taken: i64 = tx.value(
+            &format!("SELECT count(*) FROM \"{}\" WHERE \"{name}\" = ?1 AND id <> ?2", def.name),
+            args![text, id],
+        )?;
+        if taken > 0 {
+            return Ok(Some(refuse(
+                "duplicate",
+                format!(
+                    "Another {} record already has {} {text}; choose a different one.",
+                    def.name,
+                    field.name.replace('_', " ")
+                ),
+            )));
+        }
+    }
+    Ok(None)
 }
 
 fn apply_one(ctx: &Ctx<'_>, tx: &Tx<'_>, m: &Mutation) -> Result<Outcome, AppError> {
@@ -244,8 +279,11 @@ fn check_editable(ctx: &Ctx<'_>, tx: &Tx<'_>, def: &EntityDef, record: &Object) 
 
 fn create(ctx: &Ctx<'_>, tx: &Tx<'_>, def: &EntityDef, id: &str, m: &Mutation) -> Result<Outcome, AppError> {
     let role = ctx.user.role;
-    if !def.access(role).is_some_and(|a| a.create) {
+    let Some(allowed) = def.access(role).and_then(|a| a.create) else {
         return Ok(refuse("forbidden", format!("As a {role} you may not create {} records.", def.name)));
+    };
+    if let Some(field) = m.fields.keys().find(|f| !allowed.contains(f)) {
+        return Ok(refuse("forbidden", format!("As a {role} you may not set {}.{field}.", def.name)));
     }
     if let Some(missing) = def.fields.iter().find(|f| f.required && m.fields.get(f.name).is_none_or(Value::is_null)) {
         return Err(AppError::bad(
@@ -253,6 +291,12 @@ fn create(ctx: &Ctx<'_>, tx: &Tx<'_>, def: &EntityDef, id: &str, m: &Mutation) -
             format!("A new {} record needs a value for '{}'.", def.name, missing.name),
         )
         .with_field(missing.name));
+    }
+    if let Err(v) = check_write(def, &Object::new(), &m.fields) {
+        return Ok(violated(v));
+    }
+    if let Some(duplicate) = check_unique(tx, def, id, &m.fields)? {
+        return Ok(duplicate);
     }
     let mut record = Object::new();
     apply_fields(def, &mut record, &m.fields);
@@ -322,6 +366,12 @@ fn update(
     if let Some(field) = m.fields.keys().find(|f| !allowed.contains(f)) {
         return Ok(refuse("forbidden", format!("As a {role} you may not change {}.{field}.", def.name)));
     }
+    if let Err(v) = check_write(def, &current, &m.fields) {
+        return Ok(violated(v));
+    }
+    if let Some(duplicate) = check_unique(tx, def, id, &m.fields)? {
+        return Ok(duplicate);
+    }
     // Lifecycle: a state change must be an allowed transition; other fields change only
     // in editable states.
     let mut transition = None;
@@ -340,11 +390,6 @@ fn update(
         }
     } else if let Some(locked) = check_editable(ctx, tx, def, &current)? {
         return Ok(locked);
-    }
-    if let Some(t) = transition {
-        if let Some(r) = checks::before_transition(ctx.reg, tx, def, id, t, ctx.now_ms)? {
-            return Ok(Outcome::Refused { code: r.code, reason: r.reason, keep_flags: true });
-        }
     }
     let at = edit_time(ctx, m);
     let me = ctx.user.id.to_string();
@@ -418,6 +463,15 @@ fn update(
         records::write_fields(tx, def, id, &record, winners.keys())?;
         if !rules::is_visible(tx, ctx.reg, def, id, &ctx.user.id)? {
             return Ok(outside_scope(def));
+        }
+        // A transition's checks see the record as this whole mutation leaves it (an order
+        // submitted and moved to another customer in one write is priced for the new one),
+        // and run only when the state change itself is written.
+        let state_written = def.state_machine.is_some_and(|sm| winners.contains_key(sm.field));
+        if let Some(t) = transition.filter(|_| state_written) {
+            if let Some(r) = checks::before_transition(ctx.reg, tx, def, id, t, ctx.now_ms)? {
+                return Ok(Outcome::Refused { code: r.code, reason: r.reason, flags: r.flags });
+            }
         }
         if let Some((viewers, span, before)) = watch {
             let after = reassign::capture(tx, ctx.reg, &viewers, &span)?;

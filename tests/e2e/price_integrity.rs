@@ -1,0 +1,148 @@
+//! A submitted order always satisfies the price rule for the customer it ends up with:
+//! each way a rep could get round the check on submit (the hardening review's findings)
+//! ends with the order still a draft and the reason in the rep's attention list.
+
+use serde_json::{json, Value};
+
+use crate::support::{TestClient, TestServer};
+
+/// The id of a customer of `rep` on the price list with `code`.
+fn customer_on_list(rep: &TestClient, code: &str) -> String {
+    let list = rep.list("price_lists").into_iter().find(|l| l["code"] == code).expect("price list")["id"].clone();
+    rep.list("customers").into_iter().find(|c| c["price_list_id"] == list).expect("a customer on the list")["id"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+/// The order's status and customer as the server has them.
+fn on_server(srv: &TestServer, order: &str) -> (String, String) {
+    srv.with_db(|tx| {
+        tx.query_opt("SELECT status, customer_id FROM orders WHERE id = ?1", fieldsync_server::args![order], |r| {
+            Ok((r.get::<String>(0)?, r.get::<String>(1)?))
+        })
+        .unwrap()
+        .expect("order on the server")
+    })
+}
+
+/// Pushes raw mutations as `user`, as a modified client could, and returns the results.
+async fn raw_push(srv: &TestServer, user: &str, mutations: Vec<Value>) -> Vec<Value> {
+    let body = json!({"client_id": uuid::Uuid::now_v7(), "client_time_ms": 1, "mutations": mutations});
+    let resp: Value = reqwest::Client::new()
+        .post(format!("{}/v1/push", srv.url))
+        .bearer_auth(srv.token(user).await)
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    resp["results"].as_array().unwrap_or_else(|| panic!("no results: {resp}")).clone()
+}
+
+fn put(entity: &str, id: &str, fields: Value) -> Value {
+    json!({"mutation_id": uuid::Uuid::now_v7(), "entity": entity, "id": id, "op": "put",
+           "fields": fields, "base_cursor": 0, "edited_at_ms": 1})
+}
+
+/// The newest rejection in the rep's attention list: (code, reason).
+fn last_rejection(c: &TestClient) -> (String, String) {
+    let a = c.engine.attention().unwrap().last().cloned().expect("a change in the attention list");
+    (a.code, a.reason)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_rep_cannot_drop_the_price_list_to_submit_a_line_at_one_cent() {
+    let srv = TestServer::demo().await;
+    let (mut rep1, mut manager) = (srv.client("rep1").await, srv.client("manager1").await);
+    rep1.sync().await;
+    let customer = customer_on_list(&rep1, "STD");
+    let product = rep1.ids("products")[0].clone();
+    let order = rep1.create("orders", &[("customer_id", &customer)]);
+    rep1.create(
+        "order_lines",
+        &[("order_id", &order), ("product_id", &product), ("quantity", "5"), ("unit_price_cents", "1")],
+    );
+    rep1.sync().await;
+
+    // The price list is a manager's decision.
+    rep1.set("customers", &customer, &[("price_list_id", "")]);
+    assert_eq!(rep1.sync().await.rejected, 1);
+    let (code, reason) = last_rejection(&rep1);
+    assert_eq!(code, "forbidden", "{reason}");
+    assert!(reason.contains("price_list_id"), "{reason}");
+
+    // Submitting at one cent is refused and the line is flagged with the list price.
+    rep1.set("orders", &order, &[("status", "submitted")]);
+    assert_eq!(rep1.sync().await.rejected, 1);
+    let (code, reason) = last_rejection(&rep1);
+    assert_eq!(code, "price_changed", "{reason}");
+    assert!(reason.contains("ordered at 0.01"), "{reason}");
+    assert_eq!(on_server(&srv, &order).0, "draft");
+
+    // Even when a manager takes the customer off every list, a line with no price is refused.
+    manager.sync().await;
+    manager.set("customers", &customer, &[("price_list_id", "")]);
+    assert_eq!(manager.sync().await.rejected, 0);
+    rep1.sync().await;
+    rep1.set("orders", &order, &[("status", "submitted")]);
+    assert_eq!(rep1.sync().await.rejected, 1);
+    let (code, reason) = last_rejection(&rep1);
+    assert_eq!(code, "no_price", "{reason}");
+    assert!(reason.contains("no price for this customer"), "{reason}");
+    assert_eq!(on_server(&srv, &order).0, "draft");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn submitting_and_moving_to_another_customer_in_one_write_is_priced_for_the_new_customer() {
+    let srv = TestServer::demo().await;
+    let mut rep1 = srv.client("rep1").await;
+    rep1.sync().await;
+    let (key, std) = (customer_on_list(&rep1, "KEY"), customer_on_list(&rep1, "STD"));
+    let product = rep1.ids("products")[0].clone();
+    // Priced by the app for the key-account customer (10% under the standard list).
+    let order = rep1.create("orders", &[("customer_id", &key)]);
+    rep1.create("order_lines", &[("order_id", &order), ("product_id", &product), ("quantity", "3")]);
+    rep1.sync().await;
+
+    let results =
+        raw_push(&srv, "rep1", vec![put("orders", &order, json!({"status": "submitted", "customer_id": std}))]).await;
+    assert_eq!((results[0]["status"].as_str(), results[0]["code"].as_str()), (Some("rejected"), Some("price_changed")));
+    assert_eq!(on_server(&srv, &order), ("draft".to_string(), key.clone()), "nothing of the mutation is kept");
+
+    // The same order, left with its own customer, submits.
+    let results = raw_push(&srv, "rep1", vec![put("orders", &order, json!({"status": "submitted"}))]).await;
+    assert_eq!(results[0]["status"], "applied", "{results:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_impossible_quantity_is_refused_when_written_and_when_submitted() {
+    let srv = TestServer::demo().await;
+    let mut rep1 = srv.client("rep1").await;
+    rep1.sync().await;
+    let customer = customer_on_list(&rep1, "STD");
+    let product = rep1.ids("products")[0].clone();
+    let order = rep1.create("orders", &[("customer_id", &customer)]);
+    let line = rep1.create("order_lines", &[("order_id", &order), ("product_id", &product), ("quantity", "2")]);
+    rep1.sync().await;
+
+    // The app refuses it before queueing...
+    let err = rep1.engine.update("order_lines", &line, json!({"quantity": -1000}).as_object().unwrap().clone());
+    assert!(err.unwrap_err().to_string().contains("at least 1"), "refused at once");
+    // ...and the server refuses it from any client.
+    let results = raw_push(&srv, "rep1", vec![put("order_lines", &line, json!({"quantity": -1000}))]).await;
+    assert_eq!((results[0]["status"].as_str(), results[0]["code"].as_str()), (Some("rejected"), Some("out_of_range")));
+    assert!(results[0]["reason"].as_str().unwrap().contains("at least 1"), "{results:?}");
+
+    // A line stored with an impossible quantity before these rules (here written by the
+    // back office) still cannot be submitted.
+    srv.with_db(|tx| {
+        tx.execute("UPDATE order_lines SET quantity = -1000 WHERE id = ?1", fieldsync_server::args![&line]).unwrap()
+    });
+    let results = raw_push(&srv, "rep1", vec![put("orders", &order, json!({"status": "submitted"}))]).await;
+    assert_eq!(results[0]["code"], "out_of_range", "{results:?}");
+    assert!(results[0]["reason"].as_str().unwrap().contains("quantity -1000"), "{results:?}");
+    assert_eq!(on_server(&srv, &order).0, "draft");
+}
