@@ -27,9 +27,6 @@ impl From<ClientError> for UiError {
             ClientError::Storage(_) | ClientError::Internal(_) => "internal",
         };
         let message = match e {
-            ClientError::NotSignedIn(m) if m.contains("fieldsync login") => {
-                "Your session has expired; sign in again.".to_string()
-            }
             ClientError::Server { code, message, .. } if code == "wrong_credentials" => message,
             ClientError::Unavailable(_) => {
                 "The server cannot be reached; check the address and your connection, then try again.".to_string()
@@ -127,7 +124,11 @@ pub async fn sign_in(
 #[tauri::command]
 pub async fn sign_out(app: State<'_, App>) -> Res<()> {
     app.background.lock().unwrap_or_else(|p| p.into_inner()).take();
-    app.engine.lock().await.sign_out()?;
+    if !app.engine.lock().await.sign_out().await? {
+        tracing::warn!(
+            "signed out on this computer; the server could not be told, so the session lasts until it expires"
+        );
+    }
     Ok(())
 }
 

@@ -157,7 +157,8 @@ pub fn describe(state: &SyncState) -> (&'static str, String) {
         SyncState::Syncing { percent, rows } => ("syncing", format!("Fieldsync: syncing, {rows} records ({percent}%)")),
         SyncState::UpToDate { .. } => ("ok", "Fieldsync: up to date".into()),
         SyncState::Failed { error, .. } => ("error", format!("Fieldsync: sync failed: {error}")),
-        SyncState::SignInNeeded { .. } => ("error", "Fieldsync: sign in again to keep syncing".into()),
+        // The server's sentence: expired, or signed out by the administrator.
+        SyncState::SignInNeeded { reason } => ("error", format!("Fieldsync: {reason}")),
         SyncState::Paused => ("paused", "Fieldsync: sync paused".into()),
     }
 }
@@ -188,9 +189,7 @@ fn notify(event: &Event) {
             "Your edit was overwritten".to_string(),
             format!("{count} value(s) you changed were replaced by a later edit; see the conflict log to restore."),
         ),
-        Event::SignInExpired { .. } => {
-            ("Sign in again".to_string(), "Your Fieldsync session expired; sign in to keep syncing.".to_string())
-        }
+        Event::SignInExpired { reason } => ("Sign in again".to_string(), reason.clone()),
         Event::FirstSyncDone { rows } => {
             ("Fieldsync is ready".to_string(), format!("{rows} records downloaded; you can work offline now."))
         }

@@ -162,7 +162,8 @@ async fn bad_input_is_refused_clearly_and_changes_nothing() {
     p.expect(p.push_one(mutation("customers", json!({"phone": "late"}))), 401, "session_expired", "sign in again")
         .await;
     let err = rep1.engine.sync(&mut |_| {}).await.unwrap_err();
-    assert!(err.to_string().contains("expired") && err.to_string().contains("fieldsync login"), "{err}");
+    assert!(matches!(err, fieldsync_client::ClientError::NotSignedIn(_)), "{err}");
+    assert!(err.to_string().contains("expired") && err.to_string().contains("sign in again"), "{err}");
 
     let mut fresh = srv.client("rep1").await;
     fresh.sync().await;

@@ -18,5 +18,6 @@ mod resume;
 mod roles;
 mod sales_rules;
 mod schema;
+mod sessions;
 mod support;
 mod value_rules;

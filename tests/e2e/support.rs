@@ -63,6 +63,8 @@ pub struct TestServer {
     pub url: String,
     pub clock: Arc<SimClock>,
     pub config: ServerConfig,
+    /// Tokens from [`TestServer::token`], one sign-in per user (sign-ins are rate-limited).
+    tokens: std::sync::Mutex<std::collections::HashMap<String, String>>,
     _dir: TempDir,
 }
 
@@ -84,7 +86,7 @@ impl TestServer {
             db.write_blocking(|tx| fieldsync_server::seed::seed_demo(tx, &config.registry)).expect("seed");
         });
         let server = fieldsync_server::start(config.clone(), "127.0.0.1:0".parse().unwrap()).await.expect("start");
-        TestServer { url: server.url(), server: Some(server), clock, config, _dir: dir }
+        TestServer { url: server.url(), server: Some(server), clock, config, tokens: Default::default(), _dir: dir }
     }
 
     /// Signs a new client in as `user` (password "demo") on the shared simulated clock.
@@ -148,8 +150,11 @@ impl TestServer {
         });
     }
 
-    /// Raw token for direct HTTP calls.
+    /// A session token of `user` for direct HTTP calls (the same one for every call).
     pub async fn token(&self, user: &str) -> String {
+        if let Some(t) = self.tokens.lock().unwrap().get(user) {
+            return t.clone();
+        }
         let resp: Value = reqwest::Client::new()
             .post(format!("{}/v1/login", self.url))
             .json(&serde_json::json!({"username": user, "password": "demo"}))
@@ -159,7 +164,9 @@ impl TestServer {
             .json()
             .await
             .unwrap();
-        resp["token"].as_str().expect("token").to_string()
+        let token = resp["token"].as_str().expect("token").to_string();
+        self.tokens.lock().unwrap().insert(user.to_string(), token.clone());
+        token
     }
 
     /// The newest change seq, read over HTTP.

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use fieldsync_client::{Engine, Object, ReviewFilter};
+use fieldsync_client::{ClientError, Engine, Object, ReviewFilter};
 use serde_json::Value;
 
 #[derive(Parser)]
@@ -30,6 +30,9 @@ enum Command {
         #[arg(long, required = true)]
         password_stdin: bool,
     },
+    /// Sign out: the server ends the session and this profile forgets it. Local data and
+    /// unsynced changes stay for the next sign-in.
+    Logout,
     /// Push local changes, then pull the server's.
     Sync {
         #[arg(long)]
@@ -176,7 +179,12 @@ fn main() -> ExitCode {
     match rt.block_on(run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e}");
+            // The engine speaks to people; here they sign in with a command.
+            let hint = match e.downcast_ref::<ClientError>() {
+                Some(ClientError::NotSignedIn(_)) => " (run 'fieldsync login')",
+                _ => "",
+            };
+            eprintln!("error: {e}{hint}");
             ExitCode::FAILURE
         }
     }
@@ -203,6 +211,15 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             std::io::stdin().read_to_string(&mut password)?;
             let info = engine.login(&server, &user, password.trim_end_matches(['\r', '\n'])).await?;
             println!("signed in to {server} as {} ({})", info.username, info.role);
+        }
+        Command::Logout => {
+            if engine.sign_out().await? {
+                println!("signed out");
+            } else {
+                println!(
+                    "signed out on this computer; the server could not be reached, so the session stays valid there until it expires (IT can revoke it)"
+                );
+            }
         }
         Command::Sync { json, page_size } => {
             if let Some(n) = page_size {

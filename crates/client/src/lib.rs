@@ -140,14 +140,24 @@ impl Engine {
     }
 
     fn token(&self) -> Result<String> {
-        self.tokens
-            .load()?
-            .ok_or_else(|| ClientError::NotSignedIn("You are not signed in; run 'fieldsync login' first.".into()))
+        self.tokens.load()?.ok_or_else(|| ClientError::NotSignedIn("You are not signed in; sign in first.".into()))
     }
 
-    /// Forgets the session (the local data stays, for the next sign-in).
-    pub fn sign_out(&mut self) -> Result<()> {
-        self.tokens.clear()
+    /// Signs out: asks the server to end the session, then forgets it here (the local data,
+    /// pending changes included, stays for the next sign-in). Returns whether the server
+    /// was told; when it could not be reached, the session stays valid there until it
+    /// expires or IT revokes it.
+    pub async fn sign_out(&mut self) -> Result<bool> {
+        let told = match (self.store.meta("server")?, self.tokens.load()?) {
+            (Some(server), Some(token)) => {
+                let req = sync::post(&server, "/v1/logout", Some(&token), b"{}".to_vec());
+                // 401: the session had already ended, which is what signing out wants.
+                matches!(self.transport.send(req).await, Ok(r) if (200..300).contains(&r.status) || r.status == 401)
+            }
+            _ => true,
+        };
+        self.tokens.clear()?;
+        Ok(told)
     }
 
     /// Whether a session token is stored.
@@ -159,7 +169,13 @@ impl Engine {
     /// user than the profile's previous one starts from an empty cache.
     pub async fn login(&mut self, server: &str, username: &str, password: &str) -> Result<UserInfo> {
         let server = server.trim_end_matches('/').to_string();
-        let body = serde_json::to_vec(&LoginRequest { username: username.into(), password: password.into() })?;
+        let body = serde_json::to_vec(&LoginRequest {
+            username: username.into(),
+            password: password.into(),
+            client_id: self.store.meta("client_id")?.and_then(|c| Uuid::parse_str(&c).ok()),
+            device: whoami::hostname().ok(),
+            app_version: Some(env!("CARGO_PKG_VERSION").into()),
+        })?;
         let resp: LoginResponse =
             sync::call(&*self.transport, &*self.clock, sync::post(&server, "/v1/login", None, body)).await?.0;
         let previous = self.store.meta("user")?;
@@ -208,7 +224,7 @@ impl Engine {
         let server = self
             .store
             .meta("server")?
-            .ok_or_else(|| ClientError::NotSignedIn("You are not signed in; run 'fieldsync login' first.".into()))?;
+            .ok_or_else(|| ClientError::NotSignedIn("You are not signed in; sign in first.".into()))?;
         Ok((server, self.token()?))
     }
 

@@ -95,7 +95,7 @@ pub(crate) async fn call<T: DeserializeOwned + ServerTime>(
     // A refused sign-in is the answer to the login itself; any other 401 means the
     // session is gone and the user must sign in again.
     if reply.status == 401 && code != "wrong_credentials" {
-        return Err(ClientError::NotSignedIn(format!("{message} (run 'fieldsync login')")));
+        return Err(ClientError::NotSignedIn(message));
     }
     Err(ClientError::Server { status: reply.status, code, message, mutation_id })
 }

@@ -44,7 +44,7 @@ impl Engine {
         self.store
             .meta("role")?
             .and_then(|r| Role::parse(&r))
-            .ok_or_else(|| ClientError::NotSignedIn("You are not signed in; run 'fieldsync login' first.".into()))
+            .ok_or_else(|| ClientError::NotSignedIn("You are not signed in; sign in first.".into()))
     }
 
     /// The team's orders waiting for review (or matching `filter`), newest first, with

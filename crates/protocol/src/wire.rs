@@ -20,6 +20,16 @@ pub const DEFAULT_PULL_LIMIT: u32 = 10_000;
 pub struct LoginRequest {
     pub username: String,
     pub password: String,
+    /// The signing-in client, shown to IT in `fieldsync-server session list` (optional, so
+    /// that older clients can still sign in).
+    #[serde(default)]
+    pub client_id: Option<Uuid>,
+    /// The computer's host name.
+    #[serde(default)]
+    pub device: Option<String>,
+    /// The client's version.
+    #[serde(default)]
+    pub app_version: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -38,7 +38,19 @@ pub fn save_user(
     if password.is_empty() {
         anyhow::bail!("the password must not be empty; pass it on standard input");
     }
-    save_user_hashed(tx, reg, username, role, territory_codes, manager, &hash_password(password)?)
+    // A new password ends every session opened with the old one.
+    let old_hash: Option<String> = tx.query_opt(
+        "SELECT c.password_hash FROM credentials c JOIN users u ON u.id = c.user_id WHERE u.username = ?1",
+        args![username],
+        |r| r.get(0),
+    )?;
+    let id = save_user_hashed(tx, reg, username, role, territory_codes, manager, &hash_password(password)?)?;
+    if old_hash.is_some_and(|h| !crate::auth::password_matches(&h, password)) {
+        let now = fieldsync_protocol::time::Clock::now_ms(&fieldsync_protocol::time::SystemClock);
+        crate::auth::revoke_sessions(tx, crate::auth::Sessions::User(username), "password", now)
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+    }
+    Ok(id)
 }
 
 /// [`save_user`] with an already computed argon2 hash (bulk imports hash once).

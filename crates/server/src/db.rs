@@ -21,12 +21,20 @@ use sha2::{Digest, Sha256};
 use crate::error::AppError;
 use crate::sql::{Backend, DbError, PgConn, Tx};
 
-pub const SERVER_MIGRATIONS: &[Migration] = &[Migration {
-    set: "server",
-    version: 1,
-    name: "sync_state",
-    sql: include_str!("../../../migrations/server/001_sync_state.sql"),
-}];
+pub const SERVER_MIGRATIONS: &[Migration] = &[
+    Migration {
+        set: "server",
+        version: 1,
+        name: "sync_state",
+        sql: include_str!("../../../migrations/server/001_sync_state.sql"),
+    },
+    Migration {
+        set: "server",
+        version: 2,
+        name: "sessions",
+        sql: include_str!("../../../migrations/server/002_sessions.sql"),
+    },
+];
 
 /// The same schema in PostgreSQL's dialect (64-bit integers, a sequence for seqs).
 pub const POSTGRES_MIGRATIONS: &[Migration] = &[
@@ -41,6 +49,12 @@ pub const POSTGRES_MIGRATIONS: &[Migration] = &[
         version: 1,
         name: "sync_state",
         sql: include_str!("../../../migrations/postgres/002_sync_state.sql"),
+    },
+    Migration {
+        set: "server",
+        version: 2,
+        name: "sessions",
+        sql: include_str!("../../../migrations/postgres/003_sessions.sql"),
     },
 ];
 

@@ -60,6 +60,7 @@ pub fn router(state: Arc<AppState>, limits: &crate::Limits) -> Router {
     Router::new()
         .route("/v1/health", get(health))
         .route("/v1/login", post(login))
+        .route("/v1/logout", post(logout))
         .route("/v1/push", post(push_handler))
         .route("/v1/pull", get(pull_handler))
         .route("/v1/admin/territories/assign", post(admin_assign))
@@ -152,7 +153,15 @@ where
             message: "This request needs a session; sign in first.".into(),
         })?;
         let now = state.clock.now_ms();
-        state.db.read_single(move |tx| auth::authenticate(tx, &token, now)).await
+        let session = state.db.read_single(move |tx| auth::authenticate(tx, &token, now)).await?;
+        if session.stale {
+            // Last seen, for IT's session list; at most once a minute per session.
+            let id = session.user.session.clone();
+            if let Err(e) = state.db.write_unordered(move |tx| auth::touch_session(tx, &id, now)).await {
+                tracing::warn!(error = %e, "cannot record when a session was last seen");
+            }
+        }
+        Ok(session.user)
     }
 }
 
@@ -212,6 +221,8 @@ impl<S: Send + Sync> FromRequestParts<S> for Peer {
 /// Longest user name and password a sign-in may carry (hashing cost grows with length).
 const MAX_USERNAME_CHARS: usize = 256;
 const MAX_PASSWORD_BYTES: usize = 1024;
+/// Longest device name and app version kept with a session (longer ones are cut).
+const MAX_DEVICE_CHARS: usize = 128;
 
 fn login_denied(denied: crate::throttle::Denied) -> AppError {
     use crate::throttle::Denied;
@@ -254,8 +265,9 @@ async fn login(
     // The slow hash check runs on a blocking thread, holds no database lock, and waits
     // its turn: each one takes about 19 MiB.
     let mut turn = state.login.hash_turn().await.map_err(login_denied)?;
+    let LoginRequest { password, client_id, device, app_version, .. } = req;
     let user = tokio::task::spawn_blocking(move || {
-        let user = auth::verify(found, &req.password, turn.work_area());
+        let user = auth::verify(found, &password, turn.work_area());
         drop(turn);
         user
     })
@@ -263,10 +275,24 @@ async fn login(
     state.login.succeeded(&user.username);
     let now = state.clock.now_ms();
     let session_user = user.clone();
+    let clip = |s: Option<String>| s.map(|s| s.chars().take(MAX_DEVICE_CHARS).collect::<String>());
+    let device = auth::Device {
+        client_id: client_id.map(|c| c.to_string()),
+        host_name: clip(device),
+        app_version: clip(app_version),
+    };
     let (token, expires_at_ms) =
-        state.db.write_unordered(move |tx| auth::open_session(tx, &session_user, now, ttl)).await?;
+        state.db.write_unordered(move |tx| auth::open_session(tx, &session_user, &device, now, ttl)).await?;
     tracing::info!(user = %user.username, "login");
     Ok(Json(LoginResponse { token, expires_at_ms, user: user.into(), server_time_ms: now }))
+}
+
+/// Ends the session the request carries (sign-out); the token is useless from now on.
+async fn logout(State(state): State<Arc<AppState>>, user: AuthUser) -> Result<Json<serde_json::Value>, AppError> {
+    let session = user.session.clone();
+    state.db.write_unordered(move |tx| auth::close_session(tx, &session)).await?;
+    tracing::info!(user = %user.username, "logout");
+    Ok(Json(serde_json::json!({"signed_out": true})))
 }
 
 async fn push_handler(

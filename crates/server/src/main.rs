@@ -7,6 +7,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use fieldsync_protocol::{Registry, Role};
+use fieldsync_server::auth;
 use fieldsync_server::db::{Db, Location};
 use fieldsync_server::ServerConfig;
 
@@ -56,6 +57,31 @@ enum Command {
     Territory {
         #[command(subcommand)]
         command: TerritoryCommand,
+    },
+    /// List and revoke sign-ins (one per laptop and user).
+    Session {
+        #[command(subcommand)]
+        command: SessionCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum SessionCommand {
+    /// The sessions in use: user, device, app version, created, last seen.
+    List {
+        /// Only this user's sessions.
+        #[arg(long)]
+        user: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke one session (by the ID `session list` shows) or every session of a user; the
+    /// laptop is told it was signed out by its administrator.
+    Revoke {
+        #[arg(conflicts_with = "user", required_unless_present = "user")]
+        id: Option<String>,
+        #[arg(long)]
+        user: Option<String>,
     },
 }
 
@@ -128,6 +154,30 @@ enum UserCommand {
         #[arg(long, required = true)]
         password_stdin: bool,
     },
+    /// Set a user's password (read from standard input) and revoke all their sessions.
+    Password {
+        name: String,
+        #[arg(long, required = true)]
+        password_stdin: bool,
+    },
+    /// Refuse the user's sign-ins (403 account_disabled) and revoke all their sessions.
+    Disable { name: String },
+    /// Allow a disabled user to sign in again.
+    Enable { name: String },
+}
+
+/// The password on standard input (one line; the line ending is not part of it), checked
+/// for length.
+fn read_new_password() -> anyhow::Result<String> {
+    let mut password = String::new();
+    std::io::stdin().read_to_string(&mut password)?;
+    let password = password.trim_end_matches(['\r', '\n']).to_string();
+    fieldsync_server::auth::check_new_password(&password).map_err(anyhow::Error::msg)?;
+    Ok(password)
+}
+
+fn now_ms() -> i64 {
+    fieldsync_protocol::time::Clock::now_ms(&fieldsync_protocol::time::SystemClock)
 }
 
 fn parse_role(s: &str) -> Result<Role, String> {
@@ -164,9 +214,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
         }
         Command::User { command: UserCommand::Add { name, role, territories, manager, .. } } => {
-            let mut password = String::new();
-            std::io::stdin().read_to_string(&mut password)?;
-            let password = password.trim_end_matches(['\r', '\n']);
+            let password = read_new_password()?;
             let db = Db::open(&location, &[])?;
             db.write_blocking(|tx| {
                 fieldsync_server::admin::save_user(
@@ -176,10 +224,42 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     role,
                     &territories,
                     manager.as_deref(),
-                    password,
+                    &password,
                 )
             })?;
             println!("user {name} saved");
+        }
+        Command::User { command: UserCommand::Password { name, .. } } => {
+            let password = read_new_password()?;
+            let db = Db::open(&location, &[])?;
+            let revoked = db.write_blocking(|tx| auth::set_password(tx, &name, &password, now_ms()))?;
+            println!("password of {name} changed; {revoked} session(s) revoked");
+        }
+        Command::User { command: UserCommand::Disable { name } } => {
+            let db = Db::open(&location, &[])?;
+            let revoked = db.write_blocking(|tx| auth::set_disabled(tx, &name, true, now_ms()))?;
+            println!("{name} is disabled and cannot sign in; {revoked} session(s) revoked");
+        }
+        Command::User { command: UserCommand::Enable { name } } => {
+            let db = Db::open(&location, &[])?;
+            db.write_blocking(|tx| auth::set_disabled(tx, &name, false, now_ms()))?;
+            println!("{name} can sign in again");
+        }
+        Command::Session { command: SessionCommand::List { user, json } } => {
+            let db = Db::open(&location, &[])?;
+            let sessions = db.write_blocking(|tx| auth::list_sessions(tx, user.as_deref(), now_ms()))?;
+            print_sessions(&sessions, json)?;
+        }
+        Command::Session { command: SessionCommand::Revoke { id, user } } => {
+            let db = Db::open(&location, &[])?;
+            let which = match (&id, &user) {
+                (Some(id), _) => auth::Sessions::Id(id),
+                (None, Some(user)) => auth::Sessions::User(user),
+                (None, None) => anyhow::bail!("name a session ID or --user NAME"),
+            };
+            let n = db.write_blocking(|tx| auth::revoke_sessions(tx, which, "revoked", now_ms()))?;
+            anyhow::ensure!(n > 0, "no session in use matches; `fieldsync-server session list` shows them");
+            println!("{n} session(s) revoked; the laptop(s) must sign in again");
         }
         Command::Territory { command } => {
             let db = Db::open(&location, &[])?;
@@ -235,6 +315,37 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 anyhow::Ok(())
             })?;
         }
+    }
+    Ok(())
+}
+
+fn print_sessions(sessions: &[auth::SessionInfo], json: bool) -> anyhow::Result<()> {
+    if json {
+        println!("{}", serde_json::to_string_pretty(sessions)?);
+        return Ok(());
+    }
+    if sessions.is_empty() {
+        println!("no sessions in use");
+        return Ok(());
+    }
+    println!("{:<16}  {:<12}  {:<24}  {:<8}  {:<20}  LAST SEEN", "ID", "USER", "DEVICE", "APP", "CREATED");
+    for s in sessions {
+        let device = match (&s.device, &s.client_id) {
+            (Some(host), Some(client)) => format!("{host} ({})", &client[client.len().saturating_sub(8)..]),
+            (Some(host), None) => host.clone(),
+            (None, Some(client)) => client.clone(),
+            (None, None) => "-".into(),
+        };
+        let minute = |t: &str| t.get(..16).unwrap_or(t).replace('T', " ");
+        println!(
+            "{:<16}  {:<12}  {:<24}  {:<8}  {:<20}  {}",
+            s.id,
+            s.user,
+            device,
+            s.app_version.as_deref().unwrap_or("-"),
+            minute(&s.created_at),
+            minute(&s.last_seen_at)
+        );
     }
     Ok(())
 }
