@@ -10,6 +10,7 @@ mod conflicts;
 mod convergence;
 mod exactly_once;
 mod extension;
+mod files;
 mod live;
 mod ordering;
 mod orders;

@@ -111,7 +111,7 @@ impl Engine {
             transport: opts.transport,
             clock: opts.clock,
             pull_limit: opts.pull_limit,
-            tokens: opts.tokens.unwrap_or_else(|| Arc::new(FileTokenStore { path: profile.join("session-token") })),
+            tokens: opts.tokens.unwrap_or_else(|| Arc::new(FileTokenStore::at(profile))),
         })
     }
 

@@ -56,8 +56,12 @@ pub struct Store {
 
 impl Store {
     pub fn open(dir: &Path, registry: std::sync::Arc<Registry>, extra: &[Migration]) -> Result<Store> {
-        std::fs::create_dir_all(dir)
-            .map_err(|e| ClientError::BadInput(format!("cannot create profile directory {}: {e}", dir.display())))?;
+        // A profile holds the user's customers, prices and (CLI) session token: owner only.
+        let private = |e: std::io::Error| {
+            ClientError::BadInput(format!("cannot create a private profile directory {}: {e}", dir.display()))
+        };
+        fieldsync_sqlkit::private_dir(dir).map_err(private)?;
+        fieldsync_sqlkit::private_database(&dir.join("fieldsync.db")).map_err(private)?;
         let mut conn = fieldsync_sqlkit::open(&dir.join("fieldsync.db"))?;
         // A first sync writes tens of MB in 20,000-row pages; checkpointing the WAL every
         // 4 MB (SQLite's default) would stall it on an fsync every page or so.

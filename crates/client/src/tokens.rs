@@ -16,6 +16,18 @@ pub struct FileTokenStore {
     pub path: PathBuf,
 }
 
+impl FileTokenStore {
+    /// The token file of a profile, its mode fixed to 0600 if an older version left it
+    /// readable by others.
+    pub fn at(profile: &std::path::Path) -> FileTokenStore {
+        let path = profile.join("session-token");
+        if let Err(e) = fieldsync_sqlkit::private_file(&path) {
+            tracing::warn!(error = %e, "cannot restrict access to the session token file");
+        }
+        FileTokenStore { path }
+    }
+}
+
 impl TokenStore for FileTokenStore {
     fn load(&self) -> Result<Option<String>> {
         match std::fs::read_to_string(&self.path) {
@@ -32,7 +44,10 @@ impl TokenStore for FileTokenStore {
         #[cfg(unix)]
         std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
         let fail = |e: std::io::Error| ClientError::Internal(format!("cannot store the session token: {e}"));
-        opts.open(&self.path).map_err(fail)?.write_all(token.as_bytes()).map_err(fail)
+        let mut file = opts.open(&self.path).map_err(fail)?;
+        // `mode` applies only to a new file; an older one may have been readable by others.
+        fieldsync_sqlkit::private_file(&self.path).map_err(fail)?;
+        file.write_all(token.as_bytes()).map_err(fail)
     }
 
     fn clear(&self) -> Result<()> {

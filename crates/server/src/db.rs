@@ -94,18 +94,38 @@ impl Location {
     }
 }
 
-/// The URL without its password, for logs and messages.
+/// The connection settings without a password, for logs and messages: the password of a
+/// `postgres://user:password@host` URL, and a `password=...` key-value setting (quoted or
+/// not), are replaced by `***`.
 fn redact(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme), Some(at)) if at > scheme => {
+    if let (Some(scheme), Some(at)) = (url.find("://"), url.rfind('@')) {
+        if at > scheme {
             let creds = &url[scheme + 3..at];
-            match creds.find(':') {
+            return match creds.find(':') {
                 Some(colon) => format!("{}{}:***{}", &url[..scheme + 3], &creds[..colon], &url[at..]),
                 None => url.to_string(),
-            }
+            };
         }
-        _ => url.to_string(),
+        return url.to_string();
     }
+    let Some(start) = url.find("password") else { return url.to_string() };
+    let rest = url[start + "password".len()..].trim_start();
+    let Some(value) = rest.strip_prefix('=') else { return url.to_string() };
+    let value = value.trim_start();
+    let end = if let Some(quoted) = value.strip_prefix('\'') {
+        // libpq quoting: backslash escapes the next character.
+        let mut escaped = false;
+        let close = quoted.char_indices().find(|&(_, c)| {
+            let closes = c == '\'' && !escaped;
+            escaped = c == '\\' && !escaped;
+            closes
+        });
+        close.map_or(value.len(), |(q, _)| q + 2)
+    } else {
+        value.find(char::is_whitespace).unwrap_or(value.len())
+    };
+    let value_at = url.len() - value.len();
+    format!("{}password=***{}", &url[..start], &url[value_at + end..])
 }
 
 /// Every SQLite migration the server applies, in order: entity tables, server state,
@@ -119,8 +139,11 @@ pub fn db_path(data_dir: &Path) -> PathBuf {
 }
 
 fn open_sqlite(data_dir: &Path, extra: &[Migration]) -> anyhow::Result<Connection> {
-    std::fs::create_dir_all(data_dir)
+    // The database holds password hashes and every company record: owner only.
+    fieldsync_sqlkit::private_dir(data_dir)
         .map_err(|e| anyhow::anyhow!("cannot create data directory {}: {e}", data_dir.display()))?;
+    fieldsync_sqlkit::private_database(&db_path(data_dir))
+        .map_err(|e| anyhow::anyhow!("cannot restrict access to {}: {e}", db_path(data_dir).display()))?;
     let mut conn = fieldsync_sqlkit::open(&db_path(data_dir))?;
     migrate(&mut conn, &all_migrations(extra))?;
     Ok(conn)
@@ -466,5 +489,8 @@ mod tests {
         assert_eq!(super::redact("postgres://app:s3cret@db:5432/fs"), "postgres://app:***@db:5432/fs");
         assert_eq!(super::redact("postgres://app@db/fs"), "postgres://app@db/fs");
         assert_eq!(super::redact("host=/tmp dbname=fs"), "host=/tmp dbname=fs");
+        assert_eq!(super::redact("host=db password=s3cret dbname=fs"), "host=db password=*** dbname=fs");
+        assert_eq!(super::redact("host=db password = 's3 cr\\'et' user=a"), "host=db password=*** user=a");
+        assert_eq!(super::redact("user=a password=s3cret"), "user=a password=***");
     }
 }

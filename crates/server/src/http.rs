@@ -451,7 +451,12 @@ async fn admin_territory(
                     ))
                 }
             };
-            result.map_err(|e| AppError::bad("invalid_request", format!("{e:#}.")))
+            // Storage failures are ours (500, details in the log); the rest explain what in
+            // the request cannot be done.
+            result.map_err(|e| match e.downcast_ref::<crate::sql::DbError>() {
+                Some(db) => AppError::Internal(format!("territory change: {db}")),
+                None => AppError::bad("invalid_request", format!("{e:#}.")),
+            })
         })
         .await?;
     if let Err(e) = state.refresh_head().await {

@@ -294,6 +294,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             config.database_url = cli.database.clone();
             config.token_ttl = std::time::Duration::from_secs(session_hours * 3600);
             if let Some(path) = admin_token_file {
+                check_private(&path)?;
                 let token = std::fs::read_to_string(&path)
                     .map_err(|e| anyhow::anyhow!("cannot read the admin token file {}: {e}", path.display()))?;
                 let token = token.trim().to_string();
@@ -315,6 +316,26 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 anyhow::Ok(())
             })?;
         }
+    }
+    Ok(())
+}
+
+/// Refuses a secret file that users other than its owner could read.
+fn check_private(path: &std::path::Path) -> anyhow::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(path)
+            .map_err(|e| anyhow::anyhow!("cannot read the admin token file {}: {e}", path.display()))?
+            .permissions()
+            .mode();
+        anyhow::ensure!(
+            mode & 0o077 == 0,
+            "the admin token file {} can be read by other users (mode {:o}); run `chmod 600 {}` and start again",
+            path.display(),
+            mode & 0o777,
+            path.display()
+        );
     }
     Ok(())
 }

@@ -22,6 +22,40 @@ pub fn open(path: &std::path::Path) -> rusqlite::Result<rusqlite::Connection> {
     Ok(conn)
 }
 
+/// Makes `dir` (created if missing) a directory only its owner can enter (0700).
+pub fn private_dir(dir: &std::path::Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    #[cfg(unix)]
+    std::fs::set_permissions(dir, std::os::unix::fs::PermissionsExt::from_mode(0o700))?;
+    Ok(())
+}
+
+/// Makes the database at `path` and its WAL and shared-memory files readable by their
+/// owner only (0600), creating the database file so if it does not exist yet (SQLite gives
+/// the WAL files the database's mode). Existing files with looser modes are fixed.
+pub fn private_database(path: &std::path::Path) -> std::io::Result<()> {
+    let mut opts = std::fs::OpenOptions::new();
+    opts.create(true).append(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+    opts.open(path)?;
+    for suffix in ["", "-wal", "-shm"] {
+        let file = std::path::PathBuf::from(format!("{}{suffix}", path.display()));
+        private_file(&file)?;
+    }
+    Ok(())
+}
+
+/// Sets an existing file to 0600; a missing one is fine.
+pub fn private_file(path: &std::path::Path) -> std::io::Result<()> {
+    #[cfg(unix)]
+    match std::fs::set_permissions(path, std::os::unix::fs::PermissionsExt::from_mode(0o600)) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+        _ => {}
+    }
+    Ok(())
+}
+
 /// The entity tables of the standard registry, applied on both server and client.
 pub const ENTITY_MIGRATIONS: &[Migration] = &[Migration {
     set: "entities",
