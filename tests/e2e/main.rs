@@ -21,4 +21,5 @@ mod sales_rules;
 mod schema;
 mod sessions;
 mod support;
+mod tls;
 mod value_rules;

@@ -6,6 +6,7 @@
 //! `wait_for_news` and `probe` touch the network; everything else is local.
 
 pub mod background;
+pub mod config;
 pub mod error;
 pub mod schedule;
 pub mod store;
@@ -43,17 +44,23 @@ pub struct EngineOptions {
     pub pull_limit: u32,
     /// Where the session token is kept; `None`: a file in the profile directory.
     pub tokens: Option<Arc<dyn TokenStore>>,
+    /// Allow `http://` to hosts other than this computer (system configuration).
+    pub allow_insecure_http: bool,
 }
 
 impl Default for EngineOptions {
+    /// Production settings, with the trusted CA and the plain-HTTP policy of the system
+    /// configuration.
     fn default() -> Self {
+        let config = config::SystemConfig::load_or_default();
         EngineOptions {
             registry: Arc::new(Registry::standard()),
             extra_migrations: Vec::new(),
-            transport: Arc::new(HttpTransport::new()),
+            transport: Arc::new(HttpTransport::for_config(&config)),
             clock: Arc::new(SystemClock),
             pull_limit: fieldsync_protocol::wire::DEFAULT_PULL_LIMIT,
             tokens: None,
+            allow_insecure_http: config.allow_insecure_http,
         }
     }
 }
@@ -94,6 +101,7 @@ pub struct Engine {
     clock: Arc<dyn Clock>,
     pull_limit: u32,
     tokens: Arc<dyn TokenStore>,
+    allow_insecure_http: bool,
 }
 
 impl Engine {
@@ -112,6 +120,7 @@ impl Engine {
             clock: opts.clock,
             pull_limit: opts.pull_limit,
             tokens: opts.tokens.unwrap_or_else(|| Arc::new(FileTokenStore::at(profile))),
+            allow_insecure_http: opts.allow_insecure_http,
         })
     }
 
@@ -169,6 +178,7 @@ impl Engine {
     /// user than the profile's previous one starts from an empty cache.
     pub async fn login(&mut self, server: &str, username: &str, password: &str) -> Result<UserInfo> {
         let server = server.trim_end_matches('/').to_string();
+        config::check_server_address(&server, self.allow_insecure_http).map_err(ClientError::BadInput)?;
         let body = serde_json::to_vec(&LoginRequest {
             username: username.into(),
             password: password.into(),
@@ -225,6 +235,7 @@ impl Engine {
             .store
             .meta("server")?
             .ok_or_else(|| ClientError::NotSignedIn("You are not signed in; sign in first.".into()))?;
+        config::check_server_address(&server, self.allow_insecure_http).map_err(ClientError::BadInput)?;
         Ok((server, self.token()?))
     }
 

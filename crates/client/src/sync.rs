@@ -84,6 +84,17 @@ pub(crate) async fn call<T: DeserializeOwned + ServerTime>(
         let offset = body.server_time_ms() - (t0 + t1) / 2;
         return Ok((body, offset));
     }
+    if (300..400).contains(&reply.status) {
+        let to = reply.location.as_deref().unwrap_or("another address");
+        return Err(ClientError::Server {
+            status: reply.status,
+            code: "redirected".into(),
+            message: format!(
+                "The server sent this request on to {to}, which Fieldsync does not follow; if that is the right server, sign in with that address."
+            ),
+            mutation_id: None,
+        });
+    }
     let (code, message, mutation_id) = match serde_json::from_slice::<ErrorBody>(&reply.body) {
         Ok(b) => (b.error.code, b.error.message, b.error.mutation_id),
         Err(_) => (

@@ -26,6 +26,8 @@ pub struct HttpRequest {
 pub struct HttpReply {
     pub status: u16,
     pub body: Vec<u8>,
+    /// Where a redirect points (`Location`), which the client reports but never follows.
+    pub location: Option<String>,
 }
 
 pub trait Transport: Send + Sync {
@@ -36,20 +38,50 @@ pub trait Transport: Send + Sync {
 /// Bodies above this size are sent zstd-compressed.
 const COMPRESS_ABOVE: usize = 2048;
 
-/// reqwest over HTTP/1.1 with gzip/zstd response decompression.
+/// reqwest over HTTP/1.1 with gzip/zstd response decompression. TLS trusts the OS
+/// certificate store plus the system configuration's `ca_file`; redirects are never
+/// followed (a password must not be re-sent to wherever a server points).
 pub struct HttpTransport {
     client: reqwest::Client,
+    /// Why the configured CA file cannot be used; every request fails with it.
+    broken: Option<String>,
 }
 
 impl HttpTransport {
+    /// Trusting the OS certificate store only.
     pub fn new() -> Self {
-        let client = reqwest::Client::builder()
+        HttpTransport { client: Self::client(&[]).expect("reqwest client builds with static settings"), broken: None }
+    }
+
+    /// Trusting the OS store and the configured CA file. A CA file that cannot be read
+    /// makes every request fail with a sentence naming it.
+    pub fn for_config(config: &crate::config::SystemConfig) -> Self {
+        let Some(path) = &config.ca_file else { return Self::new() };
+        let certs = std::fs::read(path)
+            .map_err(|e| format!("cannot read the CA file {}: {e}", path.display()))
+            .and_then(|pem| {
+                reqwest::Certificate::from_pem_bundle(&pem)
+                    .map_err(|e| format!("the CA file {} holds no usable PEM certificate: {e}", path.display()))
+            })
+            .and_then(|certs| {
+                Self::client(&certs).map_err(|e| format!("cannot use the CA file {}: {e}", path.display()))
+            });
+        match certs {
+            Ok(client) => HttpTransport { client, broken: None },
+            Err(e) => HttpTransport { client: Self::client(&[]).expect("static settings"), broken: Some(e) },
+        }
+    }
+
+    fn client(extra_roots: &[reqwest::Certificate]) -> reqwest::Result<reqwest::Client> {
+        let mut builder = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(10))
             .timeout(Duration::from_secs(120))
-            .user_agent(concat!("fieldsync-client/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .expect("reqwest client builds with static settings");
-        HttpTransport { client }
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(concat!("fieldsync-client/", env!("CARGO_PKG_VERSION")));
+        for cert in extra_roots {
+            builder = builder.add_root_certificate(cert.clone());
+        }
+        builder.build()
     }
 }
 
@@ -62,6 +94,9 @@ impl Default for HttpTransport {
 impl Transport for HttpTransport {
     fn send(&self, req: HttpRequest) -> BoxFuture<'_, Result<HttpReply, String>> {
         Box::pin(async move {
+            if let Some(broken) = &self.broken {
+                return Err(broken.clone());
+            }
             let mut builder = match req.method {
                 Method::Get => self.client.get(&req.url),
                 Method::Post => self.client.post(&req.url),
@@ -80,13 +115,42 @@ impl Transport for HttpTransport {
             }
             let resp = builder.send().await.map_err(|e| describe(&e))?;
             let status = resp.status().as_u16();
+            let location =
+                resp.headers().get(reqwest::header::LOCATION).and_then(|l| l.to_str().ok()).map(String::from);
             let body = resp.bytes().await.map_err(|e| describe(&e))?.to_vec();
-            Ok(HttpReply { status, body })
+            Ok(HttpReply { status, body, location })
         })
     }
 }
 
+/// The TLS failure behind a request error, if that is what it was.
+fn tls_failure(e: &reqwest::Error) -> Option<&rustls::Error> {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(c) = cause {
+        if let Some(tls) = c.downcast_ref::<rustls::Error>() {
+            return Some(tls);
+        }
+        // An io::Error's `source` skips the error it wraps, which is where TLS puts its own.
+        cause = match c.downcast_ref::<std::io::Error>().and_then(|io| io.get_ref()) {
+            Some(inner) => Some(inner as &(dyn std::error::Error + 'static)),
+            None => c.source(),
+        };
+    }
+    None
+}
+
 fn describe(e: &reqwest::Error) -> String {
+    if let Some(tls) = tls_failure(e) {
+        return match tls {
+            rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer) => {
+                "the server's certificate is not signed by an authority this computer trusts; ask IT to install the company's CA certificate (ca_file in /etc/fieldsync/config.toml)".into()
+            }
+            rustls::Error::InvalidCertificate(why) => {
+                format!("the server's certificate is not valid for this address ({why:?}); check the server address or ask IT")
+            }
+            other => format!("a secure connection to the server could not be made ({other})"),
+        };
+    }
     if e.is_connect() {
         "cannot connect to the server".into()
     } else if e.is_timeout() {

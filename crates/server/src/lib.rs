@@ -51,6 +51,9 @@ pub struct ServerConfig {
     pub admin_token: Option<String>,
     /// What anonymous and signed-in clients may make the server spend.
     pub limits: Limits,
+    /// Serve HTTPS with this certificate and key (`None`: plain HTTP, e.g. behind a proxy
+    /// that terminates TLS).
+    pub tls: Option<serve::TlsFiles>,
 }
 
 /// Every bound on what clients may make the server spend, with production defaults.
@@ -77,6 +80,7 @@ impl ServerConfig {
             clock: Arc::new(SystemClock),
             admin_token: None,
             limits: Limits::default(),
+            tls: None,
         }
     }
 }
@@ -84,6 +88,7 @@ impl ServerConfig {
 /// A running server; dropping the handle does not stop it, call [`RunningServer::stop`].
 pub struct RunningServer {
     pub addr: SocketAddr,
+    tls: bool,
     state: Arc<http::AppState>,
     task: tokio::task::JoinHandle<std::io::Result<()>>,
     watcher: tokio::task::JoinHandle<()>,
@@ -91,7 +96,8 @@ pub struct RunningServer {
 
 impl RunningServer {
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        let scheme = if self.tls { "https" } else { "http" };
+        format!("{scheme}://{}", self.addr)
     }
 
     pub async fn stop(self) {
@@ -104,6 +110,8 @@ impl RunningServer {
 
 /// Opens the store (migrating it) and serves on `listen` until stopped.
 pub async fn start(config: ServerConfig, listen: SocketAddr) -> anyhow::Result<RunningServer> {
+    // A bad certificate stops start-up before anything else happens.
+    let tls = config.tls.as_ref().map(serve::load_tls).transpose()?;
     // Opening may connect to PostgreSQL with its blocking client: not on an async thread.
     let (location, extra) = (config.location(), config.extra_migrations.clone());
     let db = tokio::task::spawn_blocking(move || db::Db::open(&location, &extra)).await??;
@@ -149,6 +157,8 @@ pub async fn start(config: ServerConfig, listen: SocketAddr) -> anyhow::Result<R
         tokio::net::TcpListener::bind(listen).await.map_err(|e| anyhow::anyhow!("cannot listen on {listen}: {e}"))?;
     let addr = listener.local_addr()?;
     let app = http::router(state.clone(), &config.limits);
-    let task = tokio::spawn(serve::serve(listener, app, config.limits.connections.clone(), state.stopping.subscribe()));
-    Ok(RunningServer { addr, state, task, watcher })
+    let serving_tls = tls.is_some();
+    let limits = config.limits.connections.clone();
+    let task = tokio::spawn(serve::serve(listener, app, limits, tls, state.stopping.subscribe()));
+    Ok(RunningServer { addr, tls: serving_tls, state, task, watcher })
 }

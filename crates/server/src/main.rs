@@ -45,6 +45,12 @@ enum Command {
         /// File holding the bearer token for the /v1/admin endpoints (off without it).
         #[arg(long)]
         admin_token_file: Option<PathBuf>,
+        /// Serve HTTPS: the certificate chain (PEM); needs --tls-key.
+        #[arg(long, requires = "tls_key")]
+        tls_cert: Option<PathBuf>,
+        /// The certificate's private key (PEM); needs --tls-cert.
+        #[arg(long, requires = "tls_cert")]
+        tls_key: Option<PathBuf>,
         #[command(flatten)]
         limits: LimitArgs,
     },
@@ -288,13 +294,17 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 );
             }
         }
-        Command::Serve { listen, session_hours, admin_token_file, limits } => {
+        Command::Serve { listen, session_hours, admin_token_file, tls_cert, tls_key, limits } => {
             let mut config = ServerConfig::new(&cli.data);
             limits.apply(&mut config.limits);
+            if let (Some(cert), Some(key)) = (tls_cert, tls_key) {
+                check_private(&key, "TLS private key")?;
+                config.tls = Some(fieldsync_server::serve::TlsFiles { cert, key });
+            }
             config.database_url = cli.database.clone();
             config.token_ttl = std::time::Duration::from_secs(session_hours * 3600);
             if let Some(path) = admin_token_file {
-                check_private(&path)?;
+                check_private(&path, "admin token")?;
                 let token = std::fs::read_to_string(&path)
                     .map_err(|e| anyhow::anyhow!("cannot read the admin token file {}: {e}", path.display()))?;
                 let token = token.trim().to_string();
@@ -321,17 +331,17 @@ fn run(cli: Cli) -> anyhow::Result<()> {
 }
 
 /// Refuses a secret file that users other than its owner could read.
-fn check_private(path: &std::path::Path) -> anyhow::Result<()> {
+fn check_private(path: &std::path::Path, what: &str) -> anyhow::Result<()> {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
         let mode = std::fs::metadata(path)
-            .map_err(|e| anyhow::anyhow!("cannot read the admin token file {}: {e}", path.display()))?
+            .map_err(|e| anyhow::anyhow!("cannot read the {what} file {}: {e}", path.display()))?
             .permissions()
             .mode();
         anyhow::ensure!(
             mode & 0o077 == 0,
-            "the admin token file {} can be read by other users (mode {:o}); run `chmod 600 {}` and start again",
+            "the {what} file {} can be read by other users (mode {:o}); run `chmod 600 {}` and start again",
             path.display(),
             mode & 0o777,
             path.display()

@@ -12,6 +12,7 @@
 //!   slowloris bound.
 //! - Header bytes per connection are capped ([`MAX_HEADER_BUFFER`]); request bodies must
 //!   arrive within [`ConnectionLimits::body_timeout`] (a layer in `http::router`).
+//! - With TLS ([`load_tls`]), the handshake must finish within the header timeout too.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -73,12 +74,48 @@ pub fn effective_max_connections(configured: usize) -> usize {
     cap
 }
 
-/// Serves `app` on `listener` until `stop` turns true, then waits (up to a grace period)
-/// for requests in flight. Each request carries its peer address as `ConnectInfo`.
+/// The server's certificate chain and key, as PEM files.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsFiles {
+    pub cert: std::path::PathBuf,
+    pub key: std::path::PathBuf,
+}
+
+/// Reads the certificate chain and private key into a TLS configuration (TLS 1.2 and
+/// 1.3, HTTP/1.1). Errors name the file and what is wrong with it.
+pub fn load_tls(files: &TlsFiles) -> anyhow::Result<Arc<rustls::ServerConfig>> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let certs = CertificateDer::pem_file_iter(&files.cert)
+        .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+        .map_err(|e| anyhow::anyhow!("cannot read the TLS certificate {}: {e}", files.cert.display()))?;
+    anyhow::ensure!(!certs.is_empty(), "{} holds no PEM certificate", files.cert.display());
+    let key = PrivateKeyDer::from_pem_file(&files.key)
+        .map_err(|e| anyhow::anyhow!("cannot read the TLS private key {}: {e}", files.key.display()))?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .map_err(|e| {
+            anyhow::anyhow!(
+                "the TLS key {} does not fit the certificate {}: {e}",
+                files.key.display(),
+                files.cert.display()
+            )
+        })?;
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(Arc::new(config))
+}
+
+/// Serves `app` on `listener` (over TLS when `tls` is given) until `stop` turns true, then
+/// waits (up to a grace period) for requests in flight. Each request carries its peer
+/// address as `ConnectInfo`.
 pub async fn serve(
     listener: TcpListener,
     app: Router,
     limits: ConnectionLimits,
+    tls: Option<Arc<rustls::ServerConfig>>,
     stop: watch::Receiver<bool>,
 ) -> std::io::Result<()> {
     let stopped = async move {
@@ -91,6 +128,8 @@ pub async fn serve(
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(TokioTimer::new()).header_read_timeout(limits.header_timeout).max_buf_size(MAX_HEADER_BUFFER);
+    let http = Arc::new(http);
+    let tls = tls.map(tokio_rustls::TlsAcceptor::from);
     let mut refused_logged = false;
     loop {
         let (stream, peer) = tokio::select! {
@@ -115,15 +154,16 @@ pub async fn serve(
         };
         refused_logged = false;
         let _ = stream.set_nodelay(true);
-        let app = app.clone();
-        let service = hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
-            req.extensions_mut().insert(ConnectInfo(peer));
-            app.clone().oneshot(req)
-        });
-        let conn = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
+        let (app, http, watcher, tls) = (app.clone(), http.clone(), graceful.watcher(), tls.clone());
+        let handshake_timeout = limits.header_timeout;
         tokio::spawn(async move {
-            if let Err(e) = conn.await {
-                tracing::debug!(%peer, error = %e, "connection ended with an error");
+            match tls {
+                None => serve_one(stream, peer, app, &http, watcher).await,
+                Some(acceptor) => match tokio::time::timeout(handshake_timeout, acceptor.accept(stream)).await {
+                    Ok(Ok(stream)) => serve_one(stream, peer, app, &http, watcher).await,
+                    Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
+                    Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
+                },
             }
             drop(permit);
         });
@@ -133,6 +173,25 @@ pub async fn serve(
         tracing::warn!("requests still running after {SHUTDOWN_GRACE:?} were dropped at shutdown");
     }
     Ok(())
+}
+
+/// Serves one connection's requests until it closes, times out or the server stops.
+async fn serve_one<I>(
+    io: I,
+    peer: SocketAddr,
+    app: Router,
+    http: &hyper::server::conn::http1::Builder,
+    watcher: hyper_util::server::graceful::Watcher,
+) where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let service = hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
+        req.extensions_mut().insert(ConnectInfo(peer));
+        app.clone().oneshot(req)
+    });
+    if let Err(e) = watcher.watch(http.serve_connection(TokioIo::new(io), service)).await {
+        tracing::debug!(%peer, error = %e, "connection ended with an error");
+    }
 }
 
 /// The peer of a request served by [`serve`] (`None` for requests built in tests).
