@@ -15,6 +15,7 @@ mod live;
 mod ordering;
 mod orders;
 mod price_integrity;
+mod privacy;
 mod resume;
 mod roles;
 mod sales_rules;

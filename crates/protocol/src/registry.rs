@@ -225,6 +225,10 @@ pub enum Scope {
     Team(&'static str),
     /// The field references a record of another entity, and that record is visible.
     Via(&'static str),
+    /// The record this one is about is visible: `entity` names a text field holding an
+    /// entity type's name and `id` one holding the record's id (a log about records of any
+    /// type, such as the conflict log).
+    Record { entity: &'static str, id: &'static str },
     /// Visible if any of the listed scopes grants it.
     AnyOf(&'static [Scope]),
     /// Visible only if every listed scope grants it.
@@ -499,6 +503,12 @@ impl Registry {
             Scope::All => return Ok(()),
             Scope::AnyOf(list) | Scope::AllOf(list) => return list.iter().try_for_each(|s| self.check_scope(e, s)),
             Scope::Territory(f) | Scope::Category(f) | Scope::Team(f) | Scope::Via(f) => f,
+            Scope::Record { entity, id } => {
+                return match [entity, id].into_iter().find(|f| e.field(f).is_none_or(|d| d.ty != FieldType::Text)) {
+                    Some(f) => Err(format!("{}'s scope Record needs a text field '{f}'", e.name)),
+                    None => Ok(()),
+                }
+            }
         };
         if *field != "id" && e.field(field).is_none() {
             return Err(format!("{}'s scope uses unknown field '{field}'", e.name));

@@ -394,7 +394,12 @@ pub const ENTITIES: &[EntityDef] = &[
             F::new("overwritten_by_id", Ref("users")).required(),
             F::new("at", Timestamp).required(),
         ],
-        Scope::AnyOf(&[Scope::Team("kept_by_id"), Scope::Team("overwritten_by_id")]),
+        // The team of either writer, and only while the record it is about is visible: a
+        // record that moves away takes its conflicts with it.
+        Scope::AllOf(&[
+            Scope::AnyOf(&[Scope::Team("kept_by_id"), Scope::Team("overwritten_by_id")]),
+            Scope::Record { entity: "entity", id: "record_id" },
+        ]),
         EVERYONE,
     ),
 ];

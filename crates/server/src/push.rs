@@ -237,6 +237,7 @@ fn scope_uses(scope: &fieldsync_protocol::Scope, field: &str) -> bool {
     match scope {
         Scope::All => false,
         Scope::Territory(f) | Scope::Category(f) | Scope::Team(f) | Scope::Via(f) => *f == field,
+        Scope::Record { entity, id } => *entity == field || *id == field,
         Scope::AnyOf(list) | Scope::AllOf(list) => list.iter().any(|s| scope_uses(s, field)),
     }
 }
@@ -523,7 +524,7 @@ fn delete(
             ));
         }
     }
-    records::delete(tx, def, id)?;
+    records::delete(tx, ctx.reg, def, id)?;
     Ok(Outcome::Done(applied(m, Vec::new())))
 }
 

@@ -58,6 +58,15 @@ fn follows(scope: &Scope, field: &str) -> bool {
     }
 }
 
+/// The (entity name field, id field) pairs through which `scope` follows a record of any type.
+fn record_links(scope: &Scope) -> Vec<(&'static str, &'static str)> {
+    match scope {
+        Scope::Record { entity, id } => vec![(*entity, *id)],
+        Scope::AnyOf(list) | Scope::AllOf(list) => list.iter().flat_map(record_links).collect(),
+        _ => Vec::new(),
+    }
+}
+
 /// The given records plus everything whose visibility derives from them (contacts of a
 /// customer, lines of an order, ...).
 pub fn subtree(tx: &Tx<'_>, reg: &Registry, roots: &[(&str, String)]) -> Result<Span, DbError> {
@@ -75,6 +84,16 @@ pub fn subtree(tx: &Tx<'_>, reg: &Registry, roots: &[(&str, String)]) -> Result<
             let sql = format!("SELECT id FROM \"{}\" WHERE \"{}\" = ?1", child.name, field.name);
             for child_id in tx.query(&sql, args![&id], |r| r.get::<String>(0))? {
                 queue.push((child.name, child_id));
+            }
+        }
+        // Logs about the record (its conflicts) are seen only with it.
+        for log in reg.entities() {
+            for (entity_field, id_field) in record_links(&log.scope) {
+                let sql =
+                    format!("SELECT id FROM \"{}\" WHERE \"{entity_field}\" = ?1 AND \"{id_field}\" = ?2", log.name);
+                for log_id in tx.query(&sql, args![entity, &id], |r| r.get::<String>(0))? {
+                    queue.push((log.name, log_id));
+                }
             }
         }
     }

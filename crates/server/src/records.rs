@@ -32,11 +32,16 @@ pub fn exists(tx: &Tx<'_>, entity: &str, id: &str) -> Result<bool, DbError> {
     tx.value(&format!("SELECT EXISTS (SELECT 1 FROM \"{entity}\" WHERE id = ?1)"), args![id])
 }
 
+/// The `changes.target` of a deletion's own entry: it marks the record as deleted but
+/// reaches nobody; each user who could see the record gets a targeted tombstone instead
+/// (entries written before this existed have target '' and reach everyone).
+pub const DELETED_MARK: &str = "-";
+
 /// Whether the record was deleted (its latest change is a tombstone).
 pub fn is_deleted(tx: &Tx<'_>, entity: &str, id: &str) -> Result<bool, DbError> {
     tx.value(
-        "SELECT EXISTS (SELECT 1 FROM changes WHERE entity = ?1 AND record_id = ?2 AND target = '' AND deleted = 1)",
-        args![entity, id],
+        "SELECT EXISTS (SELECT 1 FROM changes WHERE entity = ?1 AND record_id = ?2 AND target IN ('', ?3) AND deleted = 1)",
+        args![entity, id, DELETED_MARK],
     )
 }
 
@@ -49,10 +54,19 @@ pub fn upsert(tx: &Tx<'_>, def: &EntityDef, id: &str, values: &[Value]) -> Resul
     log_change(tx, def.name, id, false)
 }
 
-pub fn delete(tx: &Tx<'_>, def: &EntityDef, id: &str) -> Result<i64, DbError> {
+/// Deletes a record. Its tombstone reaches only the users who could see it just before:
+/// nobody learns the id of a record they never saw.
+pub fn delete(tx: &Tx<'_>, reg: &fieldsync_protocol::Registry, def: &EntityDef, id: &str) -> Result<i64, DbError> {
+    let viewers = crate::rules::viewers_of(tx, reg, def, id)?;
     tx.execute(&format!("DELETE FROM \"{}\" WHERE id = ?1", def.name), args![id])?;
     tx.execute("DELETE FROM field_stamps WHERE entity = ?1 AND record_id = ?2", args![def.name, id])?;
-    log_change(tx, def.name, id, true)
+    // The record's entry for everyone goes; the deletion mark stays for `is_deleted`.
+    tx.execute("DELETE FROM changes WHERE entity = ?1 AND record_id = ?2 AND target = ''", args![def.name, id])?;
+    let mut seq = log_targeted(tx, def.name, id, true, DELETED_MARK)?;
+    for viewer in viewers {
+        seq = log_targeted(tx, def.name, id, true, &viewer)?;
+    }
+    Ok(seq)
 }
 
 /// Moves the record to the end of the change log with a fresh seq. Must run inside a
