@@ -12,6 +12,7 @@ mod exactly_once;
 mod extension;
 mod files;
 mod live;
+mod long_polls;
 mod ordering;
 mod orders;
 mod price_integrity;

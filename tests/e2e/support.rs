@@ -105,6 +105,11 @@ impl TestServer {
         TestClient { engine, dir, user: user.to_string() }
     }
 
+    /// Long polls the server holds open right now.
+    pub fn open_long_polls(&self) -> usize {
+        self.server.as_ref().map_or(0, RunningServer::open_long_polls)
+    }
+
     /// Stops the server (clients now fail to connect); returns its address.
     pub async fn stop_server(&mut self) -> std::net::SocketAddr {
         let server = self.server.take().expect("server running");

@@ -4,6 +4,7 @@
 //! machines. See docs/PERFORMANCE.md for results and how to read them.
 
 mod dataset;
+mod polls;
 mod proxy;
 
 use std::time::Instant;
@@ -38,6 +39,14 @@ enum Command {
         #[arg(long, default_value_t = 200)]
         iterations: usize,
     },
+    /// Latency of a push while many long polls of users who cannot see it wait, against
+    /// the same pushes with no poll open.
+    Polls {
+        #[arg(long, default_value_t = 2_000)]
+        polls: usize,
+        #[arg(long, default_value_t = 200)]
+        pushes: usize,
+    },
     /// Customer search by name prefix in a client store.
     Search {
         #[arg(long, default_value_t = 50_000)]
@@ -57,6 +66,7 @@ fn main() -> anyhow::Result<()> {
             Command::Noop => noop().await,
             Command::Latency { iterations } => latency(iterations).await,
             Command::Search { customers, queries } => search(customers, queries).await,
+            Command::Polls { polls, pushes } => polls::run(polls, pushes).await,
         }
     })?;
     println!("{out}");
@@ -70,14 +80,14 @@ async fn signed_in(url: &str, user: &str, opts: EngineOptions) -> anyhow::Result
     Ok((engine, dir))
 }
 
-fn percentile(sorted: &[f64], p: f64) -> f64 {
+pub(crate) fn percentile(sorted: &[f64], p: f64) -> f64 {
     if sorted.is_empty() {
         return 0.0;
     }
     sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
 }
 
-fn round(x: f64, digits: i32) -> f64 {
+pub(crate) fn round(x: f64, digits: i32) -> f64 {
     let f = 10f64.powi(digits);
     (x * f).round() / f
 }

@@ -49,6 +49,9 @@ pub struct Background {
 
 /// How long an open long poll waits before asking again.
 const LISTEN_MS: u64 = 25_000;
+/// How long to hold off listening after the server said it holds all the long polls it
+/// allows (`503 too_many_waits`).
+const LISTEN_RETRY_MS: i64 = 30_000;
 
 impl Background {
     /// Starts the task for a signed-in engine. The engine stays usable by others through
@@ -105,6 +108,8 @@ async fn run(
     let mut sched = Scheduler::new(policy, seed);
     sched.start(clock.now_ms());
     let mut listen: Option<Listen> = None;
+    // When the server holds all the long polls it allows, listen again only after this.
+    let mut listen_after: Option<i64> = None;
     loop {
         state.send_if_modified(|s| replace_if_changed(s, sched.state()));
         let now = clock.now_ms();
@@ -132,10 +137,16 @@ async fn run(
             None => {}
         }
         // Idle and online: keep a long poll open so news arrives within milliseconds.
-        if listen.is_none() && matches!(sched.state(), SyncState::UpToDate { .. }) {
+        let may_listen = listen_after.is_none_or(|t| now >= t);
+        if listen.is_none() && may_listen && matches!(sched.state(), SyncState::UpToDate { .. }) {
+            listen_after = None;
             listen = start_listening(&engine).await;
         }
-        let wake = sched.next_wakeup().map(|t| Duration::from_millis((t - clock.now_ms()).max(0) as u64));
+        let next = match (sched.next_wakeup(), listen_after) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        let wake = next.map(|t| Duration::from_millis((t - clock.now_ms()).max(0) as u64));
         tokio::select! {
             cmd = commands.recv() => {
                 let now = clock.now_ms();
@@ -152,6 +163,10 @@ async fn run(
                 match news {
                     Ok(Ok(true)) => sched.server_news(clock.now_ms()),
                     Ok(Ok(false)) => {}
+                    // The server is full of waiting requests: periodic syncs go on.
+                    Ok(Err(ClientError::Server { status: 503, .. })) => {
+                        listen_after = Some(clock.now_ms() + LISTEN_RETRY_MS);
+                    }
                     // A failed listen says nothing certain; let a sync find out why.
                     Ok(Err(_)) | Err(_) => sched.sync_now(clock.now_ms()),
                 }

@@ -34,7 +34,9 @@ pub struct AppState {
     pub admin_token: Option<String>,
     /// Sign-in rates and the password-check queue.
     pub login: crate::throttle::LoginThrottle,
-    /// The newest change seq; long-polling pulls wait for it to move.
+    /// Open long polls, woken by `waits::run_waker` when a change concerns their user.
+    pub waits: Arc<crate::waits::Waits>,
+    /// The newest change seq; the long-poll waker follows it.
     pub head: tokio::sync::watch::Sender<i64>,
     /// Set when the server stops, so waiting pulls return at once.
     pub stopping: tokio::sync::watch::Sender<bool>,
@@ -352,38 +354,59 @@ async fn pull_handler(
     if p.wait_ms > MAX_WAIT_MS {
         return Err(invalid(format!("wait_ms must be at most {MAX_WAIT_MS}."), "wait_ms"));
     }
+    // Registered before the first read, so a change committed after it wakes this poll.
+    let waiter = match p.wait_ms {
+        0 => None,
+        _ => Some(state.waits.register(user.id, &user.session).map_err(|_| {
+            AppError::Unavailable {
+                status: StatusCode::SERVICE_UNAVAILABLE,
+                code: "too_many_waits",
+                message:
+                    "The server is holding as many waiting requests as it allows; sync as usual and listen again later."
+                        .into(),
+                retry_after: LONG_POLL_RETRY,
+            }
+        })?),
+    };
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_millis(p.wait_ms);
     let mut cursor = p.cursor;
     let mut stopping = state.stopping.subscribe();
+    // Entries scanned per read: the client's page size, or, while a long poll skips
+    // entries it cannot see, the largest page (one read per MAX_PULL_LIMIT entries
+    // instead of one per `limit`).
+    let mut scan = limit;
     loop {
-        // Subscribe before reading so a change committed in between still wakes us.
-        let mut head = state.head.subscribe();
         let st = state.clone();
         let u = user.clone();
         let resp =
-            state.db.read(move |conn| pull::pull(conn, &st.registry, &u, cursor, limit, st.clock.now_ms())).await?;
+            state.db.read(move |conn| pull::pull(conn, &st.registry, &u, cursor, scan, st.clock.now_ms())).await?;
         let has_news = !resp.changes.is_empty() || !resp.notices.is_empty();
-        if has_news || p.wait_ms == 0 || *stopping.borrow() {
+        if has_news && scan != limit {
+            scan = limit; // answer with a page of the size asked for, from the same cursor
+            continue;
+        }
+        let Some(waiter) = waiter.as_ref().filter(|_| !has_news && !*stopping.borrow()) else {
             let rows: usize = resp.changes.iter().map(|c| c.rows.len() + c.deleted.len()).sum();
             tracing::debug!(user = %user.username, cursor = p.cursor, next = resp.cursor, rows, "pull");
             return Ok(Json(resp));
-        }
+        };
         cursor = resp.cursor;
         if resp.has_more {
+            scan = MAX_PULL_LIMIT;
             continue; // nothing visible in this page, more to scan before waiting
         }
-        loop {
-            if *head.borrow_and_update() > cursor {
-                break;
-            }
-            tokio::select! {
-                changed = head.changed() => if changed.is_err() { return Ok(Json(resp)) },
-                _ = stopping.changed() => return Ok(Json(resp)),
-                _ = tokio::time::sleep_until(deadline) => return Ok(Json(resp)),
-            }
+        scan = limit;
+        tokio::select! {
+            woken = waiter.woken() => if woken == crate::waits::Woken::Superseded { return Ok(Json(resp)) },
+            _ = stopping.changed() => return Ok(Json(resp)),
+            _ = tokio::time::sleep_until(deadline) => return Ok(Json(resp)),
         }
     }
 }
+
+/// How long a client should wait before it listens again when the server holds all the
+/// long polls it allows.
+const LONG_POLL_RETRY: Duration = Duration::from_secs(30);
 
 /// `{"territory": CODE, "user": NAME}` or `{"territory": CODE, "customers": [ID or code]}`.
 #[derive(Deserialize)]

@@ -21,6 +21,7 @@ pub mod seed;
 pub mod serve;
 pub mod sql;
 pub mod throttle;
+pub mod waits;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -62,6 +63,7 @@ pub struct ServerConfig {
 pub struct Limits {
     pub connections: serve::ConnectionLimits,
     pub login: throttle::LoginLimits,
+    pub long_polls: waits::LongPollLimits,
 }
 
 impl ServerConfig {
@@ -92,6 +94,7 @@ pub struct RunningServer {
     state: Arc<http::AppState>,
     task: tokio::task::JoinHandle<std::io::Result<()>>,
     watcher: tokio::task::JoinHandle<()>,
+    waker: tokio::task::JoinHandle<()>,
 }
 
 impl RunningServer {
@@ -100,10 +103,16 @@ impl RunningServer {
         format!("{scheme}://{}", self.addr)
     }
 
+    /// Long polls waiting right now (tests and benchmarks wait for them to be in place).
+    pub fn open_long_polls(&self) -> usize {
+        self.state.waits.len()
+    }
+
     pub async fn stop(self) {
         // Waiting pulls answer, the accept loop ends, requests in flight finish.
         self.state.stopping.send_replace(true);
         self.watcher.abort();
+        self.waker.abort();
         let _ = self.task.await;
     }
 }
@@ -123,10 +132,12 @@ pub async fn start(config: ServerConfig, listen: SocketAddr) -> anyhow::Result<R
         clock: config.clock.clone(),
         admin_token: config.admin_token.clone(),
         login: throttle::LoginThrottle::new(&config.limits.login),
+        waits: waits::Waits::new(config.limits.long_polls.clone()),
         head: tokio::sync::watch::channel(0).0,
         stopping: tokio::sync::watch::channel(false).0,
     });
     state.refresh_head().await?;
+    let waker = tokio::spawn(waits::run_waker(state.clone()));
     let watcher = match state.db.postgres_config() {
         // Every write on any instance sharing the database NOTIFYs on commit.
         Some(pg) => {
@@ -160,5 +171,5 @@ pub async fn start(config: ServerConfig, listen: SocketAddr) -> anyhow::Result<R
     let serving_tls = tls.is_some();
     let limits = config.limits.connections.clone();
     let task = tokio::spawn(serve::serve(listener, app, limits, tls, state.stopping.subscribe()));
-    Ok(RunningServer { addr, tls: serving_tls, state, task, watcher })
+    Ok(RunningServer { addr, tls: serving_tls, state, task, watcher, waker })
 }

@@ -110,6 +110,9 @@ struct LimitArgs {
     /// The login window, in seconds.
     #[arg(long)]
     login_window_secs: Option<u64>,
+    /// Long polls (clients waiting for changes) held open at once, server-wide.
+    #[arg(long)]
+    max_long_polls: Option<usize>,
 }
 
 impl LimitArgs {
@@ -122,6 +125,8 @@ impl LimitArgs {
         l.per_account = self.login_per_account.unwrap_or(l.per_account);
         l.per_address = self.login_per_address.unwrap_or(l.per_address);
         l.window = self.login_window_secs.map_or(l.window, secs);
+        let w = &mut limits.long_polls;
+        w.max_total = self.max_long_polls.unwrap_or(w.max_total);
     }
 }
 
