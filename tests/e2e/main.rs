@@ -15,6 +15,7 @@ mod live;
 mod long_polls;
 mod ordering;
 mod orders;
+mod permissions;
 mod price_integrity;
 mod privacy;
 mod resume;
