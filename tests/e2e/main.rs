@@ -13,6 +13,7 @@ mod extension;
 mod files;
 mod live;
 mod long_polls;
+mod moves;
 mod ordering;
 mod orders;
 mod permissions;

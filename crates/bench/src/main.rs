@@ -4,6 +4,7 @@
 //! machines. See docs/PERFORMANCE.md for results and how to read them.
 
 mod dataset;
+mod moves;
 mod polls;
 mod proxy;
 
@@ -47,6 +48,16 @@ enum Command {
         #[arg(long, default_value_t = 200)]
         pushes: usize,
     },
+    /// Latency of one user's push while another pushes 1,000 mutations that move records
+    /// (each changes who sees them), against the same push alone.
+    Moves {
+        #[arg(long, default_value_t = 1_000)]
+        users: usize,
+        #[arg(long, default_value_t = 1_000)]
+        mutations: usize,
+        #[arg(long, default_value_t = 5)]
+        rounds: usize,
+    },
     /// Customer search by name prefix in a client store.
     Search {
         #[arg(long, default_value_t = 50_000)]
@@ -67,6 +78,7 @@ fn main() -> anyhow::Result<()> {
             Command::Latency { iterations } => latency(iterations).await,
             Command::Search { customers, queries } => search(customers, queries).await,
             Command::Polls { polls, pushes } => polls::run(polls, pushes).await,
+            Command::Moves { users, mutations, rounds } => moves::run(users, mutations, rounds).await,
         }
     })?;
     println!("{out}");

@@ -194,15 +194,20 @@ pub fn move_customers(
         }
         codes.into_iter().collect()
     };
-    let roots: Vec<(&str, String)> = ids.iter().map(|id| ("customers", id.clone())).collect();
-    let span = reassign::subtree(tx, reg, &roots)?;
-    let viewers = reassign::viewers(tx, None)?;
-    let before = reassign::capture(tx, reg, &viewers, &span)?;
+    let moves = ids
+        .iter()
+        .map(|id| reassign::Move {
+            entity: def.name,
+            id: id.clone(),
+            set: [("territory_id", Some(territory.clone()))].into_iter().collect(),
+            certain: true,
+        })
+        .collect();
+    let plan = reassign::MovePlan::before(tx, reg, moves)?;
     for id in &ids {
         records::set_server_field(tx, &def, id, "territory_id", Value::from(territory.clone()))?;
     }
-    let after = reassign::capture(tx, reg, &viewers, &span)?;
     let reason =
         format!("moved from {} to {to_code}", if from.is_empty() { "nowhere".into() } else { from.join(", ") });
-    Ok(reassign::publish(tx, &viewers, &before, &after, &def, &reason, now_ms)?)
+    Ok(plan.publish(tx, reg, &def, &reason, now_ms)?)
 }

@@ -86,6 +86,14 @@ pub fn apply(
     before_commit: Option<&BeforeCommit>,
 ) -> Result<PushResponse, AppError> {
     let ctx = Ctx { reg, user, client_id: req.client_id.to_string(), offset_ms: now_ms - req.client_time_ms, now_ms };
+    // Writes to fields a visibility rule reads change who sees what: the views around them
+    // are captured once for the whole batch, before it, and published once, after it.
+    let moves = moving_records(tx, reg, req)?;
+    let headline = moves.first().and_then(|m| reg.get(m.entity)).copied();
+    let plan = match moves.is_empty() {
+        true => None,
+        false => Some(reassign::MovePlan::before(tx, reg, moves)?),
+    };
     let mut results = Vec::with_capacity(req.mutations.len());
     for m in &req.mutations {
         let stored: Option<(String, String)> = tx.query_opt(
@@ -135,10 +143,79 @@ pub fn apply(
         )?;
         results.push(result);
     }
+    if let (Some(plan), Some(headline)) = (plan, headline) {
+        plan.publish(tx, reg, &headline, &format!("{} changed by {}", headline.name, user.username), now_ms)?;
+    }
     if let Some(hook) = before_commit {
         hook();
     }
     Ok(PushResponse { server_time_ms: now_ms, results })
+}
+
+/// The existing records a batch writes a scope-read field of (a contact's customer, a
+/// customer's territory), with their new values: their moves may change who sees them and
+/// what hangs off them.
+fn moving_records(tx: &Tx<'_>, reg: &Registry, req: &PushRequest) -> Result<Vec<reassign::Move>, AppError> {
+    let written: std::collections::BTreeSet<&str> =
+        req.mutations.iter().filter(|m| m.op == Op::Put).map(|m| m.entity.as_str()).collect();
+    let me = req.client_id.to_string();
+    let mut moves: Vec<reassign::Move> = Vec::new();
+    // Per record: its place in `moves`, or None when it does not exist yet.
+    let mut known: std::collections::BTreeMap<(&'static str, String), Option<usize>> = Default::default();
+    for m in req.mutations.iter().filter(|m| m.op == Op::Put) {
+        let Some(def) = reg.get(&m.entity) else { continue };
+        let scope_writes: Vec<(&'static str, &Value)> = crate::rules::scope_fields(&def.scope)
+            .into_iter()
+            .filter_map(|f| m.fields.get(f).map(|v| (f, v)))
+            .collect();
+        if scope_writes.is_empty() {
+            continue;
+        }
+        let id = m.id.to_string();
+        let slot = match known.get(&(def.name, id.clone())) {
+            Some(slot) => *slot,
+            None => {
+                let slot = records::exists(tx, def.name, &id)?.then(|| {
+                    // Foretelling who sees the record afterwards needs its parents to stay put.
+                    let certain = !via_ancestors(reg, def).iter().any(|t| written.contains(t));
+                    moves.push(reassign::Move { entity: def.name, id: id.clone(), set: Default::default(), certain });
+                    moves.len() - 1
+                });
+                known.insert((def.name, id.clone()), slot);
+                slot
+            }
+        };
+        let Some(i) = slot else { continue };
+        for (f, v) in scope_writes {
+            // ...and its write not to lose to a concurrent one.
+            let stamp = read_stamp(tx, def.name, &id, f)?;
+            moves[i].certain &= stamp.is_none_or(|s| s.seq <= m.base_cursor || s.client_id == me);
+            moves[i].set.insert(f, v.as_str().map(String::from));
+        }
+    }
+    Ok(moves)
+}
+
+/// The entity types a type's visibility derives from through `Via` (parents, theirs, ...).
+fn via_ancestors(reg: &Registry, def: &EntityDef) -> Vec<&'static str> {
+    fn walk(reg: &Registry, scope: &fieldsync_protocol::Scope, def: &EntityDef, out: &mut Vec<&'static str>) {
+        use fieldsync_protocol::Scope;
+        match scope {
+            Scope::Via(f) => {
+                if let Some(parent) = def.field(f).and_then(|d| d.references()).and_then(|p| reg.get(p)) {
+                    if !out.contains(&parent.name) {
+                        out.push(parent.name);
+                        walk(reg, &parent.scope, parent, out);
+                    }
+                }
+            }
+            Scope::AnyOf(list) | Scope::AllOf(list) => list.iter().for_each(|s| walk(reg, s, def, out)),
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    walk(reg, &def.scope, def, &mut out);
+    out
 }
 
 /// What became of one mutation (errors that fail the whole batch are `Err`).
@@ -229,17 +306,6 @@ fn outside_scope(def: &EntityDef) -> Outcome {
             def.name
         ),
     )
-}
-
-/// Whether the visibility rule reads `field` directly (not through a parent).
-fn scope_uses(scope: &fieldsync_protocol::Scope, field: &str) -> bool {
-    use fieldsync_protocol::Scope;
-    match scope {
-        Scope::All => false,
-        Scope::Territory(f) | Scope::Category(f) | Scope::Team(f) | Scope::Via(f) => *f == field,
-        Scope::Record { entity, id } => *entity == field || *id == field,
-        Scope::AnyOf(list) | Scope::AllOf(list) => list.iter().any(|s| scope_uses(s, field)),
-    }
 }
 
 /// Refuses changes to a record whose own lifecycle, or whose parent's (`frozen_with`),
@@ -450,17 +516,8 @@ fn update(
                 return Ok(locked);
             }
         }
-        // A change to a field the visibility rules use (a customer's territory) changes
-        // who sees the record and its dependents: capture views around the write.
-        let moves = winners.keys().any(|f| scope_uses(&def.scope, f));
-        let watch = if moves {
-            let viewers = reassign::viewers(tx, None)?;
-            let span = reassign::subtree(tx, ctx.reg, &[(def.name, id.to_string())])?;
-            let before = reassign::capture(tx, ctx.reg, &viewers, &span)?;
-            Some((viewers, span, before))
-        } else {
-            None
-        };
+        // A change to a field the visibility rules use moves the record: `apply` publishes
+        // the batch's view changes once, after all its mutations.
         records::write_fields(tx, def, id, &record, winners.keys())?;
         if !rules::is_visible(tx, ctx.reg, def, id, &ctx.user.id)? {
             return Ok(outside_scope(def));
@@ -473,11 +530,6 @@ fn update(
             if let Some(r) = checks::before_transition(ctx.reg, tx, def, id, t, ctx.now_ms)? {
                 return Ok(Outcome::Refused { code: r.code, reason: r.reason, flags: r.flags });
             }
-        }
-        if let Some((viewers, span, before)) = watch {
-            let after = reassign::capture(tx, ctx.reg, &viewers, &span)?;
-            let reason = format!("{} changed by {}", def.name, ctx.user.username);
-            reassign::publish(tx, &viewers, &before, &after, def, &reason, ctx.now_ms)?;
         }
         let seq = records::log_change(tx, def.name, id, false)?;
         for name in winners.keys() {

@@ -67,37 +67,187 @@ fn record_links(scope: &Scope) -> Vec<(&'static str, &'static str)> {
     }
 }
 
+/// `'id1', 'id2', ...` for an `IN (...)` list. Ids come from our own tables or from
+/// validated UUIDs; quotes are doubled anyway.
+fn quoted(ids: &BTreeSet<String>) -> String {
+    ids.iter().map(|i| format!("'{}'", i.replace('\'', "''"))).collect::<Vec<_>>().join(", ")
+}
+
 /// The given records plus everything whose visibility derives from them (contacts of a
-/// customer, lines of an order, ...).
+/// customer, lines of an order, conflicts about any of them, ...). Reads level by level, one
+/// query per related type, however many records there are.
 pub fn subtree(tx: &Tx<'_>, reg: &Registry, roots: &[(&str, String)]) -> Result<Span, DbError> {
     let mut found: BTreeMap<&'static str, BTreeSet<String>> = BTreeMap::new();
-    let mut queue: Vec<(&'static str, String)> =
-        roots.iter().filter_map(|(e, id)| reg.get(e).map(|d| (d.name, id.clone()))).collect();
-    while let Some((entity, id)) = queue.pop() {
-        if !found.entry(entity).or_default().insert(id.clone()) {
-            continue;
+    let mut frontier: BTreeMap<&'static str, BTreeSet<String>> = BTreeMap::new();
+    for (e, id) in roots {
+        if let Some(d) = reg.get(e) {
+            frontier.entry(d.name).or_default().insert(id.clone());
         }
-        for (child, field) in reg.referrers(entity) {
-            if !follows(&child.scope, field.name) {
+    }
+    while !frontier.is_empty() {
+        let mut next: BTreeMap<&'static str, BTreeSet<String>> = BTreeMap::new();
+        for (entity, ids) in frontier {
+            let seen = found.entry(entity).or_default();
+            let new: BTreeSet<String> = ids.into_iter().filter(|id| seen.insert(id.clone())).collect();
+            if new.is_empty() {
                 continue;
             }
-            let sql = format!("SELECT id FROM \"{}\" WHERE \"{}\" = ?1", child.name, field.name);
-            for child_id in tx.query(&sql, args![&id], |r| r.get::<String>(0))? {
-                queue.push((child.name, child_id));
+            let list = quoted(&new);
+            for (child, field) in reg.referrers(entity) {
+                if !follows(&child.scope, field.name) {
+                    continue;
+                }
+                let sql = format!("SELECT id FROM \"{}\" WHERE \"{}\" IN ({list})", child.name, field.name);
+                next.entry(child.name).or_default().extend(tx.query(&sql, args![], |r| r.get::<String>(0))?);
             }
-        }
-        // Logs about the record (its conflicts) are seen only with it.
-        for log in reg.entities() {
-            for (entity_field, id_field) in record_links(&log.scope) {
-                let sql =
-                    format!("SELECT id FROM \"{}\" WHERE \"{entity_field}\" = ?1 AND \"{id_field}\" = ?2", log.name);
-                for log_id in tx.query(&sql, args![entity, &id], |r| r.get::<String>(0))? {
-                    queue.push((log.name, log_id));
+            // Logs about the records (their conflicts) are seen only with them.
+            for log in reg.entities() {
+                for (entity_field, id_field) in record_links(&log.scope) {
+                    let sql = format!(
+                        "SELECT id FROM \"{}\" WHERE \"{entity_field}\" = ?1 AND \"{id_field}\" IN ({list})",
+                        log.name
+                    );
+                    next.entry(log.name).or_default().extend(tx.query(&sql, args![entity], |r| r.get::<String>(0))?);
                 }
             }
         }
+        frontier = next;
     }
     Ok(Span::Records(found))
+}
+
+/// Which users see which of `records` now: (user id, entity, record id).
+fn sightings(tx: &Tx<'_>, reg: &Registry, records: &[(&'static str, String)]) -> Result<Sightings, DbError> {
+    let mut by_entity: BTreeMap<&'static str, Vec<String>> = BTreeMap::new();
+    for (e, id) in records {
+        by_entity.entry(e).or_default().push(id.clone());
+    }
+    let mut out = Sightings::new();
+    for (entity, ids) in by_entity {
+        if let Some(def) = reg.get(entity) {
+            out.extend(rules::sightings(tx, reg, def, &ids)?.into_iter().map(|(u, id)| (u, entity, id)));
+        }
+    }
+    Ok(out)
+}
+
+type Sightings = BTreeSet<(String, &'static str, String)>;
+
+/// One record a batch moves: its new values of the fields its scope reads.
+pub struct Move {
+    pub entity: &'static str,
+    pub id: String,
+    pub set: BTreeMap<&'static str, Option<String>>,
+    /// False when the batch also writes records this one's visibility derives from (or
+    /// the write may lose to a concurrent one): who sees it afterwards cannot be foretold.
+    pub certain: bool,
+}
+
+/// A change to who sees some records, published once for a whole batch of writes.
+///
+/// Before the writes ([`MovePlan::before`]): the moved records (roots) and what depends on
+/// them (the span); who sees each root now; and, foretold from the roots' new values (one
+/// query per type, nothing written), who will see each afterwards. Only users whose sight
+/// of some root changes have their view of the span captured (for a root whose afterwards
+/// cannot be foretold: everyone who sees it now). Users whose sight of every root stays
+/// the same have no view of the span to change: a record's visibility derives from its own
+/// fields, the assignments and its parents, and only the roots' fields change.
+///
+/// After the writes ([`MovePlan::publish`]): for the uncertain roots, whose sight actually
+/// changed; anyone among them not captured before could not see that root before, so
+/// nothing derived from it either, and starts from an empty view. Each affected user gets
+/// exactly what they gained and lost, and one notice.
+pub struct MovePlan {
+    /// Roots whose afterwards could not be foretold.
+    uncertain: Vec<(&'static str, String)>,
+    span: Span,
+    /// Who saw the uncertain roots before.
+    seen_before: Sightings,
+    viewers: Vec<Viewer>,
+    before: Vec<Seen>,
+}
+
+impl MovePlan {
+    pub fn before(tx: &Tx<'_>, reg: &Registry, moves: Vec<Move>) -> Result<MovePlan, DbError> {
+        let roots: Vec<(&'static str, String)> = moves.iter().map(|m| (m.entity, m.id.clone())).collect();
+        let span = subtree(tx, reg, &roots)?;
+        let seen_before = sightings(tx, reg, &roots)?;
+        // Who will see each root, foretold from its new values (certain moves, one query
+        // per type); for the others, everyone who sees them now is a candidate.
+        let mut foretold = Sightings::new();
+        let mut uncertain = Vec::new();
+        let mut by_entity: BTreeMap<&'static str, Vec<&Move>> = BTreeMap::new();
+        for m in &moves {
+            match m.certain {
+                true => by_entity.entry(m.entity).or_default().push(m),
+                false => uncertain.push((m.entity, m.id.clone())),
+            }
+        }
+        for (entity, group) in by_entity {
+            let Some(def) = reg.get(entity) else { continue };
+            let fields = dedup(rules::scope_fields(&def.scope));
+            let mut records = Vec::new();
+            for m in group {
+                let current = records::load(tx, def, &m.id)?.map(|r| r.to_object(def)).unwrap_or_default();
+                let values = fields
+                    .iter()
+                    .map(|f| match m.set.get(f) {
+                        Some(new) => new.clone(),
+                        None => current.get(*f).and_then(serde_json::Value::as_str).map(String::from),
+                    })
+                    .collect();
+                records.push((m.id.clone(), values));
+            }
+            let pairs = rules::would_see(tx, reg, def, &fields, &records)?;
+            foretold.extend(pairs.into_iter().map(|(u, id)| (u, entity, id)));
+        }
+        let certain_before: Sightings =
+            seen_before.iter().filter(|(_, e, id)| !uncertain.contains(&(*e, id.clone()))).cloned().collect();
+        let mut candidates: BTreeSet<String> =
+            certain_before.symmetric_difference(&foretold).map(|(u, _, _)| u.clone()).collect();
+        candidates.extend(
+            seen_before.iter().filter(|(_, e, id)| uncertain.contains(&(*e, id.clone()))).map(|(u, _, _)| u.clone()),
+        );
+        let viewers: Vec<Viewer> =
+            viewers(tx, None)?.into_iter().filter(|v| candidates.contains(&v.id.to_string())).collect();
+        let before = capture(tx, reg, &viewers, &span)?;
+        let seen_before = seen_before.into_iter().filter(|(_, e, id)| uncertain.contains(&(*e, id.clone()))).collect();
+        Ok(MovePlan { uncertain, span, seen_before, viewers, before })
+    }
+
+    pub fn publish(
+        mut self,
+        tx: &Tx<'_>,
+        reg: &Registry,
+        headline: &EntityDef,
+        reason: &str,
+        now_ms: i64,
+    ) -> Result<Vec<ViewChange>, DbError> {
+        // Only uncertain roots need looking at again: a certain one ends as foretold (or,
+        // when its write was refused, as it was, which the captures show as no change).
+        let seen_after = sightings(tx, reg, &self.uncertain)?;
+        let changed: BTreeSet<&String> =
+            self.seen_before.symmetric_difference(&seen_after).map(|(u, _, _)| u).collect();
+        if !changed.is_empty() {
+            let known: BTreeSet<String> = self.viewers.iter().map(|v| v.id.to_string()).collect();
+            for v in viewers(tx, None)? {
+                let id = v.id.to_string();
+                if changed.contains(&id) && !known.contains(&id) {
+                    self.viewers.push(v);
+                    self.before.push(Seen::new());
+                }
+            }
+        }
+        let after = capture(tx, reg, &self.viewers, &self.span)?;
+        publish(tx, &self.viewers, &self.before, &after, headline, reason, now_ms)
+    }
+}
+
+/// Each field once (a scope may read a field in several branches), never `id` (a record's
+/// id is given on its own).
+fn dedup(fields: Vec<&'static str>) -> Vec<&'static str> {
+    let mut seen = BTreeSet::new();
+    fields.into_iter().filter(|f| *f != "id" && seen.insert(*f)).collect()
 }
 
 /// What each viewer sees of `span` right now.

@@ -57,7 +57,7 @@ pub fn upsert(tx: &Tx<'_>, def: &EntityDef, id: &str, values: &[Value]) -> Resul
 /// Deletes a record. Its tombstone reaches only the users who could see it just before:
 /// nobody learns the id of a record they never saw.
 pub fn delete(tx: &Tx<'_>, reg: &fieldsync_protocol::Registry, def: &EntityDef, id: &str) -> Result<i64, DbError> {
-    let viewers = crate::rules::viewers_of(tx, reg, def, id)?;
+    let viewers = crate::rules::viewers_of(tx, reg, def, &[id.to_string()])?;
     tx.execute(&format!("DELETE FROM \"{}\" WHERE id = ?1", def.name), args![id])?;
     tx.execute("DELETE FROM field_stamps WHERE entity = ?1 AND record_id = ?2", args![def.name, id])?;
     // The record's entry for everyone goes; the deletion mark stays for `is_deleted`.

@@ -20,15 +20,24 @@ fn territories(who: &str) -> String {
 /// A SQL boolean expression, true when row `alias` of `entity` is visible to user `uid`.
 /// `uid` is a parsed [`Uuid`], so inlining it cannot inject SQL.
 pub fn visible(reg: &Registry, entity: &EntityDef, alias: &str, uid: &Uuid) -> String {
-    scope_sql(reg, entity, &entity.scope, alias, &format!("'{uid}'"))
+    scope_sql(reg, entity, &entity.scope, alias, &format!("'{uid}'"), Parents::AsSet)
 }
 
 /// [`visible`] for the user whose id is in SQL column `who` (e.g. `u.id`).
 pub fn visible_to_column(reg: &Registry, entity: &EntityDef, alias: &str, who: &str) -> String {
-    scope_sql(reg, entity, &entity.scope, alias, who)
+    scope_sql(reg, entity, &entity.scope, alias, who, Parents::ByKey)
 }
 
-fn scope_sql(reg: &Registry, entity: &EntityDef, scope: &Scope, alias: &str, who: &str) -> String {
+/// How a `Via` parent is tested. `AsSet` lists the parents the user sees once and probes
+/// it (many rows for one user: a pull page); `ByKey` looks each row's parent up by its
+/// key (one row, or one row per user: a write check, who sees a record).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Parents {
+    AsSet,
+    ByKey,
+}
+
+fn scope_sql(reg: &Registry, entity: &EntityDef, scope: &Scope, alias: &str, who: &str, parents: Parents) -> String {
     match scope {
         Scope::All => "TRUE".into(),
         Scope::Territory(f) => format!("{alias}.\"{f}\" IN ({})", territories(who)),
@@ -43,11 +52,18 @@ fn scope_sql(reg: &Registry, entity: &EntityDef, scope: &Scope, alias: &str, who
             match parent {
                 Some(parent) => {
                     let inner = format!("{alias}_{}", parent.name);
-                    format!(
-                        "{alias}.\"{f}\" IN (SELECT {inner}.id FROM \"{}\" {inner} WHERE {})",
-                        parent.name,
-                        scope_sql(reg, parent, &parent.scope, &inner, who)
-                    )
+                    let parent_visible = scope_sql(reg, parent, &parent.scope, &inner, who, parents);
+                    if parents == Parents::ByKey {
+                        format!(
+                            "EXISTS (SELECT 1 FROM \"{}\" {inner} WHERE {inner}.id = {alias}.\"{f}\" AND {parent_visible})",
+                            parent.name
+                        )
+                    } else {
+                        format!(
+                            "{alias}.\"{f}\" IN (SELECT {inner}.id FROM \"{}\" {inner} WHERE {parent_visible})",
+                            parent.name
+                        )
+                    }
                 }
                 None => "FALSE".into(),
             }
@@ -62,7 +78,7 @@ fn scope_sql(reg: &Registry, entity: &EntityDef, scope: &Scope, alias: &str, who
                     let inner = format!("{alias}_{}", target.name);
                     format!(
                         "({alias}.\"{entity_field}\" = '{name}' AND {alias}.\"{id}\" IN (SELECT {inner}.id FROM \"{name}\" {inner} WHERE {}))",
-                        scope_sql(reg, target, &target.scope, &inner, who),
+                        scope_sql(reg, target, &target.scope, &inner, who, parents),
                         name = target.name,
                     )
                 })
@@ -74,11 +90,11 @@ fn scope_sql(reg: &Registry, entity: &EntityDef, scope: &Scope, alias: &str, who
             }
         }
         Scope::AnyOf(list) => {
-            let parts: Vec<String> = list.iter().map(|s| scope_sql(reg, entity, s, alias, who)).collect();
+            let parts: Vec<String> = list.iter().map(|s| scope_sql(reg, entity, s, alias, who, parents)).collect();
             format!("({})", parts.join(" OR "))
         }
         Scope::AllOf(list) => {
-            let parts: Vec<String> = list.iter().map(|s| scope_sql(reg, entity, s, alias, who)).collect();
+            let parts: Vec<String> = list.iter().map(|s| scope_sql(reg, entity, s, alias, who, parents)).collect();
             format!("({})", parts.join(" AND "))
         }
     }
@@ -101,31 +117,102 @@ pub fn is_visible(
     id: &str,
     uid: &Uuid,
 ) -> Result<bool, crate::sql::DbError> {
+    // One row: parents by key, not the set of every parent the user sees.
     let sql = format!(
         "SELECT EXISTS (SELECT 1 FROM \"{}\" t WHERE t.id = ?1 AND {})",
         entity.name,
-        visible(reg, entity, "t", uid)
+        scope_sql(reg, entity, &entity.scope, "t", &format!("'{uid}'"), Parents::ByKey)
     );
     tx.value(&sql, crate::args![id])
 }
 
-/// The ids of the users who can see record `id` of `entity` now: a role that reads the
-/// type, and the scope's predicate. One query over all users.
+/// The ids of the users who can see at least one of the records `ids` of `entity` now: a
+/// role that reads the type, and the scope's predicate. One query over all users.
 pub fn viewers_of(
     tx: &crate::sql::Tx<'_>,
     reg: &Registry,
     entity: &EntityDef,
-    id: &str,
+    ids: &[String],
 ) -> Result<Vec<String>, crate::sql::DbError> {
     let roles: Vec<String> = entity.readers.iter().map(|r| format!("'{}'", r.as_str())).collect();
-    if roles.is_empty() {
+    if roles.is_empty() || ids.is_empty() {
         return Ok(Vec::new());
     }
+    // Ids come from our tables or validated UUIDs; quotes are doubled anyway.
+    let list: Vec<String> = ids.iter().map(|i| format!("'{}'", i.replace('\'', "''"))).collect();
     let sql = format!(
-        "SELECT u.id FROM users u WHERE u.role IN ({}) AND EXISTS (SELECT 1 FROM \"{}\" t WHERE t.id = ?1 AND {})",
+        "SELECT u.id FROM users u WHERE u.role IN ({}) AND EXISTS (SELECT 1 FROM \"{}\" t WHERE t.id IN ({}) AND {})",
         roles.join(", "),
         entity.name,
+        list.join(", "),
         visible_to_column(reg, entity, "t", "u.id")
     );
-    tx.query(&sql, crate::args![id], |r| r.get(0))
+    tx.query(&sql, crate::args![], |r| r.get(0))
+}
+
+/// The fields of `entity` its scope reads.
+pub fn scope_fields(scope: &Scope) -> Vec<&'static str> {
+    match scope {
+        Scope::All => Vec::new(),
+        Scope::Territory(f) | Scope::Category(f) | Scope::Team(f) | Scope::Via(f) => vec![*f],
+        Scope::Record { entity, id } => vec![*entity, *id],
+        Scope::AnyOf(list) | Scope::AllOf(list) => list.iter().flat_map(scope_fields).collect(),
+    }
+}
+
+/// Pairs (user id, record id) of `entity` records among `ids` each user can see now.
+pub fn sightings(
+    tx: &crate::sql::Tx<'_>,
+    reg: &Registry,
+    entity: &EntityDef,
+    ids: &[String],
+) -> Result<Vec<(String, String)>, crate::sql::DbError> {
+    let roles: Vec<String> = entity.readers.iter().map(|r| format!("'{}'", r.as_str())).collect();
+    if roles.is_empty() || ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let list: Vec<String> = ids.iter().map(|i| format!("'{}'", i.replace('\'', "''"))).collect();
+    let sql = format!(
+        "SELECT u.id, t.id FROM users u, \"{}\" t WHERE t.id IN ({}) AND u.role IN ({}) AND {}",
+        entity.name,
+        list.join(", "),
+        roles.join(", "),
+        visible_to_column(reg, entity, "t", "u.id")
+    );
+    tx.query(&sql, crate::args![], |r| Ok((r.get(0)?, r.get(1)?)))
+}
+
+/// For records of `entity` given as their id and the values their scope-read fields would
+/// hold (field name → text), the pairs (user id, record id) of who would see them,
+/// evaluated without writing them. One query for all the records.
+pub fn would_see(
+    tx: &crate::sql::Tx<'_>,
+    reg: &Registry,
+    entity: &EntityDef,
+    fields: &[&'static str],
+    records: &[(String, Vec<Option<String>>)],
+) -> Result<Vec<(String, String)>, crate::sql::DbError> {
+    let roles: Vec<String> = entity.readers.iter().map(|r| format!("'{}'", r.as_str())).collect();
+    if roles.is_empty() || records.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut params: Vec<crate::sql::SqlValue> = Vec::new();
+    let mut rows = Vec::new();
+    for (id, values) in records {
+        let mut columns = Vec::new();
+        params.push(crate::sql::SqlValue::from(id.as_str()));
+        columns.push(format!("CAST(?{} AS TEXT) AS id", params.len()));
+        for (f, v) in fields.iter().zip(values) {
+            params.push(crate::sql::SqlValue::from(v.clone()));
+            columns.push(format!("CAST(?{} AS TEXT) AS \"{f}\"", params.len()));
+        }
+        rows.push(format!("SELECT {}", columns.join(", ")));
+    }
+    let sql = format!(
+        "SELECT u.id, t.id FROM users u, ({}) t WHERE u.role IN ({}) AND {}",
+        rows.join(" UNION ALL "),
+        roles.join(", "),
+        visible_to_column(reg, entity, "t", "u.id")
+    );
+    tx.query(&sql, &params, |r| Ok((r.get(0)?, r.get(1)?)))
 }
