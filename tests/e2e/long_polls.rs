@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use crate::support::TestServer;
+use crate::support::{put, TestServer};
 
 /// Opens a long poll from the current head; resolves with (status, body) when answered.
 fn poll(srv: &TestServer, token: &str, head: i64) -> tokio::task::JoinHandle<(u16, Value)> {
@@ -35,20 +35,8 @@ async fn until_open(srv: &TestServer, n: usize) {
 }
 
 async fn push_phone(srv: &TestServer, user: &str, customer: &str, phone: &str) {
-    let body = json!({"client_id": uuid::Uuid::now_v7(), "client_time_ms": 1, "mutations": [
-        {"mutation_id": uuid::Uuid::now_v7(), "entity": "customers", "id": customer, "op": "put",
-         "fields": {"phone": phone}, "base_cursor": 0, "edited_at_ms": 1}]});
-    let resp: Value = reqwest::Client::new()
-        .post(format!("{}/v1/push", srv.url))
-        .bearer_auth(srv.token(user).await)
-        .json(&body)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(resp["results"][0]["status"], "applied", "{resp}");
+    let results = srv.push_raw(user, vec![put("customers", customer, json!({"phone": phone}))]).await;
+    assert_eq!(results[0]["status"], "applied", "{results:?}");
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -4,7 +4,7 @@
 
 use serde_json::{json, Value};
 
-use crate::support::{snapshot, TestServer};
+use crate::support::{put, snapshot, TestServer};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_push_that_moves_records_leaves_every_affected_user_as_a_fresh_download_would() {
@@ -19,26 +19,18 @@ async fn a_push_that_moves_records_leaves_every_affected_user_as_a_fresh_downloa
     let x = contacts[0]["customer_id"].clone();
     let y = contacts.iter().map(|c| c["customer_id"].clone()).find(|c| *c != x).unwrap();
     let stray = contacts.iter().find(|c| c["customer_id"] != x && c["customer_id"] != y).unwrap()["id"].clone();
-    let put = |entity: &str, id: &Value, fields: Value| {
-        json!({"mutation_id": uuid::Uuid::now_v7(), "entity": entity, "id": id, "op": "put",
-               "fields": fields, "base_cursor": i64::MAX / 2, "edited_at_ms": 1})
-    };
-    let body = json!({"client_id": uuid::Uuid::now_v7(), "client_time_ms": 1, "mutations": [
-        put("customers", &x, json!({"territory_id": south})),
-        put("customers", &y, json!({"territory_id": south})),
-        put("contacts", &stray, json!({"customer_id": x})),
-    ]});
-    let resp: Value = reqwest::Client::new()
-        .post(format!("{}/v1/push", srv.url))
-        .bearer_auth(srv.token("manager1").await)
-        .json(&body)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert!(resp["results"].as_array().unwrap().iter().all(|r| r["status"] == "applied"), "{resp}");
+    let id = |v: &Value| v.as_str().unwrap().to_string();
+    let results = srv
+        .push_raw(
+            "manager1",
+            vec![
+                put("customers", &id(&x), json!({"territory_id": south})),
+                put("customers", &id(&y), json!({"territory_id": south})),
+                put("contacts", &id(&stray), json!({"customer_id": x})),
+            ],
+        )
+        .await;
+    assert!(results.iter().all(|r| r["status"] == "applied"), "{results:?}");
 
     let rep1_report = rep1.sync().await;
     assert!(

@@ -11,7 +11,7 @@ use fieldsync_protocol::{EntityDef, FieldStrategy, FieldType, Registry, Role, Sc
 use fieldsync_sqlkit::column_list;
 use serde_json::{json, Map, Value};
 
-use crate::support::TestServer;
+use crate::support::{mutation, TestServer};
 
 type Object = Map<String, Value>;
 
@@ -247,31 +247,14 @@ fn copy_of(def: &EntityDef, row: &Object, n: usize) -> Object {
         .collect()
 }
 
-async fn push_one(http: &reqwest::Client, srv: &TestServer, token: &str, m: Value) -> String {
-    let body = json!({"client_id": uuid::Uuid::now_v7(), "client_time_ms": 1, "mutations": [m]});
-    let resp: Value = http
-        .post(format!("{}/v1/push", srv.url))
-        .bearer_auth(token)
-        .json(&body)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let r = &resp["results"][0];
-    assert!(r.is_object(), "a push failed as a whole: {resp}");
+/// The outcome of one mutation: "applied" or the rejection's code.
+async fn push_one(srv: &TestServer, user: &str, m: Value) -> String {
+    let r = srv.push_raw(user, vec![m]).await.remove(0);
     if r["status"] == "rejected" {
         r["code"].as_str().unwrap().to_string()
     } else {
         "applied".to_string()
     }
-}
-
-fn mutation(entity: &str, id: &str, op: &str, fields: Object) -> Value {
-    // A base cursor past every stamp: no write counts as concurrent.
-    json!({"mutation_id": uuid::Uuid::now_v7(), "entity": entity, "id": id, "op": op, "fields": fields,
-           "base_cursor": i64::MAX / 2, "edited_at_ms": 1})
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -291,12 +274,11 @@ async fn the_registry_permission_matrix_holds_for_every_role_type_field_and_plac
             (name.to_string(), mate.map(|(u, _)| u.clone()).unwrap_or_default())
         })
         .collect();
-    let http = reqwest::Client::new();
     let (mut cases, mut failures) = (BTreeMap::<String, usize>::new(), Vec::new());
     let mut deletes = Vec::new();
     let mut copies = 0;
     for (name, mate) in &actors {
-        let (user, token) = (id_of(&model, name), srv.token(name).await);
+        let user = id_of(&model, name);
         let mate = Some(mate.as_str()).filter(|m| !m.is_empty());
         for def in reg.entities() {
             for (place, id) in samples(&model, def, &user, mate) {
@@ -315,7 +297,7 @@ async fn the_registry_permission_matrix_holds_for_every_role_type_field_and_plac
                 let copy = copy_of(def, &row, copies);
                 let expected = model.expect_create(def, &copy, &user);
                 let new_id = uuid::Uuid::now_v7().to_string();
-                let got = push_one(&http, &srv, &token, mutation(def.name, &new_id, "put", copy.clone())).await;
+                let got = push_one(&srv, name, mutation(def.name, &new_id, "put", Value::Object(copy.clone()))).await;
                 if got == "applied" {
                     let mut stored = copy.clone();
                     stored.insert("id".into(), json!(new_id));
@@ -326,21 +308,21 @@ async fn the_registry_permission_matrix_holds_for_every_role_type_field_and_plac
                     let value = write_value(def, &row, f.name);
                     let expected = model.expect_update(def, &row, f.name, &value, &user);
                     let fields: Object = [(f.name.to_string(), value)].into_iter().collect();
-                    let got = push_one(&http, &srv, &token, mutation(def.name, &id, "put", fields)).await;
+                    let got = push_one(&srv, name, mutation(def.name, &id, "put", Value::Object(fields))).await;
                     check(format!("update of {}", f.name), expected, got);
                 }
-                deletes.push((name.clone(), user.clone(), token.clone(), def.name, place, id));
+                deletes.push((name.clone(), user.clone(), def.name, place, id));
             }
         }
     }
     // Deletes last, each judged against the data as the earlier ones left it.
-    for (name, user, token, entity, place, id) in deletes {
+    for (name, user, entity, place, id) in deletes {
         let def = reg.get(entity).unwrap();
         if !model.rows[entity].contains_key(&id) {
             continue; // deleted already, by an earlier actor
         }
         let expected = model.expect_delete(def, &id, &user);
-        let got = push_one(&http, &srv, &token, mutation(entity, &id, "delete", Object::new())).await;
+        let got = push_one(&srv, &name, mutation(entity, &id, "delete", json!({}))).await;
         if got == "applied" {
             model.rows.get_mut(entity).unwrap().remove(&id);
         }

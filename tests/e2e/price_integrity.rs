@@ -2,9 +2,9 @@
 //! each way a rep could get round the check on submit (the hardening review's findings)
 //! ends with the order still a draft and the reason in the rep's attention list.
 
-use serde_json::{json, Value};
+use serde_json::json;
 
-use crate::support::{TestClient, TestServer};
+use crate::support::{put, TestClient, TestServer};
 
 /// The id of a customer of `rep` on the price list with `code`.
 fn customer_on_list(rep: &TestClient, code: &str) -> String {
@@ -24,27 +24,6 @@ fn on_server(srv: &TestServer, order: &str) -> (String, String) {
         .unwrap()
         .expect("order on the server")
     })
-}
-
-/// Pushes raw mutations as `user`, as a modified client could, and returns the results.
-async fn raw_push(srv: &TestServer, user: &str, mutations: Vec<Value>) -> Vec<Value> {
-    let body = json!({"client_id": uuid::Uuid::now_v7(), "client_time_ms": 1, "mutations": mutations});
-    let resp: Value = reqwest::Client::new()
-        .post(format!("{}/v1/push", srv.url))
-        .bearer_auth(srv.token(user).await)
-        .json(&body)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    resp["results"].as_array().unwrap_or_else(|| panic!("no results: {resp}")).clone()
-}
-
-fn put(entity: &str, id: &str, fields: Value) -> Value {
-    json!({"mutation_id": uuid::Uuid::now_v7(), "entity": entity, "id": id, "op": "put",
-           "fields": fields, "base_cursor": 0, "edited_at_ms": 1})
 }
 
 /// The newest rejection in the rep's attention list: (code, reason).
@@ -108,12 +87,12 @@ async fn submitting_and_moving_to_another_customer_in_one_write_is_priced_for_th
     rep1.sync().await;
 
     let results =
-        raw_push(&srv, "rep1", vec![put("orders", &order, json!({"status": "submitted", "customer_id": std}))]).await;
+        srv.push_raw("rep1", vec![put("orders", &order, json!({"status": "submitted", "customer_id": std}))]).await;
     assert_eq!((results[0]["status"].as_str(), results[0]["code"].as_str()), (Some("rejected"), Some("price_changed")));
     assert_eq!(on_server(&srv, &order), ("draft".to_string(), key.clone()), "nothing of the mutation is kept");
 
     // The same order, left with its own customer, submits.
-    let results = raw_push(&srv, "rep1", vec![put("orders", &order, json!({"status": "submitted"}))]).await;
+    let results = srv.push_raw("rep1", vec![put("orders", &order, json!({"status": "submitted"}))]).await;
     assert_eq!(results[0]["status"], "applied", "{results:?}");
 }
 
@@ -132,7 +111,7 @@ async fn an_impossible_quantity_is_refused_when_written_and_when_submitted() {
     let err = rep1.engine.update("order_lines", &line, json!({"quantity": -1000}).as_object().unwrap().clone());
     assert!(err.unwrap_err().to_string().contains("at least 1"), "refused at once");
     // ...and the server refuses it from any client.
-    let results = raw_push(&srv, "rep1", vec![put("order_lines", &line, json!({"quantity": -1000}))]).await;
+    let results = srv.push_raw("rep1", vec![put("order_lines", &line, json!({"quantity": -1000}))]).await;
     assert_eq!((results[0]["status"].as_str(), results[0]["code"].as_str()), (Some("rejected"), Some("out_of_range")));
     assert!(results[0]["reason"].as_str().unwrap().contains("at least 1"), "{results:?}");
 
@@ -141,7 +120,7 @@ async fn an_impossible_quantity_is_refused_when_written_and_when_submitted() {
     srv.with_db(|tx| {
         tx.execute("UPDATE order_lines SET quantity = -1000 WHERE id = ?1", fieldsync_server::args![&line]).unwrap()
     });
-    let results = raw_push(&srv, "rep1", vec![put("orders", &order, json!({"status": "submitted"}))]).await;
+    let results = srv.push_raw("rep1", vec![put("orders", &order, json!({"status": "submitted"}))]).await;
     assert_eq!(results[0]["code"], "out_of_range", "{results:?}");
     assert!(results[0]["reason"].as_str().unwrap().contains("quantity -1000"), "{results:?}");
     assert_eq!(on_server(&srv, &order).0, "draft");

@@ -8,7 +8,7 @@ use fieldsync_protocol::Role;
 use fieldsync_server::args;
 use serde_json::{json, Value};
 
-use crate::support::{TestClient, TestServer};
+use crate::support::{put, TestClient, TestServer};
 
 fn new_order(c: &mut TestClient, customer: &str, product: &str, qty: &str) -> (String, String) {
     let order = c.create("orders", &[("customer_id", customer)]);
@@ -19,20 +19,7 @@ fn new_order(c: &mut TestClient, customer: &str, product: &str, qty: &str) -> (S
 /// Pushes one status change as `user` over HTTP (for users whose app could not even show
 /// the order) and returns the per-mutation result.
 async fn raw_status(srv: &TestServer, user: &str, order: &str, status: &str) -> Value {
-    let body = json!({"client_id": uuid::Uuid::now_v7(), "client_time_ms": 1, "mutations": [
-        {"mutation_id": uuid::Uuid::now_v7(), "entity": "orders", "id": order, "op": "put",
-         "fields": {"status": status}, "base_cursor": 0, "edited_at_ms": 1}]});
-    let resp: Value = reqwest::Client::new()
-        .post(format!("{}/v1/push", srv.url))
-        .bearer_auth(srv.token(user).await)
-        .json(&body)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    resp["results"][0].clone()
+    srv.push_raw(user, vec![put("orders", order, json!({"status": status}))]).await.remove(0)
 }
 
 fn status_of(c: &TestClient, order: &str) -> Value {

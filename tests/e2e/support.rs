@@ -65,6 +65,8 @@ pub struct TestServer {
     pub config: ServerConfig,
     /// Tokens from [`TestServer::token`], one sign-in per user (sign-ins are rate-limited).
     tokens: std::sync::Mutex<std::collections::HashMap<String, String>>,
+    /// One HTTP client (and its connection pool) for the raw requests of a test.
+    http: reqwest::Client,
     _dir: TempDir,
 }
 
@@ -86,7 +88,15 @@ impl TestServer {
             db.write_blocking(|tx| fieldsync_server::seed::seed_demo(tx, &config.registry)).expect("seed");
         });
         let server = fieldsync_server::start(config.clone(), "127.0.0.1:0".parse().unwrap()).await.expect("start");
-        TestServer { url: server.url(), server: Some(server), clock, config, tokens: Default::default(), _dir: dir }
+        TestServer {
+            url: server.url(),
+            server: Some(server),
+            clock,
+            config,
+            tokens: Default::default(),
+            http: reqwest::Client::new(),
+            _dir: dir,
+        }
     }
 
     /// Signs a new client in as `user` (password "demo") on the shared simulated clock.
@@ -172,6 +182,26 @@ impl TestServer {
         let token = resp["token"].as_str().expect("token").to_string();
         self.tokens.lock().unwrap().insert(user.to_string(), token.clone());
         token
+    }
+
+    /// Pushes raw mutations as `user`, as a modified client could, and returns the per-
+    /// mutation results (panics when the push fails as a whole).
+    pub async fn push_raw(&self, user: &str, mutations: Vec<Value>) -> Vec<Value> {
+        let resp = self.push_response(user, mutations).await;
+        let body: Value = resp.json().await.unwrap();
+        body["results"].as_array().unwrap_or_else(|| panic!("the push failed as a whole: {body}")).clone()
+    }
+
+    /// Pushes raw mutations as `user` and returns the HTTP response as it came.
+    pub async fn push_response(&self, user: &str, mutations: Vec<Value>) -> reqwest::Response {
+        let body = serde_json::json!({"client_id": uuid::Uuid::now_v7(), "client_time_ms": 1, "mutations": mutations});
+        self.http
+            .post(format!("{}/v1/push", self.url))
+            .bearer_auth(self.token(user).await)
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
     }
 
     /// The newest change seq, read over HTTP.
@@ -283,4 +313,16 @@ pub fn fresh_postgres_database() -> Option<String> {
 /// thread, so async tests can call it.
 pub fn off_runtime<T: Send>(f: impl FnOnce() -> T + Send) -> T {
     std::thread::scope(|s| s.spawn(f).join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+}
+
+/// A raw mutation for [`TestServer::push_raw`], written after every edit the server has
+/// (no field counts as concurrently edited). `op` is "put" or "delete".
+pub fn mutation(entity: &str, id: &str, op: &str, fields: Value) -> Value {
+    serde_json::json!({"mutation_id": uuid::Uuid::now_v7(), "entity": entity, "id": id, "op": op,
+                       "fields": fields, "base_cursor": i64::MAX / 2, "edited_at_ms": 1})
+}
+
+/// A raw `put` of `fields` on record `id`.
+pub fn put(entity: &str, id: &str, fields: Value) -> Value {
+    mutation(entity, id, "put", fields)
 }

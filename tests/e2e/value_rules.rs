@@ -5,25 +5,11 @@
 use fieldsync_protocol::{DEFAULT_MAX_APPENDED_BYTES, MAX_APPEND_BYTES};
 use serde_json::{json, Value};
 
-use crate::support::TestServer;
-
-async fn push(srv: &TestServer, user: &str, mutations: Vec<Value>) -> reqwest::Response {
-    let body = json!({"client_id": uuid::Uuid::now_v7(), "client_time_ms": 1, "mutations": mutations});
-    reqwest::Client::new()
-        .post(format!("{}/v1/push", srv.url))
-        .bearer_auth(srv.token(user).await)
-        .json(&body)
-        .send()
-        .await
-        .unwrap()
-}
+use crate::support::{put, TestServer};
 
 /// Pushes one mutation and returns (status, code) of its result.
 async fn one(srv: &TestServer, user: &str, entity: &str, id: &str, fields: Value) -> (String, String) {
-    let m = json!({"mutation_id": uuid::Uuid::now_v7(), "entity": entity, "id": id, "op": "put",
-                   "fields": fields, "base_cursor": 0, "edited_at_ms": 1});
-    let resp: Value = push(srv, user, vec![m]).await.json().await.unwrap();
-    let r = &resp["results"][0];
+    let r = srv.push_raw(user, vec![put(entity, id, fields)]).await.remove(0);
     let text = |v: &Value| v.as_str().unwrap_or_default().to_string();
     (text(&r["status"]), text(&r["code"]))
 }
@@ -114,9 +100,7 @@ async fn timestamps_must_be_strict_rfc_3339() {
     rep1.sync().await;
     let visit = rep1.ids("visits")[0].clone();
     for bad in ["2026-11-25T10:00:00+zz:zz", "2026-11-25T10:00:60Z", "2026-11-25T10:00:00.<script>Z"] {
-        let m = json!({"mutation_id": uuid::Uuid::now_v7(), "entity": "visits", "id": visit, "op": "put",
-                       "fields": {"visited_at": bad}, "base_cursor": 0, "edited_at_ms": 1});
-        let resp = push(&srv, "rep1", vec![m]).await;
+        let resp = srv.push_response("rep1", vec![put("visits", &visit, json!({"visited_at": bad}))]).await;
         assert_eq!(resp.status(), 422, "{bad}");
         let body: Value = resp.json().await.unwrap();
         assert_eq!(
