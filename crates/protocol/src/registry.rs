@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 /// A user's role; decides which entity types the user reads and writes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     Rep,

@@ -16,6 +16,7 @@ pub const MAX_PULL_LIMIT: u32 = 20000;
 pub const DEFAULT_PULL_LIMIT: u32 = 10_000;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct LoginRequest {
     pub username: String,
@@ -33,6 +34,7 @@ pub struct LoginRequest {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct UserInfo {
     pub id: Uuid,
     pub username: String,
@@ -40,6 +42,7 @@ pub struct UserInfo {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct LoginResponse {
     pub token: String,
     /// Milliseconds since the Unix epoch, server clock.
@@ -49,6 +52,7 @@ pub struct LoginResponse {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum Op {
     /// Create the record, or change the listed fields of an existing one.
@@ -59,6 +63,7 @@ pub enum Op {
 
 /// One offline change, as queued in the client's outbox.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Mutation {
     /// Unique id (UUIDv7) that makes the mutation idempotent.
@@ -68,6 +73,7 @@ pub struct Mutation {
     pub op: Op,
     /// For `put`: only the fields this edit changed.
     #[serde(default, skip_serializing_if = "Map::is_empty")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub fields: Map<String, Value>,
     /// The client's pull cursor when the edit was made: changes after it were unseen, so a
     /// field changed after it by another client is a concurrent edit (a conflict).
@@ -77,6 +83,7 @@ pub struct Mutation {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct PushRequest {
     /// Identifies the client installation (one per profile).
@@ -88,6 +95,7 @@ pub struct PushRequest {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum MutationStatus {
     /// Every field was written.
@@ -99,6 +107,7 @@ pub enum MutationStatus {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct MutationResult {
     pub mutation_id: Uuid,
     pub status: MutationStatus,
@@ -111,6 +120,7 @@ pub struct MutationResult {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PushResponse {
     pub server_time_ms: i64,
     pub results: Vec<MutationResult>,
@@ -119,10 +129,12 @@ pub struct PushResponse {
 /// Changed records of one entity type, column-oriented: `fields` names the columns once,
 /// each row is `[id, value, value, ...]` in that order.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct EntityChanges {
     pub entity: String,
     pub fields: Vec<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Vec<Vec<serde_json::Value>>))]
     pub rows: Vec<Vec<Value>>,
     /// Ids of deleted records (tombstones).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -130,6 +142,7 @@ pub struct EntityChanges {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PullResponse {
     pub server_time_ms: i64,
     /// Pass this back as `cursor` to continue after this page.
@@ -146,11 +159,13 @@ pub struct PullResponse {
 
 /// Every error response: `{"error": {"code": ..., "message": ...}}`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ErrorBody {
     pub error: ApiError,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ApiError {
     /// Stable machine-readable code, e.g. `unknown_field`.
     pub code: String,

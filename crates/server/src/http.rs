@@ -10,8 +10,8 @@ use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use fieldsync_protocol::wire::{
-    LoginRequest, LoginResponse, PullResponse, PushRequest, PushResponse, DEFAULT_PULL_LIMIT, MAX_BODY_BYTES,
-    MAX_PULL_LIMIT,
+    ErrorBody, LoginRequest, LoginResponse, PullResponse, PushRequest, PushResponse, DEFAULT_PULL_LIMIT,
+    MAX_BODY_BYTES, MAX_PULL_LIMIT,
 };
 use fieldsync_protocol::Registry;
 use serde::Deserialize;
@@ -63,6 +63,7 @@ pub fn router(state: Arc<AppState>, limits: &crate::Limits) -> Router {
         .route("/v1/health", get(health))
         .route("/v1/login", post(login))
         .route("/v1/logout", post(logout))
+        .route("/v1/openapi.json", get(crate::openapi::serve))
         .route("/v1/push", post(push_handler))
         .route("/v1/pull", get(pull_handler))
         .route("/v1/admin/territories/assign", post(admin_assign))
@@ -167,12 +168,22 @@ where
     }
 }
 
-async fn health(State(state): State<Arc<AppState>>) -> Result<Json<serde_json::Value>, AppError> {
+/// `GET /v1/health`: liveness, the newest change seq and the server's clock.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct Health {
+    pub status: String,
+    pub head: i64,
+    pub server_time_ms: i64,
+}
+
+#[utoipa::path(get, path = "/v1/health", tag = "sync",
+    responses((status = 200, description = "The server is up", body = Health)))]
+pub(crate) async fn health(State(state): State<Arc<AppState>>) -> Result<Json<Health>, AppError> {
     let head = state
         .db
         .read_single(|tx| Ok(tx.value::<i64>("SELECT coalesce(max(seq), 0) FROM changes", crate::args![])?))
         .await?;
-    Ok(Json(serde_json::json!({"status": "ok", "head": head, "server_time_ms": state.clock.now_ms()})))
+    Ok(Json(Health { status: "ok".into(), head, server_time_ms: state.clock.now_ms() }))
 }
 
 async fn method_not_allowed() -> AppError {
@@ -247,7 +258,22 @@ fn login_denied(denied: crate::throttle::Denied) -> AppError {
     }
 }
 
-async fn login(
+#[utoipa::path(post, path = "/v1/login", tag = "sync", request_body = LoginRequest,
+    responses(
+        (status = 200, description = "Signed in: a session token", body = LoginResponse),
+        (status = 400, description = "Malformed request (bad JSON, query or body encoding)", body = ErrorBody),
+        (status = 408, description = "The request body did not arrive in time", body = ErrorBody),
+        (status = 413, description = "The body is larger than MAX_BODY_BYTES", body = ErrorBody),
+        (status = 415, description = "Not JSON, or an unsupported Content-Encoding", body = ErrorBody),
+        (status = 422, description = "The request cannot be carried out as sent", body = ErrorBody),
+        (status = 401, description = "Wrong user name or password", body = ErrorBody),
+        (status = 403, description = "The account is disabled", body = ErrorBody),
+        (status = 429, description = "Too many sign-in attempts; see Retry-After", body = ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds to wait"))),
+        (status = 503, description = "Too many password checks waiting; see Retry-After", body = ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds to wait"))),
+    ))]
+pub(crate) async fn login(
     State(state): State<Arc<AppState>>,
     Peer(peer): Peer,
     ApiJson(req): ApiJson<LoginRequest>,
@@ -290,14 +316,35 @@ async fn login(
 }
 
 /// Ends the session the request carries (sign-out); the token is useless from now on.
-async fn logout(State(state): State<Arc<AppState>>, user: AuthUser) -> Result<Json<serde_json::Value>, AppError> {
+/// `POST /v1/logout`'s answer.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct SignedOut {
+    pub signed_out: bool,
+}
+
+#[utoipa::path(post, path = "/v1/logout", tag = "sync", security(("session" = [])),
+    responses(
+        (status = 200, description = "The session is ended", body = SignedOut),
+        (status = 401, description = "No valid session", body = ErrorBody),
+    ))]
+pub(crate) async fn logout(State(state): State<Arc<AppState>>, user: AuthUser) -> Result<Json<SignedOut>, AppError> {
     let session = user.session.clone();
     state.db.write_unordered(move |tx| auth::close_session(tx, &session)).await?;
     tracing::info!(user = %user.username, "logout");
-    Ok(Json(serde_json::json!({"signed_out": true})))
+    Ok(Json(SignedOut { signed_out: true }))
 }
 
-async fn push_handler(
+#[utoipa::path(post, path = "/v1/push", tag = "sync", request_body = PushRequest, security(("session" = [])),
+    responses(
+        (status = 200, description = "One result per mutation", body = PushResponse),
+        (status = 400, description = "Malformed request (bad JSON, query or body encoding)", body = ErrorBody),
+        (status = 408, description = "The request body did not arrive in time", body = ErrorBody),
+        (status = 413, description = "The body is larger than MAX_BODY_BYTES", body = ErrorBody),
+        (status = 415, description = "Not JSON, or an unsupported Content-Encoding", body = ErrorBody),
+        (status = 422, description = "The request cannot be carried out as sent", body = ErrorBody),
+        (status = 401, description = "No valid session", body = ErrorBody),
+    ))]
+pub(crate) async fn push_handler(
     State(state): State<Arc<AppState>>,
     user: AuthUser,
     ApiJson(req): ApiJson<PushRequest>,
@@ -321,9 +368,10 @@ async fn push_handler(
     Ok(Json(resp))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
-struct PullParams {
+#[into_params(parameter_in = Query)]
+pub(crate) struct PullParams {
     #[serde(default)]
     cursor: i64,
     limit: Option<u32>,
@@ -335,7 +383,16 @@ struct PullParams {
 /// Longest a pull may wait for changes.
 const MAX_WAIT_MS: u64 = 60_000;
 
-async fn pull_handler(
+#[utoipa::path(get, path = "/v1/pull", tag = "sync", params(PullParams), security(("session" = [])),
+    responses(
+        (status = 200, description = "A page of changes", body = PullResponse),
+        (status = 400, description = "A bad query (limit, cursor, wait_ms)", body = ErrorBody),
+        (status = 401, description = "No valid session", body = ErrorBody),
+        (status = 422, description = "The cursor is ahead of the server (unknown_cursor)", body = ErrorBody),
+        (status = 503, description = "The server holds all the long polls it allows; see Retry-After", body = ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds to wait"))),
+    ))]
+pub(crate) async fn pull_handler(
     State(state): State<Arc<AppState>>,
     user: AuthUser,
     params: Result<Query<PullParams>, QueryRejection>,
@@ -409,9 +466,9 @@ async fn pull_handler(
 const LONG_POLL_RETRY: Duration = Duration::from_secs(30);
 
 /// `{"territory": CODE, "user": NAME}` or `{"territory": CODE, "customers": [ID or code]}`.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct TerritoryRequest {
+pub(crate) struct TerritoryRequest {
     territory: String,
     user: Option<String>,
     #[serde(default)]
@@ -489,7 +546,19 @@ async fn admin_territory(
     Ok(Json(serde_json::json!({ "changes": changes })))
 }
 
-async fn admin_assign(
+#[utoipa::path(post, path = "/v1/admin/territories/assign", tag = "admin", request_body = TerritoryRequest,
+    security(("admin" = [])),
+    responses(
+        (status = 200, description = "Done: what changed for whom", body = Object),
+        (status = 400, description = "Malformed request (bad JSON, query or body encoding)", body = ErrorBody),
+        (status = 408, description = "The request body did not arrive in time", body = ErrorBody),
+        (status = 413, description = "The body is larger than MAX_BODY_BYTES", body = ErrorBody),
+        (status = 415, description = "Not JSON, or an unsupported Content-Encoding", body = ErrorBody),
+        (status = 422, description = "The request cannot be carried out as sent", body = ErrorBody),
+        (status = 401, description = "Not the admin token", body = ErrorBody),
+        (status = 404, description = "The admin API is off", body = ErrorBody),
+    ))]
+pub(crate) async fn admin_assign(
     State(state): State<Arc<AppState>>,
     _: Admin,
     ApiJson(req): ApiJson<TerritoryRequest>,
@@ -497,7 +566,19 @@ async fn admin_assign(
     admin_territory(state, req, true).await
 }
 
-async fn admin_unassign(
+#[utoipa::path(post, path = "/v1/admin/territories/unassign", tag = "admin", request_body = TerritoryRequest,
+    security(("admin" = [])),
+    responses(
+        (status = 200, description = "Done: what changed for whom", body = Object),
+        (status = 400, description = "Malformed request (bad JSON, query or body encoding)", body = ErrorBody),
+        (status = 408, description = "The request body did not arrive in time", body = ErrorBody),
+        (status = 413, description = "The body is larger than MAX_BODY_BYTES", body = ErrorBody),
+        (status = 415, description = "Not JSON, or an unsupported Content-Encoding", body = ErrorBody),
+        (status = 422, description = "The request cannot be carried out as sent", body = ErrorBody),
+        (status = 401, description = "Not the admin token", body = ErrorBody),
+        (status = 404, description = "The admin API is off", body = ErrorBody),
+    ))]
+pub(crate) async fn admin_unassign(
     State(state): State<Arc<AppState>>,
     _: Admin,
     ApiJson(req): ApiJson<TerritoryRequest>,

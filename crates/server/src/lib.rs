@@ -12,6 +12,7 @@ pub mod db;
 pub mod error;
 pub mod http;
 mod listen;
+pub mod openapi;
 pub mod pull;
 pub mod push;
 pub mod reassign;

@@ -1,0 +1,113 @@
+//! The API description, generated from the handlers' annotations and the wire types
+//! (utoipa), served at `GET /v1/openapi.json`. `docs/sync-protocol.md` is the contract in
+//! prose; a test keeps its endpoint table and this description in step.
+
+use axum::Json;
+use fieldsync_protocol::wire::{
+    ApiError, EntityChanges, ErrorBody, LoginRequest, LoginResponse, Mutation, MutationResult, MutationStatus, Op,
+    PullResponse, PushRequest, PushResponse, UserInfo,
+};
+use fieldsync_protocol::Role;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::OpenApi;
+
+use crate::http;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Fieldsync sync API",
+        description = "Login, push and pull for offline-first clients; see docs/sync-protocol.md."
+    ),
+    paths(
+        http::health,
+        http::login,
+        http::logout,
+        http::push_handler,
+        http::pull_handler,
+        http::admin_assign,
+        http::admin_unassign,
+        serve
+    ),
+    components(schemas(
+        ApiError,
+        EntityChanges,
+        ErrorBody,
+        LoginRequest,
+        LoginResponse,
+        Mutation,
+        MutationResult,
+        MutationStatus,
+        Op,
+        PullResponse,
+        PushRequest,
+        PushResponse,
+        Role,
+        UserInfo,
+        http::Health,
+        http::SignedOut,
+    )),
+    modifiers(&Security)
+)]
+pub struct ApiDoc;
+
+/// The two bearer schemes: a session token from `/v1/login`, and the admin token.
+struct Security;
+
+impl utoipa::Modify for Security {
+    fn modify(&self, api: &mut utoipa::openapi::OpenApi) {
+        let bearer = || SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build());
+        let components = api.components.get_or_insert_with(Default::default);
+        components.add_security_scheme("session", bearer());
+        components.add_security_scheme("admin", bearer());
+    }
+}
+
+/// The description as JSON (built once).
+pub fn document() -> &'static serde_json::Value {
+    static DOC: std::sync::OnceLock<serde_json::Value> = std::sync::OnceLock::new();
+    DOC.get_or_init(|| serde_json::to_value(ApiDoc::openapi()).unwrap_or_default())
+}
+
+#[utoipa::path(get, path = "/v1/openapi.json", tag = "sync",
+    responses((status = 200, description = "This API's OpenAPI 3.1 description", body = Object)))]
+pub(crate) async fn serve() -> Json<serde_json::Value> {
+    Json(document().clone())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    /// `METHOD /v1/...` of every operation the description lists.
+    fn described() -> BTreeSet<String> {
+        let doc = super::document();
+        let mut out = BTreeSet::new();
+        for (path, item) in doc["paths"].as_object().unwrap() {
+            for method in item.as_object().unwrap().keys() {
+                out.insert(format!("{} {path}", method.to_uppercase()));
+            }
+        }
+        out
+    }
+
+    /// The endpoints of the table in docs/sync-protocol.md §4 (`| \`METHOD /v1/...\` |`).
+    fn documented() -> BTreeSet<String> {
+        let text = include_str!("../../../docs/sync-protocol.md");
+        let table = &text[text.find("## 4. Endpoints").unwrap()..];
+        table
+            .lines()
+            .take_while(|l| !l.starts_with("### "))
+            .filter_map(|l| l.strip_prefix("| `"))
+            .filter_map(|l| l.split('`').next())
+            .filter(|e| e.contains(" /v1/"))
+            .map(String::from)
+            .collect()
+    }
+
+    #[test]
+    fn the_description_and_the_protocol_document_list_the_same_endpoints() {
+        assert_eq!(described(), documented());
+        assert_eq!(super::document()["openapi"].as_str().map(|v| &v[..3]), Some("3.1"));
+    }
+}
