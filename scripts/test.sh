@@ -23,6 +23,8 @@ echo "==> build"
 cargo build --workspace --locked
 echo "==> tests"
 cargo nextest run --workspace --locked --no-fail-fast -E 'not binary(desktop)'
+echo "==> API fuzzing: schemathesis against the live server's /v1/openapi.json"
+./scripts/api-fuzz.sh
 echo "==> server suite again on a throwaway PostgreSQL"
 ./scripts/with-postgres.sh cargo nextest run --workspace --locked --no-fail-fast -E 'binary(e2e)'
 echo "==> desktop window smoke test"

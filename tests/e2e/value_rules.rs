@@ -109,3 +109,23 @@ async fn timestamps_must_be_strict_rfc_3339() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_absurd_client_clock_is_refused_not_a_server_error() {
+    let srv = TestServer::demo().await;
+    let body =
+        json!({"client_id": uuid::Uuid::now_v7(), "client_time_ms": -9_223_372_036_854_775_807i64, "mutations": []});
+    let resp = reqwest::Client::new()
+        .post(format!("{}/v1/push", srv.url))
+        .bearer_auth(srv.token("rep1").await)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 422);
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(
+        (body["error"]["code"].as_str(), body["error"]["field"].as_str()),
+        (Some("invalid_request"), Some("client_time_ms"))
+    );
+}

@@ -9,6 +9,9 @@ use crate::registry::Role;
 
 /// Largest request body the server accepts, in bytes (after decompression).
 pub const MAX_BODY_BYTES: usize = 8 * 1024 * 1024;
+/// The latest time a client may state (ms since 1970: the end of year 9999); times run
+/// from 0 to this.
+pub const MAX_TIME_MS: i64 = 253_402_300_799_999;
 /// Most mutations one push may carry.
 pub const MAX_PUSH_MUTATIONS: usize = 1000;
 /// Most changes one pull page scans.
@@ -79,6 +82,7 @@ pub struct Mutation {
     /// field changed after it by another client is a concurrent edit (a conflict).
     pub base_cursor: i64,
     /// When the user made the edit, by the client's clock (ms since epoch).
+    #[cfg_attr(feature = "openapi", schema(minimum = 0, maximum = 253402300799999i64))]
     pub edited_at_ms: i64,
 }
 
@@ -90,6 +94,7 @@ pub struct PushRequest {
     pub client_id: Uuid,
     /// The client's clock when it sent the request; the server derives the clock offset
     /// from it and translates `edited_at_ms` into server time.
+    #[cfg_attr(feature = "openapi", schema(minimum = 0, maximum = 253402300799999i64))]
     pub client_time_ms: i64,
     pub mutations: Vec<Mutation>,
 }

@@ -372,16 +372,21 @@ pub(crate) async fn push_handler(
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub(crate) struct PullParams {
+    /// The cursor of the last page applied (0: from the start).
     #[serde(default)]
+    #[param(minimum = 0)]
     cursor: i64,
+    /// Change-log entries to scan for this page (default `DEFAULT_PULL_LIMIT`).
+    #[param(minimum = 1, maximum = 20000)]
     limit: Option<u32>,
     /// Long poll: when nothing is new for the user, wait up to this long for a change.
     #[serde(default)]
+    #[param(minimum = 0, maximum = 60000)]
     wait_ms: u64,
 }
 
 /// Longest a pull may wait for changes.
-const MAX_WAIT_MS: u64 = 60_000;
+pub(crate) const MAX_WAIT_MS: u64 = 60_000;
 
 #[utoipa::path(get, path = "/v1/pull", tag = "sync", params(PullParams), security(("session" = [])),
     responses(

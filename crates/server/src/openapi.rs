@@ -106,6 +106,16 @@ mod tests {
     }
 
     #[test]
+    fn the_pull_bounds_it_describes_are_the_ones_it_enforces() {
+        let params = super::document()["paths"]["/v1/pull"]["get"]["parameters"].as_array().unwrap().clone();
+        let bound = |name: &str, key: &str| {
+            params.iter().find(|p| p["name"] == name).and_then(|p| p["schema"][key].as_u64()).unwrap()
+        };
+        assert_eq!(bound("limit", "maximum"), u64::from(fieldsync_protocol::wire::MAX_PULL_LIMIT));
+        assert_eq!(bound("wait_ms", "maximum"), crate::http::MAX_WAIT_MS);
+    }
+
+    #[test]
     fn the_description_and_the_protocol_document_list_the_same_endpoints() {
         assert_eq!(described(), documented());
         assert_eq!(super::document()["openapi"].as_str().map(|v| &v[..3]), Some("3.1"));

@@ -9,7 +9,7 @@
 use fieldsync_protocol::merge::apply_fields;
 use fieldsync_protocol::time::rfc3339_ms;
 use fieldsync_protocol::wire::{
-    Mutation, MutationResult, MutationStatus, Op, PushRequest, PushResponse, MAX_PUSH_MUTATIONS,
+    Mutation, MutationResult, MutationStatus, Op, PushRequest, PushResponse, MAX_PUSH_MUTATIONS, MAX_TIME_MS,
 };
 use fieldsync_protocol::{check_write, validate_value, EntityDef, FieldStrategy, Registry, Violation};
 use serde_json::Value;
@@ -40,7 +40,23 @@ pub fn validate(reg: &Registry, req: &PushRequest) -> Result<(), AppError> {
             ),
         ));
     }
+    let time_range = 0..=MAX_TIME_MS;
+    if !time_range.contains(&req.client_time_ms) {
+        return Err(AppError::bad(
+            "invalid_request",
+            format!("client_time_ms must be a time in milliseconds since 1970 (0 to {MAX_TIME_MS})."),
+        )
+        .with_field("client_time_ms"));
+    }
     for m in &req.mutations {
+        if !time_range.contains(&m.edited_at_ms) {
+            return Err(AppError::bad(
+                "invalid_mutation",
+                format!("edited_at_ms must be a time in milliseconds since 1970 (0 to {MAX_TIME_MS})."),
+            )
+            .with_field("edited_at_ms")
+            .with_mutation(m.mutation_id));
+        }
         let def = reg.get(&m.entity).ok_or_else(|| {
             AppError::bad("unknown_entity", format!("There is no entity type '{}'.", m.entity))
                 .with_mutation(m.mutation_id)
@@ -85,7 +101,13 @@ pub fn apply(
     now_ms: i64,
     before_commit: Option<&BeforeCommit>,
 ) -> Result<PushResponse, AppError> {
-    let ctx = Ctx { reg, user, client_id: req.client_id.to_string(), offset_ms: now_ms - req.client_time_ms, now_ms };
+    let ctx = Ctx {
+        reg,
+        user,
+        client_id: req.client_id.to_string(),
+        offset_ms: now_ms.saturating_sub(req.client_time_ms),
+        now_ms,
+    };
     // Writes to fields a visibility rule reads change who sees what: the views around them
     // are captured once for the whole batch, before it, and published once, after it.
     let moves = moving_records(tx, reg, req)?;
