@@ -86,14 +86,18 @@ async fn submitting_and_moving_to_another_customer_in_one_write_is_priced_for_th
     rep1.create("order_lines", &[("order_id", &order), ("product_id", &product), ("quantity", "3")]);
     rep1.sync().await;
 
-    let results =
-        srv.push_raw("rep1", vec![put("orders", &order, json!({"status": "submitted", "customer_id": std}))]).await;
-    assert_eq!((results[0]["status"].as_str(), results[0]["code"].as_str()), (Some("rejected"), Some("price_changed")));
+    // One edit, as the app queues it: submitted, and moved to a standard-list customer.
+    let edit = json!({"status": "submitted", "customer_id": std}).as_object().unwrap().clone();
+    assert_eq!(rep1.engine.update("orders", &order, edit).unwrap(), 2);
+    assert_eq!(rep1.sync().await.rejected, 1);
+    let (code, reason) = last_rejection(&rep1);
+    assert_eq!(code, "price_changed", "{reason}");
     assert_eq!(on_server(&srv, &order), ("draft".to_string(), key.clone()), "nothing of the mutation is kept");
 
     // The same order, left with its own customer, submits.
-    let results = srv.push_raw("rep1", vec![put("orders", &order, json!({"status": "submitted"}))]).await;
-    assert_eq!(results[0]["status"], "applied", "{results:?}");
+    rep1.set("orders", &order, &[("status", "submitted")]);
+    assert_eq!(rep1.sync().await.rejected, 0);
+    assert_eq!(on_server(&srv, &order).0, "submitted");
 }
 
 #[tokio::test(flavor = "multi_thread")]
