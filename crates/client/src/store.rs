@@ -578,11 +578,7 @@ fn check_unique(tx: &rusqlite::Transaction<'_>, def: &EntityDef, id: &str, field
             |r| r.get(0),
         )?;
         if taken > 0 {
-            return Err(ClientError::BadInput(format!(
-                "Another {} record already has {} {text}; choose a different one.",
-                def.name,
-                field.name.replace('_', " ")
-            )));
+            return Err(ClientError::BadInput(fieldsync_protocol::duplicate_message(def.name, field.name, text)));
         }
     }
     Ok(())

@@ -15,4 +15,4 @@ pub use registry::{
     Access, Check, EntityDef, FieldDef, FieldDefault, FieldStrategy, FieldType, Fields, Registry, Role, Scope,
     StateMachine, Strategy, Transition, DEFAULT_MAX_APPENDED_BYTES, DEFAULT_MAX_TEXT_BYTES, MAX_APPEND_BYTES,
 };
-pub use value::{check_write, parse_cli_value, validate_value, ValueError, Violation};
+pub use value::{check_write, duplicate_message, parse_cli_value, validate_value, ValueError, Violation};

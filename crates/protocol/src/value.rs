@@ -153,6 +153,11 @@ pub struct Violation {
     pub message: String,
 }
 
+/// The reason a value of a unique field is refused (`duplicate`), on both sides.
+pub fn duplicate_message(entity: &str, field: &str, value: &str) -> String {
+    format!("Another {entity} record already has {} {value}; choose a different one.", field.replace('_', " "))
+}
+
 fn size(bytes: usize) -> String {
     if bytes < 1024 {
         return format!("{bytes} bytes");

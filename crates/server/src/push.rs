@@ -271,14 +271,7 @@ fn check_unique(tx: &Tx<'_>, def: &EntityDef, id: &str, fields: &Object) -> Resu
             args![text, id],
         )?;
         if taken > 0 {
-            return Ok(Some(refuse(
-                "duplicate",
-                format!(
-                    "Another {} record already has {} {text}; choose a different one.",
-                    def.name,
-                    field.name.replace('_', " ")
-                ),
-            )));
+            return Ok(Some(refuse("duplicate", fieldsync_protocol::duplicate_message(def.name, field.name, text))));
         }
     }
     Ok(None)

@@ -67,12 +67,6 @@ fn record_links(scope: &Scope) -> Vec<(&'static str, &'static str)> {
     }
 }
 
-/// `'id1', 'id2', ...` for an `IN (...)` list. Ids come from our own tables or from
-/// validated UUIDs; quotes are doubled anyway.
-fn quoted(ids: &BTreeSet<String>) -> String {
-    ids.iter().map(|i| format!("'{}'", i.replace('\'', "''"))).collect::<Vec<_>>().join(", ")
-}
-
 /// The given records plus everything whose visibility derives from them (contacts of a
 /// customer, lines of an order, conflicts about any of them, ...). Reads level by level, one
 /// query per related type, however many records there are.
@@ -92,7 +86,7 @@ pub fn subtree(tx: &Tx<'_>, reg: &Registry, roots: &[(&str, String)]) -> Result<
             if new.is_empty() {
                 continue;
             }
-            let list = quoted(&new);
+            let list = rules::sql_list(&new);
             for (child, field) in reg.referrers(entity) {
                 if !follows(&child.scope, field.name) {
                     continue;
@@ -208,8 +202,10 @@ impl MovePlan {
         candidates.extend(
             seen_before.iter().filter(|(_, e, id)| uncertain.contains(&(*e, id.clone()))).map(|(u, _, _)| u.clone()),
         );
-        let viewers: Vec<Viewer> =
-            viewers(tx, None)?.into_iter().filter(|v| candidates.contains(&v.id.to_string())).collect();
+        let viewers: Vec<Viewer> = match candidates.is_empty() {
+            true => Vec::new(),
+            false => viewers(tx, None)?.into_iter().filter(|v| candidates.contains(&v.id.to_string())).collect(),
+        };
         let before = capture(tx, reg, &viewers, &span)?;
         let seen_before = seen_before.into_iter().filter(|(_, e, id)| uncertain.contains(&(*e, id.clone()))).collect();
         Ok(MovePlan { uncertain, span, seen_before, viewers, before })
@@ -263,8 +259,7 @@ fn visible_set(tx: &Tx<'_>, reg: &Registry, viewer: &Viewer, span: &Span) -> Res
             Span::Records(map) => match map.get(def.name) {
                 Some(ids) if !ids.is_empty() => {
                     // Ids come from our own tables (UUID text); quote defensively anyway.
-                    let list: Vec<String> = ids.iter().map(|i| format!("'{}'", i.replace('\'', "''"))).collect();
-                    format!("t.id IN ({}) AND ", list.join(", "))
+                    format!("t.id IN ({}) AND ", rules::sql_list(ids))
                 }
                 _ => continue,
             },

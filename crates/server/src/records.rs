@@ -57,13 +57,13 @@ pub fn upsert(tx: &Tx<'_>, def: &EntityDef, id: &str, values: &[Value]) -> Resul
 /// Deletes a record. Its tombstone reaches only the users who could see it just before:
 /// nobody learns the id of a record they never saw.
 pub fn delete(tx: &Tx<'_>, reg: &fieldsync_protocol::Registry, def: &EntityDef, id: &str) -> Result<i64, DbError> {
-    let viewers = crate::rules::viewers_of(tx, reg, def, &[id.to_string()])?;
+    let viewers = crate::rules::sightings(tx, reg, def, &[id.to_string()])?;
     tx.execute(&format!("DELETE FROM \"{}\" WHERE id = ?1", def.name), args![id])?;
     tx.execute("DELETE FROM field_stamps WHERE entity = ?1 AND record_id = ?2", args![def.name, id])?;
     // The record's entry for everyone goes; the deletion mark stays for `is_deleted`.
     tx.execute("DELETE FROM changes WHERE entity = ?1 AND record_id = ?2 AND target = ''", args![def.name, id])?;
     let mut seq = log_targeted(tx, def.name, id, true, DELETED_MARK)?;
-    for viewer in viewers {
+    for (viewer, _) in viewers {
         seq = log_targeted(tx, def.name, id, true, &viewer)?;
     }
     Ok(seq)

@@ -2,7 +2,7 @@
 //! same predicate filters pulls and authorises writes, so the two can never disagree.
 //!
 //! The user is a SQL expression: a quoted id (one known user), or a column (every user of
-//! a query, to find who can see a record: [`viewers_of`]).
+//! a query, to find who can see a record: [`sightings`]).
 
 use fieldsync_protocol::{EntityDef, Registry, Scope};
 use uuid::Uuid;
@@ -126,28 +126,10 @@ pub fn is_visible(
     tx.value(&sql, crate::args![id])
 }
 
-/// The ids of the users who can see at least one of the records `ids` of `entity` now: a
-/// role that reads the type, and the scope's predicate. One query over all users.
-pub fn viewers_of(
-    tx: &crate::sql::Tx<'_>,
-    reg: &Registry,
-    entity: &EntityDef,
-    ids: &[String],
-) -> Result<Vec<String>, crate::sql::DbError> {
-    let roles: Vec<String> = entity.readers.iter().map(|r| format!("'{}'", r.as_str())).collect();
-    if roles.is_empty() || ids.is_empty() {
-        return Ok(Vec::new());
-    }
-    // Ids come from our tables or validated UUIDs; quotes are doubled anyway.
-    let list: Vec<String> = ids.iter().map(|i| format!("'{}'", i.replace('\'', "''"))).collect();
-    let sql = format!(
-        "SELECT u.id FROM users u WHERE u.role IN ({}) AND EXISTS (SELECT 1 FROM \"{}\" t WHERE t.id IN ({}) AND {})",
-        roles.join(", "),
-        entity.name,
-        list.join(", "),
-        visible_to_column(reg, entity, "t", "u.id")
-    );
-    tx.query(&sql, crate::args![], |r| r.get(0))
+/// `'a', 'b', ...` for an SQL `IN (...)` list. Ids come from our own tables or validated
+/// UUIDs; quotes are doubled anyway.
+pub fn sql_list<'a>(ids: impl IntoIterator<Item = &'a String>) -> String {
+    ids.into_iter().map(|i| format!("'{}'", i.replace('\'', "''"))).collect::<Vec<_>>().join(", ")
 }
 
 /// The fields of `entity` its scope reads.
@@ -160,7 +142,8 @@ pub fn scope_fields(scope: &Scope) -> Vec<&'static str> {
     }
 }
 
-/// Pairs (user id, record id) of `entity` records among `ids` each user can see now.
+/// Pairs (user id, record id) of `entity` records among `ids` each user can see now: a
+/// role that reads the type, and the scope's predicate. One query over all users.
 pub fn sightings(
     tx: &crate::sql::Tx<'_>,
     reg: &Registry,
@@ -171,11 +154,10 @@ pub fn sightings(
     if roles.is_empty() || ids.is_empty() {
         return Ok(Vec::new());
     }
-    let list: Vec<String> = ids.iter().map(|i| format!("'{}'", i.replace('\'', "''"))).collect();
     let sql = format!(
         "SELECT u.id, t.id FROM users u, \"{}\" t WHERE t.id IN ({}) AND u.role IN ({}) AND {}",
         entity.name,
-        list.join(", "),
+        sql_list(ids),
         roles.join(", "),
         visible_to_column(reg, entity, "t", "u.id")
     );
