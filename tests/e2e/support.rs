@@ -192,6 +192,19 @@ impl TestServer {
         body["results"].as_array().unwrap_or_else(|| panic!("the push failed as a whole: {body}")).clone()
     }
 
+    /// One pull page of `user` from `cursor`, as JSON.
+    pub async fn pull_raw(&self, user: &str, cursor: i64, limit: u32) -> Value {
+        self.http
+            .get(format!("{}/v1/pull?cursor={cursor}&limit={limit}", self.url))
+            .bearer_auth(self.token(user).await)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
     /// Pushes raw mutations as `user` and returns the HTTP response as it came.
     pub async fn push_response(&self, user: &str, mutations: Vec<Value>) -> reqwest::Response {
         let body = serde_json::json!({"client_id": uuid::Uuid::now_v7(), "client_time_ms": 1, "mutations": mutations});
