@@ -2,8 +2,6 @@
 //! users who can see the record it is about (and leaves with it when the record moves away),
 //! and a deletion's tombstone reaches only users who could see the deleted record.
 
-use serde_json::Value;
-
 use crate::support::TestServer;
 
 fn conflicts_about(c: &crate::support::TestClient, record: &str) -> usize {
