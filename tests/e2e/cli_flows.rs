@@ -1,10 +1,8 @@
 //! Workflows driven entirely through the two CLIs, as IT and scripts use them.
 
-use std::process::Command;
-
 use serde_json::json;
 
-use crate::support::{cli, cli_json, workspace_bin, TestServer};
+use crate::support::{cli, cli_json, TestServer};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn review_flow_from_two_cli_profiles() {
@@ -86,15 +84,7 @@ async fn territory_commands_of_the_server_cli() {
     let p = rep3.profile();
     cli_json(&p, &["sync"]);
     let before = cli_json(&p, &["list", "customers"]).as_array().unwrap().len();
-    let server = |args: &[&str]| {
-        let out =
-            Command::new(workspace_bin("fieldsync-server")).args(srv.database_args()).args(args).output().unwrap();
-        (
-            out.status.success(),
-            String::from_utf8_lossy(&out.stdout).to_string(),
-            String::from_utf8_lossy(&out.stderr).to_string(),
-        )
-    };
+    let server = |args: &[&str]| srv.server_cli(args);
     let (ok, out, err) = server(&["territory", "assign", "NORTH", "--customer", "CS-0001", "--customer", "CS-0002"]);
     assert!(ok, "{err}");
     assert!(out.contains("rep3: gains 0 records, loses"), "{out}");

@@ -11,6 +11,7 @@ mod convergence;
 mod exactly_once;
 mod extension;
 mod files;
+mod import_export;
 mod live;
 mod long_polls;
 mod moves;

@@ -156,6 +156,16 @@ impl TestServer {
         }
     }
 
+    /// Runs the `fieldsync-server` CLI on this server's database: (success, stdout, stderr).
+    pub fn server_cli(&self, args: &[&str]) -> (bool, String, String) {
+        let out = std::process::Command::new(workspace_bin("fieldsync-server"))
+            .args(self.database_args())
+            .args(args)
+            .output()
+            .unwrap();
+        (out.status.success(), String::from_utf8_lossy(&out.stdout).into(), String::from_utf8_lossy(&out.stderr).into())
+    }
+
     /// Adds a user with password "demo".
     pub fn add_user(&self, name: &str, role: fieldsync_protocol::Role, territories: &[&str], manager: Option<&str>) {
         let territories: Vec<String> = territories.iter().map(|t| t.to_string()).collect();

@@ -298,6 +298,9 @@ pub enum Check {
     PricesCurrent,
     /// Ordered quantities are in stock; if not, the record is flagged (not refused).
     StockAvailable,
+    /// Every record this one refers to is active (see [`EntityDef::active_field`]): an
+    /// order for a customer the office archived is refused, with the customer named.
+    ReferencesActive,
 }
 
 /// One allowed move of a state field.
@@ -365,6 +368,18 @@ pub struct EntityDef {
     /// A reference field whose parent's state machine also freezes this record: children
     /// (order lines) change only while the parent (order) is editable.
     pub frozen_with: Option<&'static str>,
+    /// The business key: the fields that name a record outside Fieldsync (a customer's
+    /// `code`, a price list item's price list and product). Import upserts by it, and a
+    /// reference in an import file may give the referenced record's key instead of its id
+    /// (when that key is a single field). `None`: records are known by id only.
+    pub key: Option<&'static [&'static str]>,
+    /// Whether `fieldsync-server import` loads this type (it needs a key). Users are keyed
+    /// by user name but come with passwords and assignments: `user add` makes them.
+    pub importable: bool,
+    /// A true/false field that retires a record without deleting it: `false` means
+    /// inactive (a discontinued product, an archived customer). Nothing new may refer to
+    /// an inactive record, and an import's `--delete-missing` sets it instead of deleting.
+    pub active_field: Option<&'static str>,
 }
 
 impl EntityDef {
@@ -385,7 +400,52 @@ impl EntityDef {
             strategy: Strategy::LwwPerField,
             state_machine: None,
             frozen_with: None,
+            key: None,
+            importable: false,
+            active_field: None,
         }
+    }
+
+    /// Declares the business key; the type becomes importable.
+    pub const fn key(mut self, fields: &'static [&'static str]) -> Self {
+        self.key = Some(fields);
+        self.importable = true;
+        self
+    }
+
+    /// Keyed, but not loaded by `import` (see [`EntityDef::importable`]).
+    pub const fn not_imported(mut self) -> Self {
+        self.importable = false;
+        self
+    }
+
+    /// Records are retired by setting this true/false field to false.
+    pub const fn active_field(mut self, field: &'static str) -> Self {
+        self.active_field = Some(field);
+        self
+    }
+
+    /// Whether the record (as a JSON object) is retired: its active field holds false.
+    pub fn is_inactive(&self, record: &serde_json::Map<String, serde_json::Value>) -> bool {
+        self.active_field.is_some_and(|f| record.get(f) == Some(&serde_json::Value::Bool(false)))
+    }
+
+    /// The one field that names a record, when the key is a single text field (a code):
+    /// a reference in a file may use it, and exports write it in place of ids.
+    pub fn code_field(&self) -> Option<&'static str> {
+        match self.key {
+            Some([only]) if self.field(only).is_some_and(|f| f.ty == FieldType::Text) => Some(only),
+            _ => None,
+        }
+    }
+
+    /// The entity types whose records live inside this one's (order lines in an order):
+    /// those frozen with a reference to it.
+    pub fn children<'r>(&self, reg: &'r Registry) -> impl Iterator<Item = &'r EntityDef> + 'r {
+        let name = self.name;
+        reg.entities()
+            .iter()
+            .filter(move |c| c.frozen_with.and_then(|link| c.field(link)).and_then(FieldDef::references) == Some(name))
     }
 
     /// Only the server writes records of this type.
@@ -469,8 +529,49 @@ impl Registry {
             }
             reg.check_scope(e, &e.scope)?;
             reg.check_lifecycle(e)?;
+            reg.check_key(e)?;
         }
         Ok(reg)
+    }
+
+    fn check_key(&self, e: &EntityDef) -> Result<(), String> {
+        if let Some(active) = e.active_field {
+            if e.field(active).is_none_or(|f| f.ty != FieldType::Bool) {
+                return Err(format!("{}'s active field '{active}' must be a true/false field", e.name));
+            }
+        }
+        let Some(key) = e.key else {
+            return match e.importable {
+                true => Err(format!("{} is importable but has no business key", e.name)),
+                false => Ok(()),
+            };
+        };
+        if key.is_empty() {
+            return Err(format!("{}'s business key names no field", e.name));
+        }
+        for name in key {
+            let Some(f) = e.field(name) else {
+                return Err(format!("{}'s business key uses unknown field '{name}'", e.name));
+            };
+            if !f.required || f.strategy != FieldStrategy::Lww {
+                return Err(format!("{}'s business key field '{name}' must be required and plain", e.name));
+            }
+            // A reference in a key is written in files as the referenced record's code.
+            if let Some(target) = f.references() {
+                if self.get(target).and_then(EntityDef::code_field).is_none() {
+                    return Err(format!(
+                        "{}'s business key field '{name}' refers to {target}, which has no single-field key",
+                        e.name
+                    ));
+                }
+            }
+        }
+        if let [only] = key {
+            if e.field(only).is_some_and(|f| f.ty == FieldType::Text && !f.unique) {
+                return Err(format!("{}'s business key '{only}' must be unique", e.name));
+            }
+        }
+        Ok(())
     }
 
     fn check_lifecycle(&self, e: &EntityDef) -> Result<(), String> {

@@ -43,7 +43,7 @@ pub const ORDER_LIFECYCLE: StateMachine = StateMachine {
             from: "draft",
             to: "submitted",
             roles: &[Rep],
-            checks: &[Check::PricesCurrent, Check::StockAvailable],
+            checks: &[Check::ReferencesActive, Check::PricesCurrent, Check::StockAvailable],
         },
         Transition { from: "draft", to: "cancelled", roles: &[Rep, Manager], checks: &[] },
         Transition { from: "submitted", to: "approved", roles: &[Manager], checks: &[] },
@@ -62,7 +62,8 @@ pub const ENTITIES: &[EntityDef] = &[
         &[F::new("code", Text).required().unique(), F::new("name", Text).required()],
         Scope::Territory("id"),
         EVERYONE,
-    ),
+    )
+    .key(&["code"]),
     server_owned(
         "users",
         &[
@@ -73,7 +74,9 @@ pub const ENTITIES: &[EntityDef] = &[
         ],
         Scope::Team("id"),
         EVERYONE,
-    ),
+    )
+    .key(&["username"])
+    .not_imported(),
     lww(
         "customers",
         &[
@@ -87,6 +90,8 @@ pub const ENTITIES: &[EntityDef] = &[
             F::new("credit_limit_cents", Int).min(0),
             F::new("notes", Text).max_bytes(16 * 1024),
             F::new("samples_given", Int).strategy(Counter).min(0),
+            // false: archived by the office (no new orders); empty means active.
+            F::new("active", Bool),
         ],
         Scope::Territory("territory_id"),
         EVERYONE,
@@ -110,7 +115,9 @@ pub const ENTITIES: &[EntityDef] = &[
             },
             Access::full(Manager),
         ],
-    ),
+    )
+    .key(&["code"])
+    .active_field("active"),
     lww(
         "contacts",
         &[
@@ -143,7 +150,8 @@ pub const ENTITIES: &[EntityDef] = &[
         &[F::new("code", Text).required().unique(), F::new("name", Text).required()],
         Scope::Category("id"),
         FIELD_STAFF,
-    ),
+    )
+    .key(&["code"]),
     server_owned(
         "products",
         &[
@@ -155,7 +163,9 @@ pub const ENTITIES: &[EntityDef] = &[
         ],
         Scope::Category("category_id"),
         FIELD_STAFF,
-    ),
+    )
+    .key(&["sku"])
+    .active_field("active"),
     server_owned(
         "price_lists",
         &[
@@ -165,7 +175,8 @@ pub const ENTITIES: &[EntityDef] = &[
         ],
         Scope::All,
         FIELD_STAFF,
-    ),
+    )
+    .key(&["code"]),
     server_owned(
         "price_list_items",
         &[
@@ -175,7 +186,8 @@ pub const ENTITIES: &[EntityDef] = &[
         ],
         Scope::Via("product_id"),
         FIELD_STAFF,
-    ),
+    )
+    .key(&["price_list_id", "product_id"]),
     server_owned(
         "promotions",
         &[
@@ -187,13 +199,15 @@ pub const ENTITIES: &[EntityDef] = &[
         ],
         Scope::Via("product_id"),
         FIELD_STAFF,
-    ),
+    )
+    .key(&["product_id", "name", "starts_on"]),
     server_owned(
         "warehouses",
         &[F::new("code", Text).required().unique(), F::new("name", Text).required(), F::new("city", Text)],
         Scope::All,
         EVERYONE,
-    ),
+    )
+    .key(&["code"]),
     server_owned(
         "inventory_levels",
         &[
@@ -204,7 +218,8 @@ pub const ENTITIES: &[EntityDef] = &[
         ],
         Scope::Via("product_id"),
         FIELD_STAFF,
-    ),
+    )
+    .key(&["warehouse_id", "product_id"]),
     lww(
         "orders",
         &[
@@ -305,7 +320,8 @@ pub const ENTITIES: &[EntityDef] = &[
         ],
         Scope::Via("customer_id"),
         FIELD_STAFF,
-    ),
+    )
+    .key(&["number"]),
     lww(
         "payments",
         &[

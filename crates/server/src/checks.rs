@@ -116,6 +116,11 @@ pub fn before_transition(
     t: &Transition,
     now_ms: i64,
 ) -> Result<Option<Refusal>, AppError> {
+    if t.checks.contains(&Check::ReferencesActive) {
+        if let Some(refusal) = inactive_reference(reg, tx, def, id)? {
+            return Ok(Some(refusal));
+        }
+    }
     if !t.checks.contains(&Check::PricesCurrent) {
         return Ok(None);
     }
@@ -180,6 +185,35 @@ pub fn before_transition(
         ),
         flags,
     }))
+}
+
+/// Refuses a move of a record that refers to a retired one (an order for an archived
+/// customer), naming it the way the user knows it.
+fn inactive_reference(reg: &Registry, tx: &Tx<'_>, def: &EntityDef, id: &str) -> Result<Option<Refusal>, AppError> {
+    let Some(record) = records::load(tx, def, id)? else { return Ok(None) };
+    let record = record.to_object(def);
+    for field in def.fields {
+        let target = field.references().and_then(|t| reg.get(t)).filter(|t| t.active_field.is_some());
+        let (Some(target), Some(ref_id)) = (target, record.get(field.name).and_then(Value::as_str)) else {
+            continue;
+        };
+        let Some(referenced) = records::load(tx, target, ref_id)? else { continue };
+        let referenced = referenced.to_object(target);
+        if !target.is_inactive(&referenced) {
+            continue;
+        }
+        let name = ["name", "code"].iter().find_map(|f| referenced.get(*f).and_then(Value::as_str)).unwrap_or(ref_id);
+        let what = target.name.trim_end_matches('s');
+        return Ok(Some(Refusal {
+            code: "inactive",
+            reason: format!(
+                "{name} is no longer an active {what}: the office archived it, so this {} cannot go ahead. Cancel it, or ask your manager.",
+                def.name.trim_end_matches('s')
+            ),
+            flags: Vec::new(),
+        }));
+    }
+    Ok(None)
 }
 
 /// Runs after a transition is written: clears stale line flags and flags shortages.

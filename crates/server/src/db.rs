@@ -34,6 +34,12 @@ pub const SERVER_MIGRATIONS: &[Migration] = &[
         name: "sessions",
         sql: include_str!("../../../migrations/server/002_sessions.sql"),
     },
+    Migration {
+        set: "server",
+        version: 3,
+        name: "business_keys",
+        sql: include_str!("../../../migrations/server/003_business_keys.sql"),
+    },
 ];
 
 /// The same schema in PostgreSQL's dialect (64-bit integers, a sequence for seqs).
@@ -55,6 +61,12 @@ pub const POSTGRES_MIGRATIONS: &[Migration] = &[
         version: 2,
         name: "sessions",
         sql: include_str!("../../../migrations/postgres/003_sessions.sql"),
+    },
+    Migration {
+        set: "server",
+        version: 3,
+        name: "business_keys",
+        sql: include_str!("../../../migrations/postgres/004_business_keys.sql"),
     },
 ];
 
@@ -211,6 +223,11 @@ impl Db {
     /// rolled back otherwise. Serialised with every other such write (the seq invariant).
     pub fn write_blocking<T, E: From<DbError>>(&self, f: impl FnOnce(&Tx<'_>) -> Result<T, E>) -> Result<T, E> {
         self.run(Access::Ordered, f)
+    }
+
+    /// Runs `f` in a read-only transaction (one consistent snapshot) on this thread.
+    pub fn read_blocking<T, E: From<DbError>>(&self, f: impl FnOnce(&Tx<'_>) -> Result<T, E>) -> Result<T, E> {
+        self.run(Access::Snapshot, f)
     }
 
     fn run<T, E: From<DbError>>(&self, access: Access, f: impl FnOnce(&Tx<'_>) -> Result<T, E>) -> Result<T, E> {

@@ -64,6 +64,46 @@ enum Command {
         #[command(subcommand)]
         command: TerritoryCommand,
     },
+    /// Load records from a CSV or JSON Lines file, matched by business key (docs/INTEGRATION.md).
+    ///
+    /// Bad rows are listed with their line, field and reason, and written to
+    /// FILE.rejected.csv; the good rows are stored unless --all-or-nothing is given. Exits
+    /// with status 2 when rows were rejected.
+    Import {
+        /// The entity type, e.g. customers, products, price_list_items.
+        entity: String,
+        #[arg(long)]
+        file: PathBuf,
+        /// csv or jsonl (default: from the file name; CSV unless it ends in .jsonl).
+        #[arg(long, value_parser = parse_format)]
+        format: Option<fieldsync_server::import::Format>,
+        /// Check every row and report, but store nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Store nothing if any row is bad.
+        #[arg(long)]
+        all_or_nothing: bool,
+        /// Retire records the file does not list: archive customers and products,
+        /// delete other types unless something refers to them.
+        #[arg(long)]
+        delete_missing: bool,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Write records changed after a cursor to standard output, with codes in place of
+    /// ids; orders come with their lines. The cursor to continue from goes to standard error.
+    Export {
+        entity: String,
+        /// Only records changed after this cursor (printed by the previous export).
+        #[arg(long, default_value_t = 0)]
+        since: i64,
+        /// Only records in this state, e.g. approved.
+        #[arg(long)]
+        status: Option<String>,
+        #[arg(long, value_parser = parse_format, default_value = "csv")]
+        format: fieldsync_server::import::Format,
+    },
     /// List and revoke sign-ins (one per laptop and user).
     Session {
         #[command(subcommand)]
@@ -191,6 +231,10 @@ fn now_ms() -> i64 {
     fieldsync_protocol::time::Clock::now_ms(&fieldsync_protocol::time::SystemClock)
 }
 
+fn parse_format(s: &str) -> Result<fieldsync_server::import::Format, String> {
+    fieldsync_server::import::Format::parse(s).ok_or_else(|| format!("unknown format '{s}'; use csv or jsonl"))
+}
+
 fn parse_role(s: &str) -> Result<Role, String> {
     Role::parse(s).ok_or_else(|| format!("unknown role '{s}'; use rep, manager or shipper"))
 }
@@ -202,11 +246,99 @@ fn main() -> ExitCode {
         .init();
     match run(Cli::parse()) {
         Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.is::<RowsRejected>() => ExitCode::from(2),
+        // `export ... | head`: the reader has what it wanted.
+        Err(e) if e.downcast_ref::<std::io::Error>().is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe) => {
+            ExitCode::SUCCESS
+        }
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::FAILURE
         }
     }
+}
+
+/// `import` stored what it could but rejected rows (exit status 2; already reported).
+#[derive(Debug, thiserror::Error)]
+#[error("rows were rejected")]
+struct RowsRejected;
+
+fn import(
+    location: &Location,
+    registry: &Registry,
+    entity: &str,
+    file: &std::path::Path,
+    options: fieldsync_server::import::Options,
+    json: bool,
+) -> anyhow::Result<()> {
+    use fieldsync_server::import;
+    let def = import::entity(registry, entity)?;
+    let input = std::fs::File::open(file).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", file.display()))?;
+    let mut rejected_path = file.as_os_str().to_owned();
+    rejected_path.push(".rejected.csv");
+    let rejected_path = PathBuf::from(rejected_path);
+    // A rejected file from an earlier run would now be misleading.
+    let _ = std::fs::remove_file(&rejected_path);
+    let db = Db::open(location, &[])?;
+    let report = import::run(
+        &db,
+        registry,
+        def,
+        input,
+        options,
+        Some(import::RejectedFile::new(rejected_path.clone())),
+        now_ms(),
+    )?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        for e in &report.errors {
+            println!("{e}");
+        }
+        if report.rejected as usize > report.errors.len() {
+            println!("... and {} more rejected rows", report.rejected as usize - report.errors.len());
+        }
+        println!("{}", report.summary());
+        if report.rejected > 0 {
+            println!("the rejected rows, with a reason column, are in {}", rejected_path.display());
+        }
+    }
+    if report.rejected > 0 {
+        return Err(RowsRejected.into());
+    }
+    Ok(())
+}
+
+fn export(
+    location: &Location,
+    registry: &Registry,
+    entity: &str,
+    query: fieldsync_server::export::Query,
+    format: fieldsync_server::import::Format,
+) -> anyhow::Result<()> {
+    use fieldsync_server::export;
+    let def = registry.get(entity).ok_or_else(|| anyhow::anyhow!("there is no entity type '{entity}'"))?;
+    export::check(def, &query).map_err(anyhow::Error::msg)?;
+    let db = Db::open(location, &[])?;
+    let stdout = std::io::stdout().lock();
+    let mut writer = export::Writer::new(registry, def, format, std::io::BufWriter::new(stdout));
+    // One snapshot for every page: the cursor printed at the end is exact.
+    let (count, cursor) = db.read_blocking(|tx| {
+        let mut query = query.clone();
+        let mut count = 0;
+        loop {
+            let page = export::page(tx, registry, def, &query, export::MAX_PAGE)?;
+            count += page.records.len();
+            writer.write(&page)?;
+            query.since = page.next_cursor;
+            if !page.more {
+                return Ok::<_, anyhow::Error>((count, page.next_cursor));
+            }
+        }
+    })?;
+    writer.finish()?;
+    eprintln!("{count} {entity} record(s) exported; next cursor: {cursor} (continue with --since {cursor})");
+    Ok(())
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {
@@ -255,6 +387,14 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let db = Db::open(&location, &[])?;
             db.write_blocking(|tx| auth::set_disabled(tx, &name, false, now_ms()))?;
             println!("{name} can sign in again");
+        }
+        Command::Import { entity, file, format, dry_run, all_or_nothing, delete_missing, json } => {
+            let format = format.unwrap_or_else(|| fieldsync_server::import::Format::guess(&file));
+            let options = fieldsync_server::import::Options { format, dry_run, all_or_nothing, delete_missing };
+            import(&location, &registry, &entity, &file, options, json)?;
+        }
+        Command::Export { entity, since, status, format } => {
+            export(&location, &registry, &entity, fieldsync_server::export::Query { since, status }, format)?;
         }
         Command::Session { command: SessionCommand::List { user, json } } => {
             let db = Db::open(&location, &[])?;

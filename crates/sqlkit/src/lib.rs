@@ -57,12 +57,20 @@ pub fn private_file(path: &std::path::Path) -> std::io::Result<()> {
 }
 
 /// The entity tables of the standard registry, applied on both server and client.
-pub const ENTITY_MIGRATIONS: &[Migration] = &[Migration {
-    set: "entities",
-    version: 1,
-    name: "standard_entities",
-    sql: include_str!("../../../migrations/entities/001_standard_entities.sql"),
-}];
+pub const ENTITY_MIGRATIONS: &[Migration] = &[
+    Migration {
+        set: "entities",
+        version: 1,
+        name: "standard_entities",
+        sql: include_str!("../../../migrations/entities/001_standard_entities.sql"),
+    },
+    Migration {
+        set: "entities",
+        version: 2,
+        name: "active_customers",
+        sql: include_str!("../../../migrations/entities/002_active_customers.sql"),
+    },
+];
 
 #[cfg(test)]
 mod schema_tests {

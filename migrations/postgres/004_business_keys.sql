@@ -1,0 +1,15 @@
+-- PostgreSQL twin of entities/002_active_customers.sql and server/003_business_keys.sql.
+ALTER TABLE customers ADD COLUMN active BIGINT;
+
+CREATE INDEX territories_code ON territories (code);
+CREATE INDEX users_username ON users (username);
+CREATE INDEX customers_code_key ON customers (code);
+CREATE INDEX product_categories_code ON product_categories (code);
+CREATE INDEX products_sku_key ON products (sku);
+CREATE INDEX price_lists_code ON price_lists (code);
+CREATE INDEX price_list_items_key ON price_list_items (price_list_id, product_id);
+CREATE INDEX promotions_key ON promotions (product_id, name, starts_on);
+CREATE INDEX warehouses_code ON warehouses (code);
+CREATE INDEX inventory_levels_key ON inventory_levels (warehouse_id, product_id);
+CREATE INDEX invoices_number ON invoices (number);
+CREATE INDEX changes_entity_seq ON changes (entity, seq);
