@@ -1,5 +1,6 @@
--- PostgreSQL twin of entities/002_active_customers.sql and server/003_business_keys.sql.
+-- PostgreSQL twin of entities/002_erp_fields.sql and server/003_business_keys.sql.
 ALTER TABLE customers ADD COLUMN active BIGINT;
+ALTER TABLE invoices ADD COLUMN order_id TEXT;
 
 CREATE INDEX territories_code ON territories (code);
 CREATE INDEX users_username ON users (username);
@@ -8,8 +9,10 @@ CREATE INDEX product_categories_code ON product_categories (code);
 CREATE INDEX products_sku_key ON products (sku);
 CREATE INDEX price_lists_code ON price_lists (code);
 CREATE INDEX price_list_items_key ON price_list_items (price_list_id, product_id);
+DROP INDEX price_list_items_price_list_id;
 CREATE INDEX promotions_key ON promotions (product_id, name, starts_on);
+DROP INDEX promotions_product_id;
 CREATE INDEX warehouses_code ON warehouses (code);
 CREATE INDEX inventory_levels_key ON inventory_levels (warehouse_id, product_id);
+DROP INDEX inventory_levels_warehouse_id;
 CREATE INDEX invoices_number ON invoices (number);
-CREATE INDEX changes_entity_seq ON changes (entity, seq);

@@ -267,3 +267,37 @@ async fn exports_from_a_cursor_are_exactly_once_while_orders_are_being_approved(
     assert_eq!(exported, approved, "every approved order exported, once");
     assert!(submitted.iter().all(|id| exported.contains(id)));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_erp_round_trip_prices_in_orders_out_invoice_numbers_back_in() {
+    let srv = TestServer::demo().await;
+    let mut manager = srv.client("manager1").await;
+    manager.sync().await;
+    let dir = tempfile::tempdir().unwrap();
+    let (ok, orders, err) =
+        off_runtime(|| srv.server_cli(&["export", "orders", "--status", "approved", "--format", "jsonl"]));
+    assert!(ok, "{err}");
+    let order: Value = serde_json::from_str(orders.lines().next().unwrap()).unwrap();
+    let (id, customer) = (order["id"].as_str().unwrap(), order["customer_id"].as_str().unwrap());
+    let invoices = write(
+        dir.path(),
+        "invoices.csv",
+        &format!(
+            "number,customer_id,order_id,issued_on,due_on,amount_cents,open_cents\n\
+             INV-ERP-1,{customer},{id},2026-11-30,2026-12-30,{total},{total}\n",
+            total = order["total_cents"]
+        ),
+    );
+    let (ok, out, err) = off_runtime(|| srv.server_cli(&["import", "invoices", "--file", &invoices]));
+    assert!(ok && out.contains("1 created"), "{out}{err}");
+    manager.sync().await;
+    let invoice = manager.list("invoices").into_iter().find(|i| i["number"] == "INV-ERP-1").unwrap();
+    assert_eq!(invoice["order_id"], id, "the invoice names the order it bills");
+    // Paid in part the next night: the same number updates it in place.
+    let paid = write(dir.path(), "paid.csv", "number,open_cents\nINV-ERP-1,0\n");
+    let (ok, out, err) = off_runtime(|| srv.server_cli(&["import", "invoices", "--file", &paid]));
+    assert!(ok && out.contains("1 updated"), "{out}{err}");
+    manager.sync().await;
+    let invoice = manager.list("invoices").into_iter().find(|i| i["number"] == "INV-ERP-1").unwrap();
+    assert_eq!(invoice["open_cents"], 0);
+}

@@ -12,6 +12,7 @@ mod exactly_once;
 mod extension;
 mod files;
 mod import_export;
+mod integration_api;
 mod live;
 mod long_polls;
 mod moves;

@@ -120,6 +120,11 @@ impl TestServer {
         self.server.as_ref().map_or(0, RunningServer::open_long_polls)
     }
 
+    /// Integration imports running or queued right now.
+    pub fn imports_in_use(&self) -> usize {
+        self.server.as_ref().map_or(0, RunningServer::imports_in_use)
+    }
+
     /// Stops the server (clients now fail to connect); returns its address.
     pub async fn stop_server(&mut self) -> std::net::SocketAddr {
         let server = self.server.take().expect("server running");

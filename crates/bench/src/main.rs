@@ -4,11 +4,16 @@
 //! machines. See docs/PERFORMANCE.md for results and how to read them.
 
 mod dataset;
+mod import;
 mod moves;
 mod polls;
 mod proxy;
 
 use std::time::Instant;
+
+/// The same allocator as the server binary, so in-process figures match it.
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use clap::{Parser, Subcommand};
 use fieldsync_client::{Engine, EngineOptions};
@@ -58,6 +63,17 @@ enum Command {
         #[arg(long, default_value_t = 5)]
         rounds: usize,
     },
+    /// `fieldsync-server import` of N price list items into an empty table, the same file
+    /// again (all unchanged), then a small delta, against a bare SQLite bulk insert.
+    Import {
+        #[arg(long, default_value_t = 1_000_000)]
+        rows: usize,
+        #[arg(long, default_value_t = 200)]
+        delta: usize,
+        /// Import into this PostgreSQL database instead of a SQLite file.
+        #[arg(long, env = "FIELDSYNC_DATABASE_URL")]
+        database: Option<String>,
+    },
     /// Customer search by name prefix in a client store.
     Search {
         #[arg(long, default_value_t = 50_000)]
@@ -79,6 +95,9 @@ fn main() -> anyhow::Result<()> {
             Command::Search { customers, queries } => search(customers, queries).await,
             Command::Polls { polls, pushes } => polls::run(polls, pushes).await,
             Command::Moves { users, mutations, rounds } => moves::run(users, mutations, rounds).await,
+            Command::Import { rows, delta, database } => {
+                tokio::task::spawn_blocking(move || import::run(rows, delta, database)).await?
+            }
         }
     })?;
     println!("{out}");

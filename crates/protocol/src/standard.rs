@@ -317,6 +317,8 @@ pub const ENTITIES: &[EntityDef] = &[
             F::new("due_on", Date).required(),
             F::new("amount_cents", Int).required().min(0),
             F::new("open_cents", Int).required().min(0),
+            // The order the invoice bills, when the ERP says so.
+            F::new("order_id", Ref("orders")),
         ],
         Scope::Via("customer_id"),
         FIELD_STAFF,

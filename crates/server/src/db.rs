@@ -40,6 +40,12 @@ pub const SERVER_MIGRATIONS: &[Migration] = &[
         name: "business_keys",
         sql: include_str!("../../../migrations/server/003_business_keys.sql"),
     },
+    Migration {
+        set: "server",
+        version: 4,
+        name: "integrations",
+        sql: include_str!("../../../migrations/server/004_integrations.sql"),
+    },
 ];
 
 /// The same schema in PostgreSQL's dialect (64-bit integers, a sequence for seqs).
@@ -67,6 +73,12 @@ pub const POSTGRES_MIGRATIONS: &[Migration] = &[
         version: 3,
         name: "business_keys",
         sql: include_str!("../../../migrations/postgres/004_business_keys.sql"),
+    },
+    Migration {
+        set: "server",
+        version: 4,
+        name: "integrations",
+        sql: include_str!("../../../migrations/postgres/005_integrations.sql"),
     },
 ];
 
@@ -223,6 +235,14 @@ impl Db {
     /// rolled back otherwise. Serialised with every other such write (the seq invariant).
     pub fn write_blocking<T, E: From<DbError>>(&self, f: impl FnOnce(&Tx<'_>) -> Result<T, E>) -> Result<T, E> {
         self.run(Access::Ordered, f)
+    }
+
+    /// A write that never logs a change ([`Db::write_unordered`]) on this thread.
+    pub fn write_unordered_blocking<T, E: From<DbError>>(
+        &self,
+        f: impl FnOnce(&Tx<'_>) -> Result<T, E>,
+    ) -> Result<T, E> {
+        self.run(Access::Unordered, f)
     }
 
     /// Runs `f` in a read-only transaction (one consistent snapshot) on this thread.

@@ -70,6 +70,9 @@ pub fn check(def: &EntityDef, query: &Query) -> Result<(), String> {
 
 /// Reads one page of at most `limit` records after `query.since`. Call it inside one
 /// read snapshot (`Db::read`) so the cursor it returns is exact.
+///
+/// The entries are walked in seq order from the cursor (`entity || ''` keeps the planner
+/// off the (entity, record, target) index, which would sort every entry of the type).
 pub fn page(tx: &Tx<'_>, reg: &Registry, def: &EntityDef, query: &Query, limit: usize) -> Result<Page, DbError> {
     let limit = limit.clamp(1, MAX_PAGE);
     let head: i64 = tx.value("SELECT COALESCE(MAX(seq), 0) FROM changes", args![])?;
@@ -82,7 +85,7 @@ pub fn page(tx: &Tx<'_>, reg: &Registry, def: &EntityDef, query: &Query, limit: 
     params.push((limit as i64).into());
     let sql = format!(
         "SELECT c.seq, {} FROM changes c JOIN \"{}\" r ON r.id = c.record_id \
-         WHERE c.entity = ?1 AND c.target = '' AND c.seq > ?2{filter} ORDER BY c.seq LIMIT ?{}",
+         WHERE c.entity || '' = ?1 AND c.target = '' AND c.seq > ?2{filter} ORDER BY c.seq LIMIT ?{}",
         column_list(def, Some("r")),
         def.name,
         params.len()
@@ -99,6 +102,24 @@ pub fn page(tx: &Tx<'_>, reg: &Registry, def: &EntityDef, query: &Query, limit: 
     })?;
     let more = rows.len() == limit;
     let next_cursor = if more { last } else { head.max(query.since) };
+    let records = shape(tx, reg, def, &rows)?;
+    Ok(Page { entity: def.name.to_string(), records, next_cursor, more })
+}
+
+/// One record as an export writes it (codes for references, children nested), or `None`
+/// when it does not exist. Webhook payloads carry it.
+pub fn record(tx: &Tx<'_>, reg: &Registry, def: &EntityDef, id: &str) -> Result<Option<Map<String, Value>>, DbError> {
+    let Some(row) = records::load(tx, def, id)? else { return Ok(None) };
+    Ok(shape(tx, reg, def, &[row])?.pop())
+}
+
+/// Records as exports write them: references replaced by codes, children nested.
+fn shape(
+    tx: &Tx<'_>,
+    reg: &Registry,
+    def: &EntityDef,
+    rows: &[fieldsync_sqlkit::EntityRow],
+) -> Result<Vec<Map<String, Value>>, DbError> {
     let mut records: Vec<Map<String, Value>> = rows.iter().map(|r| r.to_object(def)).collect();
     let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
     let mut codes = Codes::default();
@@ -130,7 +151,7 @@ pub fn page(tx: &Tx<'_>, reg: &Registry, def: &EntityDef, query: &Query, limit: 
     }
     let mut all: Vec<&mut Map<String, Value>> = records.iter_mut().collect();
     codes.replace(tx, reg, def, &mut all)?;
-    Ok(Page { entity: def.name.to_string(), records, next_cursor, more })
+    Ok(records)
 }
 
 /// Codes of referenced records, looked up once per type and id.

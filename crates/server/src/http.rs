@@ -40,6 +40,8 @@ pub struct AppState {
     pub head: tokio::sync::watch::Sender<i64>,
     /// Set when the server stops, so waiting pulls return at once.
     pub stopping: tokio::sync::watch::Sender<bool>,
+    /// Integration imports: one at a time, a few queued.
+    pub imports: Arc<crate::integration::ImportGate>,
 }
 
 impl AppState {
@@ -68,6 +70,8 @@ pub fn router(state: Arc<AppState>, limits: &crate::Limits) -> Router {
         .route("/v1/pull", get(pull_handler))
         .route("/v1/admin/territories/assign", post(admin_assign))
         .route("/v1/admin/territories/unassign", post(admin_unassign))
+        .route("/v1/integration/import/{entity}", post(crate::integration::import_handler))
+        .route("/v1/integration/export/{entity}", get(crate::integration::export_handler))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))

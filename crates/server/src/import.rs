@@ -45,8 +45,10 @@ use crate::rules;
 use crate::sql::{DbError, SqlValue, Tx};
 
 /// Rows written per transaction (and looked up per query, in chunks of [`LOOKUP_ROWS`]).
-pub const BATCH_ROWS: usize = 5_000;
+pub const BATCH_ROWS: usize = 10_000;
 const LOOKUP_ROWS: usize = 500;
+/// Records changed by one import above which the table's statistics are refreshed.
+const ANALYZE_AFTER: u64 = 10_000;
 /// The `user_id` and `client_id` of the edit stamps an import writes.
 pub const IMPORT_WRITER: &str = "import";
 /// Row errors kept in a report (all are counted and all go to the rejected file).
@@ -206,7 +208,22 @@ struct InputRow {
     line: u64,
     id: Option<String>,
     cells: Vec<Option<Value>>,
-    raw: Vec<String>,
+    raw: Raw,
+}
+
+/// A row's text as the file had it, kept for the rejected file.
+enum Raw {
+    Csv(csv::StringRecord),
+    Line(String),
+}
+
+impl Raw {
+    fn cells(&self) -> Vec<String> {
+        match self {
+            Raw::Csv(record) => record.iter().map(String::from).collect(),
+            Raw::Line(text) => vec![text.clone()],
+        }
+    }
 }
 
 /// Reads rows from CSV (a header naming fields) or JSON Lines (one object per line).
@@ -275,14 +292,19 @@ impl<R: BufRead> Source<R> {
                     Ok(true) => {
                         let line = record.position().map_or(self.line + 1, |p| p.line());
                         self.line = line;
-                        let raw: Vec<String> = record.iter().map(String::from).collect();
-                        let mut row = InputRow { line, id: None, cells: vec![None; def.fields.len()], raw };
+                        let mut row = InputRow {
+                            line,
+                            id: None,
+                            cells: vec![None; def.fields.len()],
+                            raw: Raw::Line(String::new()),
+                        };
                         for (cell, column) in record.iter().zip(&self.columns) {
                             match column {
                                 Some(i) => row.cells[*i] = Some(text_cell(cell)),
                                 None => row.id = Some(cell.to_string()).filter(|s| !s.is_empty()),
                             }
                         }
+                        row.raw = Raw::Csv(record);
                         Some(Ok(row))
                     }
                     Err(e) => {
@@ -328,7 +350,8 @@ impl<R: BufRead> Source<R> {
                     Ok(_) => return fail(None, "is not a JSON object".into()),
                     Err(e) => return fail(None, format!("is not valid JSON: {e}")),
                 };
-                let mut row = InputRow { line, id: None, cells: vec![None; def.fields.len()], raw: vec![text.clone()] };
+                let mut row =
+                    InputRow { line, id: None, cells: vec![None; def.fields.len()], raw: Raw::Line(text.clone()) };
                 for (name, value) in object {
                     match column(def, &name) {
                         Ok(Some(i)) => row.cells[i] = Some(value),
@@ -386,7 +409,8 @@ fn typed(field: &FieldDef, value: Value) -> Result<Value, String> {
 /// Ids of referenced records by the text a file gives for them (an id or a code).
 #[derive(Default)]
 struct References {
-    known: HashMap<(&'static str, String), Option<String>>,
+    /// By type, then by the text the file gave (`None`: nothing has it).
+    known: HashMap<&'static str, HashMap<String, Option<String>>>,
 }
 
 impl References {
@@ -399,8 +423,8 @@ impl References {
     ) -> Result<(), DbError> {
         for (target, texts) in wanted {
             let Some(def) = reg.get(target) else { continue };
-            let texts: Vec<String> =
-                texts.into_iter().filter(|t| !self.known.contains_key(&(target, t.clone()))).collect();
+            let known = self.known.entry(target).or_default();
+            let texts: Vec<String> = texts.into_iter().filter(|t| !known.contains_key(t)).collect();
             for chunk in texts.chunks(LOOKUP_ROWS) {
                 let code = def.code_field();
                 let params: Vec<SqlValue> = chunk.iter().map(SqlValue::from).collect();
@@ -412,13 +436,13 @@ impl References {
                     None => format!("SELECT id, id FROM \"{target}\" WHERE id IN ({list})"),
                 };
                 for text in chunk {
-                    self.known.insert((target, text.clone()), None);
+                    known.insert(text.clone(), None);
                 }
                 tx.for_each(&sql, &params, |r| {
                     let (id, code): (String, Option<String>) = (r.get(0)?, r.get(1)?);
-                    self.known.insert((target, id.clone()), Some(id.clone()));
+                    known.insert(id.clone(), Some(id.clone()));
                     if let Some(code) = code {
-                        self.known.insert((target, code), Some(id));
+                        known.insert(code, Some(id));
                     }
                     Ok(true)
                 })?;
@@ -427,8 +451,12 @@ impl References {
         Ok(())
     }
 
+    fn knows(&self, target: &'static str, text: &str) -> bool {
+        self.known.get(target).is_some_and(|k| k.contains_key(text))
+    }
+
     fn get(&self, target: &'static str, text: &str) -> Option<&String> {
-        self.known.get(&(target, text.to_string())).and_then(Option::as_ref)
+        self.known.get(target).and_then(|k| k.get(text)).and_then(Option::as_ref)
     }
 }
 
@@ -454,6 +482,8 @@ pub struct Importer<'r> {
     rejected: Option<RejectedFile>,
     /// This batch's bad rows, reported in line order when the batch ends.
     bad: Vec<(RowError, Vec<String>)>,
+    rng: rand::rngs::StdRng,
+    created_ids: u32,
 }
 
 /// Where bad rows go: the file's header plus a `reason` column (which names the line),
@@ -508,12 +538,33 @@ impl<'r> Importer<'r> {
             report: Report { entity: def.name.to_string(), ..Report::default() },
             rejected,
             bad: Vec::new(),
+            rng: rand::SeedableRng::from_entropy(),
+            created_ids: 0,
         }
     }
 
-    fn reject(&mut self, error: RowError, raw: &[String]) -> Result<(), ImportError> {
+    /// A time-ordered (v7) id for a new record: the import's time, then a counter (so the
+    /// ids of one import ascend and land at the end of the index), then random bits from a
+    /// seeded generator (no system call per record).
+    fn new_id(&mut self) -> String {
+        use rand::Rng;
+        let mut random = [0u8; 10];
+        self.rng.fill(&mut random);
+        // 28 counter bits around the version nibble and the variant bits the builder sets.
+        self.created_ids += 1;
+        let c = self.created_ids;
+        random[0] = (c >> 24) as u8 & 0x0F;
+        random[1] = (c >> 16) as u8;
+        random[2] = (c >> 10) as u8 & 0x3F;
+        random[3] = (c >> 2) as u8;
+        random[4] = (c << 6) as u8 | (random[4] & 0x3F);
+        let ms = u64::try_from(self.now_ms).unwrap_or_default();
+        uuid::Builder::from_unix_timestamp_millis(ms, &random).into_uuid().to_string()
+    }
+
+    fn reject(&mut self, error: RowError, raw: &Raw) -> Result<(), ImportError> {
         self.report.rejected += 1;
-        self.bad.push((error, raw.to_vec()));
+        self.bad.push((error, raw.cells()));
         Ok(())
     }
 
@@ -535,6 +586,11 @@ impl<'r> Importer<'r> {
     /// Checks and writes one batch of rows in `tx`.
     fn batch(&mut self, tx: &Tx<'_>, rows: Vec<InputRow>) -> Result<(), ImportError> {
         let def = self.def;
+        if tx.backend() == crate::sql::Backend::Postgres {
+            // The table grows under this import: plans cached while it was small would scan
+            // it whole for every lookup. Plan each statement with the table as it is.
+            tx.batch("SET LOCAL plan_cache_mode = force_custom_plan")?;
+        }
         // 1. Cells to typed values; references gathered for one lookup per type.
         let mut wanted: HashMap<&'static str, HashSet<String>> = HashMap::new();
         let mut good = Vec::with_capacity(rows.len());
@@ -546,7 +602,9 @@ impl<'r> Importer<'r> {
                 match typed(field, value) {
                     Ok(v) => {
                         if let (Some(target), Some(text)) = (field.references(), v.as_str()) {
-                            wanted.entry(target).or_default().insert(text.to_string());
+                            if !self.references.knows(target, text) {
+                                wanted.entry(target).or_default().insert(text.to_string());
+                            }
                         }
                         *cell = Some(v);
                     }
@@ -591,15 +649,15 @@ impl<'r> Importer<'r> {
             let found = existing.get(&key);
             if found.is_none() {
                 // Two rows creating the same record: the first one wins, the rest are bad.
-                if let Some(first) = new_keys.insert(key.clone(), row.line) {
-                    new_keys.insert(key, first);
-                    let e = RowError {
-                        line: row.line,
-                        field: None,
-                        reason: format!("names the same record as line {first}"),
-                    };
-                    self.reject(e, &row.raw)?;
-                    continue;
+                match new_keys.entry(key) {
+                    std::collections::hash_map::Entry::Occupied(first) => {
+                        let reason = format!("names the same record as line {}", first.get());
+                        self.reject(RowError { line: row.line, field: None, reason }, &row.raw)?;
+                        continue;
+                    }
+                    std::collections::hash_map::Entry::Vacant(slot) => {
+                        slot.insert(row.line);
+                    }
                 }
             }
             match self.plan(tx, &row, found)? {
@@ -720,7 +778,7 @@ impl<'r> Importer<'r> {
                     return fail(Some("id"), format!("{id} is already used by a record with another key"))
                 }
                 Some(id) => (id.clone(), None),
-                None => (Uuid::now_v7().to_string(), None),
+                None => (self.new_id(), None),
             },
         };
         if let (Some(given), Some(_)) = (&row.id, &before) {
@@ -734,10 +792,11 @@ impl<'r> Importer<'r> {
         }
         let mut values =
             before.clone().unwrap_or_else(|| def.fields.iter().map(|f| default_value(f, self.now_ms)).collect());
+        // The non-empty values this row writes, checked below as a push's would be.
         let mut changes = Map::new();
         for ((field, cell), value) in def.fields.iter().zip(&row.cells).zip(values.iter_mut()) {
             let Some(cell) = cell else { continue };
-            if cell != value || before.is_none() {
+            if !cell.is_null() && (cell != value || before.is_none()) {
                 changes.insert(field.name.to_string(), cell.clone());
             }
             *value = cell.clone();
@@ -750,9 +809,7 @@ impl<'r> Importer<'r> {
         }
         // Ranges and lengths as a push checks them; a counter or appended text is
         // imported as its whole value.
-        let absolute: Map<String, Value> =
-            changes.iter().filter(|(_, v)| !v.is_null()).map(|(k, v)| (k.clone(), v.clone())).collect();
-        if let Err(v) = check_write(def, &Map::new(), &absolute) {
+        if let Err(v) = check_write(def, &Map::new(), &changes) {
             return fail(Some(&v.field), v.message);
         }
         for field in def.fields.iter().filter(|f| f.unique && def.key != Some(&[f.name][..])) {
@@ -789,17 +846,23 @@ impl<'r> Importer<'r> {
             true => None,
             false => Some(reassign::MovePlan::before(tx, self.reg, moves)?),
         };
+        let mut befores = Vec::with_capacity(planned.len());
+        let mut rows = Vec::with_capacity(planned.len());
         for p in planned {
-            let seq = records::upsert(tx, def, &p.id, &p.values)?;
+            befores.push(p.before);
+            rows.push((p.id, p.values));
+        }
+        let seqs = records::upsert_many(tx, def, &rows)?;
+        for (((id, values), before), seq) in rows.iter().zip(befores).zip(seqs) {
             if def.strategy == Strategy::LwwPerField {
                 for (i, field) in def.fields.iter().enumerate() {
-                    let changed = p.before.as_ref().is_none_or(|b| b[i] != p.values[i]);
+                    let changed = before.as_ref().is_none_or(|b| b[i] != values[i]);
                     if changed && field.strategy == FieldStrategy::Lww {
-                        stamp(tx, def.name, &p.id, field.name, self.now_ms, seq)?;
+                        stamp(tx, def.name, id, field.name, self.now_ms, seq)?;
                     }
                 }
             }
-            match p.before {
+            match before {
                 Some(_) => self.report.updated += 1,
                 None => self.report.created += 1,
             }
@@ -915,6 +978,7 @@ pub fn run(
                     None => break,
                     Some(Ok(row)) => rows.push(row),
                     Some(Err((error, raw))) => {
+                        let raw = Raw::Line(raw.join(","));
                         importer.report.rows += 1;
                         importer.reject(error, &raw)?;
                     }
@@ -960,6 +1024,10 @@ pub fn run(
         importer.report.stored = true;
     }
     importer.report.dry_run = options.dry_run;
+    if importer.report.stored && importer.report.changed() >= ANALYZE_AFTER {
+        // Fresh statistics, so the server's queries plan for the table's new size.
+        db.write_unordered_blocking(|tx| tx.batch(&format!("ANALYZE \"{}\"", def.name)))?;
+    }
     if let Some(file) = importer.rejected.as_mut() {
         file.finish()?;
     }

@@ -13,6 +13,7 @@ pub mod error;
 pub mod export;
 pub mod http;
 pub mod import;
+pub mod integration;
 mod listen;
 pub mod openapi;
 pub mod pull;
@@ -25,6 +26,7 @@ pub mod serve;
 pub mod sql;
 pub mod throttle;
 pub mod waits;
+pub mod webhooks;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -67,6 +69,8 @@ pub struct Limits {
     pub connections: serve::ConnectionLimits,
     pub login: throttle::LoginLimits,
     pub long_polls: waits::LongPollLimits,
+    pub integration: integration::IntegrationLimits,
+    pub webhooks: webhooks::WebhookLimits,
 }
 
 impl ServerConfig {
@@ -98,6 +102,7 @@ pub struct RunningServer {
     task: tokio::task::JoinHandle<std::io::Result<()>>,
     watcher: tokio::task::JoinHandle<()>,
     waker: tokio::task::JoinHandle<()>,
+    deliveries: tokio::task::JoinHandle<()>,
 }
 
 impl RunningServer {
@@ -111,11 +116,17 @@ impl RunningServer {
         self.state.waits.len()
     }
 
+    /// Integration imports running or queued right now.
+    pub fn imports_in_use(&self) -> usize {
+        self.state.imports.in_use()
+    }
+
     pub async fn stop(self) {
         // Waiting pulls answer, the accept loop ends, requests in flight finish.
         self.state.stopping.send_replace(true);
         self.watcher.abort();
         self.waker.abort();
+        self.deliveries.abort();
         let _ = self.task.await;
     }
 }
@@ -138,9 +149,11 @@ pub async fn start(config: ServerConfig, listen: SocketAddr) -> anyhow::Result<R
         waits: waits::Waits::new(config.limits.long_polls.clone()),
         head: tokio::sync::watch::channel(0).0,
         stopping: tokio::sync::watch::channel(false).0,
+        imports: Arc::new(integration::ImportGate::new(config.limits.integration.clone())),
     });
     state.refresh_head().await?;
     let waker = tokio::spawn(waits::run_waker(state.clone()));
+    let deliveries = tokio::spawn(webhooks::run(state.clone(), config.limits.webhooks.clone()));
     let watcher = match state.db.postgres_config() {
         // Every write on any instance sharing the database NOTIFYs on commit.
         Some(pg) => {
@@ -174,5 +187,5 @@ pub async fn start(config: ServerConfig, listen: SocketAddr) -> anyhow::Result<R
     let serving_tls = tls.is_some();
     let limits = config.limits.connections.clone();
     let task = tokio::spawn(serve::serve(listener, app, limits, tls, state.stopping.subscribe()));
-    Ok(RunningServer { addr, tls: serving_tls, state, task, watcher, waker })
+    Ok(RunningServer { addr, tls: serving_tls, state, task, watcher, waker, deliveries })
 }

@@ -11,6 +11,11 @@ use fieldsync_server::auth;
 use fieldsync_server::db::{Db, Location};
 use fieldsync_server::ServerConfig;
 
+/// Faster than the system allocator for the per-row work of import and export, and it
+/// returns freed memory to the system more readily.
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(name = "fieldsync-server", version, about = "Fieldsync sync server")]
 struct Cli {
@@ -104,11 +109,68 @@ enum Command {
         #[arg(long, value_parser = parse_format, default_value = "csv")]
         format: fieldsync_server::import::Format,
     },
+    /// Tokens for back-office systems using the integration API (docs/INTEGRATION.md).
+    Integration {
+        #[command(subcommand)]
+        command: IntegrationCommand,
+    },
+    /// URLs told about lifecycle events (an order approved or rejected), signed and retried.
+    Webhook {
+        #[command(subcommand)]
+        command: WebhookCommand,
+    },
     /// List and revoke sign-ins (one per laptop and user).
     Session {
         #[command(subcommand)]
         command: SessionCommand,
     },
+}
+
+#[derive(Subcommand)]
+enum WebhookCommand {
+    /// Register a URL for events; prints its id and signing secret (shown once).
+    Add {
+        url: String,
+        /// Comma-separated, e.g. order.approved,order.rejected.
+        #[arg(long)]
+        events: String,
+    },
+    /// The webhooks and how their deliveries went.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Stop sending to a webhook (by the id `webhook list` shows).
+    Remove { id: String },
+    /// The delivery log, newest first: event, status, attempts, last answer.
+    Deliveries {
+        /// Only this webhook's deliveries.
+        #[arg(long)]
+        webhook: Option<String>,
+        #[arg(long, default_value_t = 50)]
+        limit: i64,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum IntegrationCommand {
+    /// Create an integration and print its token (shown once; keep it in the ERP's secrets).
+    Add {
+        name: String,
+        /// What it may do, e.g. import:products,import:price_list_items,export:orders
+        /// (`import:*` or `export:*` for every type).
+        #[arg(long)]
+        scopes: String,
+    },
+    /// The integrations, their scopes and when each token was last used.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke an integration's token at once.
+    Revoke { name: String },
 }
 
 #[derive(Subcommand)]
@@ -341,6 +403,114 @@ fn export(
     Ok(())
 }
 
+fn integration(location: &Location, registry: &Registry, command: IntegrationCommand) -> anyhow::Result<()> {
+    use fieldsync_server::integration;
+    match command {
+        IntegrationCommand::Add { name, scopes } => {
+            let scopes = integration::parse_scopes(registry, &scopes).map_err(anyhow::Error::msg)?;
+            let db = Db::open(location, &[])?;
+            let token = db.write_blocking(|tx| integration::add(tx, &name, &scopes, now_ms()))?;
+            println!("integration {name} added; its token (shown only now):\n{token}");
+        }
+        IntegrationCommand::List { json } => {
+            let db = Db::open(location, &[])?;
+            let all = db.read_blocking(integration::list)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&all)?);
+            } else if all.is_empty() {
+                println!("no integrations; add one with `fieldsync-server integration add NAME --scopes ...`");
+            } else {
+                println!("{:<20}  {:<10}  {:<20}  {:<20}  SCOPES", "NAME", "STATE", "CREATED", "LAST USED");
+                let minute = |t: &str| t.get(..16).unwrap_or(t).replace('T', " ");
+                for i in all {
+                    let state = if i.revoked_at.is_some() { "revoked" } else { "active" };
+                    let used = i.last_used_at.as_deref().map_or("never".to_string(), minute);
+                    println!(
+                        "{:<20}  {:<10}  {:<20}  {:<20}  {}",
+                        i.name,
+                        state,
+                        minute(&i.created_at),
+                        used,
+                        i.scopes
+                    );
+                }
+            }
+        }
+        IntegrationCommand::Revoke { name } => {
+            let db = Db::open(location, &[])?;
+            let revoked = db.write_blocking(|tx| integration::revoke(tx, &name, now_ms()))?;
+            anyhow::ensure!(
+                revoked,
+                "there is no integration '{name}' in use; `fieldsync-server integration list` shows them"
+            );
+            println!("the token of {name} is revoked");
+        }
+    }
+    Ok(())
+}
+
+fn webhook(location: &Location, registry: &Registry, command: WebhookCommand) -> anyhow::Result<()> {
+    use fieldsync_server::webhooks;
+    let db = Db::open(location, &[])?;
+    let minute = |t: &str| t.get(..19).unwrap_or(t).replace('T', " ");
+    match command {
+        WebhookCommand::Add { url, events } => {
+            let events = webhooks::parse_events(registry, &events).map_err(anyhow::Error::msg)?;
+            let (id, secret) = db.write_blocking(|tx| webhooks::add(tx, &url, &events, now_ms()))?;
+            println!("webhook {id} added for {}", events.join(", "));
+            println!("signing secret (shown only now; the receiver checks Fieldsync-Signature with it):\n{secret}");
+        }
+        WebhookCommand::List { json } => {
+            let all = db.read_blocking(webhooks::list)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&all)?);
+            } else if all.is_empty() {
+                println!("no webhooks; add one with `fieldsync-server webhook add URL --events order.approved`");
+            } else {
+                for w in all {
+                    let state = if w.removed_at.is_some() { "removed" } else { "active" };
+                    println!(
+                        "{}  {state}  {}  events: {}  delivered {}, pending {}, failed {}",
+                        w.id, w.url, w.events, w.delivered, w.pending, w.failed
+                    );
+                }
+            }
+        }
+        WebhookCommand::Remove { id } => {
+            let removed = db.write_blocking(|tx| webhooks::remove(tx, &id, now_ms()))?;
+            anyhow::ensure!(removed, "there is no active webhook {id}; `fieldsync-server webhook list` shows them");
+            println!("webhook {id} removed; it gets no more events");
+        }
+        WebhookCommand::Deliveries { webhook, limit, json } => {
+            let all = db.read_blocking(|tx| webhooks::deliveries(tx, webhook.as_deref(), limit))?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&all)?);
+            } else if all.is_empty() {
+                println!("no deliveries yet");
+            } else {
+                println!("{:<19}  {:<16}  {:<9}  {:>8}  LAST ANSWER", "CREATED", "EVENT", "STATUS", "ATTEMPTS");
+                for d in all {
+                    let answer = match (&d.last_status, &d.last_error) {
+                        (_, Some(e)) => e.clone(),
+                        (Some(s), None) => format!("HTTP {s}"),
+                        (None, None) => "-".into(),
+                    };
+                    let next =
+                        d.next_attempt_at.as_deref().map(|t| format!(" (next try {})", minute(t))).unwrap_or_default();
+                    println!(
+                        "{:<19}  {:<16}  {:<9}  {:>8}  {answer}{next}",
+                        minute(&d.created_at),
+                        d.event,
+                        d.status,
+                        d.attempts
+                    );
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
 fn run(cli: Cli) -> anyhow::Result<()> {
     let registry = Registry::standard();
     let location = Location::new(&cli.data, cli.database.as_deref());
@@ -396,6 +566,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Export { entity, since, status, format } => {
             export(&location, &registry, &entity, fieldsync_server::export::Query { since, status }, format)?;
         }
+        Command::Integration { command } => integration(&location, &registry, command)?,
+        Command::Webhook { command } => webhook(&location, &registry, command)?,
         Command::Session { command: SessionCommand::List { user, json } } => {
             let db = Db::open(&location, &[])?;
             let sessions = db.write_blocking(|tx| auth::list_sessions(tx, user.as_deref(), now_ms()))?;

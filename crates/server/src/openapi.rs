@@ -27,6 +27,8 @@ use crate::http;
         http::pull_handler,
         http::admin_assign,
         http::admin_unassign,
+        crate::integration::import_handler,
+        crate::integration::export_handler,
         serve
     ),
     components(schemas(
@@ -46,12 +48,17 @@ use crate::http;
         UserInfo,
         http::Health,
         http::SignedOut,
+        crate::export::Page,
+        crate::import::Report,
+        crate::import::RowError,
+        crate::integration::ImportResponse,
     )),
     modifiers(&Security)
 )]
 pub struct ApiDoc;
 
-/// The two bearer schemes: a session token from `/v1/login`, and the admin token.
+/// The three bearer schemes: a session token from `/v1/login`, the admin token, and an
+/// integration token (`fieldsync-server integration add`).
 struct Security;
 
 impl utoipa::Modify for Security {
@@ -60,6 +67,7 @@ impl utoipa::Modify for Security {
         let components = api.components.get_or_insert_with(Default::default);
         components.add_security_scheme("session", bearer());
         components.add_security_scheme("admin", bearer());
+        components.add_security_scheme("integration", bearer());
     }
 }
 

@@ -559,6 +559,8 @@ fn update(
     let state_written = def.state_machine.is_some_and(|sm| winners.contains_key(sm.field));
     if let Some(t) = transition.filter(|_| state_written) {
         checks::after_transition(ctx.reg, tx, def, id, t, ctx.now_ms)?;
+        // Subscribed webhooks hear of it once this batch commits (never if it does not).
+        crate::webhooks::enqueue(tx, ctx.reg, def, id, t.to, ctx.now_ms)?;
     }
     Ok(Outcome::Done(applied(m, lost)))
 }

@@ -54,6 +54,67 @@ pub fn upsert(tx: &Tx<'_>, def: &EntityDef, id: &str, values: &[Value]) -> Resul
     log_change(tx, def.name, id, false)
 }
 
+/// Records [`upsert_many`] writes per statement (a multi-row `INSERT` costs far less per
+/// row than one statement each).
+pub const UPSERT_CHUNK: usize = 100;
+
+/// Writes many whole records (values in registry order) and logs their changes, a few
+/// statements per [`UPSERT_CHUNK`] records; the ids must be distinct. Returns each
+/// record's new seq, in the order given.
+pub fn upsert_many(tx: &Tx<'_>, def: &EntityDef, records: &[(String, Vec<Value>)]) -> Result<Vec<i64>, DbError> {
+    let mut seqs = Vec::with_capacity(records.len());
+    let width = def.fields.len() + 1;
+    for chunk in records.chunks(UPSERT_CHUNK) {
+        let tuples = |width: usize, first: usize| -> String {
+            (0..chunk.len())
+                .map(|r| {
+                    let cells: Vec<String> = (0..width).map(|c| format!("?{}", first + r * width + c)).collect();
+                    format!("({})", cells.join(", "))
+                })
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let sets = def.field_names().map(|c| format!("\"{c}\" = excluded.\"{c}\"")).collect::<Vec<_>>().join(", ");
+        let conflict = match sets.is_empty() {
+            true => "DO NOTHING".to_string(),
+            false => format!("DO UPDATE SET {sets}"),
+        };
+        let sql = format!(
+            "INSERT INTO \"{}\" ({}) VALUES {} ON CONFLICT(id) {conflict}",
+            def.name,
+            column_list(def, None),
+            tuples(width, 1)
+        );
+        let mut params = Vec::with_capacity(chunk.len() * width);
+        for (id, values) in chunk {
+            params.push(SqlValue::from(id.as_str()));
+            params.extend(def.fields.iter().zip(values).map(|(f, v)| to_sql(f.ty, v)));
+        }
+        tx.execute(&sql, &params)?;
+        // The change log, one statement too: `?1` is the entity, then one id per record.
+        let rows = (0..chunk.len()).map(|r| format!("(?1, ?{}, 0, '')", r + 2)).collect::<Vec<_>>().join(", ");
+        let sql = match tx.backend() {
+            Backend::Sqlite => format!(
+                "INSERT OR REPLACE INTO changes (entity, record_id, deleted, target) VALUES {rows} RETURNING record_id, seq"
+            ),
+            Backend::Postgres => format!(
+                "INSERT INTO changes (entity, record_id, deleted, target) VALUES {rows} \
+                 ON CONFLICT (entity, record_id, target) \
+                 DO UPDATE SET seq = nextval('changes_seq_seq'), deleted = excluded.deleted RETURNING record_id, seq"
+            ),
+        };
+        let mut params = vec![SqlValue::from(def.name)];
+        params.extend(chunk.iter().map(|(id, _)| SqlValue::from(id.as_str())));
+        let mut by_id = std::collections::HashMap::with_capacity(chunk.len());
+        tx.for_each(&sql, &params, |r| {
+            by_id.insert(r.get::<String>(0)?, r.get::<i64>(1)?);
+            Ok(true)
+        })?;
+        seqs.extend(chunk.iter().map(|(id, _)| by_id.get(id).copied().unwrap_or_default()));
+    }
+    Ok(seqs)
+}
+
 /// Deletes a record. Its tombstone reaches only the users who could see it just before:
 /// nobody learns the id of a record they never saw.
 pub fn delete(tx: &Tx<'_>, reg: &fieldsync_protocol::Registry, def: &EntityDef, id: &str) -> Result<i64, DbError> {

@@ -33,12 +33,19 @@ pub fn private_dir(dir: &std::path::Path) -> std::io::Result<()> {
 /// Makes the database at `path` and its WAL and shared-memory files readable by their
 /// owner only (0600), creating the database file so if it does not exist yet (SQLite gives
 /// the WAL files the database's mode). Existing files with looser modes are fixed.
+///
+/// An existing database is never opened here: closing any descriptor of a database file
+/// drops every POSIX lock this process holds on it, including those of SQLite connections
+/// already open in the process (a server, with an admin tool in the same process), and
+/// another process could then check the WAL file out from under them.
 pub fn private_database(path: &std::path::Path) -> std::io::Result<()> {
-    let mut opts = std::fs::OpenOptions::new();
-    opts.create(true).append(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
-    opts.open(path)?;
+    if !path.exists() {
+        let mut opts = std::fs::OpenOptions::new();
+        opts.create(true).append(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+        opts.open(path)?;
+    }
     for suffix in ["", "-wal", "-shm"] {
         let file = std::path::PathBuf::from(format!("{}{suffix}", path.display()));
         private_file(&file)?;
@@ -67,8 +74,8 @@ pub const ENTITY_MIGRATIONS: &[Migration] = &[
     Migration {
         set: "entities",
         version: 2,
-        name: "active_customers",
-        sql: include_str!("../../../migrations/entities/002_active_customers.sql"),
+        name: "erp_fields",
+        sql: include_str!("../../../migrations/entities/002_erp_fields.sql"),
     },
 ];
 
