@@ -40,10 +40,22 @@ print(json.load(urllib.request.urlopen(req))["token"])
 PY
 )
 
+checks=not_a_server_error,status_code_conformance,content_type_conformance,response_headers_conformance,response_schema_conformance
+
 # Logout is left out: it would end the session the run signs in with (tests/e2e/sessions.rs
-# covers it). Long polls may wait up to 60 s, hence the request timeout.
+# covers it). Long polls may wait up to 60 s, hence the request timeout. The integration
+# endpoints get their own run below, with an integration token.
 "$venv/bin/schemathesis" run "$url/v1/openapi.json" \
     --header "Authorization: Bearer $token" \
-    --checks not_a_server_error,status_code_conformance,content_type_conformance,response_headers_conformance,response_schema_conformance \
-    --exclude-path /v1/logout \
+    --checks "$checks" \
+    --exclude-path /v1/logout --exclude-path-regex '^/v1/integration/' \
     --max-time 90 --request-timeout 65 --seed 1 --no-color "$@"
+
+# The integration API with a token that may import and export every type: random files
+# into every importable type, random export queries.
+integration=$("$bin" --data "$data/db" integration add fuzz --scopes 'import:*,export:*' | tail -1)
+"$venv/bin/schemathesis" run "$url/v1/openapi.json" \
+    --header "Authorization: Bearer $integration" \
+    --checks "$checks" \
+    --include-path-regex '^/v1/integration/' \
+    --max-time 45 --request-timeout 65 --seed 1 --no-color "$@"
