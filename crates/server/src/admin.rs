@@ -165,6 +165,57 @@ pub fn set_user_territory(
     Ok(reassign::publish(tx, &viewers, &before, &after, headline, &reason, now_ms)?)
 }
 
+/// Lets a territory sell a product category (`assign = true`) or stop selling it. Whoever
+/// covers the territory, and their managers, gain or lose the category's products, prices,
+/// promotions and stock on their next sync, with a notice.
+pub fn set_territory_category(
+    tx: &Tx<'_>,
+    reg: &Registry,
+    code: &str,
+    category: &str,
+    assign: bool,
+    now_ms: i64,
+) -> anyhow::Result<Vec<ViewChange>> {
+    let territory =
+        id_of(tx, "territories", "code", code)?.ok_or_else(|| anyhow::anyhow!("there is no territory '{code}'"))?;
+    let cat = id_of(tx, "product_categories", "code", category)?
+        .ok_or_else(|| anyhow::anyhow!("there is no product category '{category}'"))?;
+    // Who covers the territory, and their managers (team territories).
+    let names: Vec<String> = tx.query(
+        "SELECT u.username FROM user_territories ut JOIN users u ON u.id = ut.user_id WHERE ut.territory_id = ?1 \
+         UNION SELECT m.username FROM user_territories ut JOIN users u ON u.id = ut.user_id \
+         JOIN users m ON m.id = u.manager_id WHERE ut.territory_id = ?1",
+        args![&territory],
+        |r| r.get(0),
+    )?;
+    let viewers = reassign::viewers(tx, Some(&names))?;
+    let before = reassign::capture(tx, reg, &viewers, &Span::All)?;
+    let changed = if assign {
+        tx.execute(
+            "INSERT INTO territory_categories (territory_id, category_id) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
+            args![&territory, &cat],
+        )?
+    } else {
+        tx.execute(
+            "DELETE FROM territory_categories WHERE territory_id = ?1 AND category_id = ?2",
+            args![&territory, &cat],
+        )?
+    };
+    if changed == 0 {
+        match assign {
+            true => anyhow::bail!("territory {code} already sells {category}"),
+            false => anyhow::bail!("territory {code} does not sell {category}"),
+        }
+    }
+    let after = reassign::capture(tx, reg, &viewers, &Span::All)?;
+    let reason = match assign {
+        true => format!("{code} now sells {category}"),
+        false => format!("{code} no longer sells {category}"),
+    };
+    let headline = reg.get("products").ok_or_else(|| anyhow::anyhow!("no products entity"))?;
+    Ok(reassign::publish(tx, &viewers, &before, &after, headline, &reason, now_ms)?)
+}
+
 /// Moves customers (by id or code) to another territory. Everyone whose view changes
 /// gains or loses the customers and their dependent records, and gets a notice.
 pub fn move_customers(

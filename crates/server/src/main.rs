@@ -234,20 +234,26 @@ impl LimitArgs {
 
 #[derive(Subcommand)]
 enum TerritoryCommand {
-    /// Give a user the territory (--user), or move customers into it (--customer).
+    /// Give a user the territory (--user), move customers into it (--customer), or let it
+    /// sell a product category (--category).
     Assign {
         code: String,
-        #[arg(long, conflicts_with = "customers", required_unless_present = "customers")]
+        #[arg(long, conflicts_with_all = ["customers", "categories"], required_unless_present_any = ["customers", "categories"])]
         user: Option<String>,
         /// Customer id or code; repeat for several.
-        #[arg(long = "customer")]
+        #[arg(long = "customer", conflicts_with = "categories")]
         customers: Vec<String>,
+        /// Product category code; repeat for several.
+        #[arg(long = "category")]
+        categories: Vec<String>,
     },
-    /// Take the territory away from a user.
+    /// Take the territory away from a user (--user), or stop it selling a category (--category).
     Unassign {
         code: String,
-        #[arg(long)]
-        user: String,
+        #[arg(long, conflicts_with = "categories", required_unless_present = "categories")]
+        user: Option<String>,
+        #[arg(long = "category")]
+        categories: Vec<String>,
     },
 }
 
@@ -511,6 +517,22 @@ fn webhook(location: &Location, registry: &Registry, command: WebhookCommand) ->
     Ok(())
 }
 
+/// Adds or removes several categories of a territory in one transaction.
+fn categories_of(
+    tx: &fieldsync_server::sql::Tx<'_>,
+    registry: &Registry,
+    code: &str,
+    categories: &[String],
+    assign: bool,
+    now: i64,
+) -> anyhow::Result<Vec<fieldsync_server::reassign::ViewChange>> {
+    let mut all = Vec::new();
+    for category in categories {
+        all.extend(fieldsync_server::admin::set_territory_category(tx, registry, code, category, assign, now)?);
+    }
+    Ok(all)
+}
+
 fn run(cli: Cli) -> anyhow::Result<()> {
     let registry = Registry::standard();
     let location = Location::new(&cli.data, cli.database.as_deref());
@@ -591,11 +613,17 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 TerritoryCommand::Assign { code, user: Some(user), .. } => {
                     fieldsync_server::admin::set_user_territory(tx, &registry, &code, &user, true, now)
                 }
-                TerritoryCommand::Assign { code, user: None, customers } => {
+                TerritoryCommand::Assign { code, user: None, customers, categories } if customers.is_empty() => {
+                    categories_of(tx, &registry, &code, &categories, true, now)
+                }
+                TerritoryCommand::Assign { code, user: None, customers, .. } => {
                     fieldsync_server::admin::move_customers(tx, &registry, &code, &customers, now)
                 }
-                TerritoryCommand::Unassign { code, user } => {
+                TerritoryCommand::Unassign { code, user: Some(user), .. } => {
                     fieldsync_server::admin::set_user_territory(tx, &registry, &code, &user, false, now)
+                }
+                TerritoryCommand::Unassign { code, user: None, categories } => {
+                    categories_of(tx, &registry, &code, &categories, false, now)
                 }
             })?;
             if changes.is_empty() {
