@@ -17,6 +17,9 @@ fn main() {
         "attention",
         "resend",
         "discard",
+        "dashboard",
+        "review_many",
+        "export_orders",
     ];
     tauri_build::try_build(
         tauri_build::Attributes::new().app_manifest(tauri_build::AppManifest::new().commands(commands)),

@@ -4,7 +4,9 @@
 //! `FIELDSYNC_UPDATE_BINDINGS=1 cargo test -p fieldsync-desktop bindings`.
 
 use fieldsync_client::schedule::SyncState;
-use fieldsync_client::{AttentionItem, ConflictEntry, ReviewItem, Status};
+use fieldsync_client::{
+    AttentionItem, BulkReview, ConflictEntry, Dashboard, Laptop, RepWeeks, ReviewItem, Status, TopCustomer,
+};
 use ts_rs::TS;
 
 use crate::commands::{AppInfo, SyncStatus, UiError};
@@ -30,6 +32,11 @@ fn render() -> String {
         AttentionItem::decl(),
         ConflictEntry::decl(),
         ReviewItem::decl(),
+        Dashboard::decl(),
+        RepWeeks::decl(),
+        TopCustomer::decl(),
+        Laptop::decl(),
+        BulkReview::decl(),
     ] {
         out.push_str("export ");
         out.push_str(&decl);

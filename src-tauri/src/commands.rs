@@ -2,7 +2,7 @@
 //! connection; writes use the engine and nudge the background task to sync.
 
 use fieldsync_client::schedule::SyncState;
-use fieldsync_client::{ClientError, ConflictEntry, Object, ReviewFilter, ReviewItem, Status};
+use fieldsync_client::{BulkReview, ClientError, ConflictEntry, Dashboard, Object, ReviewFilter, ReviewItem, Status};
 use fieldsync_protocol::wire::UserInfo;
 use serde::Serialize;
 use tauri::{AppHandle, State};
@@ -59,7 +59,10 @@ macro_rules! all_commands {
             conflicts,
             attention,
             resend,
-            discard
+            discard,
+            dashboard,
+            review_many,
+            export_orders
         )
     };
 }
@@ -205,10 +208,82 @@ pub async fn save(
     Ok(saved)
 }
 
+/// The team's orders, filtered by status (default: waiting for review), rep and order date.
 #[tauri::command]
-pub async fn review_queue(app: State<'_, App>, status: Option<String>, rep: Option<String>) -> Res<Vec<ReviewItem>> {
-    let filter = ReviewFilter { status, rep, ..Default::default() };
+pub async fn review_queue(
+    app: State<'_, App>,
+    status: Option<String>,
+    rep: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
+) -> Res<Vec<ReviewItem>> {
+    let filter = filter(status, rep, from, to);
     Ok(app.reader.lock().unwrap_or_else(|p| p.into_inner()).review_queue(&filter)?)
+}
+
+/// Empty filter values from the UI's inputs mean "any".
+fn filter(status: Option<String>, rep: Option<String>, from: Option<String>, to: Option<String>) -> ReviewFilter {
+    let given = |v: Option<String>| v.filter(|s| !s.trim().is_empty());
+    ReviewFilter { status: given(status), rep: given(rep), from: given(from), to: given(to) }
+}
+
+/// The manager's dashboard, from the local store (works offline).
+#[tauri::command]
+pub async fn dashboard(app: State<'_, App>) -> Res<Dashboard> {
+    let today = fieldsync_protocol::time::date_from_days(
+        fieldsync_protocol::time::Clock::now_ms(&fieldsync_protocol::time::SystemClock).div_euclid(86_400_000),
+    );
+    Ok(app.reader.lock().unwrap_or_else(|p| p.into_inner()).dashboard(&today)?)
+}
+
+/// Approves or rejects the selected orders with one comment.
+#[tauri::command]
+pub async fn review_many(
+    handle: AppHandle,
+    app: State<'_, App>,
+    order_ids: Vec<String>,
+    approve: bool,
+    comment: Option<String>,
+) -> Res<BulkReview> {
+    let done = app.engine.lock().await.review_many(&order_ids, approve, comment.as_deref())?;
+    with_background(&handle, |bg| bg.local_change());
+    Ok(done)
+}
+
+/// Writes the filtered order list as CSV into the Downloads folder; returns where.
+#[tauri::command]
+pub async fn export_orders(
+    handle: AppHandle,
+    app: State<'_, App>,
+    status: Option<String>,
+    rep: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
+) -> Res<String> {
+    use tauri::Manager;
+    let csv = app.reader.lock().unwrap_or_else(|p| p.into_inner()).orders_csv(&filter(status, rep, from, to))?;
+    let folder = handle.path().download_dir().or_else(|_| handle.path().home_dir()).map_err(|_| UiError {
+        code: "internal",
+        message: "There is no Downloads folder to save the file in.".into(),
+    })?;
+    let today = fieldsync_protocol::time::date_from_days(
+        fieldsync_protocol::time::Clock::now_ms(&fieldsync_protocol::time::SystemClock).div_euclid(86_400_000),
+    );
+    let path = (1..)
+        .map(|n| match n {
+            1 => folder.join(format!("fieldsync-orders-{today}.csv")),
+            n => folder.join(format!("fieldsync-orders-{today}-{n}.csv")),
+        })
+        .find(|p| !p.exists())
+        .expect("some name is free");
+    std::fs::write(&path, csv).map_err(|e| UiError {
+        code: "internal",
+        message: format!(
+            "The file could not be saved in {}: {e}. Check there is space and try again.",
+            folder.display()
+        ),
+    })?;
+    Ok(path.display().to_string())
 }
 
 #[tauri::command]

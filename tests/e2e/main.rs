@@ -8,6 +8,7 @@ mod cli_flows;
 mod compression;
 mod conflicts;
 mod convergence;
+mod dashboard;
 mod demo_company;
 mod exactly_once;
 mod extension;

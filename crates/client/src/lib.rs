@@ -7,6 +7,7 @@
 
 pub mod background;
 pub mod config;
+pub mod dashboard;
 pub mod error;
 pub mod schedule;
 pub mod store;
@@ -27,6 +28,7 @@ use serde::Serialize;
 use serde_json::Value;
 use uuid::Uuid;
 
+pub use dashboard::{BulkReview, Dashboard, Laptop, RepWeeks, TopCustomer};
 pub use error::{ClientError, Result};
 pub use store::{AttentionItem, Object, Store};
 pub use sync::{probe, wait_for_news, Progress, SyncReport};

@@ -158,6 +158,41 @@ pub async fn probe(transport: &dyn Transport, server: &str) -> bool {
     matches!(transport.send(req).await, Ok(r) if r.status == 200)
 }
 
+/// A manager's laptop list for the dashboard, fetched at most every
+/// [`crate::dashboard::TEAM_DEVICES_REFRESH_MS`]. A failure leaves the last list in place:
+/// it is a picture of the team, not part of syncing.
+async fn refresh_team_devices(ctx: &SyncCtx<'_>, store: &mut Store) -> Result<()> {
+    if store.meta("role")?.as_deref() != Some("manager") {
+        return Ok(());
+    }
+    let now = ctx.clock.now_ms();
+    let last: i64 = store.meta("team_devices_at_ms")?.and_then(|v| v.parse().ok()).unwrap_or(0);
+    if now - last < crate::dashboard::TEAM_DEVICES_REFRESH_MS && last != 0 {
+        return Ok(());
+    }
+    let req = HttpRequest {
+        method: Method::Get,
+        url: format!("{}/v1/team/devices", ctx.server),
+        token: Some(ctx.token.to_string()),
+        body: None,
+    };
+    match call::<fieldsync_protocol::wire::TeamDevices>(ctx.transport.as_ref(), ctx.clock.as_ref(), req).await {
+        Ok((team, _)) => {
+            let json = serde_json::to_string(&team.devices).map_err(|e| ClientError::Internal(e.to_string()))?;
+            store.set_meta("team_devices", &json)?;
+            store.set_meta("team_devices_at_ms", &now.to_string())?;
+        }
+        Err(e) => tracing::info!(error = %e, "the team's laptop list could not be refreshed"),
+    }
+    Ok(())
+}
+
+impl ServerTime for fieldsync_protocol::wire::TeamDevices {
+    fn server_time_ms(&self) -> i64 {
+        self.server_time_ms
+    }
+}
+
 pub(crate) trait ServerTime {
     fn server_time_ms(&self) -> i64;
 }
@@ -194,6 +229,9 @@ pub(crate) async fn run(
         }
         pull(ctx, store, &mut report, progress).await?;
         store.set_meta("last_sync_ms", &ctx.clock.now_ms().to_string())?;
+        if with_push {
+            refresh_team_devices(ctx, store).await?;
+        }
         tracing::info!(?report, "sync finished");
         Ok(report)
     }

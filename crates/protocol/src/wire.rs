@@ -204,3 +204,25 @@ mod tests {
         );
     }
 }
+
+/// One signed-in laptop of a manager's team, as `GET /v1/team/devices` lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct TeamDevice {
+    pub user: String,
+    /// The laptop's host name, as the app reported it at sign-in.
+    pub device: Option<String>,
+    pub app_version: Option<String>,
+    /// When it signed in, and when it last reached the server (RFC 3339).
+    pub signed_in_at: String,
+    pub last_seen_at: String,
+}
+
+/// The answer of `GET /v1/team/devices`: every session in use of the manager and the
+/// people they manage, most recently seen first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct TeamDevices {
+    pub devices: Vec<TeamDevice>,
+    pub server_time_ms: i64,
+}

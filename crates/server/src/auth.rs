@@ -293,6 +293,31 @@ pub fn list_sessions(tx: &Tx<'_>, username: Option<&str>, now_ms: i64) -> Result
     Ok(rows)
 }
 
+/// The sessions in use of a manager and the users they manage, most recently seen first.
+pub fn team_devices(
+    tx: &Tx<'_>,
+    manager: &Uuid,
+    now_ms: i64,
+) -> Result<Vec<fieldsync_protocol::wire::TeamDevice>, AppError> {
+    let rows = tx.query(
+        "SELECT u.username, s.host_name, s.app_version, s.created_at_ms, s.last_seen_ms \
+         FROM sessions s JOIN users u ON u.id = s.user_id \
+         WHERE s.revoked_at_ms IS NULL AND s.expires_at_ms > ?1 AND (u.id = ?2 OR u.manager_id = ?2) \
+         ORDER BY s.last_seen_ms DESC",
+        args![now_ms, manager.to_string()],
+        |r| {
+            Ok(fieldsync_protocol::wire::TeamDevice {
+                user: r.get(0)?,
+                device: r.get(1)?,
+                app_version: r.get(2)?,
+                signed_in_at: fieldsync_protocol::time::rfc3339_ms(r.get(3)?),
+                last_seen_at: fieldsync_protocol::time::rfc3339_ms(r.get(4)?),
+            })
+        },
+    )?;
+    Ok(rows)
+}
+
 /// Which sessions to revoke.
 pub enum Sessions<'a> {
     /// One session, by the id `list_sessions` shows.

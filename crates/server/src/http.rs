@@ -70,6 +70,7 @@ pub fn router(state: Arc<AppState>, limits: &crate::Limits) -> Router {
         .route("/v1/pull", get(pull_handler))
         .route("/v1/admin/territories/assign", post(admin_assign))
         .route("/v1/admin/territories/unassign", post(admin_unassign))
+        .route("/v1/team/devices", get(team_devices))
         .route("/v1/integration/import/{entity}", post(crate::integration::import_handler))
         .route("/v1/integration/export/{entity}", get(crate::integration::export_handler))
         .fallback(not_found)
@@ -553,6 +554,28 @@ async fn admin_territory(
     }
     tracing::info!(assign, users = changes.len(), "territory change");
     Ok(Json(serde_json::json!({ "changes": changes })))
+}
+
+/// What the manager's dashboard shows of their team's laptops: who is signed in where,
+/// with which app version, and when each last reached the server.
+#[utoipa::path(get, path = "/v1/team/devices", tag = "sync", security(("session" = [])),
+    responses(
+        (status = 200, description = "The team's sessions in use, most recently seen first", body = fieldsync_protocol::wire::TeamDevices),
+        (status = 401, description = "No valid session", body = ErrorBody),
+        (status = 403, description = "Not a manager", body = ErrorBody),
+    ))]
+pub(crate) async fn team_devices(
+    State(state): State<Arc<AppState>>,
+    user: AuthUser,
+) -> Result<Json<fieldsync_protocol::wire::TeamDevices>, AppError> {
+    if user.role != fieldsync_protocol::Role::Manager {
+        return Err(
+            AppError::bad("forbidden", "Only managers see their team's laptops.").with_status(StatusCode::FORBIDDEN)
+        );
+    }
+    let now = state.clock.now_ms();
+    let devices = state.db.read(move |tx| crate::auth::team_devices(tx, &user.id, now)).await?;
+    Ok(Json(fieldsync_protocol::wire::TeamDevices { devices, server_time_ms: now }))
 }
 
 #[utoipa::path(post, path = "/v1/admin/territories/assign", tag = "admin", request_body = TerritoryRequest,

@@ -25,6 +25,7 @@ use crate::http;
         http::logout,
         http::push_handler,
         http::pull_handler,
+        http::team_devices,
         http::admin_assign,
         http::admin_unassign,
         crate::integration::import_handler,
@@ -33,6 +34,8 @@ use crate::http;
     ),
     components(schemas(
         ApiError,
+        fieldsync_protocol::wire::TeamDevice,
+        fieldsync_protocol::wire::TeamDevices,
         EntityChanges,
         ErrorBody,
         LoginRequest,

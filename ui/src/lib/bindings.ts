@@ -2,7 +2,7 @@
 // Regenerate: FIELDSYNC_UPDATE_BINDINGS=1 cargo test -p fieldsync-desktop bindings
 
 /** Every command the UI may invoke. */
-export type Command = "app_info" | "sign_in" | "sign_out" | "sync_now" | "set_paused" | "sync_status" | "search" | "record" | "related" | "save" | "review_queue" | "review" | "conflicts" | "attention" | "resend" | "discard";
+export type Command = "app_info" | "sign_in" | "sign_out" | "sync_now" | "set_paused" | "sync_status" | "search" | "record" | "related" | "save" | "review_queue" | "review" | "conflicts" | "attention" | "resend" | "discard" | "dashboard" | "review_many" | "export_orders";
 
 /** The payload of the "sync-state" event. */
 export type SyncState = { "state": "idle" } | { "state": "offline", since_ms: number, next_probe_ms: number, } | { "state": "syncing", rows: number, percent: number, } | { "state": "up_to_date", last_ok_ms: number, } | { "state": "failed", error: string, retry_at_ms: number, } | { "state": "sign_in_needed", reason: string, } | { "state": "paused" };
@@ -28,3 +28,34 @@ flags: string | null,
  * Earlier decisions on the order, oldest first: {decision, comment, reviewer, at}.
  */
 history: Array<Record<string, unknown>>, };
+
+export type Dashboard = { 
+/**
+ * Mondays of the weeks covered, oldest first (`YYYY-MM-DD`).
+ */
+weeks: Array<string>, 
+/**
+ * Every rep of the team, by name, with zeros for quiet weeks.
+ */
+reps: Array<RepWeeks>, 
+/**
+ * Orders waiting for review, and their value.
+ */
+open_reviews: number, open_review_cents: number, 
+/**
+ * Best customers of the period by revenue.
+ */
+top_customers: Array<TopCustomer>, 
+/**
+ * The team's laptops, as of `laptops_as_of` (none before the first sync that
+ * fetched them).
+ */
+laptops: Array<Laptop>, laptops_as_of: string | null, };
+
+export type RepWeeks = { rep: string, orders: number[], revenue_cents: number[], visits: number[], };
+
+export type TopCustomer = { customer_id: string, customer: string, orders: number, revenue_cents: number, };
+
+export type Laptop = { user: string, device: string | null, app_version: string | null, last_seen_at: string, };
+
+export type BulkReview = { reviewed: number, };
