@@ -28,7 +28,11 @@ impl Driver {
             );
         }
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let child = Command::new("tauri-driver")
+        let mut command = Command::new("tauri-driver");
+        // Its own process group, so dropping the driver also ends the WebKitWebDriver and
+        // the app it started: the next test's window must not meet this one's.
+        std::os::unix::process::CommandExt::process_group(&mut command, 0);
+        let child = command
             .args(["--port", &port.to_string()])
             .env("FIELDSYNC_PROFILE", profile)
             .env("FIELDSYNC_SERVER", server)
@@ -52,6 +56,8 @@ impl Driver {
 
 impl Drop for Driver {
     fn drop(&mut self) {
+        let group = format!("-{}", self.child.id());
+        let _ = Command::new("kill").args(["-KILL", "--", &group]).status();
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
@@ -273,5 +279,58 @@ async fn a_rep_works_offline_in_the_real_window_and_the_manager_approves_the_ord
         let bytes = std::fs::read(&file).unwrap();
         assert!(!bytes.windows(token.len()).any(|w| w == token.as_bytes()), "the token is in {}", file.display());
     }
+    drop(driver);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_manager_reads_the_teams_week_and_approves_orders_in_bulk() {
+    let srv = TestServer::demo().await;
+    // rep1 has synced from a laptop of its own, so the dashboard lists it.
+    let mut rep1 = srv.client("rep1").await;
+    rep1.sync().await;
+    let profile = tempfile::tempdir().unwrap();
+    let driver = Driver::start(profile.path(), &srv.url).await;
+    let app = workspace_bin("fieldsync-desktop");
+    let s = Session::start(&driver.url, app.to_str().unwrap()).await;
+    s.type_into(&s.wait_for("input[name=user]", 30).await, "manager1").await;
+    s.type_into(&s.wait_for("input[name=password]", 5).await, "demo").await;
+    s.click(&s.wait_for("button[type=submit]", 5).await).await;
+    s.wait_text("[data-testid=sync-summary]", 60, |t| t.contains("up to date")).await;
+
+    // The dashboard: this week's figures, the charts and the team's laptops.
+    s.click(&s.wait_for("[data-testid=dashboard-tab]", 10).await).await;
+    let open = s.wait_text("[data-testid=open-reviews]", 30, |t| t.contains("waiting for review")).await;
+    let waiting: usize = open.split_whitespace().next().unwrap().parse().unwrap();
+    assert!(waiting > 0, "{open}");
+    s.wait_for("[data-testid=revenue-chart] canvas", 10).await;
+    s.wait_text("[data-testid=laptops]", 30, |t| t.contains("rep1")).await;
+    s.screenshot("dashboard").await;
+
+    // Bulk review: everything waiting, one comment, one click.
+    s.click(&s.wait_for("[data-testid=open-reviews]", 5).await).await;
+    s.wait_count("[data-testid=review-row]", waiting, 30).await;
+    s.click(&s.wait_for("[data-testid=select-all]", 5).await).await;
+    s.wait_text("[data-testid=selection]", 10, |t| t.starts_with(&format!("{waiting} selected"))).await;
+    s.type_into(&s.wait_for("[data-testid=review-comment]", 5).await, "Approved at the Monday review").await;
+    s.screenshot("review-bulk").await;
+    s.click(&s.wait_for("[data-testid=approve-selected]", 5).await).await;
+    s.wait_text("[role=status]", 30, |t| t.contains(&format!("{waiting} orders approved"))).await;
+    // The background task pushes the decisions; the server has them all within a minute.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let approved: i64 = srv.with_db(|tx| {
+            tx.value(
+                "SELECT count(*) FROM order_reviews WHERE comment = 'Approved at the Monday review'",
+                fieldsync_server::args![],
+            )
+            .unwrap()
+        });
+        if approved as usize == waiting {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{approved} of {waiting} approvals reached the server");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    s.close().await;
     drop(driver);
 }

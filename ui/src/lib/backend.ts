@@ -2,7 +2,7 @@
 // `{code, message}`; `describeError` turns anything into one sentence for people.
 import { invoke, type InvokeArgs } from "@tauri-apps/api/core";
 import { listen, type UnlistenFn } from "@tauri-apps/api/event";
-import type { AppInfo, AttentionItem, Command, ConflictEntry, ReviewItem, SyncState, SyncStatus, UiError } from "./bindings";
+import type { AppInfo, AttentionItem, BulkReview, Command, ConflictEntry, Dashboard, ReviewItem, SyncState, SyncStatus, UiError } from "./bindings";
 
 export type Row = Record<string, unknown> & { id: string };
 
@@ -11,8 +11,12 @@ export type Row = Record<string, unknown> & { id: string };
 export type {
   AppInfo,
   AttentionItem,
+  BulkReview,
   Command,
   ConflictEntry as Conflict,
+  Dashboard,
+  Laptop,
+  RepWeeks,
   ReviewItem,
   Status,
   SyncState,
@@ -23,6 +27,17 @@ export type {
 /** `invoke`, restricted to the commands the Rust side registers. */
 function call<T>(command: Command, args?: InvokeArgs): Promise<T> {
   return invoke<T>(command, args);
+}
+
+/** The review list's filters beyond status; empty means any. */
+export interface OrderFilter {
+  rep?: string;
+  from?: string;
+  to?: string;
+}
+
+function filterArgs(f: OrderFilter) {
+  return { rep: f.rep || null, from: f.from || null, to: f.to || null };
 }
 
 export function describeError(e: unknown): string {
@@ -44,7 +59,13 @@ export const api = {
   record: (entity: string, id: string) => call<Row>("record", { entity, id }),
   related: (entity: string, field: string, value: string) => call<Row[]>("related", { entity, field, value }),
   save: (entity: string, id: string | null, fields: Record<string, string>) => call<Row>("save", { entity, id, fields }),
-  reviewQueue: (status?: string) => call<ReviewItem[]>("review_queue", { status: status ?? null, rep: null }),
+  reviewQueue: (status?: string, filter: OrderFilter = {}) =>
+    call<ReviewItem[]>("review_queue", { status: status ?? null, ...filterArgs(filter) }),
+  reviewMany: (orderIds: string[], approve: boolean, comment: string | null) =>
+    call<BulkReview>("review_many", { orderIds, approve, comment }),
+  exportOrders: (status: string, filter: OrderFilter = {}) =>
+    call<string>("export_orders", { status, ...filterArgs(filter) }),
+  dashboard: () => call<Dashboard>("dashboard"),
   review: (orderId: string, approve: boolean, comment: string | null) =>
     call<void>("review", { orderId, approve, comment }),
   conflicts: () => call<ConflictEntry[]>("conflicts"),

@@ -1,5 +1,5 @@
 import { describe, expect, test } from "vitest";
-import { dateTime, fieldText, localDate, outcomeLabel } from "./format";
+import { dateTime, fieldText, localDate, outcomeLabel, relativeTime, weekLabel } from "./format";
 
 describe("localDate", () => {
   test("is the day on the local wall clock, late in the evening too", () => {
@@ -32,4 +32,21 @@ test("outcomeLabel reads the outcome in words, and keeps an unknown one", () => 
   expect(outcomeLabel("follow_up")).toBe("Follow up");
   expect(outcomeLabel("later")).toBe("later");
   expect(outcomeLabel(null)).toBe("");
+});
+
+describe("dashboard labels", () => {
+  test("a week is labelled by its Monday", () => {
+    expect(weekLabel("2026-11-30")).toBe("30 Nov");
+    expect(weekLabel("2027-01-04")).toBe("4 Jan");
+  });
+
+  test("last seen reads as people say it", () => {
+    const now = new Date("2026-11-30T12:00:00Z");
+    expect(relativeTime("2026-11-30T11:59:40Z", now)).toBe("just now");
+    expect(relativeTime("2026-11-30T11:45:00Z", now)).toBe("15 min ago");
+    expect(relativeTime("2026-11-30T09:00:00Z", now)).toBe("3 h ago");
+    expect(relativeTime("2026-11-29T10:00:00Z", now)).toBe("yesterday");
+    expect(relativeTime("2026-11-26T12:00:00Z", now)).toBe("4 days ago");
+    expect(relativeTime("not a time", now)).toBe("not a time");
+  });
 });

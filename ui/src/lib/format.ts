@@ -38,3 +38,27 @@ export function outcomeLabel(value: unknown): string {
   const found = OUTCOMES.find(([v]) => v === value);
   return found ? found[1] : fieldText(value);
 }
+
+const MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+
+/// A week's Monday (YYYY-MM-DD) as the dashboard labels it: "24 Nov".
+export function weekLabel(monday: string): string {
+  const [, m, d] = monday.split("-").map(Number);
+  if (!m || !d) return monday;
+  return `${d} ${MONTHS[m - 1]}`;
+}
+
+/// How long ago an RFC 3339 time was, in words: "just now", "5 min ago", "3 h ago",
+/// "2 days ago"; older than a week, the date.
+export function relativeTime(value: string, now: Date = new Date()): string {
+  const t = new Date(value);
+  if (Number.isNaN(t.getTime())) return value;
+  const minutes = Math.round((now.getTime() - t.getTime()) / 60_000);
+  if (minutes < 1) return "just now";
+  if (minutes < 60) return `${minutes} min ago`;
+  const hours = Math.round(minutes / 60);
+  if (hours < 24) return `${hours} h ago`;
+  const days = Math.round(hours / 24);
+  if (days <= 7) return days === 1 ? "yesterday" : `${days} days ago`;
+  return localDate(t);
+}

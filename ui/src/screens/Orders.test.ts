@@ -55,7 +55,7 @@ describe("Orders", () => {
     const screen = await render(Orders);
 
     await expect.poll(() => screen.getByTestId("order-status").elements().map((e) => e.textContent)).toEqual(["rejected", "approved"]);
-    expect(argsOf(calls, "review_queue")).toEqual([{ status: "all", rep: null }]);
+    expect(argsOf(calls, "review_queue")).toEqual([{ status: "all", rep: null, from: null, to: null }]);
   });
 
   test("opening an order shows its lines by product name and SKU, with amounts and the total", async () => {
