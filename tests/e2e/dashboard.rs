@@ -107,19 +107,9 @@ async fn the_dashboard_adds_up_and_bulk_review_is_all_or_nothing() {
 #[tokio::test(flavor = "multi_thread")]
 async fn only_managers_see_the_teams_laptops() {
     let srv = TestServer::demo().await;
-    let token = srv.token("rep1").await;
-    let r = reqwest::Client::new().get(format!("{}/v1/team/devices", srv.url)).bearer_auth(token).send().await.unwrap();
-    assert_eq!(r.status(), 403);
-    let token = srv.token("manager1").await;
-    let body: Value = reqwest::Client::new()
-        .get(format!("{}/v1/team/devices", srv.url))
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let body = srv.get_json("rep1", "/v1/team/devices").await;
+    assert_eq!(body["error"]["code"], "forbidden", "{body}");
+    let body = srv.get_json("manager1", "/v1/team/devices").await;
     let users: Vec<&str> = body["devices"].as_array().unwrap().iter().map(|d| d["user"].as_str().unwrap()).collect();
     assert!(users.contains(&"manager1") && users.contains(&"rep1"), "{body}");
 }

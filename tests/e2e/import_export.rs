@@ -216,12 +216,7 @@ async fn exports_from_a_cursor_are_exactly_once_while_orders_are_being_approved(
     let srv = TestServer::demo().await;
     let mut manager = srv.client("manager1").await;
     manager.sync().await;
-    let submitted: Vec<String> = manager
-        .list("orders")
-        .into_iter()
-        .filter(|o| o["status"] == "submitted")
-        .map(|o| o["id"].as_str().unwrap().to_string())
-        .collect();
+    let submitted = manager.ids_where("orders", "status", "submitted");
     assert!(submitted.len() >= 60, "{}", submitted.len());
     let db = off_runtime(|| fieldsync_server::db::Db::open(&srv.config.location(), &[]).unwrap());
     let registry = srv.config.registry.clone();

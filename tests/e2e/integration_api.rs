@@ -208,12 +208,7 @@ async fn webhooks_are_signed_retried_until_taken_and_logged() {
 
     let mut manager = srv.client("manager1").await;
     manager.sync().await;
-    let submitted: Vec<String> = manager
-        .list("orders")
-        .into_iter()
-        .filter(|o| o["status"] == "submitted")
-        .map(|o| o["id"].as_str().unwrap().to_string())
-        .collect();
+    let submitted = manager.ids_where("orders", "status", "submitted");
     let draft = manager.list("orders").into_iter().find(|o| o["status"] == "draft").unwrap()["id"].clone();
     let results = srv
         .push_raw(

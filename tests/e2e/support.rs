@@ -209,8 +209,13 @@ impl TestServer {
 
     /// One pull page of `user` from `cursor`, as JSON.
     pub async fn pull_raw(&self, user: &str, cursor: i64, limit: u32) -> Value {
+        self.get_json(user, &format!("/v1/pull?cursor={cursor}&limit={limit}")).await
+    }
+
+    /// `GET path` as `user`, the body as JSON (error bodies too).
+    pub async fn get_json(&self, user: &str, path: &str) -> Value {
         self.http
-            .get(format!("{}/v1/pull?cursor={cursor}&limit={limit}", self.url))
+            .get(format!("{}{path}", self.url))
             .bearer_auth(self.token(user).await)
             .send()
             .await
@@ -253,6 +258,15 @@ impl TestClient {
 
     pub fn list(&self, entity: &str) -> Vec<Object> {
         self.engine.list(entity, &[]).expect("list")
+    }
+
+    /// Ids of the records of `entity` whose `field` holds the text `value`.
+    pub fn ids_where(&self, entity: &str, field: &str, value: &str) -> Vec<String> {
+        self.list(entity)
+            .into_iter()
+            .filter(|r| r[field] == value)
+            .map(|r| r["id"].as_str().unwrap().to_string())
+            .collect()
     }
 
     pub fn ids(&self, entity: &str) -> Vec<String> {
