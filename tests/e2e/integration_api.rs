@@ -85,6 +85,15 @@ async fn an_integration_token_imports_and_exports_within_its_scopes_until_revoke
     assert_eq!(seen.into_iter().collect::<BTreeSet<_>>(), approved);
     let r = http.get(format!("{}/v1/integration/export/customers", srv.url)).bearer_auth(&token).send().await.unwrap();
     assert_eq!(r.status(), 403);
+    // A page is at most export::MAX_PAGE records.
+    let too_many = fieldsync_server::export::MAX_PAGE + 1;
+    let r = http
+        .get(format!("{}/v1/integration/export/orders?limit={too_many}", srv.url))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
 
     let (_, list, _) = off_runtime(|| srv.server_cli(&["integration", "list", "--json"]));
     let list: Value = serde_json::from_str(&list).unwrap();
@@ -188,6 +197,7 @@ async fn webhooks_are_signed_retried_until_taken_and_logged() {
     let srv = TestServer::demo_with(|c| {
         c.limits.webhooks.retry_base = Duration::from_millis(20);
         c.limits.webhooks.max_attempts = 3;
+        c.limits.webhooks.timeout = Duration::from_millis(500);
     })
     .await;
     let hook = receiver(2).await;
@@ -202,6 +212,11 @@ async fn webhooks_are_signed_retried_until_taken_and_logged() {
         format!("http://{}/gone", l.local_addr().unwrap())
     };
     let (ok, _, err) = off_runtime(|| srv.server_cli(&["webhook", "add", &dead, "--events", "order.approved"]));
+    assert!(ok, "{err}");
+    // And one that takes the connection but never answers: each attempt ends at the timeout.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let silent_url = format!("http://{}/slow", silent.local_addr().unwrap());
+    let (ok, _, err) = off_runtime(|| srv.server_cli(&["webhook", "add", &silent_url, "--events", "order.rejected"]));
     assert!(ok, "{err}");
     let (bad, _, err) = off_runtime(|| srv.server_cli(&["webhook", "add", &hook.url, "--events", "order.shipped"]));
     assert!(!bad && err.contains("order.approved"), "unknown events are refused, listing the real ones: {err}");
@@ -257,9 +272,13 @@ async fn webhooks_are_signed_retried_until_taken_and_logged() {
     assert_eq!(status("order.approved", "delivered"), 1, "{log:?}");
     assert_eq!(status("order.rejected", "delivered"), 1, "{log:?}");
     assert_eq!(status("order.approved", "failed"), 1, "{log:?}");
-    let failed = log.iter().find(|d| d["status"] == "failed").unwrap();
-    assert_eq!(failed["attempts"], 3);
-    assert!(failed["last_error"].as_str().unwrap().contains("could not connect"), "{failed}");
+    assert_eq!(status("order.rejected", "failed"), 1, "{log:?}");
+    let failed = |event: &str| log.iter().find(|d| d["status"] == "failed" && d["event"] == event).unwrap();
+    assert_eq!(failed("order.approved")["attempts"], 3);
+    assert!(failed("order.approved")["last_error"].as_str().unwrap().contains("could not connect"));
+    assert_eq!(failed("order.rejected")["attempts"], 3);
+    assert_eq!(failed("order.rejected")["last_error"], "no answer in time", "the receiver never answered");
+    drop(silent);
     for delivered in log.iter().filter(|d| d["status"] == "delivered") {
         assert_eq!((delivered["attempts"].as_i64(), delivered["last_status"].as_i64()), (Some(3), Some(200)));
     }

@@ -132,6 +132,18 @@ describe("Customers", () => {
     ]);
   });
 
+  test("an archived customer is marked in the list and says why orders cannot go ahead", async () => {
+    const archived = CUSTOMERS.map((c) => (c.id === "c2" ? { ...c, active: false } : c));
+    fakeBackend({ search: (a) => search(archived, a), related: () => [] });
+    const screen = await render(Customers);
+    await expect.poll(() => names(screen)).toContain("Berg Hardware\u00a0(archived)");
+    await screen.getByRole("row", { name: /Berg Hardware/ }).click();
+    await expect.element(screen.getByTestId("customer-archived")).toHaveTextContent("new orders for it cannot be submitted");
+    await screen.getByRole("row", { name: /Olsen Bakery/ }).click();
+    await expect.element(screen.getByRole("heading", { name: "Olsen Bakery" })).toBeVisible();
+    expect(screen.getByTestId("customer-archived").elements()).toHaveLength(0);
+  });
+
   describe("editing a customer", () => {
     /// Customers as the local store holds them: a save merges the fields into the record.
     /// Replies are copies, as they would be after crossing the IPC boundary.
