@@ -24,6 +24,7 @@ mod permissions;
 mod price_integrity;
 mod privacy;
 mod resume;
+mod role_change;
 mod roles;
 mod sales_rules;
 mod schema;

@@ -50,3 +50,44 @@ async fn a_push_that_moves_records_leaves_every_affected_user_as_a_fresh_downloa
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_office_move_is_stamped_so_an_older_offline_edit_cannot_silently_undo_it() {
+    let srv = TestServer::demo().await;
+    let reg = srv.config.registry.clone();
+    // A third territory on manager1's team, so the manager can move customers into it.
+    srv.with_db(|tx| {
+        let territories = reg.get("territories").unwrap();
+        let id = uuid::Uuid::now_v7().to_string();
+        fieldsync_server::records::upsert(tx, territories, &id, &[json!("WEST"), json!("West region")]).unwrap();
+        fieldsync_server::admin::set_user_territory(tx, &reg, "WEST", "rep3", true, 1).unwrap();
+    });
+    let mut manager = srv.client("manager1").await;
+    manager.sync().await;
+    let west = manager.list("territories").into_iter().find(|t| t["code"] == "WEST").unwrap()["id"].clone();
+    let customer = manager.list("customers").into_iter().find(|c| c["code"] == "CN-0001").unwrap();
+    let id = customer["id"].as_str().unwrap().to_string();
+
+    // Offline, the manager moves the customer to WEST; later the office moves it to SOUTH.
+    manager.set("customers", &id, &[("territory_id", west.as_str().unwrap())]);
+    srv.clock.advance(60_000);
+    let now = srv.clock.now_ms_for_tests();
+    srv.with_db(|tx| {
+        fieldsync_server::admin::move_customers(tx, &reg, "SOUTH", &["CN-0001".to_string()], now).unwrap()
+    });
+    let report = manager.sync().await;
+
+    let territory: String = srv.with_db(|tx| {
+        tx.value(
+            "SELECT t.code FROM customers c JOIN territories t ON t.id = c.territory_id WHERE c.id = ?1",
+            fieldsync_server::args![id.as_str()],
+        )
+        .unwrap()
+    });
+    assert_eq!(territory, "SOUTH", "the later office move stands: {report:?}");
+    let conflicts = manager.engine.conflicts().unwrap();
+    assert!(
+        conflicts.iter().any(|c| c.id == id && c.field == "territory_id"),
+        "the manager's older move is in the conflict log, restorable: {conflicts:?}"
+    );
+}

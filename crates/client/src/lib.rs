@@ -447,9 +447,15 @@ impl Engine {
                 wire_value(strategy, &format!("{}.{name}", def.name), &old, &wanted).map_err(ClientError::BadInput)?;
             fields.insert(name, value);
         }
-        let new_id = self.store.write_local(&item.entity, &item.id, item.op, fields, self.clock.now_ms())?;
-        self.store.remove_attention(&item.mutation_id)?;
-        Ok(new_id)
+        // The resend and the end of the rejection commit together.
+        self.store.write_local_resolving(
+            &item.entity,
+            &item.id,
+            item.op,
+            fields,
+            self.clock.now_ms(),
+            Some(&item.mutation_id),
+        )
     }
 
     /// Forgets a rejected change for good.

@@ -170,6 +170,21 @@ impl Store {
 
     /// Applies a local change to the visible row and queues it, in one transaction.
     pub fn write_local(&mut self, entity: &str, id: &str, op: Op, fields: Object, edited_at_ms: i64) -> Result<Uuid> {
+        self.write_local_resolving(entity, id, op, fields, edited_at_ms, None)
+    }
+
+    /// [`Store::write_local`] that also takes `resolves` (a rejected change this write sends
+    /// again) off the attention list, in the same transaction: a crash leaves either the
+    /// rejection or its resend, never both and never neither.
+    pub fn write_local_resolving(
+        &mut self,
+        entity: &str,
+        id: &str,
+        op: Op,
+        fields: Object,
+        edited_at_ms: i64,
+        resolves: Option<&Uuid>,
+    ) -> Result<Uuid> {
         let def = self.entity(entity)?;
         let base_cursor = self.cursor()?;
         let mutation_id = Uuid::now_v7();
@@ -200,6 +215,9 @@ impl Store {
                 edited_at_ms
             ],
         )?;
+        if let Some(rejected) = resolves {
+            tx.execute("DELETE FROM attention WHERE mutation_id = ?1", [rejected.to_string()])?;
+        }
         tx.commit()?;
         Ok(mutation_id)
     }

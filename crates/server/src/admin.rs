@@ -95,7 +95,7 @@ pub fn save_user_hashed(
                 [Some(username.to_string()), old_manager, manager.map(String::from)].into_iter().flatten().collect();
             let viewers = reassign::viewers(tx, Some(&names))?;
             let before = reassign::capture(tx, reg, &viewers, &Span::All)?;
-            Some((viewers, before))
+            Some((names, viewers, before))
         }
         None => None,
     };
@@ -116,8 +116,12 @@ pub fn save_user_hashed(
     for t in territories {
         tx.execute("INSERT INTO user_territories (user_id, territory_id) VALUES (?1, ?2)", args![id.to_string(), t])?;
     }
-    if let Some((viewers, before)) = watch {
-        let after = reassign::capture(tx, reg, &viewers, &Span::All)?;
+    if let Some((names, viewers, before)) = watch {
+        // Read again after the save: a new role reads other types, and what it sees after
+        // is decided by the role it has now (the same users, in the same order).
+        let viewers_now = reassign::viewers(tx, Some(&names))?;
+        debug_assert!(viewers_now.iter().map(|v| v.id).eq(viewers.iter().map(|v| v.id)));
+        let after = reassign::capture(tx, reg, &viewers_now, &Span::All)?;
         let headline = reg.get("customers").ok_or_else(|| anyhow::anyhow!("no customers entity"))?;
         let now = fieldsync_protocol::time::Clock::now_ms(&fieldsync_protocol::time::SystemClock);
         reassign::publish(tx, &viewers, &before, &after, headline, &format!("{username}'s assignments changed"), now)?;
@@ -255,8 +259,12 @@ pub fn move_customers(
         })
         .collect();
     let plan = reassign::MovePlan::before(tx, reg, moves)?;
+    // Stamped like an edit: a manager's older offline change of the territory then loses
+    // (and shows in the conflict log) instead of silently moving the customer back.
+    let by = records::Writer { user_id: records::ADMIN_WRITER, client_id: records::ADMIN_WRITER, at_ms: now_ms };
     for id in &ids {
-        records::set_server_field(tx, &def, id, "territory_id", Value::from(territory.clone()))?;
+        let seq = records::set_server_field(tx, &def, id, "territory_id", Value::from(territory.clone()))?;
+        records::stamp(tx, def.name, id, "territory_id", &by, seq)?;
     }
     let reason =
         format!("moved from {} to {to_code}", if from.is_empty() { "nowhere".into() } else { from.join(", ") });

@@ -895,11 +895,7 @@ impl<'r> Importer<'r> {
                 if def.is_inactive(&record) {
                     continue;
                 }
-                records::set_server_field(tx, def, &row.id, active, Value::Bool(false))?;
-                let seq: i64 = tx.value(
-                    "SELECT seq FROM changes WHERE entity = ?1 AND record_id = ?2 AND target = ''",
-                    crate::args![def.name, &row.id],
-                )?;
+                let seq = records::set_server_field(tx, def, &row.id, active, Value::Bool(false))?;
                 if def.strategy == Strategy::LwwPerField {
                     stamp(tx, def.name, &row.id, active, self.now_ms, seq)?;
                 }
@@ -939,13 +935,14 @@ fn default_value(field: &FieldDef, now_ms: i64) -> Value {
 
 /// An import's edit stamp: a later offline edit still wins, an earlier one loses visibly.
 fn stamp(tx: &Tx<'_>, entity: &str, id: &str, field: &str, at: i64, seq: i64) -> Result<(), DbError> {
-    tx.execute(
-        "INSERT INTO field_stamps (entity, record_id, field, at_ms, user_id, client_id, seq) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?5, ?6) ON CONFLICT (entity, record_id, field) DO UPDATE SET \
-         at_ms = excluded.at_ms, user_id = excluded.user_id, client_id = excluded.client_id, seq = excluded.seq",
-        crate::args![entity, id, field, at, IMPORT_WRITER, seq],
-    )?;
-    Ok(())
+    records::stamp(
+        tx,
+        entity,
+        id,
+        field,
+        &records::Writer { user_id: IMPORT_WRITER, client_id: IMPORT_WRITER, at_ms: at },
+        seq,
+    )
 }
 
 /// Imports `input` into `entity`: checks the header, then runs the batches (see the module

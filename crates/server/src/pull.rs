@@ -71,9 +71,12 @@ pub fn pull(
     };
     let mut changes = Vec::new();
     for (entity, (live, dead)) in entries {
-        let Some(def) = reg.get(&entity).filter(|d| d.readable_by(user.role)) else {
-            continue;
-        };
+        let Some(def) = reg.get(&entity) else { continue };
+        // A type the role does not read sends no rows; but the tombstones targeted at this
+        // user still arrive, so records it stopped reading (its role changed) leave the
+        // laptop. Untargeted tombstones of such a type would name records it never saw.
+        let readable = def.readable_by(user.role);
+        let live = live && readable;
         let mut out = EntityChanges {
             entity: entity.clone(),
             fields: def.field_names().map(String::from).collect(),
@@ -99,8 +102,8 @@ pub fn pull(
         if dead {
             out.deleted = tx.query(
                 "SELECT record_id FROM changes WHERE entity = ?1 AND seq > ?2 AND seq <= ?3 AND deleted = 1 \
-                 AND target IN ('', ?4)",
-                args![&entity, cursor, last, &me],
+                 AND (target = ?4 OR (target = '' AND ?5 = 1))",
+                args![&entity, cursor, last, &me, i64::from(readable)],
                 |r| r.get(0),
             )?;
         }

@@ -604,13 +604,15 @@ fn edit_time(ctx: &Ctx<'_>, m: &Mutation) -> i64 {
 }
 
 fn stamp(tx: &Tx<'_>, ctx: &Ctx<'_>, def: &EntityDef, id: &str, field: &str, at: i64, seq: i64) -> Result<(), DbError> {
-    tx.execute(
-        "INSERT INTO field_stamps (entity, record_id, field, at_ms, user_id, client_id, seq) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (entity, record_id, field) DO UPDATE SET \
-         at_ms = excluded.at_ms, user_id = excluded.user_id, client_id = excluded.client_id, seq = excluded.seq",
-        args![def.name, id, field, at, ctx.user.id.to_string(), &ctx.client_id, seq],
-    )?;
-    Ok(())
+    let user = ctx.user.id.to_string();
+    records::stamp(
+        tx,
+        def.name,
+        id,
+        field,
+        &records::Writer { user_id: &user, client_id: &ctx.client_id, at_ms: at },
+        seq,
+    )
 }
 
 /// Fails the batch when a reference points at a record that does not exist; refuses the

@@ -152,6 +152,31 @@ pub fn log_targeted(tx: &Tx<'_>, entity: &str, id: &str, deleted: bool, target: 
     tx.value(sql, args![entity, id, deleted, target])
 }
 
+/// Who wrote a field, for its edit stamp: a user on a client, or the office (an import,
+/// an admin command), whose writes are stamped so an older offline edit cannot silently
+/// undo them.
+pub struct Writer<'a> {
+    pub user_id: &'a str,
+    pub client_id: &'a str,
+    /// Edit time in server time.
+    pub at_ms: i64,
+}
+
+/// The `user_id` and `client_id` of an admin command's edit stamps.
+pub const ADMIN_WRITER: &str = "admin";
+
+/// Records who last wrote `field` of a record, when, and at which seq (last-write-wins
+/// reads it to tell a concurrent edit from a stale one).
+pub fn stamp(tx: &Tx<'_>, entity: &str, id: &str, field: &str, by: &Writer<'_>, seq: i64) -> Result<(), DbError> {
+    tx.execute(
+        "INSERT INTO field_stamps (entity, record_id, field, at_ms, user_id, client_id, seq) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (entity, record_id, field) DO UPDATE SET \
+         at_ms = excluded.at_ms, user_id = excluded.user_id, client_id = excluded.client_id, seq = excluded.seq",
+        args![entity, id, field, by.at_ms, by.user_id, by.client_id, seq],
+    )?;
+    Ok(())
+}
+
 /// Writes the named fields of `record` (a full object) to the stored row.
 pub fn write_fields<'a>(
     tx: &Tx<'_>,
@@ -174,11 +199,11 @@ pub fn write_fields<'a>(
     Ok(())
 }
 
-/// A server-side write of one field (flags, computed values), logged as a change.
-pub fn set_server_field(tx: &Tx<'_>, def: &EntityDef, id: &str, field: &str, value: Value) -> Result<(), DbError> {
+/// A server-side write of one field (flags, computed values), logged as a change; returns
+/// the change's seq.
+pub fn set_server_field(tx: &Tx<'_>, def: &EntityDef, id: &str, field: &str, value: Value) -> Result<i64, DbError> {
     let mut record = serde_json::Map::new();
     record.insert(field.to_string(), value);
     write_fields(tx, def, id, &record, std::iter::once(&field.to_string()))?;
-    log_change(tx, def.name, id, false)?;
-    Ok(())
+    log_change(tx, def.name, id, false)
 }

@@ -1,0 +1,46 @@
+//! A user whose role changes (`user add NAME --role ...` on an existing user) ends up
+//! with exactly what a fresh download under the new role gives: records of types the new
+//! role reads arrive, and records of types it no longer reads leave the laptop.
+
+use fieldsync_protocol::Role;
+
+use crate::support::{snapshot, TestServer};
+
+async fn assert_fresh(srv: &TestServer, client: &crate::support::TestClient, what: &str) {
+    let mut fresh = srv.client(&client.user).await;
+    fresh.sync().await;
+    for entity in ["deliveries", "products", "orders", "price_list_items", "order_lines", "customers"] {
+        assert_eq!(client.list(entity).len(), fresh.list(entity).len(), "{what}: {entity}");
+    }
+    assert!(
+        snapshot(client, &srv.config.registry) == snapshot(&fresh, &srv.config.registry),
+        "{what}: differs from a fresh download"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_role_change_publishes_exactly_what_the_user_gains_and_loses() {
+    let srv = TestServer::demo().await;
+    let mut rep1 = srv.client("rep1").await;
+    rep1.sync().await;
+    assert!(rep1.list("deliveries").is_empty(), "reps do not read deliveries");
+
+    // rep1 becomes a manager: the deliveries of the team arrive.
+    srv.add_user("rep1", Role::Manager, &["NORTH"], Some("manager1"));
+    rep1.sync().await;
+    assert!(!rep1.list("deliveries").is_empty(), "a manager reads deliveries");
+    assert_fresh(&srv, &rep1, "rep -> manager").await;
+
+    // ... then a shipper: products, prices, orders and lines leave the laptop.
+    srv.add_user("rep1", Role::Shipper, &["NORTH"], Some("manager1"));
+    rep1.sync().await;
+    for gone in ["products", "price_list_items", "orders", "order_lines"] {
+        assert!(rep1.list(gone).is_empty(), "a shipper does not read {gone}");
+    }
+    assert_fresh(&srv, &rep1, "manager -> shipper").await;
+
+    // ... and a rep again.
+    srv.add_user("rep1", Role::Rep, &["NORTH"], Some("manager1"));
+    rep1.sync().await;
+    assert_fresh(&srv, &rep1, "shipper -> rep").await;
+}
