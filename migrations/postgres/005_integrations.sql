@@ -42,3 +42,6 @@ CREATE TABLE webhook_deliveries (
 );
 CREATE INDEX webhook_deliveries_due ON webhook_deliveries (status, next_attempt_at_ms);
 CREATE INDEX webhook_deliveries_webhook ON webhook_deliveries (webhook_id, created_at_ms);
+
+-- The manager's dashboard counts each user's refused changes of the last days.
+CREATE INDEX applied_mutations_user ON applied_mutations (user_id, at_ms);

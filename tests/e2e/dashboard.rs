@@ -105,11 +105,27 @@ async fn the_dashboard_adds_up_and_bulk_review_is_all_or_nothing() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn only_managers_see_the_teams_laptops() {
+async fn only_managers_see_the_teams_laptops_and_what_was_refused() {
     let srv = TestServer::demo().await;
+    // One refused change of rep1's: reps may not write stock.
+    let refused = srv
+        .push_raw(
+            "rep1",
+            vec![crate::support::put(
+                "inventory_levels",
+                &uuid::Uuid::now_v7().to_string(),
+                serde_json::json!({"on_hand": 1}),
+            )],
+        )
+        .await;
+    assert_eq!(refused[0]["status"], "rejected");
     let body = srv.get_json("rep1", "/v1/team/devices").await;
     assert_eq!(body["error"]["code"], "forbidden", "{body}");
     let body = srv.get_json("manager1", "/v1/team/devices").await;
     let users: Vec<&str> = body["devices"].as_array().unwrap().iter().map(|d| d["user"].as_str().unwrap()).collect();
     assert!(users.contains(&"manager1") && users.contains(&"rep1"), "{body}");
+    let rep1 = body["devices"].as_array().unwrap().iter().find(|d| d["user"] == "rep1").unwrap();
+    assert_eq!(rep1["rejected_recently"], 1, "{body}");
+    let manager = body["devices"].as_array().unwrap().iter().find(|d| d["user"] == "manager1").unwrap();
+    assert_eq!(manager["rejected_recently"], 0, "{body}");
 }

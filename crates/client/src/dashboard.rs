@@ -49,6 +49,9 @@ pub struct Laptop {
     pub device: Option<String>,
     pub app_version: Option<String>,
     pub last_seen_at: String,
+    /// Changes of this user the server refused in the last week.
+    #[ts(type = "number")]
+    pub rejected_recently: i64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, ts_rs::TS)]
@@ -216,6 +219,7 @@ impl Engine {
                 device: d.device,
                 app_version: d.app_version,
                 last_seen_at: d.last_seen_at,
+                rejected_recently: d.rejected_recently,
             })
             .collect();
         Ok((laptops, as_of))

@@ -216,7 +216,13 @@ pub struct TeamDevice {
     /// When it signed in, and when it last reached the server (RFC 3339).
     pub signed_in_at: String,
     pub last_seen_at: String,
+    /// Changes of this user the server refused in the last [`TEAM_FAILURE_DAYS`] days
+    /// (they wait in the user's attention list).
+    pub rejected_recently: i64,
 }
+
+/// The window of [`TeamDevice::rejected_recently`], in days.
+pub const TEAM_FAILURE_DAYS: i64 = 7;
 
 /// The answer of `GET /v1/team/devices`: every session in use of the manager and the
 /// people they manage, most recently seen first.

@@ -300,11 +300,13 @@ pub fn team_devices(
     now_ms: i64,
 ) -> Result<Vec<fieldsync_protocol::wire::TeamDevice>, AppError> {
     let rows = tx.query(
-        "SELECT u.username, s.host_name, s.app_version, s.created_at_ms, s.last_seen_ms \
+        "SELECT u.username, s.host_name, s.app_version, s.created_at_ms, s.last_seen_ms, \
+         (SELECT count(*) FROM applied_mutations a WHERE a.user_id = u.id AND a.at_ms > ?3 \
+          AND a.result LIKE '%\"status\":\"rejected\"%') \
          FROM sessions s JOIN users u ON u.id = s.user_id \
          WHERE s.revoked_at_ms IS NULL AND s.expires_at_ms > ?1 AND (u.id = ?2 OR u.manager_id = ?2) \
          ORDER BY s.last_seen_ms DESC",
-        args![now_ms, manager.to_string()],
+        args![now_ms, manager.to_string(), now_ms - fieldsync_protocol::wire::TEAM_FAILURE_DAYS * 86_400_000],
         |r| {
             Ok(fieldsync_protocol::wire::TeamDevice {
                 user: r.get(0)?,
@@ -312,6 +314,7 @@ pub fn team_devices(
                 app_version: r.get(2)?,
                 signed_in_at: fieldsync_protocol::time::rfc3339_ms(r.get(3)?),
                 last_seen_at: fieldsync_protocol::time::rfc3339_ms(r.get(4)?),
+                rejected_recently: r.get(5)?,
             })
         },
     )?;

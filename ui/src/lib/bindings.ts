@@ -56,6 +56,10 @@ export type RepWeeks = { rep: string, orders: number[], revenue_cents: number[],
 
 export type TopCustomer = { customer_id: string, customer: string, orders: number, revenue_cents: number, };
 
-export type Laptop = { user: string, device: string | null, app_version: string | null, last_seen_at: string, };
+export type Laptop = { user: string, device: string | null, app_version: string | null, last_seen_at: string, 
+/**
+ * Changes of this user the server refused in the last week.
+ */
+rejected_recently: number, };
 
 export type BulkReview = { reviewed: number, };

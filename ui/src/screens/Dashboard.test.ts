@@ -18,7 +18,7 @@ const DATA: Data = {
     { customer_id: "c1", customer: "Fjord Foods", orders: 5, revenue_cents: 20000 },
     { customer_id: "c2", customer: "Birch Market", orders: 2, revenue_cents: 7500 },
   ],
-  laptops: [{ user: "rep1", device: "rep1-laptop", app_version: "0.1.0", last_seen_at: new Date().toISOString() }],
+  laptops: [{ user: "rep1", device: "rep1-laptop", app_version: "0.1.0", last_seen_at: new Date().toISOString(), rejected_recently: 2 }],
   laptops_as_of: new Date().toISOString(),
 };
 
@@ -65,6 +65,7 @@ describe("Dashboard", () => {
     ]);
     await expect.element(screen.getByTestId("laptops")).toHaveTextContent("rep1-laptop");
     await expect.element(screen.getByTestId("laptops")).toHaveTextContent("just now");
+    await expect.element(screen.getByTestId("laptops").getByRole("row", { name: /rep1-laptop/ })).toHaveTextContent(/just now2$/);
   });
 
   test("the open reviews card leads to the review list", async () => {
