@@ -227,13 +227,17 @@ fn filter(status: Option<String>, rep: Option<String>, from: Option<String>, to:
     ReviewFilter { status: given(status), rep: given(rep), from: given(from), to: given(to) }
 }
 
+/// Today's date on this computer's clock (UTC), as the registry writes dates.
+fn today() -> String {
+    fieldsync_protocol::time::date_from_days(
+        fieldsync_protocol::time::Clock::now_ms(&fieldsync_protocol::time::SystemClock).div_euclid(86_400_000),
+    )
+}
+
 /// The manager's dashboard, from the local store (works offline).
 #[tauri::command]
 pub async fn dashboard(app: State<'_, App>) -> Res<Dashboard> {
-    let today = fieldsync_protocol::time::date_from_days(
-        fieldsync_protocol::time::Clock::now_ms(&fieldsync_protocol::time::SystemClock).div_euclid(86_400_000),
-    );
-    Ok(app.reader.lock().unwrap_or_else(|p| p.into_inner()).dashboard(&today)?)
+    Ok(app.reader.lock().unwrap_or_else(|p| p.into_inner()).dashboard(&today())?)
 }
 
 /// Approves or rejects the selected orders with one comment.
@@ -266,9 +270,7 @@ pub async fn export_orders(
         code: "internal",
         message: "There is no Downloads folder to save the file in.".into(),
     })?;
-    let today = fieldsync_protocol::time::date_from_days(
-        fieldsync_protocol::time::Clock::now_ms(&fieldsync_protocol::time::SystemClock).div_euclid(86_400_000),
-    );
+    let today = today();
     let path = (1..)
         .map(|n| match n {
             1 => folder.join(format!("fieldsync-orders-{today}.csv")),

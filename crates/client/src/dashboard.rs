@@ -88,10 +88,13 @@ fn text(o: &Object, k: &str) -> String {
     o.get(k).and_then(Value::as_str).unwrap_or_default().to_string()
 }
 
-/// Revenue of an order: its lines, each rounded to the cent as the server computes it.
-const ORDER_TOTALS: &str =
-    "SELECT order_id, sum(round(quantity * unit_price_cents * (1 - coalesce(discount_pct, 0) / 100.0))) AS total \
-     FROM order_lines GROUP BY order_id";
+/// Revenue per order: its lines, each rounded to the cent as the server computes it.
+fn order_totals() -> String {
+    format!(
+        "SELECT order_id, sum({}) AS total FROM order_lines GROUP BY order_id",
+        fieldsync_sqlkit::pricing::LINE_TOTAL_SQL
+    )
+}
 
 impl Engine {
     /// The manager's dashboard for the [`WEEKS`] weeks up to `today` (`YYYY-MM-DD`).
@@ -112,6 +115,7 @@ impl Engine {
         let first = weeks.first().cloned().unwrap_or_default();
         let slot = |week: &str| weeks.iter().position(|w| w == week);
         let taken = TAKEN.iter().map(|s| format!("'{s}'")).collect::<Vec<_>>().join(", ");
+        let order_totals = order_totals();
 
         let mut reps: Vec<RepWeeks> = store
             .query("SELECT username FROM users WHERE role = 'rep' ORDER BY username", &[])?
@@ -141,7 +145,7 @@ impl Engine {
             &format!(
                 "SELECT coalesce(u.username, o.rep_id) AS rep, date(o.order_date, 'weekday 0', '-6 days') AS week, \
                         count(*) AS orders, coalesce(sum(t.total), 0) AS revenue \
-                 FROM orders o LEFT JOIN users u ON u.id = o.rep_id LEFT JOIN ({ORDER_TOTALS}) t ON t.order_id = o.id \
+                 FROM orders o LEFT JOIN users u ON u.id = o.rep_id LEFT JOIN ({order_totals}) t ON t.order_id = o.id \
                  WHERE o.status IN ({taken}) AND o.order_date >= ?1 AND o.order_date <= ?2 \
                  GROUP BY rep, week ORDER BY rep, week"
             ),
@@ -170,7 +174,7 @@ impl Engine {
         let open = store.query(
             &format!(
                 "SELECT count(*) AS n, coalesce(sum(t.total), 0) AS cents FROM orders o \
-                 LEFT JOIN ({ORDER_TOTALS}) t ON t.order_id = o.id WHERE o.status = 'submitted'"
+                 LEFT JOIN ({order_totals}) t ON t.order_id = o.id WHERE o.status = 'submitted'"
             ),
             &[],
         )?;
@@ -178,7 +182,7 @@ impl Engine {
             &format!(
                 "SELECT o.customer_id, coalesce(c.name, o.customer_id) AS customer, count(*) AS orders, \
                         coalesce(sum(t.total), 0) AS revenue \
-                 FROM orders o LEFT JOIN customers c ON c.id = o.customer_id LEFT JOIN ({ORDER_TOTALS}) t ON t.order_id = o.id \
+                 FROM orders o LEFT JOIN customers c ON c.id = o.customer_id LEFT JOIN ({order_totals}) t ON t.order_id = o.id \
                  WHERE o.status IN ({taken}) AND o.order_date >= ?1 AND o.order_date <= ?2 \
                  GROUP BY o.customer_id ORDER BY revenue DESC, customer LIMIT ?3"
             ),

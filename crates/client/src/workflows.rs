@@ -52,15 +52,17 @@ impl Engine {
     pub fn review_queue(&self, filter: &ReviewFilter) -> Result<Vec<ReviewItem>> {
         let status = filter.status.clone().unwrap_or_else(|| "submitted".into());
         let rows = self.store.query(
-            "SELECT o.id, o.status, o.order_date, o.customer_id, coalesce(c.name, o.customer_id) AS customer,
+            &format!(
+                "SELECT o.id, o.status, o.order_date, o.customer_id, coalesce(c.name, o.customer_id) AS customer,
                     o.rep_id, coalesce(u.username, o.rep_id) AS rep, o.flags,
                     (SELECT count(*) FROM order_lines l WHERE l.order_id = o.id) AS lines,
-                    (SELECT coalesce(sum(round(l.quantity * l.unit_price_cents * (1 - coalesce(l.discount_pct, 0) / 100.0))), 0)
-                     FROM order_lines l WHERE l.order_id = o.id) AS total
+                    (SELECT coalesce(sum({}), 0) FROM order_lines WHERE order_id = o.id) AS total
              FROM orders o LEFT JOIN customers c ON c.id = o.customer_id LEFT JOIN users u ON u.id = o.rep_id
              WHERE (?1 = 'all' OR o.status = ?1) AND (?2 IS NULL OR u.username = ?2 OR o.rep_id = ?2)
                AND (?3 IS NULL OR o.order_date >= ?3) AND (?4 IS NULL OR o.order_date <= ?4)
              ORDER BY o.order_date DESC, o.id DESC",
+                fieldsync_sqlkit::pricing::LINE_TOTAL_SQL
+            ),
             &[&status, &filter.rep, &filter.from, &filter.to],
         )?;
         let text = |o: &Object, k: &str| o.get(k).and_then(Value::as_str).unwrap_or_default().to_string();

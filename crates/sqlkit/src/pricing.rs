@@ -37,7 +37,32 @@ pub fn current_price(
         .optional()
 }
 
+/// [`line_total_cents`] in SQL, over a row with `quantity`, `unit_price_cents` and
+/// `discount_pct` columns: what the review list and the dashboard sum per order. A test
+/// below keeps the two in step.
+pub const LINE_TOTAL_SQL: &str = "round(quantity * unit_price_cents * (1 - coalesce(discount_pct, 0) / 100.0))";
+
 /// Amount of one line in cents after its discount, rounded half up.
 pub fn line_total_cents(quantity: i64, unit_price_cents: i64, discount_pct: f64) -> i64 {
     ((quantity * unit_price_cents) as f64 * (1.0 - discount_pct / 100.0)).round() as i64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_sql_line_total_is_the_rust_one() {
+        let conn = rusqlite::Connection::open_in_memory().unwrap();
+        for (q, p, d) in [(3, 1250, 0.0), (1, 899, 10.0), (7, 333, 12.5), (2, 1, 50.0), (19, 8495, 15.0)] {
+            let sql: i64 = conn
+                .query_row(
+                    &format!("SELECT CAST({LINE_TOTAL_SQL} AS INTEGER) FROM (SELECT ?1 AS quantity, ?2 AS unit_price_cents, ?3 AS discount_pct)"),
+                    rusqlite::params![q, p, d],
+                    |r| r.get(0),
+                )
+                .unwrap();
+            assert_eq!(sql, line_total_cents(q, p, d), "{q} x {p} less {d}%");
+        }
+    }
 }
