@@ -408,3 +408,46 @@ fn back_office_status(tx: &fieldsync_server::sql::Tx<'_>, order: &str, status: &
     tx.execute("UPDATE orders SET status = ?1 WHERE id = ?2", args![status, order]).unwrap();
     fieldsync_server::records::log_change(tx, "orders", order, false).unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_review_decision_applies_whole_or_not_at_all() {
+    let srv = TestServer::demo().await;
+    let mut manager = srv.client("manager1").await;
+    let mut rep1 = srv.client("rep1").await;
+    manager.sync().await;
+    rep1.sync().await;
+    let rep1_id = rep1.my_id();
+    let order = manager
+        .list("orders")
+        .into_iter()
+        .find(|o| o["status"] == "submitted" && o["rep_id"] == rep1_id.as_str())
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let reviews_of = |srv: &TestServer| -> i64 {
+        srv.with_db(|tx| {
+            tx.value("SELECT count(*) FROM order_reviews WHERE order_id = ?1", fieldsync_server::args![order.as_str()])
+                .unwrap()
+        })
+    };
+    let before = reviews_of(&srv);
+
+    // Offline, the manager approves; meanwhile the rep takes the order back to draft.
+    manager.engine.review(&order, true, Some("Fine")).unwrap();
+    rep1.set("orders", &order, &[("status", "draft")]);
+    rep1.sync().await;
+    manager.sync().await;
+
+    assert_eq!(reviews_of(&srv), before, "no approval is recorded for an order that was not approved");
+    assert_eq!(manager.get("orders", &order).unwrap()["status"], "draft");
+    let local_reviews = manager.list("order_reviews").into_iter().filter(|r| r["order_id"] == order.as_str()).count();
+    assert_eq!(local_reviews as i64, before, "the manager's laptop drops the decision too");
+    let attention = manager.engine.attention().unwrap();
+    let about: Vec<_> = attention
+        .iter()
+        .filter(|a| a.id == order || a.fields.get("order_id").and_then(|v| v.as_str()) == Some(order.as_str()))
+        .collect();
+    assert_eq!(about.len(), 2, "both halves wait in the manager's attention list: {attention:?}");
+    assert!(about.iter().any(|a| a.reason.contains("did not apply")), "{about:?}");
+}

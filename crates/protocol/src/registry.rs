@@ -368,6 +368,11 @@ pub struct EntityDef {
     /// A reference field whose parent's state machine also freezes this record: children
     /// (order lines) change only while the parent (order) is editable.
     pub frozen_with: Option<&'static str>,
+    /// `(link, field)`: each record states the state its parent (through reference `link`)
+    /// moved to, in `field` (a review's decision). It may only be created while the parent
+    /// is in that state, so a decision whose state change was refused is refused with it:
+    /// the pair applies whole or not at all.
+    pub records_state_of: Option<(&'static str, &'static str)>,
     /// The business key: the fields that name a record outside Fieldsync (a customer's
     /// `code`, a price list item's price list and product). Import upserts by it, and a
     /// reference in an import file may give the referenced record's key instead of its id
@@ -400,10 +405,17 @@ impl EntityDef {
             strategy: Strategy::LwwPerField,
             state_machine: None,
             frozen_with: None,
+            records_state_of: None,
             key: None,
             importable: false,
             active_field: None,
         }
+    }
+
+    /// Records of this type state the state the parent behind `link` moved to, in `field`.
+    pub const fn records_state_of(mut self, link: &'static str, field: &'static str) -> Self {
+        self.records_state_of = Some((link, field));
+        self
     }
 
     /// Declares the business key; the type becomes importable.
@@ -585,6 +597,15 @@ impl Registry {
                 return Err(format!(
                     "{}'s state machine uses '{bad}', which {}.{} does not allow",
                     e.name, e.name, sm.field
+                ));
+            }
+        }
+        if let Some((link, field)) = e.records_state_of {
+            let parent = e.field(link).and_then(|f| f.references()).and_then(|p| self.get(p));
+            if parent.is_none_or(|p| p.state_machine.is_none()) || e.field(field).is_none() {
+                return Err(format!(
+                    "{} records the state of '{link}' in '{field}': '{link}' must reference an entity with a state machine and '{field}' must exist",
+                    e.name
                 ));
             }
         }

@@ -265,7 +265,9 @@ pub const ENTITIES: &[EntityDef] = &[
         Scope::Via("order_id"),
         FIELD_STAFF,
         &[Access::create_only(Manager)],
-    ),
+    )
+    // A review stands only beside the status change it records.
+    .records_state_of("order_id", "decision"),
     lww(
         "visits",
         &[

@@ -397,6 +397,9 @@ fn create(ctx: &Ctx<'_>, tx: &Tx<'_>, def: &EntityDef, id: &str, m: &Mutation) -
     if let Some(refused) = check_references(ctx, tx, def, m.fields.iter().map(|(n, v)| (n.as_str(), v)))? {
         return Ok(refused);
     }
+    if let Some(refused) = check_recorded_state(ctx, tx, def, &record)? {
+        return Ok(refused);
+    }
     let values: Vec<Value> = def.fields.iter().map(|f| record.get(f.name).cloned().unwrap_or(Value::Null)).collect();
     let seq = records::upsert(tx, def, id, &values)?;
     if !rules::is_visible(tx, ctx.reg, def, id, &ctx.user.id)? {
@@ -407,6 +410,35 @@ fn create(ctx: &Ctx<'_>, tx: &Tx<'_>, def: &EntityDef, id: &str, m: &Mutation) -
         stamp(tx, ctx, def, id, name, at, seq)?;
     }
     Ok(Outcome::Done(applied(m, Vec::new())))
+}
+
+/// Refuses a record that states a state its parent is not in (a review "approved" of an
+/// order whose approval was refused): see [`EntityDef::records_state_of`].
+fn check_recorded_state(
+    ctx: &Ctx<'_>,
+    tx: &Tx<'_>,
+    def: &EntityDef,
+    record: &Object,
+) -> Result<Option<Outcome>, AppError> {
+    let Some((link, field)) = def.records_state_of else { return Ok(None) };
+    let parent_def = def.field(link).and_then(|f| f.references()).and_then(|p| ctx.reg.get(p));
+    let (Some(parent_def), Some(parent_id)) = (parent_def, record.get(link).and_then(Value::as_str)) else {
+        return Ok(None);
+    };
+    let Some(sm) = parent_def.state_machine else { return Ok(None) };
+    let Some(parent) = records::load(tx, parent_def, parent_id)? else { return Ok(None) };
+    let state = parent.to_object(parent_def).get(sm.field).and_then(Value::as_str).unwrap_or_default().to_string();
+    let stated = record.get(field).and_then(Value::as_str).unwrap_or_default();
+    if state == stated {
+        return Ok(None);
+    }
+    let what = parent_def.name.trim_end_matches('s');
+    Ok(Some(refuse(
+        "invalid_transition",
+        format!(
+            "This {stated} decision did not apply: the {what} is {state}, so it is not recorded either. Look at the {what} again and decide anew."
+        ),
+    )))
 }
 
 struct Stamp {
