@@ -105,12 +105,18 @@ where
 /// Whether a body could not be read because it did not arrive in time (the body
 /// timeout layer's error, somewhere in the rejection's chain of causes).
 fn timed_out(r: &JsonRejection) -> bool {
-    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(r);
-    while let Some(e) = cause {
-        if e.is::<tower_http::timeout::TimeoutError>() {
+    caused_by::<tower_http::timeout::TimeoutError>(r)
+}
+
+/// Whether an error of type `T` is somewhere in `e`'s chain of causes (a body layer's
+/// error wrapped by the extractor that read the body).
+pub(crate) fn caused_by<T: std::error::Error + 'static>(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cause = Some(e);
+    while let Some(c) = cause {
+        if c.is::<T>() {
             return true;
         }
-        cause = e.source();
+        cause = c.source();
     }
     false
 }

@@ -401,20 +401,17 @@ fn query_error(r: QueryRejection) -> AppError {
 }
 
 fn body_error(e: &axum::Error, limit: usize) -> AppError {
-    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(e);
-    while let Some(c) = cause {
-        if c.is::<tower_http::timeout::TimeoutError>() {
-            return AppError::bad("request_timeout", "The file did not arrive in time; try again.")
-                .with_status(StatusCode::REQUEST_TIMEOUT);
-        }
-        if c.is::<http_body_util::LengthLimitError>() {
-            return AppError::bad(
-                "body_too_large",
-                format!("The file is larger than the {} MiB import limit; split it and send the parts.", limit >> 20),
-            )
-            .with_status(StatusCode::PAYLOAD_TOO_LARGE);
-        }
-        cause = c.source();
+    use crate::http::caused_by;
+    if caused_by::<tower_http::timeout::TimeoutError>(e) {
+        return AppError::bad("request_timeout", "The file did not arrive in time; try again.")
+            .with_status(StatusCode::REQUEST_TIMEOUT);
+    }
+    if caused_by::<http_body_util::LengthLimitError>(e) {
+        return AppError::bad(
+            "body_too_large",
+            format!("The file is larger than the {} MiB import limit; split it and send the parts.", limit >> 20),
+        )
+        .with_status(StatusCode::PAYLOAD_TOO_LARGE);
     }
     AppError::bad("bad_request", format!("The file could not be read: {e}"))
 }
