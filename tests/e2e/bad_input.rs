@@ -47,7 +47,7 @@ impl Probe<'_> {
 
 fn mutation(entity: &str, fields: Value) -> Value {
     json!({"mutation_id": uuid::Uuid::now_v7(), "entity": entity, "id": uuid::Uuid::now_v7(), "op": "put",
-           "fields": fields, "base_cursor": 0, "edited_at_ms": 1})
+           "fields": fields, "base_cursor": "", "edited_at_ms": 1})
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -58,7 +58,7 @@ async fn bad_input_is_refused_clearly_and_changes_nothing() {
     let before = rep1.list("customers");
     let territory = rep1.list("territories")[0]["id"].clone();
     let valid = json!({"entity": "customers", "id": before[0]["id"], "op": "put", "fields": {"phone": "must not land"},
-                       "base_cursor": 0, "edited_at_ms": 1});
+                       "base_cursor": "", "edited_at_ms": 1});
     let p = Probe { srv: &srv, http: reqwest::Client::new(), token: srv.token("rep1").await, valid };
     let login = |body: &str| {
         p.http.post(format!("{}/v1/login", srv.url)).header("content-type", "application/json").body(body.to_string())
@@ -123,17 +123,17 @@ async fn bad_input_is_refused_clearly_and_changes_nothing() {
     p.expect(
         p.http.get(format!("{}/v1/pull?cursor=abc", srv.url)).bearer_auth(&p.token),
         400,
-        "invalid_query",
+        "invalid_cursor",
         "cursor",
     )
     .await;
     p.expect(p.http.get(format!("{}/v1/pull?limit=0", srv.url)).bearer_auth(&p.token), 400, "invalid_query", "limit")
         .await;
     p.expect(
-        p.http.get(format!("{}/v1/pull?cursor=999999999", srv.url)).bearer_auth(&p.token),
+        p.http.get(format!("{}/v1/pull?cursor={}", srv.url, srv.cursor_at(999_999_999))).bearer_auth(&p.token),
         422,
-        "unknown_cursor",
-        "ahead",
+        "history_changed",
+        "restored",
     )
     .await;
     p.expect(p.http.get(format!("{}/v1/pull", srv.url)), 401, "unauthenticated", "sign in").await;

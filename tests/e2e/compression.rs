@@ -31,7 +31,7 @@ async fn a_zstd_compressed_push_is_accepted() {
     let customer = rep1.ids("customers")[0].clone();
     let body = json!({"client_id": uuid::Uuid::now_v7(), "client_time_ms": 1, "mutations": [
         {"mutation_id": uuid::Uuid::now_v7(), "entity": "customers", "id": customer, "op": "put",
-         "fields": {"notes": "n".repeat(10_000)}, "base_cursor": 0, "edited_at_ms": 1}]});
+         "fields": {"notes": "n".repeat(10_000)}, "base_cursor": "", "edited_at_ms": 1}]});
     let packed = zstd::encode_all(body.to_string().as_bytes(), 3).unwrap();
     let resp = reqwest::Client::new()
         .post(format!("{}/v1/push", srv.url))

@@ -33,7 +33,7 @@ impl Transport for LoseReplies {
 
 async fn pull_all(srv: &TestServer, token: &str) -> Vec<Value> {
     let http = reqwest::Client::new();
-    let mut cursor = 0;
+    let mut cursor = String::new();
     let mut pages = Vec::new();
     loop {
         let page: Value = http
@@ -45,7 +45,7 @@ async fn pull_all(srv: &TestServer, token: &str) -> Vec<Value> {
             .json()
             .await
             .unwrap();
-        cursor = page["cursor"].as_i64().unwrap();
+        cursor = page["cursor"].as_str().unwrap().to_string();
         let more = page["has_more"].as_bool().unwrap();
         pages.push(page);
         if !more {
@@ -122,10 +122,10 @@ async fn replaying_a_push_over_http_returns_the_stored_results_and_changes_nothi
         "mutations": [
             {"mutation_id": uuid::Uuid::now_v7(), "entity": "orders", "id": order, "op": "put",
              "fields": {"customer_id": customer, "rep_id": rep1_id, "status": "draft", "order_date": "2026-11-25"},
-             "base_cursor": 0, "edited_at_ms": 1_763_999_999_000i64},
+             "base_cursor": "", "edited_at_ms": 1_763_999_999_000i64},
             {"mutation_id": uuid::Uuid::now_v7(), "entity": "order_lines", "id": uuid::Uuid::now_v7(), "op": "put",
              "fields": {"order_id": order, "product_id": null, "quantity": 2, "unit_price_cents": 100},
-             "base_cursor": 0, "edited_at_ms": 1_763_999_999_500i64}
+             "base_cursor": "", "edited_at_ms": 1_763_999_999_500i64}
         ]
     });
     let http = reqwest::Client::new();

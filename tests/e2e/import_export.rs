@@ -43,7 +43,7 @@ async fn imported_customers_reach_exactly_their_territorys_reps_and_bad_rows_are
     // rep1 waits for news in a long poll while the import runs in another process.
     let head = srv.head().await;
     let token = srv.token("rep1").await;
-    let url = format!("{}/v1/pull?cursor={head}&wait_ms=60000", srv.url);
+    let url = format!("{}/v1/pull?cursor={}&wait_ms=60000", srv.url, srv.cursor_at(head));
     let poll = tokio::spawn(async move { reqwest::Client::new().get(url).bearer_auth(token).send().await });
     let (ok, out, _) = off_runtime(|| srv.server_cli(&["import", "customers", "--file", &file]));
     assert!(!ok, "rejected rows make the exit status non-zero: {out}");

@@ -10,7 +10,7 @@ use crate::support::{put, TestServer};
 
 /// Opens a long poll from the current head; resolves with (status, body) when answered.
 fn poll(srv: &TestServer, token: &str, head: i64) -> tokio::task::JoinHandle<(u16, Value)> {
-    let (url, token) = (srv.url.clone(), token.to_string());
+    let (url, token, head) = (srv.url.clone(), token.to_string(), srv.cursor_at(head));
     tokio::spawn(async move {
         let resp = reqwest::Client::new()
             .get(format!("{url}/v1/pull?cursor={head}&wait_ms=60000"))

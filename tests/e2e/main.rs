@@ -13,6 +13,7 @@ mod demo_company;
 mod exactly_once;
 mod extension;
 mod files;
+mod history;
 mod import_export;
 mod integration_api;
 mod live;

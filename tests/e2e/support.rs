@@ -144,6 +144,49 @@ impl TestServer {
         fieldsync_server::start(self.config.clone(), "127.0.0.1:0".parse().unwrap()).await.expect("second instance")
     }
 
+    /// A backup of the server's database as it is now, as IT would take one while it
+    /// runs: an SQLite copy (`VACUUM INTO`) or a `pg_dump` archive.
+    pub fn backup(&self) -> PathBuf {
+        let file = self._dir.path().join(format!("backup-{}", uuid::Uuid::now_v7().simple()));
+        match &self.config.database_url {
+            None => {
+                let db = rusqlite::Connection::open(fieldsync_server::db::db_path(&self.config.data_dir)).unwrap();
+                db.execute("VACUUM INTO ?1", [file.to_string_lossy()]).expect("sqlite backup");
+            }
+            Some(url) => {
+                let out = std::process::Command::new("pg_dump")
+                    .args(["--format=custom", "--dbname", url, "--file"])
+                    .arg(&file)
+                    .output()
+                    .expect("run pg_dump");
+                assert!(out.status.success(), "pg_dump: {}", String::from_utf8_lossy(&out.stderr));
+            }
+        }
+        file
+    }
+
+    /// Stops the server, puts `backup` back as the operations guide says
+    /// (`fieldsync-server restore --from` for SQLite; `pg_restore`, then
+    /// `fieldsync-server restore --in-place` for PostgreSQL), and starts it again.
+    pub async fn restore(&mut self, backup: &std::path::Path) {
+        let addr = self.stop_server().await;
+        let out = match &self.config.database_url {
+            None => self.server_cli(&["restore", "--from", &backup.display().to_string()]),
+            Some(url) => {
+                let out = std::process::Command::new("pg_restore")
+                    .args(["--clean", "--if-exists", "--single-transaction", "--dbname", url])
+                    .arg(backup)
+                    .output()
+                    .expect("run pg_restore");
+                assert!(out.status.success(), "pg_restore: {}", String::from_utf8_lossy(&out.stderr));
+                self.server_cli(&["restore", "--in-place"])
+            }
+        };
+        assert!(out.0, "fieldsync-server restore: {} {}", out.1, out.2);
+        self.tokens.lock().unwrap().clear();
+        self.restart_server(addr).await;
+    }
+
     /// Runs `f` in a write transaction on the server's database, as an administrator or a
     /// back-office system writing beside the running server would.
     pub fn with_db<T: Send>(&self, f: impl FnOnce(&Tx<'_>) -> T + Send) -> T {
@@ -207,9 +250,16 @@ impl TestServer {
         body["results"].as_array().unwrap_or_else(|| panic!("the push failed as a whole: {body}")).clone()
     }
 
-    /// One pull page of `user` from `cursor`, as JSON.
-    pub async fn pull_raw(&self, user: &str, cursor: i64, limit: u32) -> Value {
+    /// One pull page of `user` from position `seq` of the server's current history, as JSON.
+    pub async fn pull_raw(&self, user: &str, seq: i64, limit: u32) -> Value {
+        let cursor = self.cursor_at(seq);
         self.get_json(user, &format!("/v1/pull?cursor={cursor}&limit={limit}")).await
+    }
+
+    /// The cursor token for position `seq` in the server's current history (as a client
+    /// would hold after a page ending there).
+    pub fn cursor_at(&self, seq: i64) -> String {
+        self.with_db(|tx| fieldsync_server::history::History::read(tx).expect("history").token(seq))
     }
 
     /// `GET path` as `user`, the body as JSON (error bodies too).
@@ -227,6 +277,13 @@ impl TestServer {
 
     /// Pushes raw mutations as `user` and returns the HTTP response as it came.
     pub async fn push_response(&self, user: &str, mutations: Vec<Value>) -> reqwest::Response {
+        let mut mutations = mutations;
+        if mutations.iter().any(|m| m["base_cursor"] == SEEN_EVERYTHING) {
+            let latest = self.cursor_at(i64::MAX / 2);
+            for m in mutations.iter_mut().filter(|m| m["base_cursor"] == SEEN_EVERYTHING) {
+                m["base_cursor"] = Value::from(latest.clone());
+            }
+        }
         let body = serde_json::json!({"client_id": uuid::Uuid::now_v7(), "client_time_ms": 1, "mutations": mutations});
         self.http
             .post(format!("{}/v1/push", self.url))
@@ -357,11 +414,15 @@ pub fn off_runtime<T: Send>(f: impl FnOnce() -> T + Send) -> T {
     std::thread::scope(|s| s.spawn(f).join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
 }
 
+/// The `base_cursor` of a raw mutation written after every edit the server has;
+/// [`TestServer::push_response`] puts a cursor of the server's history in its place.
+pub const SEEN_EVERYTHING: &str = "@seen-everything";
+
 /// A raw mutation for [`TestServer::push_raw`], written after every edit the server has
 /// (no field counts as concurrently edited). `op` is "put" or "delete".
 pub fn mutation(entity: &str, id: &str, op: &str, fields: Value) -> Value {
     serde_json::json!({"mutation_id": uuid::Uuid::now_v7(), "entity": entity, "id": id, "op": op,
-                       "fields": fields, "base_cursor": i64::MAX / 2, "edited_at_ms": 1})
+                       "fields": fields, "base_cursor": SEEN_EVERYTHING, "edited_at_ms": 1})
 }
 
 /// A raw `put` of `fields` on record `id`.

@@ -43,6 +43,8 @@ pub async fn run(users: usize, mutations: usize, rounds: usize) -> anyhow::Resul
             .0)
     };
     let (mover, other) = (token("rep1")?, token("rep3")?);
+    // A base cursor past every change: no write counts as concurrent with another.
+    let seen_everything = db.read_blocking(fieldsync_server::history::History::read)?.token(i64::MAX / 2);
     drop(db);
 
     let server = fieldsync_server::start(ServerConfig::new(dir.path()), "127.0.0.1:0".parse()?).await?;
@@ -69,7 +71,7 @@ pub async fn run(users: usize, mutations: usize, rounds: usize) -> anyhow::Resul
     let one_edit = |i: usize| {
         json!({"client_id": uuid::Uuid::now_v7(), "client_time_ms": now(), "mutations": [
         {"mutation_id": uuid::Uuid::now_v7(), "entity": "customers", "id": other_customer, "op": "put",
-         "fields": {"notes": format!("note {i}")}, "base_cursor": i64::MAX / 2, "edited_at_ms": now()}]})
+         "fields": {"notes": format!("note {i}")}, "base_cursor": seen_everything, "edited_at_ms": now()}]})
     };
     // `moves`: each mutation moves a contact to the other customer; otherwise each edits a
     // contact's phone (the same work without a move: the baseline).
@@ -81,7 +83,7 @@ pub async fn run(users: usize, mutations: usize, rounds: usize) -> anyhow::Resul
                     false => json!({"phone": format!("+47 555 {i:04}")}),
                 };
                 json!({"mutation_id": uuid::Uuid::now_v7(), "entity": "contacts", "id": moving[i % moving.len()],
-                    "op": "put", "fields": fields, "base_cursor": i64::MAX / 2, "edited_at_ms": now()})
+                    "op": "put", "fields": fields, "base_cursor": seen_everything, "edited_at_ms": now()})
             })
             .collect();
         json!({"client_id": uuid::Uuid::now_v7(), "client_time_ms": now(), "mutations": ms})

@@ -34,6 +34,7 @@ pub async fn run(polls: usize, pushes: usize) -> anyhow::Result<Value> {
     let push_token = db
         .write_blocking(|tx| fieldsync_server::auth::open_session(tx, &pusher, &Device::default(), now(), 3_600_000))?
         .0;
+    let history = db.read_blocking(fieldsync_server::history::History::read)?;
     drop(db);
 
     let server = fieldsync_server::start(ServerConfig::new(dir.path()), "127.0.0.1:0".parse()?).await?;
@@ -56,9 +57,9 @@ pub async fn run(polls: usize, pushes: usize) -> anyhow::Result<Value> {
         http.get(format!("{url}/v1/health")).send().await?.json::<Value>().await?["head"].as_i64().unwrap_or(0);
     let open: Vec<_> = (0..polls)
         .map(|i| {
-            let (http, url, token) = (http.clone(), url.clone(), tokens[i / 2].clone());
+            let (http, url, token, cursor) = (http.clone(), url.clone(), tokens[i / 2].clone(), history.token(head));
             tokio::spawn(async move {
-                http.get(format!("{url}/v1/pull?cursor={head}&limit=1&wait_ms=60000")).bearer_auth(token).send().await
+                http.get(format!("{url}/v1/pull?cursor={cursor}&limit=1&wait_ms=60000")).bearer_auth(token).send().await
             })
         })
         .collect();
@@ -105,7 +106,7 @@ async fn time_pushes(
     for i in 0..n {
         let body = json!({"client_id": uuid::Uuid::now_v7(), "client_time_ms": now(), "mutations": [
             {"mutation_id": uuid::Uuid::now_v7(), "entity": "customers", "id": customer, "op": "put",
-             "fields": {"notes": format!("bench note {i}")}, "base_cursor": 0, "edited_at_ms": now()}]});
+             "fields": {"notes": format!("bench note {i}")}, "base_cursor": "", "edited_at_ms": now()}]});
         let started = Instant::now();
         let resp = http.post(format!("{url}/v1/push")).bearer_auth(token).json(&body).send().await?;
         anyhow::ensure!(resp.status().is_success(), "push failed: {}", resp.status());

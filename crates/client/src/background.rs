@@ -198,7 +198,7 @@ async fn start_listening(engine: &Arc<Mutex<Engine>>) -> Option<Listen> {
     let (server, token, cursor) = e.session_snapshot().ok()?;
     let (transport, clock) = (e.transport(), e.clock());
     Some(Listen(tokio::spawn(async move {
-        crate::wait_for_news(&*transport, &*clock, &server, &token, cursor, LISTEN_MS).await
+        crate::wait_for_news(&*transport, &*clock, &server, &token, &cursor, LISTEN_MS).await
     })))
 }
 
@@ -209,7 +209,7 @@ async fn sync_once(
     state: &watch::Sender<SyncState>,
 ) -> (Outcome, Option<SyncReport>, bool) {
     let mut e = engine.lock().await;
-    let first = e.store().cursor().unwrap_or(0) == 0;
+    let first = e.store().cursor().map(|c| c.is_empty()).unwrap_or(true);
     let (progress_tx, mut progress_rx) = watch::channel((0usize, 0u8));
     let result = {
         let mut report_progress = |p: &crate::Progress| {

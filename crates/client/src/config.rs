@@ -7,6 +7,7 @@
 //! lock_server = true                         # users cannot change the address
 //! ca_file = "/etc/fieldsync/company-ca.pem"  # trusted besides the OS certificate store
 //! allow_insecure_http = false                # http:// to another host is refused
+//! resend_days = 14                           # acknowledged changes kept for a restored server
 //! ```
 
 use std::path::PathBuf;
@@ -28,6 +29,9 @@ pub struct SystemConfig {
     /// travel unencrypted. Off unless IT says otherwise.
     #[serde(default)]
     pub allow_insecure_http: bool,
+    /// Days a laptop keeps the changes the server acknowledged, to send them again to a
+    /// server restored from an older backup (default `DEFAULT_RESEND_DAYS`, 14).
+    pub resend_days: Option<u32>,
 }
 
 pub const SYSTEM_CONFIG: &str = "/etc/fieldsync/config.toml";

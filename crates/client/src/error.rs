@@ -25,6 +25,14 @@ pub enum ClientError {
 }
 
 impl ClientError {
+    /// The server's code for a refusal (`profile_copied`, `history_changed`, ...).
+    pub fn code(&self) -> Option<&str> {
+        match self {
+            ClientError::Server { code, .. } => Some(code),
+            _ => None,
+        }
+    }
+
     /// Whether the same operation may succeed later without change.
     pub fn is_retryable(&self) -> bool {
         matches!(self, ClientError::Unavailable(_))

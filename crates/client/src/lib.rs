@@ -48,6 +48,9 @@ pub struct EngineOptions {
     pub tokens: Option<Arc<dyn TokenStore>>,
     /// Allow `http://` to hosts other than this computer (system configuration).
     pub allow_insecure_http: bool,
+    /// Days acknowledged changes are kept, to send them again to a server restored from a
+    /// backup (system configuration `resend_days`).
+    pub resend_days: u32,
 }
 
 impl Default for EngineOptions {
@@ -63,6 +66,7 @@ impl Default for EngineOptions {
             pull_limit: fieldsync_protocol::wire::DEFAULT_PULL_LIMIT,
             tokens: None,
             allow_insecure_http: config.allow_insecure_http,
+            resend_days: config.resend_days.unwrap_or(fieldsync_protocol::wire::DEFAULT_RESEND_DAYS),
         }
     }
 }
@@ -112,7 +116,8 @@ impl Engine {
     }
 
     pub fn open_with(profile: &Path, opts: EngineOptions) -> Result<Engine> {
-        let store = Store::open(profile, opts.registry, &opts.extra_migrations)?;
+        let mut store = Store::open(profile, opts.registry, &opts.extra_migrations)?;
+        store.set_resend_days(opts.resend_days);
         if store.meta("client_id")?.is_none() {
             store.set_meta("client_id", &Uuid::now_v7().to_string())?;
         }
@@ -128,7 +133,7 @@ impl Engine {
 
     /// The server, session token and pull cursor, for work done without the store (a
     /// long poll, a probe).
-    pub fn session_snapshot(&self) -> Result<(String, String, i64)> {
+    pub fn session_snapshot(&self) -> Result<(String, String, String)> {
         let (server, token) = self.session()?;
         Ok((server, token, self.store.cursor()?))
     }
@@ -257,7 +262,17 @@ impl Engine {
             pull_limit: self.pull_limit,
             wait_ms,
         };
-        sync::run(&ctx, &mut self.store, progress, with_push).await
+        match sync::run(&ctx, &mut self.store, progress, with_push).await {
+            // Another computer pushed as this profile: this copy gets its own identity
+            // once the user signs in again; its pending changes wait for that.
+            Err(ClientError::Server { code, message, .. }) if code == "profile_copied" => {
+                tracing::warn!("the server saw this profile's identity used by another computer; signing out");
+                self.store.set_meta("client_id", &Uuid::now_v7().to_string())?;
+                self.tokens.clear()?;
+                Err(ClientError::NotSignedIn(message))
+            }
+            other => other,
+        }
     }
 
     // ----- local data ---------------------------------------------------------------

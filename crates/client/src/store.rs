@@ -17,12 +17,20 @@ use uuid::Uuid;
 
 use crate::error::{ClientError, Result};
 
-pub const CLIENT_MIGRATIONS: &[Migration] = &[Migration {
-    set: "client",
-    version: 1,
-    name: "engine_state",
-    sql: include_str!("../../../migrations/client/001_engine_state.sql"),
-}];
+pub const CLIENT_MIGRATIONS: &[Migration] = &[
+    Migration {
+        set: "client",
+        version: 1,
+        name: "engine_state",
+        sql: include_str!("../../../migrations/client/001_engine_state.sql"),
+    },
+    Migration {
+        set: "client",
+        version: 2,
+        name: "history",
+        sql: include_str!("../../../migrations/client/002_history.sql"),
+    },
+];
 
 pub type Object = Map<String, Value>;
 
@@ -52,6 +60,8 @@ pub struct AttentionItem {
 pub struct Store {
     conn: Connection,
     registry: std::sync::Arc<Registry>,
+    /// How long acknowledged mutations are kept for a restored server (`sent`).
+    keep_sent_ms: i64,
 }
 
 impl Store {
@@ -68,11 +78,18 @@ impl Store {
         conn.pragma_update(None, "wal_autocheckpoint", 16_384)?;
         let all: Vec<Migration> = ENTITY_MIGRATIONS.iter().chain(CLIENT_MIGRATIONS).chain(extra).copied().collect();
         migrate(&mut conn, &all)?;
-        Ok(Store { conn, registry })
+        let keep_sent_ms = i64::from(fieldsync_protocol::wire::DEFAULT_RESEND_DAYS) * DAY_MS;
+        Ok(Store { conn, registry, keep_sent_ms })
     }
 
     pub fn registry(&self) -> &Registry {
         &self.registry
+    }
+
+    /// Keep acknowledged mutations this many days, to send them again to a server restored
+    /// from a backup.
+    pub fn set_resend_days(&mut self, days: u32) {
+        self.keep_sent_ms = i64::from(days) * DAY_MS;
     }
 
     pub fn entity(&self, name: &str) -> Result<EntityDef> {
@@ -94,8 +111,9 @@ impl Store {
         Ok(())
     }
 
-    pub fn cursor(&self) -> Result<i64> {
-        Ok(self.meta("cursor")?.and_then(|c| c.parse().ok()).unwrap_or(0))
+    /// The server's opaque token for the last pulled page ("" before the first).
+    pub fn cursor(&self) -> Result<String> {
+        Ok(self.meta("cursor")?.unwrap_or_default())
     }
 
     pub fn count(&self, table: &str) -> Result<i64> {
@@ -202,9 +220,17 @@ impl Store {
             }
             Op::Delete => delete_row(&tx, &def, id)?,
         }
+        // The client's own count of its mutations, which only grows (the server tells a
+        // copied profile by a repeated number).
+        let client_seq: i64 = tx.query_row(
+            "INSERT INTO meta (key, value) VALUES ('client_seq', 1) \
+             ON CONFLICT (key) DO UPDATE SET value = CAST(value AS INTEGER) + 1 RETURNING CAST(value AS INTEGER)",
+            [],
+            |r| r.get(0),
+        )?;
         tx.execute(
-            "INSERT INTO outbox (mutation_id, entity, record_id, op, fields, base_cursor, edited_at_ms) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            "INSERT INTO outbox (mutation_id, entity, record_id, op, fields, base_cursor, client_seq, edited_at_ms) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
             params![
                 mutation_id.to_string(),
                 def.name,
@@ -212,6 +238,7 @@ impl Store {
                 op_str(op),
                 Value::Object(fields).to_string(),
                 base_cursor,
+                client_seq,
                 edited_at_ms
             ],
         )?;
@@ -224,32 +251,11 @@ impl Store {
 
     /// The oldest `limit` queued changes.
     pub fn outbox(&self, limit: usize) -> Result<Vec<Mutation>> {
-        let mut stmt = self.conn.prepare(
-            "SELECT mutation_id, entity, record_id, op, fields, base_cursor, edited_at_ms FROM outbox ORDER BY seq LIMIT ?1",
-        )?;
-        let rows = stmt.query_map([limit as i64], |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, String>(2)?,
-                r.get::<_, String>(3)?,
-                r.get::<_, String>(4)?,
-                r.get::<_, i64>(5)?,
-                r.get::<_, i64>(6)?,
-            ))
-        })?;
+        let mut stmt = self.conn.prepare(&format!("SELECT {MUTATION_COLUMNS} FROM outbox ORDER BY seq LIMIT ?1"))?;
+        let rows = stmt.query_map([limit as i64], read_mutation)?;
         let mut out = Vec::new();
         for row in rows {
-            let (mid, entity, id, op, fields, base_cursor, edited_at_ms) = row?;
-            out.push(Mutation {
-                mutation_id: parse_uuid(&mid)?,
-                entity,
-                id: parse_uuid(&id)?,
-                op: parse_op(&op)?,
-                fields: serde_json::from_str(&fields)?,
-                base_cursor,
-                edited_at_ms,
-            });
+            out.push(row??);
         }
         Ok(out)
     }
@@ -293,6 +299,17 @@ impl Store {
                     now_ms,
                 )?;
             }
+        }
+        if result.status != MutationStatus::Rejected {
+            // Kept a while, for a server restored from a backup that lacks it.
+            tx.execute(
+                &format!(
+                    "INSERT OR REPLACE INTO sent ({MUTATION_COLUMNS}, acked_at_ms) \
+                     SELECT {MUTATION_COLUMNS}, ?2 FROM outbox WHERE mutation_id = ?1"
+                ),
+                params![m.mutation_id.to_string(), now_ms],
+            )?;
+            tx.execute("DELETE FROM sent WHERE acked_at_ms < ?1", [now_ms - self.keep_sent_ms])?;
         }
         tx.execute("DELETE FROM outbox WHERE mutation_id = ?1", [m.mutation_id.to_string()])?;
         rebuild(&tx, &def, &id)?;
@@ -369,7 +386,8 @@ impl Store {
                 applied += 1;
             }
         }
-        tx.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('cursor', ?1)", [page.cursor.to_string()])?;
+        tx.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('cursor', ?1)", [&page.cursor])?;
+        tx.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('position', ?1)", [page.position.to_string()])?;
         tx.commit()?;
         Ok(applied)
     }
@@ -422,10 +440,39 @@ impl Store {
         Ok(())
     }
 
-    /// Drops the cached server records and the cursor, keeping pending changes, rejected
-    /// changes and the profile (used when the server no longer knows our cursor).
-    pub fn clear_cache(&mut self) -> Result<()> {
+    /// Starts over with a server whose data is not the history this copy follows: drops
+    /// the cached server records and the cursor, keeping pending changes, rejected changes
+    /// and the profile. With `resend`, the acknowledged changes still kept go back into the
+    /// outbox ahead of the pending ones, in their order, to be sent again (the server
+    /// applies those it lacks). All in one transaction.
+    pub fn start_over(&mut self, resend: bool, now_ms: i64) -> Result<usize> {
         let tx = self.conn.transaction()?;
+        let mut requeued = 0;
+        if resend {
+            let kept: Vec<Result<Mutation>> = {
+                let mut stmt = tx.prepare(&format!(
+                    "SELECT {MUTATION_COLUMNS} FROM sent WHERE acked_at_ms >= ?1 \
+                     AND mutation_id NOT IN (SELECT mutation_id FROM outbox) ORDER BY client_seq"
+                ))?;
+                let rows = stmt.query_map([now_ms - self.keep_sent_ms], read_mutation)?;
+                rows.collect::<rusqlite::Result<_>>()?
+            };
+            let first: i64 = tx.query_row("SELECT coalesce(min(seq), 1) FROM outbox", [], |r| r.get(0))?;
+            let start = first - kept.len() as i64;
+            for (i, m) in kept.into_iter().enumerate() {
+                let m = m?;
+                tx.execute(
+                    &format!("INSERT INTO outbox (seq, {MUTATION_COLUMNS}) SELECT ?1, {MUTATION_COLUMNS} FROM sent WHERE mutation_id = ?2"),
+                    params![start + i as i64, m.mutation_id.to_string()],
+                )?;
+                tx.execute(
+                    "INSERT OR IGNORE INTO shadows (entity, record_id, data) VALUES (?1, ?2, NULL)",
+                    params![m.entity, m.id.to_string()],
+                )?;
+                requeued += 1;
+            }
+            tx.execute("DELETE FROM sent", [])?;
+        }
         for e in self.registry.entities() {
             tx.execute(&format!("DELETE FROM \"{}\"", e.name), [])?;
         }
@@ -442,7 +489,7 @@ impl Store {
             }
         }
         tx.commit()?;
-        Ok(())
+        Ok(requeued)
     }
 
     /// Drops every local record and the cursor (used when signing in as someone else).
@@ -451,7 +498,9 @@ impl Store {
         for e in self.registry.entities() {
             tx.execute(&format!("DELETE FROM \"{}\"", e.name), [])?;
         }
-        tx.execute_batch("DELETE FROM outbox; DELETE FROM shadows; DELETE FROM attention; DELETE FROM meta;")?;
+        tx.execute_batch(
+            "DELETE FROM outbox; DELETE FROM shadows; DELETE FROM attention; DELETE FROM sent; DELETE FROM meta;",
+        )?;
         tx.commit()?;
         Ok(())
     }
@@ -469,6 +518,31 @@ impl rusqlite::ToSql for JsonSql<'_> {
             other => ToSqlOutput::Owned(json_to_sql(self.0, other)),
         })
     }
+}
+
+const DAY_MS: i64 = 24 * 60 * 60 * 1000;
+
+/// The columns `outbox` and `sent` share, in [`read_mutation`]'s order.
+const MUTATION_COLUMNS: &str = "mutation_id, entity, record_id, op, fields, base_cursor, client_seq, edited_at_ms";
+
+/// A mutation from a row of [`MUTATION_COLUMNS`]; the outer error is SQLite's, the inner
+/// one a value that does not parse.
+fn read_mutation(r: &rusqlite::Row<'_>) -> rusqlite::Result<Result<Mutation>> {
+    let (mid, entity, id, op, fields): (String, String, String, String, String) =
+        (r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?);
+    let (base_cursor, client_seq, edited_at_ms): (String, i64, i64) = (r.get(5)?, r.get(6)?, r.get(7)?);
+    Ok((|| {
+        Ok(Mutation {
+            mutation_id: parse_uuid(&mid)?,
+            entity,
+            id: parse_uuid(&id)?,
+            op: parse_op(&op)?,
+            fields: serde_json::from_str(&fields)?,
+            base_cursor,
+            edited_at_ms,
+            client_seq: Some(client_seq),
+        })
+    })())
 }
 
 fn op_str(op: Op) -> &'static str {

@@ -44,13 +44,17 @@ pub struct SyncReport {
     pub overwritten: usize,
     /// What the server says changed for this user (e.g. customers moved to another rep).
     pub notices: Vec<String>,
+    /// Acknowledged changes sent again because the server's data went back in time (a
+    /// restore from a backup); 0 on an ordinary sync.
+    pub resent: usize,
 }
 
 /// Pull progress, reported after each applied page.
 #[derive(Debug, Clone, Serialize)]
 pub struct Progress {
     pub pulled: usize,
-    pub cursor: i64,
+    /// How far the pull has come in the server's change log, and its end.
+    pub position: i64,
     pub head: i64,
     /// Share of the change log this sync has walked through, 0..=100.
     pub percent: u8,
@@ -139,7 +143,7 @@ pub async fn wait_for_news(
     clock: &dyn Clock,
     server: &str,
     token: &str,
-    cursor: i64,
+    cursor: &str,
     wait_ms: u64,
 ) -> Result<bool> {
     let req = HttpRequest {
@@ -224,10 +228,29 @@ pub(crate) async fn run(
     let span = tracing::info_span!("sync", sync_id = %Uuid::now_v7());
     async move {
         let mut report = SyncReport::default();
-        if with_push {
-            push(ctx, store, &mut report).await?;
+        let mut started_over = false;
+        loop {
+            let round = async {
+                if with_push {
+                    push(ctx, store, &mut report).await?;
+                }
+                pull(ctx, store, &mut report, progress).await
+            };
+            match round.await {
+                // The server's data is not the history this copy follows: once per sync,
+                // start over with it (crates/server/src/history.rs). After a restore, the
+                // changes it acknowledged and may have lost go back into the outbox.
+                Err(ClientError::Server { code, .. })
+                    if !started_over && (code == "history_changed" || code == "unknown_cursor") =>
+                {
+                    started_over = true;
+                    let resend = code == "history_changed";
+                    report.resent += store.start_over(resend, ctx.clock.now_ms())?;
+                    tracing::warn!(%code, resent = report.resent, "the server's data changed history; starting over with it");
+                }
+                other => break other?,
+            }
         }
-        pull(ctx, store, &mut report, progress).await?;
         store.set_meta("last_sync_ms", &ctx.clock.now_ms().to_string())?;
         if with_push {
             refresh_team_devices(ctx, store).await?;
@@ -248,7 +271,8 @@ async fn push(ctx: &SyncCtx<'_>, store: &mut Store, report: &mut SyncReport) -> 
         if batch.is_empty() {
             return Ok(());
         }
-        let req = PushRequest { client_id, client_time_ms: ctx.clock.now_ms(), mutations: batch.clone() };
+        let cursor = Some(store.cursor()?).filter(|c| !c.is_empty());
+        let req = PushRequest { client_id, client_time_ms: ctx.clock.now_ms(), cursor, mutations: batch.clone() };
         let body = serde_json::to_vec(&req)?;
         let reply =
             call::<PushResponse>(&**ctx.transport, &**ctx.clock, post(ctx.server, "/v1/push", Some(ctx.token), body))
@@ -269,6 +293,11 @@ async fn push(ctx: &SyncCtx<'_>, store: &mut Store, report: &mut SyncReport) -> 
                 if resp.results.len() < batch.len() {
                     return Err(ClientError::Unavailable("The server answered only part of a push; try again.".into()));
                 }
+            }
+            // Not about one mutation: the profile is a copy (Engine::sync asks for a new
+            // sign-in), or the server's history changed (`run` starts over).
+            Err(e @ ClientError::Server { .. }) if e.code().is_some_and(|c| WHOLE_PUSH_REFUSALS.contains(&c)) => {
+                return Err(e)
             }
             // Bad input fails the whole batch and names the culprit: park it, resend the rest.
             Err(ClientError::Server { status: status @ 400..=499, code, message, mutation_id: Some(culprit) }) => {
@@ -291,11 +320,14 @@ async fn push(ctx: &SyncCtx<'_>, store: &mut Store, report: &mut SyncReport) -> 
     }
 }
 
+/// Server refusals of a whole push that no mutation in it can be blamed for.
+const WHOLE_PUSH_REFUSALS: &[&str] = &["profile_copied", "history_changed", "unknown_cursor"];
+
 /// Rows in the first page of a pull: small, so work starts at once and the next, full
 /// page is prepared by the server while the client applies this one.
 const FIRST_PAGE: u32 = 1000;
 
-fn pull_request(ctx: &SyncCtx<'_>, cursor: i64, limit: u32, wait_ms: u64) -> HttpRequest {
+fn pull_request(ctx: &SyncCtx<'_>, cursor: &str, limit: u32, wait_ms: u64) -> HttpRequest {
     let mut url = format!("{}/v1/pull?cursor={cursor}&limit={limit}", ctx.server);
     if wait_ms > 0 {
         url.push_str(&format!("&wait_ms={wait_ms}"));
@@ -313,28 +345,19 @@ async fn pull(
     progress: &mut (dyn FnMut(&Progress) + Send),
 ) -> Result<()> {
     let start = store.cursor()?;
-    let mut cursor = start;
     let first_limit = ctx.pull_limit.min(FIRST_PAGE);
     let mut fetched =
-        call::<PullResponse>(&**ctx.transport, &**ctx.clock, pull_request(ctx, cursor, first_limit, ctx.wait_ms)).await;
+        call::<PullResponse>(&**ctx.transport, &**ctx.clock, pull_request(ctx, &start, first_limit, ctx.wait_ms)).await;
+    // Where this pull began in the change log, for the progress share only.
+    let from: i64 = store.meta("position")?.and_then(|p| p.parse().ok()).filter(|_| !start.is_empty()).unwrap_or(0);
+    let mut first = true;
     loop {
-        let (page, offset) = match fetched {
-            // The server's data was replaced (restored from an older backup, or a new
-            // server): our copy cannot be continued, so download a fresh one.
-            Err(ClientError::Server { code, .. }) if code == "unknown_cursor" && cursor > 0 => {
-                tracing::warn!(cursor, "server does not know our cursor; downloading a fresh copy");
-                store.clear_cache()?;
-                cursor = 0;
-                let req = pull_request(ctx, 0, first_limit, 0);
-                fetched = call::<PullResponse>(&**ctx.transport, &**ctx.clock, req).await;
-                continue;
-            }
-            other => other?,
-        };
+        let (page, offset) = fetched?;
         // A long-poll answer was timed up to `wait_ms` before it arrived: no offset from it.
-        if ctx.wait_ms == 0 || cursor != start {
+        if ctx.wait_ms == 0 || !first {
             store.set_meta("clock_offset_ms", &offset.to_string())?;
         }
+        first = false;
         let (involving, overwritten) = conflicts_involving(&page, store.meta("user_id")?.as_deref());
         report.conflicts += involving;
         report.overwritten += overwritten;
@@ -342,7 +365,7 @@ async fn pull(
         // is written, so the server, the network and the local store work in parallel.
         let prefetch = page.has_more.then(|| {
             let (transport, clock) = (ctx.transport.clone(), ctx.clock.clone());
-            let req = pull_request(ctx, page.cursor, ctx.pull_limit, 0);
+            let req = pull_request(ctx, &page.cursor, ctx.pull_limit, 0);
             tokio::spawn(async move { call::<PullResponse>(&*transport, &*clock, req).await })
         });
         let applied = store.apply_page(&page);
@@ -352,14 +375,11 @@ async fn pull(
         };
         report.pulled += applied?;
         report.notices.extend(page.notices.iter().cloned());
-        let span = (page.head - start).max(1);
-        let percent = (((page.cursor - start) * 100) / span).clamp(0, 100) as u8;
-        progress(&crate::Progress { pulled: report.pulled, cursor: page.cursor, head: page.head, percent });
+        let span = (page.head - from).max(1);
+        let percent = (((page.position - from) * 100) / span).clamp(0, 100) as u8;
+        progress(&crate::Progress { pulled: report.pulled, position: page.position, head: page.head, percent });
         match next {
-            Some(n) => {
-                cursor = page.cursor;
-                fetched = n;
-            }
+            Some(n) => fetched = n,
             None => return Ok(()),
         }
     }

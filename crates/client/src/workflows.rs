@@ -189,6 +189,16 @@ impl Engine {
                 "There is no conflict {conflict_id}; run 'fieldsync conflicts' to list them."
             ))
         })?;
+        if c.field == fieldsync_protocol::wire::DELETED_RECORD {
+            // A delete discarded an edit: bring the record back as it was, as a new record
+            // (the server keeps deleted ids deleted).
+            let Value::Object(mut fields) = c.overwritten.clone() else {
+                return Err(ClientError::Internal(format!("conflict {conflict_id} holds no record")));
+            };
+            fields.remove("id");
+            self.create(&c.entity, fields)?;
+            return Ok(());
+        }
         let mut fields = Object::new();
         fields.insert(c.field.clone(), c.overwritten.clone());
         if self.update(&c.entity, &c.id, fields)? == 0 {

@@ -17,6 +17,10 @@ pub const MAX_PUSH_MUTATIONS: usize = 1000;
 /// Most changes one pull page scans.
 pub const MAX_PULL_LIMIT: u32 = 20000;
 pub const DEFAULT_PULL_LIMIT: u32 = 10_000;
+/// Days a client keeps the mutations the server acknowledged, to send them again to a
+/// server restored from a backup (`history_changed`); the client configuration's
+/// `resend_days` overrides it.
+pub const DEFAULT_RESEND_DAYS: u32 = 14;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -78,12 +82,21 @@ pub struct Mutation {
     #[serde(default, skip_serializing_if = "Map::is_empty")]
     #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub fields: Map<String, Value>,
-    /// The client's pull cursor when the edit was made: changes after it were unseen, so a
-    /// field changed after it by another client is a concurrent edit (a conflict).
-    pub base_cursor: i64,
+    /// The client's pull cursor (the opaque token of its last applied page, "" before the
+    /// first) when the edit was made: changes after it were unseen, so a field changed
+    /// after it by another client is a concurrent edit (a conflict).
+    #[serde(default)]
+    pub base_cursor: String,
     /// When the user made the edit, by the client's clock (ms since epoch).
     #[cfg_attr(feature = "openapi", schema(minimum = 0, maximum = 253402300799999i64))]
     pub edited_at_ms: i64,
+    /// The client's own count of the mutations it made, which must grow with each one:
+    /// the server refuses a number it has already seen from this `client_id` for another
+    /// mutation (`profile_copied`), so a copied profile cannot pass off its older edits
+    /// as the original's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(minimum = 1))]
+    pub client_seq: Option<i64>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -96,6 +109,11 @@ pub struct PushRequest {
     /// from it and translates `edited_at_ms` into server time.
     #[cfg_attr(feature = "openapi", schema(minimum = 0, maximum = 253402300799999i64))]
     pub client_time_ms: i64,
+    /// The client's pull cursor (absent before its first download). The server refuses a
+    /// push from another history of its data (`history_changed`, `unknown_cursor`), so
+    /// the client catches up with a restored or replaced server before it writes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cursor: Option<String>,
     pub mutations: Vec<Mutation>,
 }
 
@@ -150,9 +168,13 @@ pub struct EntityChanges {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PullResponse {
     pub server_time_ms: i64,
-    /// Pass this back as `cursor` to continue after this page.
-    pub cursor: i64,
-    /// The newest change the server has; `cursor == head` means fully caught up.
+    /// Pass this back as `cursor` to continue after this page. An opaque token: it names
+    /// the server's database and history epoch besides the position, and clients store it
+    /// without parsing it.
+    pub cursor: String,
+    /// How far this page reached in the change log, and the newest change there is: for
+    /// progress displays only (`position == head` means caught up).
+    pub position: i64,
     pub head: i64,
     pub has_more: bool,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -161,6 +183,10 @@ pub struct PullResponse {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notices: Vec<String>,
 }
+
+/// The `field` of a `sync_conflicts` entry about a whole record: a delete discarded an
+/// edit its author had not seen, and `overwritten` holds the record's fields as they were.
+pub const DELETED_RECORD: &str = "*";
 
 /// Every error response: `{"error": {"code": ..., "message": ...}}`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -195,12 +221,13 @@ mod tests {
             id: Uuid::nil(),
             op: Op::Put,
             fields: [("phone".to_string(), Value::from("+1 555"))].into_iter().collect(),
-            base_cursor: 41,
+            base_cursor: "0a1b.2c3d.41".into(),
             edited_at_ms: 1_764_000_000_000,
+            client_seq: Some(7),
         };
         assert_eq!(
             serde_json::to_string(&m).unwrap(),
-            r#"{"mutation_id":"00000000-0000-0000-0000-000000000000","entity":"customers","id":"00000000-0000-0000-0000-000000000000","op":"put","fields":{"phone":"+1 555"},"base_cursor":41,"edited_at_ms":1764000000000}"#
+            r#"{"mutation_id":"00000000-0000-0000-0000-000000000000","entity":"customers","id":"00000000-0000-0000-0000-000000000000","op":"put","fields":{"phone":"+1 555"},"base_cursor":"0a1b.2c3d.41","edited_at_ms":1764000000000,"client_seq":7}"#
         );
     }
 }

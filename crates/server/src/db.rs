@@ -19,6 +19,7 @@ use rusqlite::Connection;
 use sha2::{Digest, Sha256};
 
 use crate::error::AppError;
+use crate::history::{History, Mark};
 use crate::sql::{Backend, DbError, PgConn, Tx};
 
 pub const SERVER_MIGRATIONS: &[Migration] = &[
@@ -45,6 +46,12 @@ pub const SERVER_MIGRATIONS: &[Migration] = &[
         version: 4,
         name: "integrations",
         sql: include_str!("../../../migrations/server/004_integrations.sql"),
+    },
+    Migration {
+        set: "server",
+        version: 5,
+        name: "history",
+        sql: include_str!("../../../migrations/server/005_history.sql"),
     },
 ];
 
@@ -79,6 +86,12 @@ pub const POSTGRES_MIGRATIONS: &[Migration] = &[
         version: 4,
         name: "integrations",
         sql: include_str!("../../../migrations/postgres/005_integrations.sql"),
+    },
+    Migration {
+        set: "server",
+        version: 5,
+        name: "history",
+        sql: include_str!("../../../migrations/postgres/006_history.sql"),
     },
 ];
 
@@ -213,7 +226,34 @@ impl Db {
                 Store::Postgres(pool)
             }
         };
-        Ok(Db { inner: Arc::new(store) })
+        let db = Db { inner: Arc::new(store) };
+        if let Location::Sqlite(dir) = location {
+            db.check_history_mark(dir)?;
+        }
+        Ok(db)
+    }
+
+    /// Starts a new history epoch when the SQLite database is older than the mark the
+    /// server left beside it: it went back in time by a route other than
+    /// `fieldsync-server restore` (see [`crate::history`]).
+    fn check_history_mark(&self, dir: &Path) -> anyhow::Result<()> {
+        let Some(mark) = Mark::load(dir) else { return Ok(()) };
+        let now = self.read_blocking(Mark::of)?;
+        if !mark.is_later_than(&now) {
+            return Ok(());
+        }
+        let history = self.write_blocking(History::begin_epoch)?;
+        tracing::warn!(
+            served = mark.high_water,
+            found = now.high_water,
+            epoch = history.epoch,
+            "the database is older than what this server last served (restored or copied over?); \
+             starting a new history so laptops send again the changes they hold"
+        );
+        self.read_blocking(Mark::of)?
+            .save(dir)
+            .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", Mark::path(dir).display()))?;
+        Ok(())
     }
 
     pub fn backend(&self) -> Backend {

@@ -383,10 +383,9 @@ pub(crate) async fn push_handler(
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub(crate) struct PullParams {
-    /// The cursor of the last page applied (0: from the start).
+    /// The cursor token of the last page applied (absent or empty: from the start).
     #[serde(default)]
-    #[param(minimum = 0)]
-    cursor: i64,
+    cursor: String,
     /// Change-log entries to scan for this page (default `DEFAULT_PULL_LIMIT`).
     #[param(minimum = 1, maximum = 20000)]
     limit: Option<u32>,
@@ -404,7 +403,7 @@ pub(crate) const MAX_WAIT_MS: u64 = 60_000;
         (status = 200, description = "A page of changes", body = PullResponse),
         (status = 400, description = "A bad query (limit, cursor, wait_ms)", body = ErrorBody),
         (status = 401, description = "No valid session", body = ErrorBody),
-        (status = 422, description = "The cursor is ahead of the server (unknown_cursor)", body = ErrorBody),
+        (status = 422, description = "The cursor is from another database (unknown_cursor), from before a restore (history_changed), or not a cursor (invalid_cursor)", body = ErrorBody),
         (status = 503, description = "The server holds all the long polls it allows; see Retry-After", body = ErrorBody,
             headers(("Retry-After" = u64, description = "Seconds to wait"))),
     ))]
@@ -420,9 +419,6 @@ pub(crate) async fn pull_handler(
     let limit = p.limit.unwrap_or(DEFAULT_PULL_LIMIT);
     if limit == 0 || limit > MAX_PULL_LIMIT {
         return Err(invalid(format!("limit must be between 1 and {MAX_PULL_LIMIT}."), "limit"));
-    }
-    if p.cursor < 0 {
-        return Err(invalid("cursor must not be negative.".into(), "cursor"));
     }
     if p.wait_ms > MAX_WAIT_MS {
         return Err(invalid(format!("wait_ms must be at most {MAX_WAIT_MS}."), "wait_ms"));
@@ -442,7 +438,7 @@ pub(crate) async fn pull_handler(
         })?),
     };
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_millis(p.wait_ms);
-    let mut cursor = p.cursor;
+    let mut cursor = p.cursor.clone();
     let mut stopping = state.stopping.subscribe();
     // Entries scanned per read: the client's page size, or, while a long poll skips
     // entries it cannot see, the largest page (one read per MAX_PULL_LIMIT entries
@@ -450,9 +446,9 @@ pub(crate) async fn pull_handler(
     let mut scan = limit;
     loop {
         let st = state.clone();
-        let u = user.clone();
+        let (u, from) = (user.clone(), cursor.clone());
         let resp =
-            state.db.read(move |conn| pull::pull(conn, &st.registry, &u, cursor, scan, st.clock.now_ms())).await?;
+            state.db.read(move |conn| pull::pull(conn, &st.registry, &u, &from, scan, st.clock.now_ms())).await?;
         let has_news = !resp.changes.is_empty() || !resp.notices.is_empty();
         if has_news && scan != limit {
             scan = limit; // answer with a page of the size asked for, from the same cursor
@@ -460,10 +456,10 @@ pub(crate) async fn pull_handler(
         }
         let Some(waiter) = waiter.as_ref().filter(|_| !has_news && !*stopping.borrow()) else {
             let rows: usize = resp.changes.iter().map(|c| c.rows.len() + c.deleted.len()).sum();
-            tracing::debug!(user = %user.username, cursor = p.cursor, next = resp.cursor, rows, "pull");
+            tracing::debug!(user = %user.username, cursor = %p.cursor, next = resp.position, rows, "pull");
             return Ok(Json(resp));
         };
-        cursor = resp.cursor;
+        cursor = resp.cursor.clone();
         if resp.has_more {
             scan = MAX_PULL_LIMIT;
             continue; // nothing visible in this page, more to scan before waiting

@@ -11,6 +11,7 @@ pub mod checks;
 pub mod db;
 pub mod error;
 pub mod export;
+pub mod history;
 pub mod http;
 pub mod import;
 pub mod integration;
@@ -103,6 +104,8 @@ pub struct RunningServer {
     watcher: tokio::task::JoinHandle<()>,
     waker: tokio::task::JoinHandle<()>,
     deliveries: tokio::task::JoinHandle<()>,
+    /// The SQLite data directory, whose history mark is written a last time on stop.
+    mark_dir: Option<PathBuf>,
 }
 
 impl RunningServer {
@@ -128,6 +131,35 @@ impl RunningServer {
         self.waker.abort();
         self.deliveries.abort();
         let _ = self.task.await;
+        if let Some(dir) = &self.mark_dir {
+            update_mark(&self.state, dir, None).await;
+        }
+    }
+}
+
+/// Writes the history mark beside an SQLite database when it moved on since `last`
+/// (see [`history::Mark`]); returns the mark now on file.
+async fn update_mark(
+    state: &http::AppState,
+    data_dir: &std::path::Path,
+    last: Option<history::Mark>,
+) -> Option<history::Mark> {
+    let now = match state.db.read_single(|tx| Ok::<_, AppError>(history::Mark::of(tx)?)).await {
+        Ok(now) => now,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot read the history mark");
+            return last;
+        }
+    };
+    if last.as_ref() == Some(&now) {
+        return last;
+    }
+    match now.save(data_dir) {
+        Ok(()) => Some(now),
+        Err(e) => {
+            tracing::warn!(error = %e, path = %history::Mark::path(data_dir).display(), "cannot write the history mark");
+            last
+        }
     }
 }
 
@@ -167,15 +199,19 @@ pub async fn start(config: ServerConfig, listen: SocketAddr) -> anyhow::Result<R
         }
         // Writers outside this process (admin commands on the same SQLite file) do not
         // wake long polls directly; a cheap once-a-second look at the head catches them.
+        // The same look keeps the history mark beside the database up to date.
         None => {
             let state = state.clone();
+            let data_dir = config.data_dir.clone();
             tokio::spawn(async move {
                 let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+                let mut marked = None;
                 loop {
                     tick.tick().await;
                     if let Err(e) = state.refresh_head().await {
                         tracing::warn!(error = %e, "cannot read the change head");
                     }
+                    marked = update_mark(&state, &data_dir, marked).await;
                 }
             })
         }
@@ -187,5 +223,6 @@ pub async fn start(config: ServerConfig, listen: SocketAddr) -> anyhow::Result<R
     let serving_tls = tls.is_some();
     let limits = config.limits.connections.clone();
     let task = tokio::spawn(serve::serve(listener, app, limits, tls, state.stopping.subscribe()));
-    Ok(RunningServer { addr, tls: serving_tls, state, task, watcher, waker, deliveries })
+    let mark_dir = state.db.postgres_config().is_none().then(|| config.data_dir.clone());
+    Ok(RunningServer { addr, tls: serving_tls, state, task, watcher, waker, deliveries, mark_dir })
 }

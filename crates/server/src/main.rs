@@ -124,6 +124,17 @@ enum Command {
         #[command(subcommand)]
         command: SessionCommand,
     },
+    /// Put the database back to a backup (stop the server first). A new history begins:
+    /// laptops send again the changes they still hold, then download a fresh copy.
+    Restore {
+        /// A backup of the SQLite database (fieldsync.db copied with `sqlite3 .backup`).
+        #[arg(long, required_unless_present = "in_place", conflicts_with = "in_place")]
+        from: Option<PathBuf>,
+        /// The database was already put back by other means (pg_restore for PostgreSQL, a
+        /// file copy): only start the new history.
+        #[arg(long)]
+        in_place: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -587,6 +598,27 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Export { entity, since, status, format } => {
             export(&location, &registry, &entity, fieldsync_server::export::Query { since, status }, format)?;
+        }
+        Command::Restore { from, .. } => {
+            let history = match (from, &location) {
+                (Some(backup), Location::Sqlite(dir)) => {
+                    let restored = fieldsync_server::history::restore_sqlite(dir, &backup)?;
+                    println!("restored {} into {}", backup.display(), dir.display());
+                    if let Some(kept) = restored.kept {
+                        println!("the database it replaced is kept as {}", kept.display());
+                    }
+                    restored.history
+                }
+                (Some(_), Location::Postgres(_)) => anyhow::bail!(
+                    "--from takes an SQLite backup; for PostgreSQL, restore with pg_restore, then run 'fieldsync-server restore --in-place'"
+                ),
+                (None, _) => fieldsync_server::history::start_new_epoch(&Db::open(&location, &[])?)?,
+            };
+            println!(
+                "history epoch {} begins: each laptop sends again the changes it holds from the last {} days on its next sync, then downloads a fresh copy",
+                history.epoch,
+                fieldsync_protocol::wire::DEFAULT_RESEND_DAYS
+            );
         }
         Command::Integration { command } => integration(&location, &registry, command)?,
         Command::Webhook { command } => webhook(&location, &registry, command)?,

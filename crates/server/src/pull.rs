@@ -14,6 +14,7 @@ use serde_json::Value;
 
 use crate::auth::AuthUser;
 use crate::error::AppError;
+use crate::history::History;
 use crate::records::read_row;
 use crate::sql::Tx;
 use crate::{args, rules};
@@ -22,18 +23,14 @@ pub fn pull(
     tx: &Tx<'_>,
     reg: &Registry,
     user: &AuthUser,
-    cursor: i64,
+    cursor: &str,
     limit: u32,
     now_ms: i64,
 ) -> Result<PullResponse, AppError> {
-    // Db::read runs this in one snapshot, so head and rows agree.
+    // Db::read runs this in one snapshot, so history, head and rows agree.
+    let history = History::read(tx)?;
     let head: i64 = tx.value("SELECT coalesce(max(seq), 0) FROM changes", args![])?;
-    if cursor > head {
-        return Err(AppError::bad(
-            "unknown_cursor",
-            format!("Cursor {cursor} is ahead of this server (at {head}); the server's data was replaced; the client downloads a fresh copy (pull from cursor 0)."),
-        ));
-    }
+    let cursor = history.continue_from(cursor, head)?;
     let me = user.id.to_string();
     let mut entries: BTreeMap<String, (bool, bool)> = BTreeMap::new(); // entity -> (has live, has deleted)
     let mut last = cursor;
@@ -111,5 +108,13 @@ pub fn pull(
             changes.push(out);
         }
     }
-    Ok(PullResponse { server_time_ms: now_ms, cursor: last, head, has_more: last < head, changes, notices })
+    Ok(PullResponse {
+        server_time_ms: now_ms,
+        cursor: history.token(last),
+        position: last,
+        head,
+        has_more: last < head,
+        changes,
+        notices,
+    })
 }

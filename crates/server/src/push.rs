@@ -19,6 +19,7 @@ use crate::args;
 use crate::auth::AuthUser;
 use crate::checks;
 use crate::error::AppError;
+use crate::history::History;
 use crate::reassign;
 use crate::records;
 use crate::rules;
@@ -110,14 +111,38 @@ pub fn apply(
     };
     // Writes to fields a visibility rule reads change who sees what: the views around them
     // are captured once for the whole batch, before it, and published once, after it.
-    let moves = moving_records(tx, reg, req)?;
+    // A push from another history of the data waits until the client caught up with it
+    // (crate::history); base cursors become seqs of this history.
+    let history = History::read(tx)?;
+    if let Some(cursor) = &req.cursor {
+        let head: i64 = tx.value("SELECT coalesce(max(seq), 0) FROM changes", args![])?;
+        history.continue_from(cursor, head)?;
+    }
+    let bases = req
+        .mutations
+        .iter()
+        .map(|m| {
+            history.base_seq(&m.base_cursor).map_err(|e| {
+                AppError::bad("invalid_mutation", format!("base_cursor {e}."))
+                    .with_field("base_cursor")
+                    .with_mutation(m.mutation_id)
+            })
+        })
+        .collect::<Result<Vec<i64>, AppError>>()?;
+    let mut client_seq: Option<i64> = tx.query_opt(
+        "SELECT last_seq FROM client_sequences WHERE client_id = ?1",
+        args![ctx.client_id.as_str()],
+        |r| r.get(0),
+    )?;
+    let known_seq = client_seq;
+    let moves = moving_records(tx, reg, req, &bases)?;
     let headline = moves.first().and_then(|m| reg.get(m.entity)).copied();
     let plan = match moves.is_empty() {
         true => None,
         false => Some(reassign::MovePlan::before(tx, reg, moves)?),
     };
     let mut results = Vec::with_capacity(req.mutations.len());
-    for m in &req.mutations {
+    for (m, &base) in req.mutations.iter().zip(&bases) {
         let stored: Option<(String, String)> = tx.query_opt(
             "SELECT result, user_id FROM applied_mutations WHERE mutation_id = ?1",
             args![m.mutation_id.to_string()],
@@ -134,10 +159,16 @@ pub fn apply(
             results.push(serde_json::from_str(&json).map_err(|e| AppError::Internal(format!("stored result: {e}")))?);
             continue;
         }
+        if let Some(seq) = m.client_seq {
+            if client_seq.is_some_and(|last| seq <= last) {
+                return Err(profile_copied().with_mutation(m.mutation_id));
+            }
+            client_seq = Some(seq);
+        }
         // Each mutation in a savepoint: a refusal undoes what it wrote (but may keep the
         // flags a check raised); an error fails the whole batch.
         let (result, flags) = tx.savepoint(|tx| {
-            Ok::<_, AppError>(match apply_one(&ctx, tx, m).map_err(|e| e.with_mutation(m.mutation_id))? {
+            Ok::<_, AppError>(match apply_one(&ctx, tx, m, base).map_err(|e| e.with_mutation(m.mutation_id))? {
                 Outcome::Done(result) => ((result, Vec::new()), true),
                 Outcome::Refused { code, reason, flags } => (
                     (
@@ -165,6 +196,13 @@ pub fn apply(
         )?;
         results.push(result);
     }
+    if let Some(last) = client_seq.filter(|_| client_seq != known_seq) {
+        tx.execute(
+            "INSERT INTO client_sequences (client_id, last_seq) VALUES (?1, ?2) \
+             ON CONFLICT (client_id) DO UPDATE SET last_seq = excluded.last_seq",
+            args![ctx.client_id.as_str(), last],
+        )?;
+    }
     if let (Some(plan), Some(headline)) = (plan, headline) {
         plan.publish(tx, reg, &headline, &format!("{} changed by {}", headline.name, user.username), now_ms)?;
     }
@@ -174,17 +212,32 @@ pub fn apply(
     Ok(PushResponse { server_time_ms: now_ms, results })
 }
 
+/// The refusal of a mutation whose `client_seq` this client already used for another
+/// one: two profiles share the client's identity, and their edits cannot be ordered.
+fn profile_copied() -> AppError {
+    AppError::bad(
+        "profile_copied",
+        "This computer's Fieldsync data is a copy of another computer's, which has already sent changes as this one; sign in again here to give it its own identity. Your changes are kept and sync once you have signed in.",
+    )
+    .with_status(axum::http::StatusCode::CONFLICT)
+}
+
 /// The existing records a batch writes a scope-read field of (a contact's customer, a
 /// customer's territory), with their new values: their moves may change who sees them and
 /// what hangs off them.
-fn moving_records(tx: &Tx<'_>, reg: &Registry, req: &PushRequest) -> Result<Vec<reassign::Move>, AppError> {
+fn moving_records(
+    tx: &Tx<'_>,
+    reg: &Registry,
+    req: &PushRequest,
+    bases: &[i64],
+) -> Result<Vec<reassign::Move>, AppError> {
     let written: std::collections::BTreeSet<&str> =
         req.mutations.iter().filter(|m| m.op == Op::Put).map(|m| m.entity.as_str()).collect();
     let me = req.client_id.to_string();
     let mut moves: Vec<reassign::Move> = Vec::new();
     // Per record: its place in `moves`, or None when it does not exist yet.
     let mut known: std::collections::BTreeMap<(&'static str, String), Option<usize>> = Default::default();
-    for m in req.mutations.iter().filter(|m| m.op == Op::Put) {
+    for (m, &base) in req.mutations.iter().zip(bases).filter(|(m, _)| m.op == Op::Put) {
         let Some(def) = reg.get(&m.entity) else { continue };
         let scope_writes: Vec<(&'static str, &Value)> = crate::rules::scope_fields(&def.scope)
             .into_iter()
@@ -211,7 +264,7 @@ fn moving_records(tx: &Tx<'_>, reg: &Registry, req: &PushRequest) -> Result<Vec<
         for (f, v) in scope_writes {
             // ...and its write not to lose to a concurrent one.
             let stamp = read_stamp(tx, def.name, &id, f)?;
-            moves[i].certain &= stamp.is_none_or(|s| s.seq <= m.base_cursor || s.client_id == me);
+            moves[i].certain &= stamp.is_none_or(|s| s.seq <= base || s.client_id == me);
             moves[i].set.insert(f, v.as_str().map(String::from));
         }
     }
@@ -277,7 +330,8 @@ fn check_unique(tx: &Tx<'_>, def: &EntityDef, id: &str, fields: &Object) -> Resu
     Ok(None)
 }
 
-fn apply_one(ctx: &Ctx<'_>, tx: &Tx<'_>, m: &Mutation) -> Result<Outcome, AppError> {
+/// `base`: the seq up to which the mutation's author had seen changes.
+fn apply_one(ctx: &Ctx<'_>, tx: &Tx<'_>, m: &Mutation, base: i64) -> Result<Outcome, AppError> {
     let def = ctx.reg.get(&m.entity).ok_or_else(|| AppError::Internal("entity vanished after validation".into()))?;
     let id = m.id.to_string();
     let existing = records::load(tx, def, &id)?;
@@ -294,10 +348,10 @@ fn apply_one(ctx: &Ctx<'_>, tx: &Tx<'_>, m: &Mutation) -> Result<Outcome, AppErr
             format!("This {} record was deleted on the server by someone else; discard your change.", def.name),
         )),
         (Op::Put, None) => create(ctx, tx, def, &id, m),
-        (Op::Put, Some(row)) => update(ctx, tx, def, &id, row.to_object(def), m),
+        (Op::Put, Some(row)) => update(ctx, tx, def, &id, row.to_object(def), m, base),
         (Op::Delete, None) if records::is_deleted(tx, def.name, &id)? => Ok(Outcome::Done(applied(m, Vec::new()))),
         (Op::Delete, None) => Ok(not_found(def, &id)),
-        (Op::Delete, Some(row)) => delete(ctx, tx, def, &id, row.to_object(def), m),
+        (Op::Delete, Some(row)) => delete(ctx, tx, def, &id, row.to_object(def), m, base),
     }
 }
 
@@ -456,6 +510,10 @@ fn read_stamp(tx: &Tx<'_>, entity: &str, id: &str, field: &str) -> Result<Option
     )
 }
 
+/// The `field` of a conflict-log entry about a whole record that a delete discarded; its
+/// `overwritten` value holds the record's fields.
+pub const DELETED_RECORD: &str = fieldsync_protocol::wire::DELETED_RECORD;
+
 /// A value that lost, and the one that won, for the conflict log.
 struct Conflict<'a> {
     field: &'a str,
@@ -472,6 +530,7 @@ fn update(
     id: &str,
     current: Object,
     m: &Mutation,
+    base: i64,
 ) -> Result<Outcome, AppError> {
     let role = ctx.user.role;
     let Some(allowed) = def.access(role).and_then(|a| a.update) else {
@@ -517,8 +576,7 @@ fn update(
             continue;
         }
         // Concurrent: another client wrote the field after this client last pulled.
-        let concurrent =
-            read_stamp(tx, def.name, id, name)?.filter(|s| s.seq > m.base_cursor && s.client_id != ctx.client_id);
+        let concurrent = read_stamp(tx, def.name, id, name)?.filter(|s| s.seq > base && s.client_id != ctx.client_id);
         match concurrent {
             None => {
                 winners.insert(name.clone(), value.clone());
@@ -604,6 +662,7 @@ fn delete(
     id: &str,
     current: Object,
     m: &Mutation,
+    base: i64,
 ) -> Result<Outcome, AppError> {
     let role = ctx.user.role;
     if !def.access(role).is_some_and(|a| a.delete) {
@@ -624,6 +683,27 @@ fn delete(
                 ),
             ));
         }
+    }
+    // A delete discards every edit of the record, also one its author had not seen
+    // (another writer's, after the delete's base cursor): that loss is logged as a
+    // conflict, from which the record can be brought back.
+    let unseen: Option<String> = tx.query_opt(
+        "SELECT s.user_id FROM field_stamps s JOIN users u ON u.id = s.user_id \
+         WHERE s.entity = ?1 AND s.record_id = ?2 AND s.seq > ?3 AND s.client_id <> ?4 ORDER BY s.seq DESC LIMIT 1",
+        args![def.name, id, base, ctx.client_id.as_str()],
+        |r| r.get(0),
+    )?;
+    if let Some(editor) = unseen {
+        let mut record = current;
+        record.retain(|k, v| !v.is_null() && def.field(k).is_some_and(|f| f.strategy != FieldStrategy::ServerOnly));
+        let conflict = Conflict {
+            field: DELETED_RECORD,
+            kept: Value::Null,
+            kept_by: ctx.user.id.to_string(),
+            overwritten: Value::Object(record),
+            overwritten_by: editor,
+        };
+        log_conflict(ctx, tx, def, id, conflict)?;
     }
     records::delete(tx, ctx.reg, def, id)?;
     Ok(Outcome::Done(applied(m, Vec::new())))

@@ -76,8 +76,11 @@ fn scope_sql(reg: &Registry, entity: &EntityDef, scope: &Scope, alias: &str, who
                 .filter(|target| !has_record_scope(&target.scope))
                 .map(|target| {
                     let inner = format!("{alias}_{}", target.name);
+                    // A record deleted since keeps its log visible to the writers' teams
+                    // (a delete that discarded an edit is such a conflict).
                     format!(
-                        "({alias}.\"{entity_field}\" = '{name}' AND {alias}.\"{id}\" IN (SELECT {inner}.id FROM \"{name}\" {inner} WHERE {}))",
+                        "({alias}.\"{entity_field}\" = '{name}' AND ({alias}.\"{id}\" IN (SELECT {inner}.id FROM \"{name}\" {inner} WHERE {}) \
+                         OR NOT EXISTS (SELECT 1 FROM \"{name}\" WHERE id = {alias}.\"{id}\")))",
                         scope_sql(reg, target, &target.scope, &inner, who, parents),
                         name = target.name,
                     )

@@ -132,6 +132,9 @@ pub enum DbError {
     Type { index: usize, expected: &'static str, found: &'static str },
     #[error("the query returned no rows")]
     NoRows,
+    /// Stored bookkeeping is not what the server wrote (e.g. a missing `server_meta` key).
+    #[error("{0}")]
+    Other(String),
 }
 
 /// PostgreSQL's own message (the error's Display alone says just "db error").
