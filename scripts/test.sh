@@ -23,6 +23,8 @@ echo "==> build"
 cargo build --workspace --locked
 echo "==> tests"
 cargo nextest run --workspace --locked --no-fail-fast -E 'not binary(desktop)'
+echo "==> fault simulator: 200 seeds of lost, duplicated and delayed requests, crashes, skewed clocks and restores"
+./target/debug/fieldsync-sim --seeds 200
 echo "==> API fuzzing: schemathesis against the live server's /v1/openapi.json"
 ./scripts/api-fuzz.sh
 echo "==> server suite again on a throwaway PostgreSQL"

@@ -37,7 +37,8 @@ async fn a_server_restored_from_a_backup_gets_back_every_change_a_laptop_still_h
     assert_eq!(report.applied, 3);
 
     let before = rep2.engine.store().cursor().unwrap();
-    srv.restore(&backup).await;
+    let said = srv.restore(&backup).await;
+    assert!(said.contains("history epoch 2 begins"), "one restore, one new epoch: {said}");
     let refused = srv.get_json("rep2", &format!("/v1/pull?cursor={before}")).await;
     assert_eq!(refused["error"]["code"], "history_changed", "{refused}");
 

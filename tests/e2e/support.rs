@@ -168,7 +168,7 @@ impl TestServer {
     /// Stops the server, puts `backup` back as the operations guide says
     /// (`fieldsync-server restore --from` for SQLite; `pg_restore`, then
     /// `fieldsync-server restore --in-place` for PostgreSQL), and starts it again.
-    pub async fn restore(&mut self, backup: &std::path::Path) {
+    pub async fn restore(&mut self, backup: &std::path::Path) -> String {
         let addr = self.stop_server().await;
         let out = match &self.config.database_url {
             None => self.server_cli(&["restore", "--from", &backup.display().to_string()]),
@@ -185,6 +185,7 @@ impl TestServer {
         assert!(out.0, "fieldsync-server restore: {} {}", out.1, out.2);
         self.tokens.lock().unwrap().clear();
         self.restart_server(addr).await;
+        out.1
     }
 
     /// Runs `f` in a write transaction on the server's database, as an administrator or a

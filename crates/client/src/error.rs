@@ -13,7 +13,14 @@ pub enum ClientError {
     NotSignedIn(String),
     /// The server refused the request; `message` is its sentence for people.
     #[error("{message}")]
-    Server { status: u16, code: String, message: String, mutation_id: Option<uuid::Uuid> },
+    Server {
+        status: u16,
+        code: String,
+        message: String,
+        mutation_id: Option<uuid::Uuid>,
+        /// Where to start over, with `history_changed` and `unknown_cursor`.
+        cursor: Option<String>,
+    },
     /// The server could not be reached or answered garbage; try again later.
     #[error("{0}")]
     Unavailable(String),

@@ -441,11 +441,12 @@ impl Store {
     }
 
     /// Starts over with a server whose data is not the history this copy follows: drops
-    /// the cached server records and the cursor, keeping pending changes, rejected changes
-    /// and the profile. With `resend`, the acknowledged changes still kept go back into the
-    /// outbox ahead of the pending ones, in their order, to be sent again (the server
-    /// applies those it lacks). All in one transaction.
-    pub fn start_over(&mut self, resend: bool, now_ms: i64) -> Result<usize> {
+    /// the cached server records, keeping pending changes, rejected changes and the
+    /// profile, and takes `cursor` (the start of the server's history; none: no cursor).
+    /// With `resend`, the acknowledged changes still kept go back into the outbox ahead of
+    /// the pending ones, in their order, to be sent again (the server applies those it
+    /// lacks). All in one transaction.
+    pub fn start_over(&mut self, resend: bool, cursor: Option<&str>, now_ms: i64) -> Result<usize> {
         let tx = self.conn.transaction()?;
         let mut requeued = 0;
         if resend {
@@ -476,7 +477,12 @@ impl Store {
         for e in self.registry.entities() {
             tx.execute(&format!("DELETE FROM \"{}\"", e.name), [])?;
         }
-        tx.execute_batch("UPDATE shadows SET data = NULL; DELETE FROM meta WHERE key = 'cursor';")?;
+        tx.execute_batch("UPDATE shadows SET data = NULL; DELETE FROM meta WHERE key IN ('cursor', 'position');")?;
+        if let Some(cursor) = cursor {
+            // Held from now on, so that a second change of history before the download is
+            // done is noticed too (with no cursor the server could not tell).
+            tx.execute("INSERT INTO meta (key, value) VALUES ('cursor', ?1)", [cursor])?;
+        }
         // Pending creates and edits show again on top of the fresh copy as it arrives.
         let pending: Vec<(String, String)> = {
             let mut stmt = tx.prepare("SELECT entity, record_id FROM shadows")?;

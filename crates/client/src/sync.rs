@@ -97,13 +97,15 @@ pub(crate) async fn call<T: DeserializeOwned + ServerTime>(
                 "The server sent this request on to {to}, which Fieldsync does not follow; if that is the right server, sign in with that address."
             ),
             mutation_id: None,
+            cursor: None,
         });
     }
-    let (code, message, mutation_id) = match serde_json::from_slice::<ErrorBody>(&reply.body) {
-        Ok(b) => (b.error.code, b.error.message, b.error.mutation_id),
+    let (code, message, mutation_id, cursor) = match serde_json::from_slice::<ErrorBody>(&reply.body) {
+        Ok(b) => (b.error.code, b.error.message, b.error.mutation_id, b.error.cursor),
         Err(_) => (
             "http_error".into(),
             format!("The server answered with HTTP status {}; try again later.", reply.status),
+            None,
             None,
         ),
     };
@@ -112,7 +114,7 @@ pub(crate) async fn call<T: DeserializeOwned + ServerTime>(
     if reply.status == 401 && code != "wrong_credentials" {
         return Err(ClientError::NotSignedIn(message));
     }
-    Err(ClientError::Server { status: reply.status, code, message, mutation_id })
+    Err(ClientError::Server { status: reply.status, code, message, mutation_id, cursor })
 }
 
 /// Conflict-log records in a page that involve the user (their value won or lost), and
@@ -240,12 +242,12 @@ pub(crate) async fn run(
                 // The server's data is not the history this copy follows: once per sync,
                 // start over with it (crates/server/src/history.rs). After a restore, the
                 // changes it acknowledged and may have lost go back into the outbox.
-                Err(ClientError::Server { code, .. })
+                Err(ClientError::Server { code, cursor, .. })
                     if !started_over && (code == "history_changed" || code == "unknown_cursor") =>
                 {
                     started_over = true;
                     let resend = code == "history_changed";
-                    report.resent += store.start_over(resend, ctx.clock.now_ms())?;
+                    report.resent += store.start_over(resend, cursor.as_deref(), ctx.clock.now_ms())?;
                     tracing::warn!(%code, resent = report.resent, "the server's data changed history; starting over with it");
                 }
                 other => break other?,
@@ -300,9 +302,15 @@ async fn push(ctx: &SyncCtx<'_>, store: &mut Store, report: &mut SyncReport) -> 
                 return Err(e)
             }
             // Bad input fails the whole batch and names the culprit: park it, resend the rest.
-            Err(ClientError::Server { status: status @ 400..=499, code, message, mutation_id: Some(culprit) }) => {
+            Err(ClientError::Server {
+                status: status @ 400..=499,
+                code,
+                message,
+                mutation_id: Some(culprit),
+                cursor,
+            }) => {
                 let Some(m) = batch.iter().find(|m| m.mutation_id == culprit) else {
-                    return Err(ClientError::Server { status, code, message, mutation_id: Some(culprit) });
+                    return Err(ClientError::Server { status, code, message, mutation_id: Some(culprit), cursor });
                 };
                 tracing::warn!(%culprit, %code, "server refused a mutation as bad input; moved to needs attention");
                 report.pushed += 1;

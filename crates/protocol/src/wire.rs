@@ -207,6 +207,11 @@ pub struct ApiError {
     /// The mutation of a push batch that made the whole batch fail, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mutation_id: Option<Uuid>,
+    /// With `history_changed` and `unknown_cursor`: the cursor to start over from (the
+    /// beginning of the server's current history). A client that holds it instead of no
+    /// cursor is told again if the server's history changes before its download is done.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cursor: Option<String>,
 }
 
 #[cfg(test)]

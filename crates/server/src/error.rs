@@ -15,6 +15,8 @@ pub enum AppError {
         message: String,
         field: Option<String>,
         mutation_id: Option<Uuid>,
+        /// Where to start over (`history_changed`, `unknown_cursor`).
+        cursor: Option<String>,
     },
     /// No valid session (401).
     #[error("{message}")]
@@ -35,6 +37,7 @@ impl AppError {
             message: message.into(),
             field: None,
             mutation_id: None,
+            cursor: None,
         }
     }
 
@@ -55,6 +58,14 @@ impl AppError {
     pub fn with_mutation(mut self, id: Uuid) -> Self {
         if let AppError::BadInput { mutation_id, .. } = &mut self {
             *mutation_id = Some(id);
+        }
+        self
+    }
+
+    /// The cursor a client starts over from after this refusal.
+    pub fn with_cursor(mut self, token: String) -> Self {
+        if let AppError::BadInput { cursor, .. } = &mut self {
+            *cursor = Some(token);
         }
         self
     }
@@ -80,16 +91,19 @@ impl From<tokio::task::JoinError> for AppError {
 impl IntoResponse for AppError {
     fn into_response(self) -> Response {
         let (status, error) = match self {
-            AppError::BadInput { status, code, message, field, mutation_id } => {
-                (status, ApiError { code: code.into(), message, field, mutation_id })
+            AppError::BadInput { status, code, message, field, mutation_id, cursor } => {
+                (status, ApiError { code: code.into(), message, field, mutation_id, cursor })
             }
-            AppError::Unauthenticated { code, message } => {
-                (StatusCode::UNAUTHORIZED, ApiError { code: code.into(), message, field: None, mutation_id: None })
-            }
+            AppError::Unauthenticated { code, message } => (
+                StatusCode::UNAUTHORIZED,
+                ApiError { code: code.into(), message, field: None, mutation_id: None, cursor: None },
+            ),
             AppError::Unavailable { status, code, message, retry_after } => {
                 // Whole seconds, rounded up: a client that waits exactly this long succeeds.
                 let secs = retry_after.as_millis().div_ceil(1000).max(1);
-                let body = ErrorBody { error: ApiError { code: code.into(), message, field: None, mutation_id: None } };
+                let body = ErrorBody {
+                    error: ApiError { code: code.into(), message, field: None, mutation_id: None, cursor: None },
+                };
                 return (status, [(axum::http::header::RETRY_AFTER, secs.to_string())], axum::Json(body))
                     .into_response();
             }
@@ -98,7 +112,7 @@ impl IntoResponse for AppError {
                 let message = "The server hit an internal error; try again, and tell IT if it persists.".into();
                 (
                     StatusCode::INTERNAL_SERVER_ERROR,
-                    ApiError { code: "internal".into(), message, field: None, mutation_id: None },
+                    ApiError { code: "internal".into(), message, field: None, mutation_id: None, cursor: None },
                 )
             }
         };

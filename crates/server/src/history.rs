@@ -127,11 +127,13 @@ impl History {
             Place::OtherDatabase => Err(AppError::bad(
                 "unknown_cursor",
                 "This server holds a different database than the one this copy was downloaded from; the app downloads a fresh copy and keeps the changes not yet sent.",
-            )),
+            )
+            .with_cursor(self.token(0))),
             Place::Here(_) | Place::OtherEpoch(_) => Err(AppError::bad(
                 "history_changed",
                 "The server's data was restored from an earlier backup; the app sends again the changes it still holds, then downloads a fresh copy.",
-            )),
+            )
+            .with_cursor(self.token(0))),
         }
     }
 
@@ -258,18 +260,30 @@ pub fn restore_sqlite(data_dir: &Path, backup: &Path) -> anyhow::Result<Restored
         .execute("VACUUM INTO ?1", [target.to_string_lossy()])
         .map_err(|e| anyhow::anyhow!("cannot copy the backup into {}: {e}", target.display()))?;
     fieldsync_sqlkit::private_file(&target)?;
-    let db = crate::db::Db::open(&crate::db::Location::Sqlite(data_dir.to_path_buf()), &[])?;
-    let history = start_new_epoch(&db)?;
-    db.read_blocking(Mark::of)?
-        .save(data_dir)
-        .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", Mark::path(data_dir).display()))?;
+    let history = restore_in_place(&crate::db::Location::Sqlite(data_dir.to_path_buf()))?;
     Ok(Restored { history, kept })
 }
 
-/// Starts a new epoch on a database already put back by other means (`pg_restore`, a
-/// file copy): `fieldsync-server restore --in-place`.
-pub fn start_new_epoch(db: &crate::db::Db) -> anyhow::Result<History> {
-    Ok(db.write_blocking(History::begin_epoch)?)
+/// Starts a new epoch on a database put back by other means (`pg_restore`, a file copy):
+/// `fieldsync-server restore --in-place`. On SQLite the history mark is replaced, so the
+/// open does not start an epoch of its own first.
+pub fn restore_in_place(location: &crate::db::Location) -> anyhow::Result<History> {
+    if let crate::db::Location::Sqlite(dir) = location {
+        match std::fs::remove_file(Mark::path(dir)) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                anyhow::bail!("cannot replace {}: {e}", Mark::path(dir).display())
+            }
+            _ => {}
+        }
+    }
+    let db = crate::db::Db::open(location, &[])?;
+    let history = db.write_blocking(History::begin_epoch)?;
+    if let crate::db::Location::Sqlite(dir) = location {
+        db.read_blocking(Mark::of)?
+            .save(dir)
+            .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", Mark::path(dir).display()))?;
+    }
+    Ok(history)
 }
 
 #[cfg(test)]

@@ -163,14 +163,12 @@ async fn update_mark(
     }
 }
 
-/// Opens the store (migrating it) and serves on `listen` until stopped.
-pub async fn start(config: ServerConfig, listen: SocketAddr) -> anyhow::Result<RunningServer> {
-    // A bad certificate stops start-up before anything else happens.
-    let tls = config.tls.as_ref().map(serve::load_tls).transpose()?;
-    // Opening may connect to PostgreSQL with its blocking client: not on an async thread.
-    let (location, extra) = (config.location(), config.extra_migrations.clone());
-    let db = tokio::task::spawn_blocking(move || db::Db::open(&location, &extra)).await??;
-    let state = Arc::new(http::AppState {
+/// The state every request handler shares, over an opened store. [`start`] serves it with
+/// the background tasks (long-poll waker, webhook deliveries, change listener);
+/// `http::router(state, &config.limits)` alone answers requests in process (the fault
+/// simulator, crates/sim).
+pub fn app_state(config: &ServerConfig, db: db::Db) -> Arc<http::AppState> {
+    Arc::new(http::AppState {
         db,
         registry: config.registry.clone(),
         token_ttl: config.token_ttl,
@@ -182,7 +180,17 @@ pub async fn start(config: ServerConfig, listen: SocketAddr) -> anyhow::Result<R
         head: tokio::sync::watch::channel(0).0,
         stopping: tokio::sync::watch::channel(false).0,
         imports: Arc::new(integration::ImportGate::new(config.limits.integration.clone())),
-    });
+    })
+}
+
+/// Opens the store (migrating it) and serves on `listen` until stopped.
+pub async fn start(config: ServerConfig, listen: SocketAddr) -> anyhow::Result<RunningServer> {
+    // A bad certificate stops start-up before anything else happens.
+    let tls = config.tls.as_ref().map(serve::load_tls).transpose()?;
+    // Opening may connect to PostgreSQL with its blocking client: not on an async thread.
+    let (location, extra) = (config.location(), config.extra_migrations.clone());
+    let db = tokio::task::spawn_blocking(move || db::Db::open(&location, &extra)).await??;
+    let state = app_state(&config, db);
     state.refresh_head().await?;
     let waker = tokio::spawn(waits::run_waker(state.clone()));
     let deliveries = tokio::spawn(webhooks::run(state.clone(), config.limits.webhooks.clone()));

@@ -612,7 +612,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 (Some(_), Location::Postgres(_)) => anyhow::bail!(
                     "--from takes an SQLite backup; for PostgreSQL, restore with pg_restore, then run 'fieldsync-server restore --in-place'"
                 ),
-                (None, _) => fieldsync_server::history::start_new_epoch(&Db::open(&location, &[])?)?,
+                (None, _) => fieldsync_server::history::restore_in_place(&location)?,
             };
             println!(
                 "history epoch {} begins: each laptop sends again the changes it holds from the last {} days on its next sync, then downloads a fresh copy",
