@@ -94,3 +94,36 @@ async fn territory_commands_of_the_server_cli() {
     assert!(report["notices"][0].as_str().unwrap().starts_with("2 customers"), "{report}");
     assert_eq!(cli_json(&p, &["list", "customers"]).as_array().unwrap().len(), before - 2);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn list_prints_named_columns_and_stops_quietly_when_the_reader_does() {
+    let srv = TestServer::demo().await;
+    let rep1 = srv.client("rep1").await;
+    let p = rep1.profile();
+    cli_json(&p, &["sync"]);
+    let (ok, out, err) = cli(&p, &["list", "customers"]);
+    assert!(ok, "{err}");
+    let mut lines = out.lines();
+    assert_eq!(lines.next(), Some("name\tcode\tphone\temail\tid"), "a header row, the name first");
+    let first: Vec<&str> = lines.next().unwrap().split('\t').collect();
+    assert!(first[0].contains(' ') && first[1].starts_with("CN-"), "{first:?}");
+
+    let (ok, out, _) = cli(&p, &["list", "products", "--columns", "sku,name"]);
+    assert!(ok && out.starts_with("sku\tname\nSKU-"), "{out}");
+    let (ok, _, err) = cli(&p, &["list", "products", "--columns", "sku,colour"]);
+    assert!(!ok && err.contains("products has no field 'colour'"), "{err}");
+
+    // `fieldsync list customers | head -1`: the reader leaves after one line.
+    let mut child = std::process::Command::new(crate::support::workspace_bin("fieldsync"))
+        .arg("--profile")
+        .arg(&p)
+        .args(["list", "customers"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success() && stderr.is_empty(), "{:?}: {stderr}", out.status);
+}

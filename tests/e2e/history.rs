@@ -214,3 +214,20 @@ async fn a_delete_that_discards_an_unseen_edit_is_a_conflict_that_can_be_restore
     assert!(!rep1.engine.conflicts().unwrap().iter().any(|c| c.id == again));
     assert_fresh(&srv, &rep1, "after the delete").await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_server_started_again_on_its_data_keeps_its_address() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = fieldsync_server::ServerConfig::new(dir.path());
+    let any_port: std::net::SocketAddr = "127.0.0.1:0".parse().unwrap();
+    let first = fieldsync_server::start(config.clone(), any_port).await.unwrap();
+    let url = first.url();
+    first.stop().await;
+    let again = fieldsync_server::start(config.clone(), any_port).await.unwrap();
+    assert_eq!(again.url(), url, "laptops keep the address they signed in to");
+    // Taken meanwhile: any free port will do.
+    let other = fieldsync_server::start(config, any_port).await.unwrap();
+    assert_ne!(other.url(), url);
+    other.stop().await;
+    again.stop().await;
+}

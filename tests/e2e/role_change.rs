@@ -29,6 +29,7 @@ async fn a_role_change_publishes_exactly_what_the_user_gains_and_loses() {
     srv.add_user("rep1", Role::Manager, &["NORTH"], Some("manager1"));
     rep1.sync().await;
     assert!(!rep1.list("deliveries").is_empty(), "a manager reads deliveries");
+    assert_eq!(rep1.engine.store().meta("role").unwrap().as_deref(), Some("manager"), "the profile knows its new role");
     assert_fresh(&srv, &rep1, "rep -> manager").await;
 
     // ... then a shipper: products, prices, orders and lines leave the laptop.
@@ -43,4 +44,5 @@ async fn a_role_change_publishes_exactly_what_the_user_gains_and_loses() {
     srv.add_user("rep1", Role::Rep, &["NORTH"], Some("manager1"));
     rep1.sync().await;
     assert_fresh(&srv, &rep1, "shipper -> rep").await;
+    assert_eq!(rep1.engine.store().meta("role").unwrap().as_deref(), Some("rep"));
 }

@@ -47,6 +47,9 @@ enum Command {
         /// Only records whose FIELD equals VALUE; repeatable.
         #[arg(long = "where", value_parser = parse_pair)]
         filters: Vec<(String, String)>,
+        /// The fields to show, comma-separated (default: the name, then a few others, then the id).
+        #[arg(long, value_delimiter = ',')]
+        columns: Vec<String>,
         #[arg(long)]
         json: bool,
     },
@@ -190,9 +193,55 @@ fn main() -> ExitCode {
     }
 }
 
+/// `println!` that ends the program quietly when the reader went away (`fieldsync list
+/// customers | head`): a closed pipe is how a pager says it has enough.
+macro_rules! outln {
+    ($($arg:tt)*) => { write_out(format_args!($($arg)*)) };
+}
+
+fn write_out(line: std::fmt::Arguments<'_>) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    if let Err(e) = out.write_fmt(line).and_then(|()| out.write_all(b"\n")) {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(0);
+        }
+        eprintln!("error: cannot write the output: {e}");
+        std::process::exit(1);
+    }
+}
+
 fn print_json(v: &impl serde::Serialize) -> anyhow::Result<()> {
-    println!("{}", serde_json::to_string_pretty(v)?);
+    outln!("{}", serde_json::to_string_pretty(v)?);
     Ok(())
+}
+
+/// The columns `list` prints: the ones asked for (each must be a field), or by default
+/// what names a record (name or title, then code, SKU or number), a few more plain fields,
+/// and the id last.
+fn list_columns(def: &fieldsync_protocol::EntityDef, asked: Vec<String>) -> anyhow::Result<Vec<String>> {
+    if !asked.is_empty() {
+        if let Some(bad) = asked.iter().find(|c| *c != "id" && def.field(c).is_none()) {
+            let known: Vec<&str> = def.fields.iter().map(|f| f.name).collect();
+            anyhow::bail!("{} has no field '{bad}'; its fields are id, {}", def.name, known.join(", "));
+        }
+        return Ok(asked);
+    }
+    const NAMING: &[&str] = &["name", "title", "code", "sku", "number"];
+    let mut columns: Vec<String> = NAMING.iter().filter(|n| def.field(n).is_some()).map(|n| n.to_string()).collect();
+    let plain = def.fields.iter().filter(|f| {
+        f.references().is_none()
+            && !NAMING.contains(&f.name)
+            && f.strategy != fieldsync_protocol::FieldStrategy::ServerOnly
+    });
+    for f in plain {
+        if columns.len() >= 4 {
+            break;
+        }
+        columns.push(f.name.to_string());
+    }
+    columns.push("id".into());
+    Ok(columns)
 }
 
 fn show(v: &Value) -> String {
@@ -210,13 +259,13 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let mut password = String::new();
             std::io::stdin().read_to_string(&mut password)?;
             let info = engine.login(&server, &user, password.trim_end_matches(['\r', '\n'])).await?;
-            println!("signed in to {server} as {} ({})", info.username, info.role);
+            outln!("signed in to {server} as {} ({})", info.username, info.role);
         }
         Command::Logout => {
             if engine.sign_out().await? {
-                println!("signed out");
+                outln!("signed out");
             } else {
-                println!(
+                outln!(
                     "signed out on this computer; the server could not be reached, so the session stays valid there until it expires (IT can revoke it)"
                 );
             }
@@ -229,23 +278,29 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             if json {
                 print_json(&report)?;
             } else {
-                println!(
+                outln!(
                     "pushed {} ({} applied, {} rejected), pulled {}, {} conflicts involving you",
-                    report.pushed, report.applied, report.rejected, report.pulled, report.conflicts
+                    report.pushed,
+                    report.applied,
+                    report.rejected,
+                    report.pulled,
+                    report.conflicts
                 );
                 for n in &report.notices {
-                    println!("note: {n}");
+                    outln!("note: {n}");
                 }
             }
         }
-        Command::List { entity, filters, json } => {
+        Command::List { entity, filters, columns, json } => {
             let rows = engine.list(&entity, &filters)?;
             if json {
                 print_json(&rows)?;
             } else {
+                let columns = list_columns(&engine.store().entity(&entity)?, columns)?;
+                outln!("{}", columns.join("\t"));
                 for r in &rows {
-                    let cols: Vec<String> = r.values().take(4).map(show).collect();
-                    println!("{}", cols.join("\t"));
+                    let cells: Vec<String> = columns.iter().map(|c| r.get(c).map(show).unwrap_or_default()).collect();
+                    outln!("{}", cells.join("\t"));
                 }
             }
         }
@@ -263,36 +318,36 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             if json {
                 print_json(&obj)?;
             } else {
-                println!("{}", show(&obj["id"]));
+                outln!("{}", show(&obj["id"]));
             }
         }
         Command::Update { entity, id, sets } => {
             let fields = engine.parse_sets(&entity, &sets)?;
             match engine.update(&entity, &id, fields)? {
-                0 => println!("nothing changed"),
-                n => println!("changed {n} field(s); they sync on the next 'fieldsync sync'"),
+                0 => outln!("nothing changed"),
+                n => outln!("changed {n} field(s); they sync on the next 'fieldsync sync'"),
             }
         }
         Command::Delete { entity, id } => {
             engine.delete(&entity, &id)?;
-            println!("deleted; the deletion syncs on the next 'fieldsync sync'");
+            outln!("deleted; the deletion syncs on the next 'fieldsync sync'");
         }
         Command::Status { json } => {
             let s = engine.status()?;
             if json {
                 print_json(&s)?;
             } else {
-                println!("server: {}", s.server.as_deref().unwrap_or("(not signed in)"));
-                println!("user: {}", s.user.as_deref().unwrap_or("-"));
-                println!("pending changes: {}", s.pending);
-                println!("needs attention: {}", s.needs_attention);
-                println!("last sync: {}", s.last_sync.as_deref().unwrap_or("never"));
-                println!("clock offset: {} ms", s.clock_offset_ms);
+                outln!("server: {}", s.server.as_deref().unwrap_or("(not signed in)"));
+                outln!("user: {}", s.user.as_deref().unwrap_or("-"));
+                outln!("pending changes: {}", s.pending);
+                outln!("needs attention: {}", s.needs_attention);
+                outln!("last sync: {}", s.last_sync.as_deref().unwrap_or("never"));
+                outln!("clock offset: {} ms", s.clock_offset_ms);
             }
         }
         Command::Conflicts { action: Some(ConflictAction::Restore { conflict_id }), .. } => {
             engine.restore_conflict(&conflict_id)?;
-            println!("restored; it syncs on the next 'fieldsync sync'");
+            outln!("restored; it syncs on the next 'fieldsync sync'");
         }
         Command::Review { action } => review(&mut engine, action)?,
         Command::Conflicts { action: None, json } => {
@@ -301,7 +356,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 print_json(&list)?;
             } else {
                 for c in &list {
-                    println!(
+                    outln!(
                         "{} [{}] {} {}.{}: kept {} ({}), overwritten {} ({})",
                         c.at,
                         c.conflict_id,
@@ -321,10 +376,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             if json {
                 print_json(&items)?;
             } else if items.is_empty() {
-                println!("nothing needs attention");
+                outln!("nothing needs attention");
             } else {
                 for a in &items {
-                    println!("{} {} {}: {}", a.mutation_id, a.entity, a.id, a.reason);
+                    outln!("{} {} {}: {}", a.mutation_id, a.entity, a.id, a.reason);
                 }
             }
         }
@@ -332,15 +387,15 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let item = engine.store().attention_item(&mutation_id)?;
             if accept_prices {
                 let n = engine.accept_current_prices(&item.entity, &item.id)?;
-                println!("re-priced {n} line(s) from today's price list");
+                outln!("re-priced {n} line(s) from today's price list");
             }
             let fixes: Object = engine.parse_sets(&item.entity, &sets)?;
             engine.resend(&mutation_id, fixes)?;
-            println!("queued again; it syncs on the next 'fieldsync sync'");
+            outln!("queued again; it syncs on the next 'fieldsync sync'");
         }
         Command::Attention { action: Some(AttentionAction::Discard { mutation_id }), .. } => {
             engine.discard(&mutation_id)?;
-            println!("discarded");
+            outln!("discarded");
         }
     }
     Ok(())
@@ -353,11 +408,11 @@ fn review(engine: &mut Engine, action: ReviewAction) -> anyhow::Result<()> {
             if json {
                 print_json(&queue)?;
             } else if queue.is_empty() {
-                println!("no orders match");
+                outln!("no orders match");
             } else {
                 for o in &queue {
                     let flags = o.flags.as_deref().map(|f| format!("  [{f}]")).unwrap_or_default();
-                    println!(
+                    outln!(
                         "{}  {}  {:<10} {:<8} {:>4} lines {:>12.2}  {}{flags}",
                         o.id,
                         o.order_date,
@@ -372,11 +427,11 @@ fn review(engine: &mut Engine, action: ReviewAction) -> anyhow::Result<()> {
         }
         ReviewAction::Approve { order_id, comment } => {
             engine.review(&order_id, true, comment.as_deref())?;
-            println!("approved; the rep sees it after the next 'fieldsync sync'");
+            outln!("approved; the rep sees it after the next 'fieldsync sync'");
         }
         ReviewAction::Reject { order_id, comment } => {
             engine.review(&order_id, false, Some(&comment))?;
-            println!("rejected; the rep sees it after the next 'fieldsync sync'");
+            outln!("rejected; the rep sees it after the next 'fieldsync sync'");
         }
     }
     Ok(())
@@ -384,6 +439,6 @@ fn review(engine: &mut Engine, action: ReviewAction) -> anyhow::Result<()> {
 
 fn print_object(obj: &Object) {
     for (k, v) in obj {
-        println!("{k}: {}", show(v));
+        outln!("{k}: {}", show(v));
     }
 }

@@ -386,6 +386,16 @@ impl Store {
                 applied += 1;
             }
         }
+        if page.changes.iter().any(|c| c.entity == "users") {
+            // The user's own record says their role: a role IT changed takes effect here
+            // with the page that brings it, not only at the next sign-in.
+            tx.execute(
+                "UPDATE meta SET value = (SELECT u.role FROM users u JOIN meta m ON m.key = 'user_id' AND u.id = m.value) \
+                 WHERE key = 'role' AND EXISTS \
+                 (SELECT 1 FROM users u JOIN meta m ON m.key = 'user_id' AND u.id = m.value WHERE u.role IS NOT NULL)",
+                [],
+            )?;
+        }
         tx.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('cursor', ?1)", [&page.cursor])?;
         tx.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('position', ?1)", [page.position.to_string()])?;
         tx.commit()?;

@@ -85,7 +85,8 @@ pub struct Mutation {
     /// The client's pull cursor (the opaque token of its last applied page, "" before the
     /// first) when the edit was made: changes after it were unseen, so a field changed
     /// after it by another client is a concurrent edit (a conflict).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "cursor_text")]
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub base_cursor: String,
     /// When the user made the edit, by the client's clock (ms since epoch).
     #[cfg_attr(feature = "openapi", schema(minimum = 0, maximum = 253402300799999i64))]
@@ -97,6 +98,21 @@ pub struct Mutation {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "openapi", schema(minimum = 1))]
     pub client_seq: Option<i64>,
+}
+
+/// A cursor as text. Clients from before cursor tokens sent numbers; `0` (saw nothing)
+/// is what such scripts send, and it stays accepted.
+fn cursor_text<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Cursor {
+        Text(String),
+        Number(u64),
+    }
+    Ok(match Cursor::deserialize(d)? {
+        Cursor::Text(t) => t,
+        Cursor::Number(n) => n.to_string(),
+    })
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -79,8 +79,14 @@ impl History {
     /// Where `token` points; "" is the start. A token this server could never have
     /// issued is an error naming what is wrong with it.
     pub fn place(&self, token: &str) -> Result<Place, String> {
-        if token.is_empty() {
+        if token.is_empty() || token == "0" {
             return Ok(Place::Start);
+        }
+        // A bare number is the cursor of a client from before tokens: a position in a
+        // history nobody can name, treated as another epoch of this database (a pull
+        // starts over; as a base cursor it saw nothing of this epoch).
+        if let Ok(seq) = token.parse::<u64>() {
+            return Ok(Place::OtherEpoch(i64::try_from(seq).unwrap_or(i64::MAX)));
         }
         let malformed =
             || "is not a cursor this server issued; pass back the cursor of the last page, or none".to_string();
@@ -305,7 +311,11 @@ mod tests {
         let other_db = format!("{}.{}.5", "d".repeat(32), "b".repeat(16));
         assert_eq!(h.place(&other_db), Ok(Place::OtherDatabase));
         assert_eq!(h.base_seq(&other_db), Ok(0));
-        for bad in ["42", "x.y.z", &format!("{}.{}.-1", "a".repeat(32), "b".repeat(16)), &format!("{}.1", h.token(1))] {
+        assert_eq!(h.place("0"), Ok(Place::Start), "what scripts from before tokens send");
+        assert_eq!(h.place("42"), Ok(Place::OtherEpoch(42)));
+        assert_eq!(h.base_seq("42"), Ok(42), "below epoch_start: as seen then");
+        assert_eq!(h.base_seq("420"), Ok(99), "at most what this epoch inherited");
+        for bad in ["-3", "x.y.z", &format!("{}.{}.-1", "a".repeat(32), "b".repeat(16)), &format!("{}.1", h.token(1))] {
             assert!(h.place(bad).is_err(), "{bad} accepted");
         }
     }

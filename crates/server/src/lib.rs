@@ -183,6 +183,35 @@ pub fn app_state(config: &ServerConfig, db: db::Db) -> Arc<http::AppState> {
     })
 }
 
+/// Where an SQLite server notes the port it listens on (see [`bind`]).
+const LAST_PORT: &str = "last-port";
+
+/// Binds `listen`. Port 0 asks for any free port; a server started again on the same
+/// SQLite data then takes the port it had last time if it is free, so that the laptops
+/// signed in to it (which keep its address) reach it again.
+async fn bind(config: &ServerConfig, listen: SocketAddr) -> anyhow::Result<tokio::net::TcpListener> {
+    let cannot = |e: std::io::Error| anyhow::anyhow!("cannot listen on {listen}: {e}");
+    let remembered = config.database_url.is_none() && listen.port() == 0;
+    let last_port = config.data_dir.join(LAST_PORT);
+    let previous = remembered
+        .then(|| std::fs::read_to_string(&last_port).ok()?.trim().parse::<u16>().ok())
+        .flatten()
+        .filter(|p| *p != 0);
+    let listener = match previous {
+        Some(port) => match tokio::net::TcpListener::bind(SocketAddr::new(listen.ip(), port)).await {
+            Ok(l) => l,
+            Err(_) => tokio::net::TcpListener::bind(listen).await.map_err(cannot)?,
+        },
+        None => tokio::net::TcpListener::bind(listen).await.map_err(cannot)?,
+    };
+    if remembered {
+        if let Err(e) = std::fs::write(&last_port, listener.local_addr()?.port().to_string()) {
+            tracing::warn!(error = %e, path = %last_port.display(), "cannot note the port");
+        }
+    }
+    Ok(listener)
+}
+
 /// Opens the store (migrating it) and serves on `listen` until stopped.
 pub async fn start(config: ServerConfig, listen: SocketAddr) -> anyhow::Result<RunningServer> {
     // A bad certificate stops start-up before anything else happens.
@@ -224,8 +253,7 @@ pub async fn start(config: ServerConfig, listen: SocketAddr) -> anyhow::Result<R
             })
         }
     };
-    let listener =
-        tokio::net::TcpListener::bind(listen).await.map_err(|e| anyhow::anyhow!("cannot listen on {listen}: {e}"))?;
+    let listener = bind(&config, listen).await?;
     let addr = listener.local_addr()?;
     let app = http::router(state.clone(), &config.limits);
     let serving_tls = tls.is_some();

@@ -285,64 +285,59 @@ impl World {
     pub fn build(roles: &[Role]) -> anyhow::Result<World> {
         let dir = tempfile::tempdir()?;
         let clock = SimClock::new();
-        let data = dir.path().join("server");
-        let server = Arc::new(Server::open(&data, clock.clone())?);
+        let server = Arc::new(Server::open(&dir.path().join("server"), clock.clone())?);
         let registry = server.config.registry.clone();
         let now = clock.now_ms();
         server.admin(|tx| populate(tx, &registry, roles, now))?;
-        let (held, faults) = (Arc::default(), Arc::default());
-        let mut clients = Vec::new();
+        let mut world = World {
+            clock,
+            server,
+            clients: Vec::new(),
+            registry,
+            backups: Vec::new(),
+            held: Arc::default(),
+            faults: Arc::default(),
+            dir,
+        };
         for (i, role) in roles.iter().enumerate() {
-            let user = user_name(i);
-            let token = server.admin(|tx| {
-                let who = fieldsync_server::auth::credentials(tx, &user)?
-                    .ok_or_else(|| anyhow::anyhow!("no user {user}"))?
-                    .user;
-                let device = fieldsync_server::auth::Device::default();
-                Ok(fieldsync_server::auth::open_session(tx, &who, &device, now, 365 * 86_400_000)?.0)
-            })?;
-            let transport = Arc::new(SimTransport {
-                server: server.clone(),
-                armed: Mutex::new(None),
-                sent: AtomicI64::new(0),
-                held: Arc::clone(&held),
-                faults: Arc::clone(&faults),
-                client_crashed: AtomicBool::new(false),
-            });
-            let mut client = Client {
-                user: user.clone(),
-                role: *role,
-                dir: tempfile::tempdir()?,
-                engine: None,
-                clock: Arc::new(ClientClock { base: clock.clone(), offset: AtomicI64::new(0) }),
-                transport,
-            };
-            FileTokenStore::at(client.dir.path()).save(&token)?;
-            client.open(&registry)?;
-            adopt_session(client.engine(), &user, &server)?;
-            clients.push(client);
+            let client = world.signed_in(&user_name(i), *role, world.held.clone(), world.faults.clone())?;
+            world.clients.push(client);
         }
-        Ok(World { clock, server, clients, registry, backups: Vec::new(), held, faults, dir })
+        Ok(world)
     }
 
-    /// A profile of `user` that has never synced (for the fresh-download comparison).
+    /// A profile of `user` that has never synced (for the fresh-download comparison); its
+    /// requests are never faulted.
     pub fn fresh_client(&self, user: &str) -> anyhow::Result<Client> {
+        self.signed_in(user, Role::Rep, Arc::default(), Arc::default())
+    }
+
+    /// A new profile signed in as `user`: a session opened on the server, and in the profile
+    /// what a sign-in would store.
+    fn signed_in(
+        &self,
+        user: &str,
+        role: Role,
+        held: Arc<Mutex<Vec<HttpRequest>>>,
+        faults: Arc<Mutex<FaultCounts>>,
+    ) -> anyhow::Result<Client> {
         let now = self.clock.now_ms();
         let token = self.server.admin(|tx| {
-            let who = fieldsync_server::auth::credentials(tx, user)?.ok_or_else(|| anyhow::anyhow!("no user"))?.user;
-            Ok(fieldsync_server::auth::open_session(tx, &who, &Default::default(), now, 86_400_000)?.0)
+            let who =
+                fieldsync_server::auth::credentials(tx, user)?.ok_or_else(|| anyhow::anyhow!("no user {user}"))?.user;
+            Ok(fieldsync_server::auth::open_session(tx, &who, &Default::default(), now, 365 * 86_400_000)?.0)
         })?;
         let transport = Arc::new(SimTransport {
             server: self.server.clone(),
             armed: Mutex::new(None),
             sent: AtomicI64::new(0),
-            held: Arc::default(),
-            faults: Arc::default(),
+            held,
+            faults,
             client_crashed: AtomicBool::new(false),
         });
         let mut client = Client {
             user: user.to_string(),
-            role: Role::Rep,
+            role,
             dir: tempfile::tempdir()?,
             engine: None,
             clock: Arc::new(ClientClock { base: self.clock.clone(), offset: AtomicI64::new(0) }),
