@@ -16,6 +16,8 @@ fn main() {
         "conflicts",
         "attention",
         "resend",
+        "resend_at_current_prices",
+        "restore_conflict",
         "discard",
         "dashboard",
         "review_many",

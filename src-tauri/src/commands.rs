@@ -59,7 +59,9 @@ macro_rules! all_commands {
             conflicts,
             attention,
             resend,
+            resend_at_current_prices,
             discard,
+            restore_conflict,
             dashboard,
             review_many,
             export_orders
@@ -325,6 +327,22 @@ pub async fn resend(
         let fixes = engine.parse_sets(&item.entity, &pairs)?;
         engine.resend(&mutation_id, fixes)?;
     }
+    with_background(&handle, |bg| bg.local_change());
+    Ok(())
+}
+
+/// "Update prices and resubmit" for an order refused at yesterday's prices.
+#[tauri::command]
+pub async fn resend_at_current_prices(handle: AppHandle, app: State<'_, App>, mutation_id: String) -> Res<()> {
+    app.engine.lock().await.resend_at_current_prices(&mutation_id, Default::default())?;
+    with_background(&handle, |bg| bg.local_change());
+    Ok(())
+}
+
+/// "Restore my value": brings back what a conflict overwrote (or a record a delete took).
+#[tauri::command]
+pub async fn restore_conflict(handle: AppHandle, app: State<'_, App>, conflict_id: String) -> Res<()> {
+    app.engine.lock().await.restore_conflict(&conflict_id)?;
     with_background(&handle, |bg| bg.local_change());
     Ok(())
 }

@@ -178,24 +178,67 @@ fn show_state(handle: &AppHandle, state: &SyncState) {
     let _ = handle.emit("sync-state", state);
 }
 
-/// A desktop notification for things that need the user; one per kind per sync.
-fn notify(event: &Event) {
-    let (summary, body) = match event {
+/// `text` as a sentence that ends with one full stop.
+fn sentence(text: &str) -> String {
+    let text = text.trim().trim_end_matches('.');
+    if text.is_empty() {
+        String::new()
+    } else {
+        format!("{text}.")
+    }
+}
+
+/// The title and text of the notification for `event`.
+fn notification(event: &Event) -> (String, String) {
+    match event {
         Event::Rejected { count, latest } => (
-            format!("{count} change(s) need your attention"),
-            format!("{latest}. Open Fieldsync to fix and resend, or discard."),
+            match count {
+                1 => "A change needs your attention".to_string(),
+                n => format!("{n} changes need your attention"),
+            },
+            format!("{} Open Fieldsync to fix and resend it, or discard it.", sentence(latest))
+                .trim_start()
+                .to_string(),
         ),
         Event::Overwritten { count } => (
             "Your edit was overwritten".to_string(),
-            format!("{count} value(s) you changed were replaced by a later edit; see the conflict log to restore."),
+            format!(
+                "{count} value(s) you changed were replaced by a later edit; open the conflict log to restore yours."
+            ),
         ),
         Event::SignInExpired { reason } => ("Sign in again".to_string(), reason.clone()),
         Event::FirstSyncDone { rows } => {
             ("Fieldsync is ready".to_string(), format!("{rows} records downloaded; you can work offline now."))
         }
         Event::Notice { text } => ("Fieldsync".to_string(), text.clone()),
-    };
+    }
+}
+
+/// A desktop notification for things that need the user; one per kind per sync.
+fn notify(event: &Event) {
+    let (summary, body) = notification(event);
     if let Err(e) = notify_rust::Notification::new().appname("Fieldsync").summary(&summary).body(&body).show() {
         tracing::warn!(error = %e, "cannot show a desktop notification");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_rejection_notification_reads_as_sentences_without_ids() {
+        let reason = "As a rep you may not change inventory levels.".to_string();
+        let (title, body) = notification(&Event::Rejected { count: 1, latest: reason });
+        assert_eq!(title, "A change needs your attention");
+        assert_eq!(
+            body,
+            "As a rep you may not change inventory levels. Open Fieldsync to fix and resend it, or discard it."
+        );
+        let (title, body) = notification(&Event::Rejected { count: 3, latest: String::new() });
+        assert_eq!(
+            (title.as_str(), body.as_str()),
+            ("3 changes need your attention", "Open Fieldsync to fix and resend it, or discard it.")
+        );
     }
 }

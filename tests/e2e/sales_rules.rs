@@ -163,9 +163,9 @@ async fn an_order_taken_at_yesterdays_price_is_flagged_and_resent_at_the_new_pri
     let flag = flagged["flags"].as_str().expect("the line is flagged");
     assert!(flag.contains(&money(old_price)) && flag.contains(&money(new_price)), "{flag}");
 
-    // The rep accepts the new price and resends the submit.
-    assert_eq!(rep1.engine.accept_current_prices("orders", &order).unwrap(), 1);
-    rep1.engine.resend(&item.mutation_id.to_string(), Default::default()).unwrap();
+    // "Update prices and resubmit" (the app's button and the CLI's --accept-prices).
+    assert_eq!(rep1.engine.resend_at_current_prices(&item.mutation_id.to_string(), Default::default()).unwrap(), 1);
+    assert!(rep1.engine.attention().unwrap().is_empty());
     let report = rep1.sync().await;
     assert_eq!((report.applied, report.rejected), (2, 0));
     assert_eq!(status_of(&rep1, &order), json!("submitted"));
@@ -235,7 +235,7 @@ async fn stock_is_server_owned_and_clients_converge_to_it() {
     assert_eq!((rep1.sync().await.rejected, rep2.sync().await.rejected), (1, 1));
     for c in [&rep1, &rep2] {
         assert_eq!(c.get("inventory_levels", id).unwrap()["on_hand"], level["on_hand"], "{}", c.user);
-        assert!(c.engine.attention().unwrap()[0].reason.contains("may not change inventory_levels"));
+        assert!(c.engine.attention().unwrap()[0].reason.contains("may not change inventory levels"));
     }
 }
 

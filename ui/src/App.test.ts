@@ -97,6 +97,7 @@ describe("App", () => {
       kept_by: "rep2",
       overwritten_by: "rep1",
       at: "2025-06-14T10:00:00.000Z",
+      record_name: "Fjord Foods",
     };
     signedIn("manager", 0, { attention: () => [], conflicts: () => [conflict] });
     const screen = await render(App);
@@ -105,7 +106,8 @@ describe("App", () => {
     await screen.getByTestId("sync-tab").click();
 
     const row = screen.getByTestId("conflict-row");
-    await expect.element(row).toHaveTextContent("customers.phone");
+    await expect.element(row).toHaveTextContent("Fjord Foods");
+    await expect.element(row).toHaveTextContent("phone");
     await expect.element(row).toHaveTextContent("+47 5555 0199 (rep2)");
     await expect.element(row).toHaveTextContent("+47 5555 0101 (rep1)");
   });

@@ -385,12 +385,13 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Attention { action: Some(AttentionAction::Resend { mutation_id, sets, accept_prices }), .. } => {
             let item = engine.store().attention_item(&mutation_id)?;
-            if accept_prices {
-                let n = engine.accept_current_prices(&item.entity, &item.id)?;
-                outln!("re-priced {n} line(s) from today's price list");
-            }
             let fixes: Object = engine.parse_sets(&item.entity, &sets)?;
-            engine.resend(&mutation_id, fixes)?;
+            if accept_prices {
+                let n = engine.resend_at_current_prices(&mutation_id, fixes)?;
+                outln!("re-priced {n} line(s) from today's price list");
+            } else {
+                engine.resend(&mutation_id, fixes)?;
+            }
             outln!("queued again; it syncs on the next 'fieldsync sync'");
         }
         Command::Attention { action: Some(AttentionAction::Discard { mutation_id }), .. } => {

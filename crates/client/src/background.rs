@@ -20,7 +20,7 @@ use crate::{Engine, SyncReport};
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Event {
-    /// The server rejected changes; `latest` names the most recent record and its reason.
+    /// The server rejected changes; `latest` is the most recent one's reason (a sentence).
     Rejected { count: usize, latest: String },
     /// Concurrent edits by others overwrote values this user had set.
     Overwritten { count: usize },
@@ -249,7 +249,7 @@ async fn announce(
     let Some(r) = report else { return };
     if r.rejected > 0 {
         let latest = engine.lock().await.attention().ok().and_then(|mut a| a.pop());
-        let latest = latest.map(|a| format!("{} {}: {}", a.entity, a.id, a.reason)).unwrap_or_default();
+        let latest = latest.map(|a| a.reason).unwrap_or_default();
         let _ = events.send(Event::Rejected { count: r.rejected, latest });
     }
     if r.overwritten > 0 {

@@ -99,6 +99,9 @@ pub struct ConflictEntry {
     pub kept_by: String,
     pub overwritten_by: String,
     pub at: String,
+    /// What names the record for people (its name, title, code or number), from this
+    /// profile or, for a deleted record, from the values the conflict kept.
+    pub record_name: Option<String>,
 }
 
 pub struct Engine {
@@ -200,7 +203,7 @@ impl Engine {
         if previous.is_some_and(|p| p != resp.user.username) || previous_server.is_some_and(|s| s != server) {
             if self.store.count("outbox")? > 0 || self.store.count("attention")? > 0 {
                 return Err(ClientError::BadInput(
-                    "This profile has unsynced or rejected changes of another user or server; sync, resend or discard them first, or use another --profile.".into(),
+                    "This computer still holds changes of another user or server that were not synced or were rejected; sign in as that user to sync, resend or discard them first.".into(),
                 ));
             }
             self.store.reset()?;
@@ -323,10 +326,7 @@ impl Engine {
         }
         self.fill_defaults(&def, &mut fields)?;
         if let Some(missing) = def.fields.iter().find(|f| f.required && fields.get(f.name).is_none_or(Value::is_null)) {
-            return Err(ClientError::BadInput(format!(
-                "A new {} record needs a value for '{}' (use --set {}=...).",
-                def.name, missing.name, missing.name
-            )));
+            return Err(ClientError::BadInput(format!("A new {} needs a value for '{}'.", def.noun(), missing.name)));
         }
         let id = Uuid::now_v7().to_string();
         self.store.write_local(entity, &id, Op::Put, fields, self.clock.now_ms())?;
@@ -422,16 +422,22 @@ impl Engine {
         };
         let mut out: Vec<ConflictEntry> = rows
             .iter()
-            .map(|o| ConflictEntry {
-                conflict_id: text(o, "id"),
-                entity: text(o, "entity"),
-                id: text(o, "record_id"),
-                field: text(o, "field"),
-                kept: value(o, "kept"),
-                overwritten: value(o, "overwritten"),
-                kept_by: text(o, "kept_by"),
-                overwritten_by: text(o, "overwritten_by"),
-                at: text(o, "at"),
+            .map(|o| {
+                let (entity, id, overwritten) = (text(o, "entity"), text(o, "record_id"), value(o, "overwritten"));
+                let record = self.store.get(&entity, &id).ok().flatten();
+                let record_name = record.as_ref().or(overwritten.as_object()).and_then(record_name);
+                ConflictEntry {
+                    conflict_id: text(o, "id"),
+                    entity,
+                    id,
+                    field: text(o, "field"),
+                    kept: value(o, "kept"),
+                    overwritten,
+                    kept_by: text(o, "kept_by"),
+                    overwritten_by: text(o, "overwritten_by"),
+                    at: text(o, "at"),
+                    record_name,
+                }
             })
             .collect();
         out.sort_by(|a, b| a.at.cmp(&b.at).then(a.conflict_id.cmp(&b.conflict_id)));
@@ -478,6 +484,14 @@ impl Engine {
         let item = self.store.attention_item(mutation_id)?;
         self.store.remove_attention(&item.mutation_id)
     }
+}
+
+/// What names a record for people: its name, title, code or number, whichever it has.
+fn record_name(record: &Object) -> Option<String> {
+    ["name", "title", "code", "number", "sku"]
+        .iter()
+        .find_map(|f| record.get(*f).and_then(Value::as_str).filter(|v| !v.is_empty()))
+        .map(String::from)
 }
 
 fn unknown_field(def: &fieldsync_protocol::EntityDef, field: &str) -> ClientError {

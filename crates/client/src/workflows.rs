@@ -100,9 +100,7 @@ impl Engine {
         }
         let comment = comment.map(str::trim).filter(|c| !c.is_empty());
         if !approve && comment.is_none() {
-            return Err(ClientError::BadInput(
-                "Say why the order is rejected with --comment, so the rep can fix it.".into(),
-            ));
+            return Err(ClientError::BadInput("Say why the order is rejected, so the rep can fix it.".into()));
         }
         let order = self.get("orders", order_id)?;
         if order.get("status").and_then(Value::as_str) != Some("submitted") {
@@ -154,6 +152,17 @@ impl Engine {
             }
         }
         Ok(changed)
+    }
+
+    /// "Update prices and resubmit", the fix a `price_changed` refusal asks for: re-prices
+    /// the lines of the record the rejected change is about from today's price list and
+    /// promotions, then sends that change again with `fixes`. Returns how many lines
+    /// changed. The CLI (`attention resend --accept-prices`) and the app share it.
+    pub fn resend_at_current_prices(&mut self, mutation_id: &str, fixes: Object) -> Result<usize> {
+        let item = self.store.attention_item(mutation_id)?;
+        let repriced = self.accept_current_prices(&item.entity, &item.id)?;
+        self.resend(mutation_id, fixes)?;
+        Ok(repriced)
     }
 
     /// Records of `entity` whose name, code, city or SKU starts with `query` (any case),

@@ -326,10 +326,11 @@ pub struct StateMachine {
 }
 
 impl StateMachine {
-    /// Checks a move, returning the reason it is refused.
+    /// Checks a move of a record (`entity`: its noun, for the reason), returning the reason
+    /// it is refused.
     pub fn check(&self, entity: &str, from: &str, to: &str, role: Role) -> Result<&Transition, String> {
         if from == to {
-            return Err(format!("The {entity} record is already {to}."));
+            return Err(format!("The {entity} is already {to}."));
         }
         let Some(t) = self.transitions.iter().find(|t| t.from == from && t.to == to) else {
             let next: Vec<&str> = self.transitions.iter().filter(|t| t.from == from).map(|t| t.to).collect();
@@ -338,10 +339,10 @@ impl StateMachine {
             } else {
                 format!("it can only become {}", next.join(" or "))
             };
-            return Err(format!("A {from} {entity} record cannot become {to}; {options}."));
+            return Err(format!("A {from} {entity} cannot become {to}; {options}."));
         };
         if !t.roles.contains(&role) {
-            return Err(format!("As a {role} you may not move a {entity} record from {from} to {to}."));
+            return Err(format!("As a {role} you may not move this {entity} from {from} to {to}."));
         }
         Ok(t)
     }
@@ -440,6 +441,25 @@ impl EntityDef {
     /// Whether the record (as a JSON object) is retired: its active field holds false.
     pub fn is_inactive(&self, record: &serde_json::Map<String, serde_json::Value>) -> bool {
         self.active_field.is_some_and(|f| record.get(f) == Some(&serde_json::Value::Bool(false)))
+    }
+
+    /// One record of this type in people's words: `order_lines` → "order line",
+    /// `deliveries` → "delivery", `addresses` → "address". For messages users read.
+    pub fn noun(&self) -> String {
+        let name = self.name;
+        let singular = if let Some(stem) = name.strip_suffix("ies") {
+            format!("{stem}y")
+        } else if let Some(stem) = name.strip_suffix("sses") {
+            format!("{stem}ss")
+        } else {
+            name.strip_suffix('s').unwrap_or(name).to_string()
+        };
+        singular.replace('_', " ")
+    }
+
+    /// Records of this type in people's words: `price_list_items` → "price list items".
+    pub fn plural(&self) -> String {
+        self.name.replace('_', " ")
     }
 
     /// The one field that names a record, when the key is a single text field (a code):
@@ -675,6 +695,21 @@ impl Registry {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn entity_types_have_nouns_for_people() {
+        let reg = Registry::standard();
+        let noun = |n: &str| reg.get(n).unwrap().noun();
+        assert_eq!(noun("customers"), "customer");
+        assert_eq!(noun("order_lines"), "order line");
+        assert_eq!(noun("deliveries"), "delivery");
+        assert_eq!(noun("addresses"), "address");
+        assert_eq!(noun("product_categories"), "product category");
+        assert_eq!(reg.get("price_list_items").unwrap().plural(), "price list items");
+        for e in reg.entities() {
+            assert!(!e.noun().contains('_') && !e.noun().is_empty(), "{}", e.name);
+        }
+    }
+
     use super::*;
     use crate::standard::ENTITIES;
 

@@ -155,8 +155,8 @@ pub fn before_transition(
         return refusal(
             "out_of_range",
             format!(
-                "This {} record has lines with an impossible quantity: {}. Correct them and resend.",
-                def.name,
+                "This {} has lines with an impossible quantity: {}. Correct them and resend.",
+                def.noun(),
                 impossible.join(", ")
             ),
         );
@@ -165,8 +165,8 @@ pub fn before_transition(
         return refusal(
             "no_price",
             format!(
-                "This {} record cannot move on: {} {} no price for this customer. Remove {} or ask your manager to set the customer's price list.",
-                def.name,
+                "This {} cannot move on: {} {} no price for this customer. Remove {} or ask your manager to set the customer's price list.",
+                def.noun(),
                 unpriced.join(", "),
                 if unpriced.len() == 1 { "has" } else { "have" },
                 if unpriced.len() == 1 { "that line" } else { "those lines" },
@@ -179,8 +179,8 @@ pub fn before_transition(
     Ok(Some(Refusal {
         code: "price_changed",
         reason: format!(
-            "Prices changed since this {} record was taken: {}. Accept the new prices and resend it.",
-            def.name,
+            "Prices changed since this {} was taken: {}. Update the prices and resubmit it.",
+            def.noun(),
             changed.join("; ")
         ),
         flags,

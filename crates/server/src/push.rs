@@ -336,7 +336,7 @@ fn apply_one(ctx: &Ctx<'_>, tx: &Tx<'_>, m: &Mutation, base: i64) -> Result<Outc
     let id = m.id.to_string();
     let existing = records::load(tx, def, &id)?;
     if existing.is_some() && !rules::is_visible(tx, ctx.reg, def, &id, &ctx.user.id)? {
-        return Ok(not_found(def, &id));
+        return Ok(not_found(def));
     }
     if let Some(field) = m.fields.keys().find(|f| def.field(f).is_some_and(|d| d.strategy == FieldStrategy::ServerOnly))
     {
@@ -345,12 +345,12 @@ fn apply_one(ctx: &Ctx<'_>, tx: &Tx<'_>, m: &Mutation, base: i64) -> Result<Outc
     match (m.op, existing) {
         (Op::Put, None) if records::is_deleted(tx, def.name, &id)? => Ok(refuse(
             "deleted",
-            format!("This {} record was deleted on the server by someone else; discard your change.", def.name),
+            format!("This {} was deleted on the server by someone else; discard your change.", def.noun()),
         )),
         (Op::Put, None) => create(ctx, tx, def, &id, m),
         (Op::Put, Some(row)) => update(ctx, tx, def, &id, row.to_object(def), m, base),
         (Op::Delete, None) if records::is_deleted(tx, def.name, &id)? => Ok(Outcome::Done(applied(m, Vec::new()))),
-        (Op::Delete, None) => Ok(not_found(def, &id)),
+        (Op::Delete, None) => Ok(not_found(def)),
         (Op::Delete, Some(row)) => delete(ctx, tx, def, &id, row.to_object(def), m, base),
     }
 }
@@ -360,10 +360,10 @@ fn applied(m: &Mutation, lost_fields: Vec<String>) -> MutationResult {
     MutationResult { mutation_id: m.mutation_id, status, code: None, reason: None, lost_fields }
 }
 
-fn not_found(def: &EntityDef, id: &str) -> Outcome {
+fn not_found(def: &EntityDef) -> Outcome {
     refuse(
         "not_found",
-        format!("There is no {} record {id} that you can see; it may have moved out of your territories.", def.name),
+        format!("There is no such {} that you can see; it may have moved out of your territories.", def.noun()),
     )
 }
 
@@ -371,8 +371,8 @@ fn outside_scope(def: &EntityDef) -> Outcome {
     refuse(
         "forbidden",
         format!(
-            "This change would put the {} record outside your territories or team, which you may not do; fix the record and resend.",
-            def.name
+            "This change would put the {} outside your territories or team, which you may not do; fix it and resend.",
+            def.noun()
         ),
     )
 }
@@ -386,8 +386,8 @@ fn check_editable(ctx: &Ctx<'_>, tx: &Tx<'_>, def: &EntityDef, record: &Object) 
             return Ok(Some(refuse(
                 "locked",
                 format!(
-                    "This {} record is {state}; only {} records can be changed. Move it back to draft first if that is allowed.",
-                    def.name,
+                    "This {} is {state}; only {} ones can be changed. Move it back to draft first if that is allowed.",
+                    def.noun(),
                     sm.editable_in.join(" or ")
                 ),
             )));
@@ -407,8 +407,9 @@ fn check_editable(ctx: &Ctx<'_>, tx: &Tx<'_>, def: &EntityDef, record: &Object) 
     Ok(Some(refuse(
         "locked",
         format!(
-            "The {} record {parent_id} is {state}, so its {} can no longer change; move it back to draft first.",
-            parent_def.name, def.name
+            "The {} is {state}, so its {} can no longer change; move it back to draft first.",
+            parent_def.noun(),
+            def.plural()
         ),
     )))
 }
@@ -416,7 +417,7 @@ fn check_editable(ctx: &Ctx<'_>, tx: &Tx<'_>, def: &EntityDef, record: &Object) 
 fn create(ctx: &Ctx<'_>, tx: &Tx<'_>, def: &EntityDef, id: &str, m: &Mutation) -> Result<Outcome, AppError> {
     let role = ctx.user.role;
     let Some(allowed) = def.access(role).and_then(|a| a.create) else {
-        return Ok(refuse("forbidden", format!("As a {role} you may not create {} records.", def.name)));
+        return Ok(refuse("forbidden", format!("As a {role} you may not create {}.", def.plural())));
     };
     if let Some(field) = m.fields.keys().find(|f| !allowed.contains(f)) {
         return Ok(refuse("forbidden", format!("As a {role} you may not set {}.{field}.", def.name)));
@@ -424,7 +425,7 @@ fn create(ctx: &Ctx<'_>, tx: &Tx<'_>, def: &EntityDef, id: &str, m: &Mutation) -
     if let Some(missing) = def.fields.iter().find(|f| f.required && m.fields.get(f.name).is_none_or(Value::is_null)) {
         return Err(AppError::bad(
             "missing_field",
-            format!("A new {} record needs a value for '{}'.", def.name, missing.name),
+            format!("A new {} needs a value for '{}'.", def.noun(), missing.name),
         )
         .with_field(missing.name));
     }
@@ -441,7 +442,7 @@ fn create(ctx: &Ctx<'_>, tx: &Tx<'_>, def: &EntityDef, id: &str, m: &Mutation) -
         if !sm.initial.contains(&state) {
             return Ok(refuse(
                 "invalid_transition",
-                format!("A new {} record must start as {}, not {state}.", def.name, sm.initial.join(" or ")),
+                format!("A new {} must start as {}, not {state}.", def.noun(), sm.initial.join(" or ")),
             ));
         }
     }
@@ -534,7 +535,7 @@ fn update(
 ) -> Result<Outcome, AppError> {
     let role = ctx.user.role;
     let Some(allowed) = def.access(role).and_then(|a| a.update) else {
-        return Ok(refuse("forbidden", format!("As a {role} you may not change {} records.", def.name)));
+        return Ok(refuse("forbidden", format!("As a {role} you may not change {}.", def.plural())));
     };
     if let Some(field) = m.fields.keys().find(|f| !allowed.contains(f)) {
         return Ok(refuse("forbidden", format!("As a {role} you may not change {}.{field}.", def.name)));
@@ -551,7 +552,7 @@ fn update(
     if let Some(sm) = def.state_machine {
         let from = current.get(sm.field).and_then(Value::as_str).unwrap_or_default();
         if let Some(to) = m.fields.get(sm.field).and_then(Value::as_str).filter(|to| *to != from) {
-            match sm.check(def.name, from, to, role) {
+            match sm.check(&def.noun(), from, to, role) {
                 Ok(t) => transition = Some(t),
                 Err(reason) => return Ok(refuse("invalid_transition", reason)),
             }
@@ -666,7 +667,7 @@ fn delete(
 ) -> Result<Outcome, AppError> {
     let role = ctx.user.role;
     if !def.access(role).is_some_and(|a| a.delete) {
-        return Ok(refuse("forbidden", format!("As a {role} you may not delete {} records.", def.name)));
+        return Ok(refuse("forbidden", format!("As a {role} you may not delete {}.", def.plural())));
     }
     if let Some(locked) = check_editable(ctx, tx, def, &current)? {
         return Ok(locked);
@@ -678,8 +679,9 @@ fn delete(
             return Ok(refuse(
                 "in_use",
                 format!(
-                    "This {} record cannot be deleted: {n} {} record(s) still refer to it; delete or change those first.",
-                    def.name, referrer.name
+                    "This {} cannot be deleted: {n} {} still refer to it; delete or change those first.",
+                    def.noun(),
+                    referrer.plural()
                 ),
             ));
         }

@@ -71,7 +71,9 @@ export const api = {
   conflicts: () => call<ConflictEntry[]>("conflicts"),
   attention: () => call<AttentionItem[]>("attention"),
   resend: (mutationId: string, fixes: Record<string, string>) => call<void>("resend", { mutationId, fixes }),
+  resendAtCurrentPrices: (mutationId: string) => call<void>("resend_at_current_prices", { mutationId }),
   discard: (mutationId: string) => call<void>("discard", { mutationId }),
+  restoreConflict: (conflictId: string) => call<void>("restore_conflict", { conflictId }),
   onSyncState: (f: (s: SyncState) => void): Promise<UnlistenFn> => listen<SyncState>("sync-state", (e) => f(e.payload)),
 };
 

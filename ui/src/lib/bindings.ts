@@ -2,7 +2,7 @@
 // Regenerate: FIELDSYNC_UPDATE_BINDINGS=1 cargo test -p fieldsync-desktop bindings
 
 /** Every command the UI may invoke. */
-export type Command = "app_info" | "sign_in" | "sign_out" | "sync_now" | "set_paused" | "sync_status" | "search" | "record" | "related" | "save" | "review_queue" | "review" | "conflicts" | "attention" | "resend" | "discard" | "dashboard" | "review_many" | "export_orders";
+export type Command = "app_info" | "sign_in" | "sign_out" | "sync_now" | "set_paused" | "sync_status" | "search" | "record" | "related" | "save" | "review_queue" | "review" | "conflicts" | "attention" | "resend" | "resend_at_current_prices" | "discard" | "restore_conflict" | "dashboard" | "review_many" | "export_orders";
 
 /** The payload of the "sync-state" event. */
 export type SyncState = { "state": "idle" } | { "state": "offline", since_ms: number, next_probe_ms: number, } | { "state": "syncing", rows: number, percent: number, } | { "state": "up_to_date", last_ok_ms: number, } | { "state": "failed", error: string, retry_at_ms: number, } | { "state": "sign_in_needed", reason: string, } | { "state": "paused" };
@@ -17,7 +17,12 @@ export type UiError = { code: string, message: string, };
 
 export type AttentionItem = { mutation_id: string, entity: string, id: string, op: "put" | "delete", fields: Record<string, unknown>, code: string, reason: string, rejected_at_ms: number, };
 
-export type ConflictEntry = { conflict_id: string, entity: string, id: string, field: string, kept: unknown, overwritten: unknown, kept_by: string, overwritten_by: string, at: string, };
+export type ConflictEntry = { conflict_id: string, entity: string, id: string, field: string, kept: unknown, overwritten: unknown, kept_by: string, overwritten_by: string, at: string, 
+/**
+ * What names the record for people (its name, title, code or number), from this
+ * profile or, for a deleted record, from the values the conflict kept.
+ */
+record_name: string | null, };
 
 export type ReviewItem = { id: string, status: string, order_date: string, customer_id: string, customer: string, rep_id: string, rep: string, lines: number, total_cents: number, 
 /**

@@ -1,5 +1,5 @@
 import { describe, expect, test } from "vitest";
-import { dateTime, fieldText, localDate, outcomeLabel, relativeTime, weekLabel } from "./format";
+import { dateTime, fieldText, humanTime, localDate, outcomeLabel, relativeTime, weekLabel } from "./format";
 
 describe("localDate", () => {
   test("is the day on the local wall clock, late in the evening too", () => {
@@ -48,5 +48,21 @@ describe("dashboard labels", () => {
     expect(relativeTime("2026-11-29T10:00:00Z", now)).toBe("yesterday");
     expect(relativeTime("2026-11-26T12:00:00Z", now)).toBe("4 days ago");
     expect(relativeTime("not a time", now)).toBe("not a time");
+  });
+});
+
+describe("humanTime", () => {
+  const now = new Date(2026, 10, 30, 14, 0);
+  test("says today and yesterday, in local time, across midnight", () => {
+    expect(humanTime(new Date(2026, 10, 30, 11, 42).toISOString(), now)).toBe("today 11:42");
+    expect(humanTime(new Date(2026, 10, 30, 0, 5).toISOString(), now)).toBe("today 00:05");
+    expect(humanTime(new Date(2026, 10, 29, 23, 55).toISOString(), now)).toBe("yesterday 23:55");
+    expect(humanTime(new Date(2026, 11, 1, 0, 30).toISOString(), new Date(2026, 11, 1, 8, 0))).toBe("today 00:30");
+  });
+
+  test("older times get the day, and the year when it is another", () => {
+    expect(humanTime(new Date(2026, 10, 3, 9, 10).toISOString(), now)).toBe("3 Nov 09:10");
+    expect(humanTime(new Date(2025, 11, 31, 18, 0).toISOString(), now)).toBe("31 Dec 2025 18:00");
+    expect(humanTime("never", now)).toBe("never");
   });
 });

@@ -62,3 +62,17 @@ export function relativeTime(value: string, now: Date = new Date()): string {
   if (days <= 7) return days === 1 ? "yesterday" : `${days} days ago`;
   return localDate(t);
 }
+
+/// A time as people say it, in local time: "today 11:42", "yesterday 16:05", "28 Nov 09:10",
+/// or with the year when it is not this year. Text that is not a time is shown as it is.
+export function humanTime(value: unknown, now: Date = new Date()): string {
+  if (typeof value !== "string" && typeof value !== "number") return "";
+  const t = new Date(value);
+  if (Number.isNaN(t.getTime())) return String(value);
+  const clock = `${pad(t.getHours())}:${pad(t.getMinutes())}`;
+  const yesterday = new Date(now.getFullYear(), now.getMonth(), now.getDate() - 1);
+  if (localDate(t) === localDate(now)) return `today ${clock}`;
+  if (localDate(t) === localDate(yesterday)) return `yesterday ${clock}`;
+  const day = `${t.getDate()} ${MONTHS[t.getMonth()]}`;
+  return t.getFullYear() === now.getFullYear() ? `${day} ${clock}` : `${day} ${t.getFullYear()} ${clock}`;
+}

@@ -35,7 +35,7 @@ function orderStore() {
   }
   function priced(id: string, fields: Record<string, string>): Row {
     const product = PRODUCTS.find((p) => p.id === fields["product_id"]);
-    if (!product) return fail("bad_input", "A new order_lines record needs a value for 'unit_price_cents'.");
+    if (!product) return fail("bad_input", "A new order line needs a value for 'unit_price_cents'.");
     const { unit_price_cents, discount_pct } = product;
     return { id, ...fields, quantity: Number(fields["quantity"]), unit_price_cents, discount_pct };
   }

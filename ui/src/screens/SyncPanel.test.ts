@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, test, vi } from "vitest";
 import { render } from "vitest-browser-svelte";
-import type { AttentionItem, SyncStatus } from "../lib/backend";
+import type { AttentionItem, Conflict, SyncStatus } from "../lib/backend";
 import { argsOf, clearMocks, fail, fakeBackend, type Handler } from "../test/ipc";
 import SyncPanel from "./SyncPanel.svelte";
 
@@ -43,7 +43,14 @@ function backend(items: AttentionItem[], extra: Record<string, Handler> = {}) {
     waiting = waiting.filter((i) => i.mutation_id !== a["mutationId"]);
     return null;
   };
-  return fakeBackend({ attention: () => waiting, conflicts: () => [], resend: drop, discard: drop, ...extra });
+  return fakeBackend({
+    attention: () => waiting,
+    conflicts: () => [],
+    resend: drop,
+    resend_at_current_prices: drop,
+    discard: drop,
+    ...extra,
+  });
 }
 
 afterEach(() => clearMocks());
@@ -88,7 +95,8 @@ describe("SyncPanel: needs attention", () => {
 
     await items.nth(0).getByRole("button", { name: "Resend" }).click();
     await expect.poll(() => items.elements().length).toBe(1);
-    await items.nth(0).getByRole("button", { name: "Discard" }).click();
+    await items.nth(0).getByRole("button", { name: "Discard…" }).click();
+    await items.nth(0).getByRole("button", { name: "Discard it" }).click();
 
     await expect.element(screen.getByText("Nothing was rejected.")).toBeVisible();
     expect(argsOf(calls, "resend")).toEqual([{ mutationId: "m1", fixes: {} }]);
@@ -132,5 +140,80 @@ describe("SyncPanel: needs attention", () => {
     expect(item.getByRole("textbox").elements()).toHaveLength(0);
     await expect.element(item.getByRole("button", { name: "Resend" })).toBeVisible();
     await expect.element(item.getByRole("button", { name: "Discard" })).toBeVisible();
+  });
+});
+
+describe("SyncPanel: fixing a rejection in one step", () => {
+  const REPRICED: AttentionItem = {
+    mutation_id: "m4",
+    entity: "orders",
+    id: "o1",
+    op: "put",
+    fields: { status: "submitted" },
+    code: "price_changed",
+    reason: "2 lines have a new price since the order was taken; accept the new prices and resend.",
+    rejected_at_ms: 1_750_000_200_000,
+  };
+
+  test("an order refused at yesterday's prices offers one button, not a status box", async () => {
+    const calls = backend([REPRICED]);
+    const { screen, onChanged } = await panel([REPRICED]);
+    const item = screen.getByTestId("attention-item");
+
+    expect(item.getByRole("textbox").elements()).toHaveLength(0);
+    await item.getByRole("button", { name: "Update prices and resubmit" }).click();
+
+    expect(argsOf(calls, "resend_at_current_prices")).toEqual([{ mutationId: "m4" }]);
+    expect(argsOf(calls, "resend")).toEqual([]);
+    await expect.poll(() => onChanged.mock.calls.length).toBe(1);
+  });
+
+  test("discard asks first, and keeping the change leaves it alone", async () => {
+    const calls = backend([PHONE]);
+    const { screen } = await panel([PHONE]);
+    const item = screen.getByTestId("attention-item");
+
+    await item.getByRole("button", { name: "Discard…" }).click();
+    await expect.element(item.getByRole("alert")).toHaveTextContent("lost for good");
+    await item.getByRole("button", { name: "Keep it" }).click();
+    expect(argsOf(calls, "discard")).toEqual([]);
+    await expect.element(item.getByRole("button", { name: "Discard…" })).toBeVisible();
+
+    await item.getByRole("button", { name: "Discard…" }).click();
+    await item.getByRole("button", { name: "Discard it" }).click();
+    await expect.element(screen.getByText("Nothing was rejected.")).toBeVisible();
+    expect(argsOf(calls, "discard")).toEqual([{ mutationId: "m2" }]);
+  });
+});
+
+describe("SyncPanel: conflicts", () => {
+  const base: Conflict = {
+    conflict_id: "k1",
+    entity: "customers",
+    id: "c1",
+    field: "phone",
+    kept: "+47 222",
+    overwritten: "+47 111",
+    kept_by: "rep2",
+    overwritten_by: "rep1",
+    at: "2025-06-15T08:00:00.000Z",
+    record_name: "Fjord Foods",
+  };
+  const theirs: Conflict = { ...base, conflict_id: "k2", kept_by: "rep1", overwritten_by: "rep2", kept: "+47 111", overwritten: "+47 222" };
+  const deleted: Conflict = { ...base, conflict_id: "k3", field: "*", kept: null, overwritten: { name: "Ola Nordmann" }, kept_by: "rep2", record_name: "Ola Nordmann" };
+
+  test("a conflict names the record, and my overwritten value comes back in one click", async () => {
+    const calls = backend([], { conflicts: () => [base, theirs, deleted], restore_conflict: () => null });
+    const { screen } = await panel([]);
+    const rows = screen.getByTestId("conflict-row");
+    await expect.poll(() => rows.elements().length).toBe(3);
+
+    await expect.element(rows.nth(0)).toHaveTextContent("Fjord Foods");
+    expect(rows.nth(1).getByRole("button").elements()).toHaveLength(0);
+    await expect.element(rows.nth(2)).toHaveTextContent("the whole record");
+    await expect.element(rows.nth(2).getByRole("button", { name: "Bring it back" })).toBeVisible();
+
+    await rows.nth(0).getByRole("button", { name: "Restore my value" }).click();
+    await expect.poll(() => argsOf(calls, "restore_conflict")).toEqual([{ conflictId: "k1" }]);
   });
 });
