@@ -11,6 +11,7 @@ fn main() {
         "record",
         "related",
         "save",
+        "delete_record",
         "review_queue",
         "review",
         "conflicts",

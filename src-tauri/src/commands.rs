@@ -54,6 +54,7 @@ macro_rules! all_commands {
             record,
             related,
             save,
+            delete_record,
             review_queue,
             review,
             conflicts,
@@ -208,6 +209,14 @@ pub async fn save(
     };
     with_background(&handle, |bg| bg.local_change());
     Ok(saved)
+}
+
+/// Deletes a record (an order line taken off an order); it syncs like any edit.
+#[tauri::command]
+pub async fn delete_record(handle: AppHandle, app: State<'_, App>, entity: String, id: String) -> Res<()> {
+    app.engine.lock().await.delete(&entity, &id)?;
+    with_background(&handle, |bg| bg.local_change());
+    Ok(())
 }
 
 /// The team's orders, filtered by status (default: waiting for review), rep and order date.

@@ -186,11 +186,17 @@ async fn a_rep_works_offline_in_the_real_window_and_the_manager_approves_the_ord
     // The server goes away; the rep takes an order with two lines offline.
     let addr = srv.stop_server().await;
     s.click(&s.wait_for("[data-testid=new-order]", 5).await).await;
-    let add = s.wait_count("[data-testid=add-product]", 2, 10).await;
-    s.click(&add[0]).await;
+    // Two products on sale (a discontinued one would ask for a confirm first).
+    let mut on_sale = Vec::new();
+    for button in s.wait_count("[data-testid=add-product]", 3, 10).await {
+        if !s.text(&button).await.contains("discontinued") {
+            on_sale.push(button);
+        }
+    }
+    assert!(on_sale.len() >= 2, "the picker offers products on sale");
+    s.click(&on_sale[0]).await;
     s.wait_count("[data-testid=order-line]", 1, 10).await;
-    let add = s.wait_count("[data-testid=add-product]", 2, 10).await;
-    s.click(&add[1]).await;
+    s.click(&on_sale[1]).await;
     s.wait_count("[data-testid=order-line]", 2, 10).await;
     let total = s.text(&s.wait_for("[data-testid=order-total]", 5).await).await;
     assert_ne!(total, "0.00", "the lines are priced from the customer's price list");
@@ -263,9 +269,10 @@ async fn a_rep_works_offline_in_the_real_window_and_the_manager_approves_the_ord
         .unwrap()
     });
     srv.restart_server(addr).await;
-    let (summary, body) = monitor.wait_for("need your attention", 90);
-    assert!(summary.contains("1 change(s) need your attention"), "{summary}");
-    assert!(body.contains("visits") && body.contains("outside your territories"), "notification body: {body}");
+    let (summary, body) = monitor.wait_for("your attention", 90);
+    assert_eq!(summary, "A change needs your attention");
+    assert!(body.contains("visit") && body.contains("outside your territories"), "notification body: {body}");
+    assert!(!body.contains(".."), "one full stop per sentence: {body}");
     s.click(&s.wait_for("[data-testid=sync-tab]", 5).await).await;
     s.wait_text("[data-testid=sync-state]", 30, |t| !t.is_empty()).await;
     s.screenshot("needs-attention").await;

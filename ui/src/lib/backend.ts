@@ -59,6 +59,7 @@ export const api = {
   record: (entity: string, id: string) => call<Row>("record", { entity, id }),
   related: (entity: string, field: string, value: string) => call<Row[]>("related", { entity, field, value }),
   save: (entity: string, id: string | null, fields: Record<string, string>) => call<Row>("save", { entity, id, fields }),
+  deleteRecord: (entity: string, id: string) => call<void>("delete_record", { entity, id }),
   reviewQueue: (status?: string, filter: OrderFilter = {}) =>
     call<ReviewItem[]>("review_queue", { status: status ?? null, ...filterArgs(filter) }),
   reviewMany: (orderIds: string[], approve: boolean, comment: string | null) =>

@@ -2,7 +2,7 @@
 // Regenerate: FIELDSYNC_UPDATE_BINDINGS=1 cargo test -p fieldsync-desktop bindings
 
 /** Every command the UI may invoke. */
-export type Command = "app_info" | "sign_in" | "sign_out" | "sync_now" | "set_paused" | "sync_status" | "search" | "record" | "related" | "save" | "review_queue" | "review" | "conflicts" | "attention" | "resend" | "resend_at_current_prices" | "discard" | "restore_conflict" | "dashboard" | "review_many" | "export_orders";
+export type Command = "app_info" | "sign_in" | "sign_out" | "sync_now" | "set_paused" | "sync_status" | "search" | "record" | "related" | "save" | "delete_record" | "review_queue" | "review" | "conflicts" | "attention" | "resend" | "resend_at_current_prices" | "discard" | "restore_conflict" | "dashboard" | "review_many" | "export_orders";
 
 /** The payload of the "sync-state" event. */
 export type SyncState = { "state": "idle" } | { "state": "offline", since_ms: number, next_probe_ms: number, } | { "state": "syncing", rows: number, percent: number, } | { "state": "up_to_date", last_ok_ms: number, } | { "state": "failed", error: string, retry_at_ms: number, } | { "state": "sign_in_needed", reason: string, } | { "state": "paused" };

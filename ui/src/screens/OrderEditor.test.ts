@@ -7,9 +7,10 @@ import OrderEditor from "./OrderEditor.svelte";
 
 const CUSTOMER: Row = { id: "c1", code: "C-001", name: "Olsen Bakery" };
 
-const PRODUCTS = [
-  { id: "p1", sku: "CF-250", name: "Coffee 250 g", unit_price_cents: 1250, discount_pct: 0 },
-  { id: "p2", sku: "TEA-100", name: "Green tea", unit_price_cents: 899, discount_pct: 10 },
+const PRODUCTS: Row[] = [
+  { id: "p1", sku: "CF-250", name: "Coffee 250 g", unit_price_cents: 1250, discount_pct: 0, active: true },
+  { id: "p2", sku: "TEA-100", name: "Green tea", unit_price_cents: 899, discount_pct: 10, active: true },
+  { id: "p3", sku: "OLD-1", name: "Old blend", unit_price_cents: 500, discount_pct: 0, active: false },
 ];
 
 /// The client's local store for orders: it prices a new line from the product (as the
@@ -40,8 +41,12 @@ function orderStore() {
     return { id, ...fields, quantity: Number(fields["quantity"]), unit_price_cents, discount_pct };
   }
   const calls = fakeBackend({
-    search: (a) => PRODUCTS.filter((p) => p.name.toLowerCase().startsWith(String(a["query"]).toLowerCase())),
+    search: (a) => PRODUCTS.filter((p) => String(p["name"]).toLowerCase().startsWith(String(a["query"]).toLowerCase())),
     save,
+    delete_record: (a) => {
+      records.delete(String(a["id"]));
+      return null;
+    },
     related: (a) => [...records.values()].filter((r) => r["order_id"] === a["value"]),
   });
   return { records, calls };
@@ -57,7 +62,8 @@ async function openEditor() {
   const onDone = vi.fn();
   const screen = await render(OrderEditor, { customer: CUSTOMER, onDone });
   const total = screen.getByTestId("order-total");
-  const add = (name: string) => screen.getByRole("button", { name: new RegExp(name) }).click();
+  // The picker is the editor's one list; lines have buttons named after products too.
+  const add = (name: string) => screen.getByRole("list").getByRole("button", { name: new RegExp(name) }).click();
   return { screen, onDone, total, add };
 }
 
@@ -173,5 +179,69 @@ describe("OrderEditor", () => {
     await expect.element(line.getByTestId("line-product")).toHaveTextContent("Coffee 250 g CF-250");
     // Known from the search: never looked up one by one.
     expect(argsOf(calls, "record")).toEqual([]);
+  });
+
+  test("adding a product already on the order raises that line's quantity", async () => {
+    const { calls } = orderStore();
+    const { screen, total, add } = await openEditor();
+
+    await add("Coffee 250 g");
+    await expect.element(total).toHaveTextContent(/^12\.50$/);
+    await add("Coffee 250 g");
+
+    await expect.element(total).toHaveTextContent(/^25\.00$/);
+    expect(screen.getByTestId("order-line").elements()).toHaveLength(1);
+    expect(saves(calls, "order_lines").map((a) => a["fields"])).toEqual([
+      { order_id: "orders-1", product_id: "p1", quantity: "1" },
+      { quantity: "2" },
+    ]);
+  });
+
+  test("a line can be removed, and a quantity below 1 is refused with the way out", async () => {
+    const { calls } = orderStore();
+    const { screen, total, add } = await openEditor();
+    await add("Coffee 250 g");
+    await add("Green tea");
+    await expect.poll(() => screen.getByTestId("order-line").elements().length).toBe(2);
+
+    await screen.getByRole("spinbutton", { name: "Quantity of Green tea" }).fill("0");
+    await userEvent.tab();
+    await expect.element(screen.getByRole("alert")).toHaveTextContent("remove its line");
+    expect(saves(calls, "order_lines")).toHaveLength(2);
+
+    await screen.getByRole("button", { name: "Remove Green tea" }).click();
+    await expect.poll(() => screen.getByTestId("order-line").elements().length).toBe(1);
+    await expect.element(total).toHaveTextContent(/^12\.50$/);
+    expect(argsOf(calls, "delete_record")).toEqual([{ entity: "order_lines", id: "order_lines-3" }]);
+  });
+
+  test("a discontinued product is marked, and is added only after a confirm", async () => {
+    const { calls } = orderStore();
+    const { screen, add } = await openEditor();
+    await expect.element(screen.getByRole("list").getByRole("button", { name: /Old blend/ })).toHaveTextContent("(discontinued)");
+
+    await add("Old blend");
+    await expect.element(screen.getByTestId("confirm-discontinued")).toHaveTextContent("Old blend is discontinued");
+    expect(saves(calls, "order_lines")).toEqual([]);
+    await screen.getByRole("button", { name: "Cancel" }).click();
+    expect(screen.getByTestId("confirm-discontinued").elements()).toHaveLength(0);
+
+    await add("Old blend");
+    await screen.getByRole("button", { name: "Add anyway" }).click();
+    await expect.poll(() => screen.getByTestId("order-line").elements().length).toBe(1);
+  });
+
+  test("a search that finds nothing says so, and Enter adds the only match", async () => {
+    orderStore();
+    const { screen, total } = await openEditor();
+    const search = screen.getByTestId("product-search");
+
+    await search.fill("coffee beans from mars");
+    await expect.element(screen.getByTestId("no-product")).toHaveTextContent("No product matches");
+
+    await search.fill("green");
+    await expect.poll(() => screen.getByTestId("add-product").elements().length).toBe(1);
+    await userEvent.keyboard("{Enter}");
+    await expect.element(total).toHaveTextContent(/^8\.09$/);
   });
 });

@@ -94,4 +94,28 @@ describe("Orders", () => {
     await expect.element(lines.nth(0)).toHaveTextContent("Coffee 250 g");
     expect(argsOf(calls, "record").map((a) => a["id"]).sort()).toEqual(["p1", "p2", "p9"]);
   });
+
+  test("a rejected order reopens as a draft in the editor, with its lines", async () => {
+    const calls = fakeBackend({
+      review_queue: () => ORDERS,
+      save: (a) => ({ id: a["id"], status: "draft" }),
+      search: () => PRODUCTS,
+      ...localReads({ order_lines: LINES, products: PRODUCTS }),
+    });
+    const screen = await render(Orders);
+    await screen.getByTestId("order-row").first().click();
+
+    await screen.getByTestId("edit-order").click();
+    await expect.poll(() => screen.getByTestId("order-line").elements().length).toBe(2);
+    expect(argsOf(calls, "save")).toEqual([{ entity: "orders", id: "o1", fields: { status: "draft" } }]);
+    await expect.element(screen.getByRole("button", { name: "Submit order" })).toBeEnabled();
+  });
+
+  test("an approved order cannot be changed", async () => {
+    backend();
+    const screen = await render(Orders);
+    await screen.getByTestId("order-row").nth(1).click();
+    await expect.element(screen.getByTestId("order-detail")).toBeVisible();
+    expect(screen.getByTestId("edit-order").elements()).toHaveLength(0);
+  });
 });
