@@ -167,7 +167,7 @@ pub async fn sync_status(app: State<'_, App>) -> Res<SyncStatus> {
         .map(|bg| bg.state().borrow().clone())
         .unwrap_or(SyncState::Idle);
     let status = app.reader.lock().unwrap_or_else(|p| p.into_inner()).status()?;
-    Ok(SyncStatus { summary: crate::shell::describe(&state).1, state, status })
+    Ok(SyncStatus { summary: crate::shell::summary(&state, status.needs_attention), state, status })
 }
 
 #[tauri::command]

@@ -163,6 +163,15 @@ pub fn describe(state: &SyncState) -> (&'static str, String) {
     }
 }
 
+/// The header's one line about syncing: "up to date" only when nothing waits for the user.
+pub fn summary(state: &SyncState, needs_attention: i64) -> String {
+    match (state, needs_attention) {
+        (SyncState::UpToDate { .. }, 1) => "Fieldsync: synced; 1 change needs your attention".into(),
+        (SyncState::UpToDate { .. }, n) if n > 1 => format!("Fieldsync: synced; {n} changes need your attention"),
+        _ => describe(state).1,
+    }
+}
+
 /// The tray's "Pause sync" / "Resume sync" item.
 struct PauseItem(MenuItem<tauri::Wry>);
 
@@ -225,6 +234,15 @@ fn notify(event: &Event) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn up_to_date_is_said_only_when_nothing_waits_for_the_user() {
+        let synced = SyncState::UpToDate { last_ok_ms: 1 };
+        assert_eq!(summary(&synced, 0), "Fieldsync: up to date");
+        assert_eq!(summary(&synced, 1), "Fieldsync: synced; 1 change needs your attention");
+        assert_eq!(summary(&synced, 3), "Fieldsync: synced; 3 changes need your attention");
+        assert_eq!(summary(&SyncState::Paused, 3), "Fieldsync: sync paused");
+    }
 
     #[test]
     fn a_rejection_notification_reads_as_sentences_without_ids() {

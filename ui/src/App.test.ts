@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, test } from "vitest";
 import { cleanup, render } from "vitest-browser-svelte";
 import type { AppInfo, Conflict, SyncStatus } from "./lib/backend";
+import { emit } from "@tauri-apps/api/event";
 import { argsOf, clearMocks, fail, fakeBackend, settled, type Handler } from "./test/ipc";
 import App from "./App.svelte";
 
@@ -110,5 +111,31 @@ describe("App", () => {
     await expect.element(row).toHaveTextContent("phone");
     await expect.element(row).toHaveTextContent("+47 5555 0199 (rep2)");
     await expect.element(row).toHaveTextContent("+47 5555 0101 (rep1)");
+  });
+
+  test("the customer list fills in as soon as the first sync finishes", async () => {
+    let synced = false;
+    signedIn("rep", 0, {
+      sync_status: () => ({ ...status(0), status: { ...status(0).status, last_sync: synced ? "2025-06-15 09:01" : null } }),
+      search: () => (synced ? [{ id: "c1", name: "Olsen Bakery", code: "C-001", city: "Bergen" }] : []),
+    });
+    const screen = await render(App);
+    await expect.element(screen.getByTestId("customers-tab")).toBeVisible();
+
+    synced = true;
+    await emit("sync-state", { state: "up_to_date", last_ok_ms: 1_750_000_060_000 });
+    await expect.element(screen.getByText("Olsen Bakery")).toBeVisible();
+  });
+
+  test("rejected changes show as a badge, and signing out with them asks first", async () => {
+    const calls = signedIn("rep", 0, {
+      sync_status: () => ({ ...status(0), status: { ...status(0).status, needs_attention: 2 } }),
+    });
+    const screen = await render(App);
+    await expect.element(screen.getByTestId("attention-badge")).toHaveTextContent("2 to fix");
+
+    await screen.getByRole("button", { name: "Sign out" }).click();
+    await expect.element(screen.getByRole("alertdialog")).toHaveTextContent("2 rejected change(s) wait for you");
+    expect(argsOf(calls, "sign_out")).toHaveLength(0);
   });
 });
