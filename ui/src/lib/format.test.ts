@@ -1,5 +1,5 @@
 import { describe, expect, test } from "vitest";
-import { dateTime, fieldText, humanTime, localDate, outcomeLabel, relativeTime, weekLabel } from "./format";
+import { dateTime, fieldText, humanTime, localDate, outcomeLabel, relativeTime, statusLabel, weekLabel } from "./format";
 
 describe("localDate", () => {
   test("is the day on the local wall clock, late in the evening too", () => {
@@ -65,4 +65,9 @@ describe("humanTime", () => {
     expect(humanTime(new Date(2025, 11, 31, 18, 0).toISOString(), now)).toBe("31 Dec 2025 18:00");
     expect(humanTime("never", now)).toBe("never");
   });
+});
+
+test("statusLabel reads an order's status in words, and keeps an unknown one", () => {
+  expect(statusLabel("submitted")).toBe("Submitted");
+  expect(statusLabel("on_hold")).toBe("on_hold");
 });

@@ -76,3 +76,18 @@ export function humanTime(value: unknown, now: Date = new Date()): string {
   const day = `${t.getDate()} ${MONTHS[t.getMonth()]}`;
   return t.getFullYear() === now.getFullYear() ? `${day} ${clock}` : `${day} ${t.getFullYear()} ${clock}`;
 }
+
+/// An order's status in the words people read: "submitted" → "Submitted".
+const STATUSES: Record<string, string> = {
+  draft: "Draft",
+  submitted: "Submitted",
+  approved: "Approved",
+  rejected: "Rejected",
+  delivered: "Delivered",
+  cancelled: "Cancelled",
+};
+
+export function statusLabel(value: unknown): string {
+  const text = fieldText(value);
+  return STATUSES[text] ?? text;
+}

@@ -54,7 +54,7 @@ describe("Orders", () => {
     const calls = backend();
     const screen = await render(Orders);
 
-    await expect.poll(() => screen.getByTestId("order-status").elements().map((e) => e.textContent)).toEqual(["rejected", "approved"]);
+    await expect.poll(() => screen.getByTestId("order-status").elements().map((e) => e.textContent)).toEqual(["Rejected", "Approved"]);
     expect(argsOf(calls, "review_queue")).toEqual([{ status: "all", rep: null, from: null, to: null }]);
   });
 
