@@ -103,7 +103,13 @@ async fn a_rejected_order_goes_back_to_the_rep_with_the_comment_and_can_be_fixed
     let (customer, product) = (rep1.ids("customers")[1].clone(), rep1.ids("products")[1].clone());
     let (order, line) = new_order(&mut rep1, &customer, &product, "4");
     rep1.set("orders", &order, &[("status", "submitted")]);
+    let unsent = |c: &crate::support::TestClient| {
+        let all = fieldsync_client::ReviewFilter { status: Some("all".into()), ..Default::default() };
+        c.engine.review_queue(&all).unwrap().into_iter().find(|o| o.id == order).unwrap().unsent
+    };
+    assert!(unsent(&rep1), "the order is marked until the server has it");
     rep1.sync().await;
+    assert!(!unsent(&rep1));
     mgr.sync().await;
     let queue = mgr.engine.review_queue(&Default::default()).unwrap();
     let item = queue.iter().find(|o| o.id == order).expect("in the manager's queue");

@@ -28,6 +28,9 @@ pub struct ReviewItem {
     /// Earlier decisions on the order, oldest first: {decision, comment, reviewer, at}.
     #[ts(type = "Array<Record<string, unknown>>")]
     pub history: Vec<Object>,
+    /// Changes to the order or its lines made here that the server has not acknowledged
+    /// yet ("not sent").
+    pub unsent: bool,
 }
 
 /// Filters for the review queue; `status` defaults to "submitted".
@@ -56,7 +59,10 @@ impl Engine {
                 "SELECT o.id, o.status, o.order_date, o.customer_id, coalesce(c.name, o.customer_id) AS customer,
                     o.rep_id, coalesce(u.username, o.rep_id) AS rep, o.flags,
                     (SELECT count(*) FROM order_lines l WHERE l.order_id = o.id) AS lines,
-                    (SELECT coalesce(sum({}), 0) FROM order_lines WHERE order_id = o.id) AS total
+                    (SELECT coalesce(sum({}), 0) FROM order_lines WHERE order_id = o.id) AS total,
+                    EXISTS (SELECT 1 FROM outbox x WHERE (x.entity = 'orders' AND x.record_id = o.id)
+                        OR (x.entity = 'order_lines' AND x.record_id IN (SELECT id FROM order_lines WHERE order_id = o.id)))
+                        AS unsent
              FROM orders o LEFT JOIN customers c ON c.id = o.customer_id LEFT JOIN users u ON u.id = o.rep_id
              WHERE (?1 = 'all' OR o.status = ?1) AND (?2 IS NULL OR u.username = ?2 OR o.rep_id = ?2)
                AND (?3 IS NULL OR o.order_date >= ?3) AND (?4 IS NULL OR o.order_date <= ?4)
@@ -86,6 +92,7 @@ impl Engine {
                 total_cents: r.get("total").and_then(|v| v.as_f64()).unwrap_or(0.0) as i64,
                 flags: r.get("flags").and_then(Value::as_str).map(String::from),
                 history,
+                unsent: r.get("unsent").and_then(Value::as_i64).unwrap_or(0) != 0,
                 id,
             });
         }

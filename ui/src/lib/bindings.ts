@@ -32,7 +32,12 @@ flags: string | null,
 /**
  * Earlier decisions on the order, oldest first: {decision, comment, reviewer, at}.
  */
-history: Array<Record<string, unknown>>, };
+history: Array<Record<string, unknown>>, 
+/**
+ * Changes to the order or its lines made here that the server has not acknowledged
+ * yet ("not sent").
+ */
+unsent: boolean, };
 
 export type Dashboard = { 
 /**

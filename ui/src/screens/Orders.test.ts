@@ -29,6 +29,7 @@ function order(id: string, customer: string, status: string, extra: Partial<Revi
     total_cents: 4559,
     flags: null,
     history: [],
+    unsent: false,
     ...extra,
   };
 }
@@ -117,5 +118,15 @@ describe("Orders", () => {
     await screen.getByTestId("order-row").nth(1).click();
     await expect.element(screen.getByTestId("order-detail")).toBeVisible();
     expect(screen.getByTestId("edit-order").elements()).toHaveLength(0);
+  });
+
+  test("an order not sent yet says so", async () => {
+    fakeBackend({
+      review_queue: () => [order("o3", "Dahl Foods", "submitted", { unsent: true }), ORDERS[1]],
+      ...localReads({ order_lines: LINES, products: PRODUCTS }),
+    });
+    const screen = await render(Orders);
+    await expect.poll(() => screen.getByTestId("unsent").elements().length).toBe(1);
+    await expect.element(screen.getByTestId("order-row").first()).toHaveTextContent("not sent yet");
   });
 });
