@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, test } from "vitest";
 import { cleanup, render } from "vitest-browser-svelte";
-import type { AppInfo, Conflict, SyncStatus } from "./lib/backend";
+import { api, type AppInfo, type Conflict, type SyncStatus } from "./lib/backend";
 import { emit } from "@tauri-apps/api/event";
 import { argsOf, clearMocks, fail, fakeBackend, settled, type Handler } from "./test/ipc";
 import App from "./App.svelte";
@@ -137,5 +137,22 @@ describe("App", () => {
     await screen.getByRole("button", { name: "Sign out" }).click();
     await expect.element(screen.getByRole("alertdialog")).toHaveTextContent("2 rejected change(s) wait for you");
     expect(argsOf(calls, "sign_out")).toHaveLength(0);
+  });
+
+  test("a save counts as pending at once, before any sync", async () => {
+    let pending = 0;
+    signedIn("rep", 0, {
+      sync_status: () => status(pending),
+      save: () => {
+        pending += 1;
+        return { id: "c1" };
+      },
+    });
+    const screen = await render(App);
+    await expect.element(screen.getByTestId("customers-tab")).toBeVisible();
+    expect(screen.getByTestId("sync-tab").element().textContent).not.toContain("pending");
+
+    await api.save("customers", "c1", { phone: "+47 5555 0199" });
+    await expect.element(screen.getByTestId("sync-tab")).toHaveTextContent("(1 pending)");
   });
 });

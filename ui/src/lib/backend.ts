@@ -29,6 +29,16 @@ function call<T>(command: Command, args?: InvokeArgs): Promise<T> {
   return invoke<T>(command, args);
 }
 
+/** The window event a local change raises, so the pending count updates at once. */
+export const LOCAL_CHANGE = "fieldsync:local-change";
+
+/** `call` for a command that changes local data: says so once it succeeded. */
+async function change<T>(command: Command, args?: InvokeArgs): Promise<T> {
+  const result = await call<T>(command, args);
+  window.dispatchEvent(new Event(LOCAL_CHANGE));
+  return result;
+}
+
 /** The review list's filters beyond status; empty means any. */
 export interface OrderFilter {
   rep?: string;
@@ -58,23 +68,23 @@ export const api = {
   search: (entity: string, query: string, limit = 100) => call<Row[]>("search", { entity, query, limit }),
   record: (entity: string, id: string) => call<Row>("record", { entity, id }),
   related: (entity: string, field: string, value: string) => call<Row[]>("related", { entity, field, value }),
-  save: (entity: string, id: string | null, fields: Record<string, string>) => call<Row>("save", { entity, id, fields }),
-  deleteRecord: (entity: string, id: string) => call<void>("delete_record", { entity, id }),
+  save: (entity: string, id: string | null, fields: Record<string, string>) => change<Row>("save", { entity, id, fields }),
+  deleteRecord: (entity: string, id: string) => change<void>("delete_record", { entity, id }),
   reviewQueue: (status?: string, filter: OrderFilter = {}) =>
     call<ReviewItem[]>("review_queue", { status: status ?? null, ...filterArgs(filter) }),
   reviewMany: (orderIds: string[], approve: boolean, comment: string | null) =>
-    call<BulkReview>("review_many", { orderIds, approve, comment }),
+    change<BulkReview>("review_many", { orderIds, approve, comment }),
   exportOrders: (status: string, filter: OrderFilter = {}) =>
     call<string>("export_orders", { status, ...filterArgs(filter) }),
   dashboard: () => call<Dashboard>("dashboard"),
   review: (orderId: string, approve: boolean, comment: string | null) =>
-    call<void>("review", { orderId, approve, comment }),
+    change<void>("review", { orderId, approve, comment }),
   conflicts: () => call<ConflictEntry[]>("conflicts"),
   attention: () => call<AttentionItem[]>("attention"),
-  resend: (mutationId: string, fixes: Record<string, string>) => call<void>("resend", { mutationId, fixes }),
-  resendAtCurrentPrices: (mutationId: string) => call<void>("resend_at_current_prices", { mutationId }),
-  discard: (mutationId: string) => call<void>("discard", { mutationId }),
-  restoreConflict: (conflictId: string) => call<void>("restore_conflict", { conflictId }),
+  resend: (mutationId: string, fixes: Record<string, string>) => change<void>("resend", { mutationId, fixes }),
+  resendAtCurrentPrices: (mutationId: string) => change<void>("resend_at_current_prices", { mutationId }),
+  discard: (mutationId: string) => change<void>("discard", { mutationId }),
+  restoreConflict: (conflictId: string) => change<void>("restore_conflict", { conflictId }),
   onSyncState: (f: (s: SyncState) => void): Promise<UnlistenFn> => listen<SyncState>("sync-state", (e) => f(e.payload)),
 };
 
