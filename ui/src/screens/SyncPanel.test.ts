@@ -217,3 +217,14 @@ describe("SyncPanel: conflicts", () => {
     await expect.poll(() => argsOf(calls, "restore_conflict")).toEqual([{ conflictId: "k1" }]);
   });
 });
+
+describe("SyncPanel: sync now", () => {
+  test("offline, sync now says what happens instead of doing nothing visible", async () => {
+    backend([], { sync_now: () => null });
+    const offline: SyncStatus = { ...status(0), state: { state: "offline", since_ms: 1, next_probe_ms: 2 }, summary: "Fieldsync: offline" };
+    const screen = await render(SyncPanel, { status: offline, onChanged: vi.fn() });
+
+    await screen.getByRole("button", { name: "Sync now" }).click();
+    await expect.element(screen.getByTestId("sync-note")).toHaveTextContent("cannot be reached");
+  });
+});
