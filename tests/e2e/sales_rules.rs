@@ -123,6 +123,9 @@ async fn a_rejected_order_goes_back_to_the_rep_with_the_comment_and_can_be_fixed
     let comment =
         rep1.list("order_reviews").into_iter().find(|r| r["order_id"] == json!(order)).unwrap()["comment"].clone();
     assert_eq!(comment, json!("Quantity too low for a pallet"));
+    let all = fieldsync_client::ReviewFilter { status: Some("all".into()), ..Default::default() };
+    let seen_by_rep = rep1.engine.review_queue(&all).unwrap().into_iter().find(|o| o.id == order).unwrap();
+    assert_eq!(seen_by_rep.history[0]["reviewer"], json!("a manager"), "a name, never an id");
     assert!(try_status(&mut rep1, &order, "draft").await.is_none());
     rep1.set("order_lines", &line, &[("quantity", "40")]);
     assert!(try_status(&mut rep1, &order, "submitted").await.is_none());

@@ -76,7 +76,8 @@ impl Engine {
         for r in rows {
             let id = text(&r, "id");
             let history = self.store.query(
-                "SELECT rv.decision, rv.comment, coalesce(u.username, rv.reviewer_id) AS reviewer, rv.reviewed_at AS at
+                // A rep does not see the users above them: the reviewer is then "a manager".
+                "SELECT rv.decision, rv.comment, coalesce(u.display_name, u.username, 'a manager') AS reviewer, rv.reviewed_at AS at
                  FROM order_reviews rv LEFT JOIN users u ON u.id = rv.reviewer_id
                  WHERE rv.order_id = ?1 ORDER BY rv.reviewed_at",
                 &[&id],
