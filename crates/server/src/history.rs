@@ -25,6 +25,12 @@ use crate::args;
 use crate::error::AppError;
 use crate::sql::{DbError, Tx};
 
+/// Hex digits of the database id, and of the epoch id, that a cursor carries: 64 and 32
+/// random bits tell databases and a database's epochs apart, and keep a no-op sync's request
+/// and answer under 300 bytes each.
+pub const DATABASE_DIGITS: usize = 16;
+pub const EPOCH_DIGITS: usize = 8;
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct History {
     /// Random, fixed when the database was created (32 hex digits).
@@ -73,7 +79,17 @@ impl History {
 
     /// The token for position `seq` in this history.
     pub fn token(&self, seq: i64) -> String {
-        format!("{}.{}.{seq}", self.database_id, self.epoch_id)
+        format!("{}.{}.{seq}", self.database_part(), self.epoch_part())
+    }
+
+    /// The part of the database id a cursor carries: [`DATABASE_DIGITS`] hex digits.
+    fn database_part(&self) -> &str {
+        self.database_id.get(..DATABASE_DIGITS).unwrap_or(&self.database_id)
+    }
+
+    /// The part of the epoch id a cursor carries: [`EPOCH_DIGITS`] hex digits.
+    fn epoch_part(&self) -> &str {
+        self.epoch_id.get(..EPOCH_DIGITS).unwrap_or(&self.epoch_id)
     }
 
     /// Where `token` points; "" is the start. A token this server could never have
@@ -96,10 +112,10 @@ impl History {
         };
         let seq: i64 = seq.parse().ok().filter(|s| *s >= 0).ok_or_else(malformed)?;
         let hex = |s: &str, len: usize| s.len() == len && s.bytes().all(|b| b.is_ascii_hexdigit());
-        if !hex(db, 32) || !hex(epoch, 16) {
+        if !hex(db, DATABASE_DIGITS) || !hex(epoch, EPOCH_DIGITS) {
             return Err(malformed());
         }
-        Ok(match (db == self.database_id, epoch == self.epoch_id) {
+        Ok(match (db == self.database_part(), epoch == self.epoch_part()) {
             (false, _) => Place::OtherDatabase,
             (true, true) => Place::Here(seq),
             (true, false) => Place::OtherEpoch(seq),
@@ -305,17 +321,17 @@ mod tests {
         let h = history();
         assert_eq!(h.place(&h.token(42)), Ok(Place::Here(42)));
         assert_eq!(h.place(""), Ok(Place::Start));
-        let other_epoch = format!("{}.{}.150", "a".repeat(32), "c".repeat(16));
+        let other_epoch = format!("{}.{}.150", "a".repeat(16), "c".repeat(8));
         assert_eq!(h.place(&other_epoch), Ok(Place::OtherEpoch(150)));
         assert_eq!(h.base_seq(&other_epoch), Ok(99), "an edit of another epoch saw nothing of this one");
-        let other_db = format!("{}.{}.5", "d".repeat(32), "b".repeat(16));
+        let other_db = format!("{}.{}.5", "d".repeat(16), "b".repeat(8));
         assert_eq!(h.place(&other_db), Ok(Place::OtherDatabase));
         assert_eq!(h.base_seq(&other_db), Ok(0));
         assert_eq!(h.place("0"), Ok(Place::Start), "what scripts from before tokens send");
         assert_eq!(h.place("42"), Ok(Place::OtherEpoch(42)));
         assert_eq!(h.base_seq("42"), Ok(42), "below epoch_start: as seen then");
         assert_eq!(h.base_seq("420"), Ok(99), "at most what this epoch inherited");
-        for bad in ["-3", "x.y.z", &format!("{}.{}.-1", "a".repeat(32), "b".repeat(16)), &format!("{}.1", h.token(1))] {
+        for bad in ["-3", "x.y.z", &format!("{}.{}.-1", "a".repeat(16), "b".repeat(8)), &format!("{}.1", h.token(1))] {
             assert!(h.place(bad).is_err(), "{bad} accepted");
         }
     }
@@ -329,8 +345,8 @@ mod tests {
             other => panic!("{other:?}"),
         };
         assert_eq!(code(h.continue_from(&h.token(131), 130)), "history_changed");
-        assert_eq!(code(h.continue_from(&format!("{}.{}.5", "a".repeat(32), "c".repeat(16)), 130)), "history_changed");
-        assert_eq!(code(h.continue_from(&format!("{}.{}.5", "e".repeat(32), "b".repeat(16)), 130)), "unknown_cursor");
+        assert_eq!(code(h.continue_from(&format!("{}.{}.5", "a".repeat(16), "c".repeat(8)), 130)), "history_changed");
+        assert_eq!(code(h.continue_from(&format!("{}.{}.5", "e".repeat(16), "b".repeat(8)), 130)), "unknown_cursor");
         assert_eq!(code(h.continue_from("nonsense", 130)), "invalid_cursor");
     }
 
