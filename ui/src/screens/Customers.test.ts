@@ -32,6 +32,12 @@ function names(screen: Screen): (string | null | undefined)[] {
 afterEach(() => clearMocks());
 
 describe("Customers", () => {
+  test("the search field has the focus at start: typing searches at once", async () => {
+    fakeBackend({ search: (a) => search(CUSTOMERS, a) });
+    const screen = await render(Customers);
+    await expect.element(screen.getByRole("searchbox")).toHaveFocus();
+  });
+
   test("lists the customers, and typing narrows them to those whose name, code or city starts with it", async () => {
     const calls = fakeBackend({ search: (a) => search(CUSTOMERS, a) });
     const screen = await render(Customers);

@@ -244,4 +244,10 @@ describe("OrderEditor", () => {
     await userEvent.keyboard("{Enter}");
     await expect.element(total).toHaveTextContent(/^8\.09$/);
   });
+
+  test("the product search has the focus when the editor opens", async () => {
+    orderStore();
+    const { screen } = await openEditor();
+    await expect.element(screen.getByTestId("product-search")).toHaveFocus();
+  });
 });
