@@ -1,4 +1,5 @@
 import { afterEach, describe, expect, test } from "vitest";
+import { userEvent } from "vitest/browser";
 import { render } from "vitest-browser-svelte";
 import type { Row } from "../lib/backend";
 import { argsOf, clearMocks, deferred, fail, fakeBackend, settled, type Args } from "../test/ipc";
@@ -32,6 +33,19 @@ function names(screen: Screen): (string | null | undefined)[] {
 afterEach(() => clearMocks());
 
 describe("Customers", () => {
+  test("rows are reached with the keyboard: Tab into the list, arrows between rows, Enter opens", async () => {
+    fakeBackend({ search: (a) => search(CUSTOMERS, a), related: () => [] });
+    const screen = await render(Customers);
+    await expect.poll(() => names(screen).length).toBe(4);
+
+    await userEvent.tab();
+    await expect.element(screen.getByTestId("customer-row").first()).toHaveFocus();
+    await userEvent.keyboard("{ArrowDown}");
+    await expect.element(screen.getByTestId("customer-row").nth(1)).toHaveFocus();
+    await userEvent.keyboard("{Enter}");
+    await expect.element(screen.getByRole("heading", { name: "Berg Hardware" })).toBeVisible();
+  });
+
   test("the search field has the focus at start: typing searches at once", async () => {
     fakeBackend({ search: (a) => search(CUSTOMERS, a) });
     const screen = await render(Customers);
