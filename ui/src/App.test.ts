@@ -1,4 +1,5 @@
 import { afterEach, describe, expect, test } from "vitest";
+import { userEvent } from "vitest/browser";
 import { cleanup, render } from "vitest-browser-svelte";
 import { api, type AppInfo, type Conflict, type SyncStatus } from "./lib/backend";
 import { emit } from "@tauri-apps/api/event";
@@ -154,5 +155,21 @@ describe("App", () => {
 
     await api.save("customers", "c1", { phone: "+47 5555 0199" });
     await expect.element(screen.getByTestId("sync-tab")).toHaveTextContent("(1 pending)");
+  });
+
+  test("Ctrl+K goes to the customer search from anywhere, and ? shows the shortcuts", async () => {
+    signedIn("rep", 0, { review_queue: () => [] });
+    const screen = await render(App);
+    await screen.getByTestId("orders-tab").click();
+    expect(screen.getByTestId("customer-search").elements()).toHaveLength(0);
+
+    await userEvent.keyboard("{Control>}k{/Control}");
+    await expect.element(screen.getByTestId("customer-search")).toHaveFocus();
+
+    await screen.getByTestId("orders-tab").click();
+    await userEvent.keyboard("?");
+    await expect.element(screen.getByRole("dialog", { name: "Keyboard shortcuts" })).toHaveTextContent("Ctrl+K");
+    await userEvent.keyboard("{Escape}");
+    await expect.element(screen.getByRole("dialog", { name: "Keyboard shortcuts" })).not.toBeInTheDocument();
   });
 });
