@@ -230,15 +230,14 @@ async fn a_rep_works_offline_in_the_real_window_and_the_manager_approves_the_ord
     loop {
         s.click(&s.wait_for("[data-testid=sync-tab]", 5).await).await;
         s.click(&orders_tab).await;
-        let statuses = s.find_all("[data-testid=order-status]").await;
-        let mut approved = false;
-        for st in &statuses {
-            approved |= s.text(st).await.contains("approved");
+        let mut shown = Vec::new();
+        for st in &s.find_all("[data-testid=order-status]").await {
+            shown.push(s.text(st).await);
         }
-        if approved {
+        if shown.iter().any(|t| t.contains("Approved")) {
             break;
         }
-        assert!(std::time::Instant::now() < deadline, "rep1 never saw the order approved");
+        assert!(std::time::Instant::now() < deadline, "rep1 never saw the order approved: {shown:?}");
         tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     }
     s.screenshot("orders-approved").await;
