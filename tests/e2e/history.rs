@@ -4,17 +4,7 @@
 //! author never saw is a conflict that can be undone. Each case ends with every profile
 //! equal to a fresh download.
 
-use crate::support::{snapshot, TestClient, TestServer};
-
-async fn assert_fresh(srv: &TestServer, client: &TestClient, what: &str) {
-    let mut fresh = srv.client(&client.user).await;
-    fresh.sync().await;
-    assert!(
-        snapshot(client, &srv.config.registry) == snapshot(&fresh, &srv.config.registry),
-        "{what}: {}'s profile differs from a fresh download",
-        client.user
-    );
-}
+use crate::support::{TestClient, TestServer};
 
 fn phone(client: &TestClient, customer: &str) -> String {
     client.get("customers", customer).and_then(|c| c["phone"].as_str().map(String::from)).unwrap_or_default()
@@ -59,8 +49,8 @@ async fn a_server_restored_from_a_backup_gets_back_every_change_a_laptop_still_h
     assert!(rep2.get("contacts", &contact).is_some(), "an acknowledged contact came back");
     assert!(rep1.get("visits", &visit).is_some() && phone(&rep2, &customers[2]) == "+47 pending-2");
     assert_eq!(rep1.get("customers", &customers[4]).unwrap()["notes"], "rep2 edit 9", "rep1 missed none of rep2's");
-    assert_fresh(&srv, &rep1, "after a restore").await;
-    assert_fresh(&srv, &rep2, "after a restore").await;
+    srv.assert_matches_fresh_download(&rep1, "after a restore").await;
+    srv.assert_matches_fresh_download(&rep2, "after a restore").await;
 
     // Sent again means applied once: nothing changes on a further sync.
     assert_eq!(rep1.sync().await.pushed, 0);
@@ -96,7 +86,7 @@ async fn a_database_put_back_by_hand_is_caught_when_the_server_starts() {
     let mut rep2 = srv.client("rep2").await;
     rep2.sync().await;
     assert_eq!(phone(&rep2, &customer), "+47 copied over");
-    assert_fresh(&srv, &rep1, "after a copy over the database").await;
+    srv.assert_matches_fresh_download(&rep1, "after a copy over the database").await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -127,7 +117,7 @@ async fn a_database_replaced_by_another_is_downloaded_afresh_keeping_pending_edi
     let url = srv.url.clone();
     rep1.engine.login(&url, "rep1", "demo").await.expect("sign in again");
     rep1.sync().await;
-    assert_fresh(&srv, &rep1, "after the database was replaced").await;
+    srv.assert_matches_fresh_download(&rep1, "after the database was replaced").await;
     assert!(rep1.get("contacts", &old_contact).is_none(), "nothing of the old database is left or sent again");
     // The demo seed gives the new database the same customer ids: the pending edit applies.
     assert_eq!(phone(&rep1, &customer), "+47 pending", "the pending edit was kept and sent");
@@ -174,7 +164,7 @@ async fn a_copied_profile_cannot_let_its_older_edit_win() {
         conflicts.iter().any(|c| c.field == "phone" && c.overwritten == "OLDER" && c.kept == "NEWER"),
         "{conflicts:?}"
     );
-    assert_fresh(&srv, &copy, "the copy").await;
+    srv.assert_matches_fresh_download(&copy, "the copy").await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -212,7 +202,7 @@ async fn a_delete_that_discards_an_unseen_edit_is_a_conflict_that_can_be_restore
     rep2.sync().await;
     rep1.sync().await;
     assert!(!rep1.engine.conflicts().unwrap().iter().any(|c| c.id == again));
-    assert_fresh(&srv, &rep1, "after the delete").await;
+    srv.assert_matches_fresh_download(&rep1, "after the delete").await;
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -4,19 +4,7 @@
 
 use fieldsync_protocol::Role;
 
-use crate::support::{snapshot, TestServer};
-
-async fn assert_fresh(srv: &TestServer, client: &crate::support::TestClient, what: &str) {
-    let mut fresh = srv.client(&client.user).await;
-    fresh.sync().await;
-    for entity in ["deliveries", "products", "orders", "price_list_items", "order_lines", "customers"] {
-        assert_eq!(client.list(entity).len(), fresh.list(entity).len(), "{what}: {entity}");
-    }
-    assert!(
-        snapshot(client, &srv.config.registry) == snapshot(&fresh, &srv.config.registry),
-        "{what}: differs from a fresh download"
-    );
-}
+use crate::support::TestServer;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_role_change_publishes_exactly_what_the_user_gains_and_loses() {
@@ -30,7 +18,7 @@ async fn a_role_change_publishes_exactly_what_the_user_gains_and_loses() {
     rep1.sync().await;
     assert!(!rep1.list("deliveries").is_empty(), "a manager reads deliveries");
     assert_eq!(rep1.engine.store().meta("role").unwrap().as_deref(), Some("manager"), "the profile knows its new role");
-    assert_fresh(&srv, &rep1, "rep -> manager").await;
+    srv.assert_matches_fresh_download(&rep1, "rep -> manager").await;
 
     // ... then a shipper: products, prices, orders and lines leave the laptop.
     srv.add_user("rep1", Role::Shipper, &["NORTH"], Some("manager1"));
@@ -38,11 +26,11 @@ async fn a_role_change_publishes_exactly_what_the_user_gains_and_loses() {
     for gone in ["products", "price_list_items", "orders", "order_lines"] {
         assert!(rep1.list(gone).is_empty(), "a shipper does not read {gone}");
     }
-    assert_fresh(&srv, &rep1, "manager -> shipper").await;
+    srv.assert_matches_fresh_download(&rep1, "manager -> shipper").await;
 
     // ... and a rep again.
     srv.add_user("rep1", Role::Rep, &["NORTH"], Some("manager1"));
     rep1.sync().await;
-    assert_fresh(&srv, &rep1, "shipper -> rep").await;
+    srv.assert_matches_fresh_download(&rep1, "shipper -> rep").await;
     assert_eq!(rep1.engine.store().meta("role").unwrap().as_deref(), Some("rep"));
 }

@@ -144,6 +144,22 @@ impl TestServer {
         fieldsync_server::start(self.config.clone(), "127.0.0.1:0".parse().unwrap()).await.expect("second instance")
     }
 
+    /// Fails unless `client` holds exactly what a new profile of the same user downloads:
+    /// the count of every entity type first (a readable message), then every record.
+    pub async fn assert_matches_fresh_download(&self, client: &TestClient, what: &str) {
+        let mut fresh = self.client(&client.user).await;
+        fresh.sync().await;
+        for def in self.config.registry.entities() {
+            let (mine, theirs) = (client.list(def.name).len(), fresh.list(def.name).len());
+            assert_eq!(mine, theirs, "{what}: {}'s {} differ from a fresh download", client.user, def.name);
+        }
+        assert!(
+            snapshot(client, &self.config.registry) == snapshot(&fresh, &self.config.registry),
+            "{what}: {}'s profile differs from a fresh download",
+            client.user
+        );
+    }
+
     /// A backup of the server's database as it is now, as IT would take one while it
     /// runs: an SQLite copy (`VACUUM INTO`) or a `pg_dump` archive.
     pub fn backup(&self) -> PathBuf {

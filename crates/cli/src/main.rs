@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use fieldsync_client::{ClientError, Engine, Object, ReviewFilter};
+use fieldsync_client::{ClientError, Engine, Object, ReviewFilter, NAMING_FIELDS};
 use serde_json::Value;
 
 #[derive(Parser)]
@@ -227,11 +227,11 @@ fn list_columns(def: &fieldsync_protocol::EntityDef, asked: Vec<String>) -> anyh
         }
         return Ok(asked);
     }
-    const NAMING: &[&str] = &["name", "title", "code", "sku", "number"];
-    let mut columns: Vec<String> = NAMING.iter().filter(|n| def.field(n).is_some()).map(|n| n.to_string()).collect();
+    let mut columns: Vec<String> =
+        NAMING_FIELDS.iter().filter(|n| def.field(n).is_some()).map(|n| n.to_string()).collect();
     let plain = def.fields.iter().filter(|f| {
         f.references().is_none()
-            && !NAMING.contains(&f.name)
+            && !NAMING_FIELDS.contains(&f.name)
             && f.strategy != fieldsync_protocol::FieldStrategy::ServerOnly
     });
     for f in plain {

@@ -486,9 +486,13 @@ impl Engine {
     }
 }
 
-/// What names a record for people: its name, title, code or number, whichever it has.
+/// The fields that name a record for people, most telling first (the CLI's `list` shows
+/// them first too).
+pub const NAMING_FIELDS: &[&str] = &["name", "title", "code", "sku", "number"];
+
+/// What names a record for people: its name, title, code, SKU or number, whichever it has.
 fn record_name(record: &Object) -> Option<String> {
-    ["name", "title", "code", "number", "sku"]
+    NAMING_FIELDS
         .iter()
         .find_map(|f| record.get(*f).and_then(Value::as_str).filter(|v| !v.is_empty()))
         .map(String::from)

@@ -460,33 +460,31 @@ impl Store {
         let tx = self.conn.transaction()?;
         let mut requeued = 0;
         if resend {
-            let kept: Vec<Result<Mutation>> = {
-                let mut stmt = tx.prepare(&format!(
-                    "SELECT {MUTATION_COLUMNS} FROM sent WHERE acked_at_ms >= ?1 \
-                     AND mutation_id NOT IN (SELECT mutation_id FROM outbox) ORDER BY client_seq"
-                ))?;
-                let rows = stmt.query_map([now_ms - self.keep_sent_ms], read_mutation)?;
+            // (mutation id, entity, record id) of each kept mutation, oldest first.
+            let kept: Vec<(String, String, String)> = {
+                let mut stmt = tx.prepare(
+                    "SELECT mutation_id, entity, record_id FROM sent WHERE acked_at_ms >= ?1 \
+                     AND mutation_id NOT IN (SELECT mutation_id FROM outbox) ORDER BY client_seq",
+                )?;
+                let rows = stmt.query_map([now_ms - self.keep_sent_ms], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
                 rows.collect::<rusqlite::Result<_>>()?
             };
             let first: i64 = tx.query_row("SELECT coalesce(min(seq), 1) FROM outbox", [], |r| r.get(0))?;
             let start = first - kept.len() as i64;
-            for (i, m) in kept.into_iter().enumerate() {
-                let m = m?;
+            for (i, (mutation_id, entity, record_id)) in kept.iter().enumerate() {
                 tx.execute(
                     &format!("INSERT INTO outbox (seq, {MUTATION_COLUMNS}) SELECT ?1, {MUTATION_COLUMNS} FROM sent WHERE mutation_id = ?2"),
-                    params![start + i as i64, m.mutation_id.to_string()],
+                    params![start + i as i64, mutation_id],
                 )?;
                 tx.execute(
                     "INSERT OR IGNORE INTO shadows (entity, record_id, data) VALUES (?1, ?2, NULL)",
-                    params![m.entity, m.id.to_string()],
+                    params![entity, record_id],
                 )?;
-                requeued += 1;
             }
+            requeued = kept.len();
             tx.execute("DELETE FROM sent", [])?;
         }
-        for e in self.registry.entities() {
-            tx.execute(&format!("DELETE FROM \"{}\"", e.name), [])?;
-        }
+        delete_records(&tx, &self.registry)?;
         tx.execute_batch("UPDATE shadows SET data = NULL; DELETE FROM meta WHERE key IN ('cursor', 'position');")?;
         if let Some(cursor) = cursor {
             // Held from now on, so that a second change of history before the download is
@@ -511,15 +509,21 @@ impl Store {
     /// Drops every local record and the cursor (used when signing in as someone else).
     pub fn reset(&mut self) -> Result<()> {
         let tx = self.conn.transaction()?;
-        for e in self.registry.entities() {
-            tx.execute(&format!("DELETE FROM \"{}\"", e.name), [])?;
-        }
+        delete_records(&tx, &self.registry)?;
         tx.execute_batch(
             "DELETE FROM outbox; DELETE FROM shadows; DELETE FROM attention; DELETE FROM sent; DELETE FROM meta;",
         )?;
         tx.commit()?;
         Ok(())
     }
+}
+
+/// Empties every entity table (the cached server records and what pending edits show).
+fn delete_records(tx: &Transaction<'_>, registry: &Registry) -> Result<()> {
+    for e in registry.entities() {
+        tx.execute(&format!("DELETE FROM \"{}\"", e.name), [])?;
+    }
+    Ok(())
 }
 
 /// Binds a JSON value as the SQL value a field of that type stores, borrowing text.

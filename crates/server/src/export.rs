@@ -22,7 +22,6 @@ use fieldsync_sqlkit::column_list;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use crate::args;
 use crate::records;
 use crate::sql::{DbError, SqlValue, Tx};
 
@@ -75,7 +74,7 @@ pub fn check(def: &EntityDef, query: &Query) -> Result<(), String> {
 /// off the (entity, record, target) index, which would sort every entry of the type).
 pub fn page(tx: &Tx<'_>, reg: &Registry, def: &EntityDef, query: &Query, limit: usize) -> Result<Page, DbError> {
     let limit = limit.clamp(1, MAX_PAGE);
-    let head: i64 = tx.value("SELECT COALESCE(MAX(seq), 0) FROM changes", args![])?;
+    let head = crate::records::head(tx)?;
     let mut params: Vec<SqlValue> = vec![def.name.into(), query.since.into()];
     let mut filter = String::new();
     if let (Some(status), Some(sm)) = (&query.status, def.state_machine) {
@@ -304,9 +303,4 @@ fn cell(v: Option<&Value>) -> String {
         Some(Value::String(s)) => s.clone(),
         Some(other) => other.to_string(),
     }
-}
-
-/// The newest cursor: what `--since` takes to export only what changes from now on.
-pub fn head(tx: &Tx<'_>) -> Result<i64, DbError> {
-    tx.value("SELECT COALESCE(MAX(seq), 0) FROM changes", args![])
 }

@@ -162,7 +162,7 @@ impl History {
     /// Starts a new epoch: the database went back in time (a restore). Seqs go on from the
     /// newest change the database holds.
     pub fn begin_epoch(tx: &Tx<'_>) -> Result<History, DbError> {
-        let head: i64 = tx.value("SELECT coalesce(max(seq), 0) FROM changes", args![])?;
+        let head = crate::records::head(tx)?;
         let old = History::read(tx)?;
         let new = History {
             database_id: old.database_id,
@@ -275,9 +275,8 @@ pub fn restore_sqlite(data_dir: &Path, backup: &Path) -> anyhow::Result<Restored
             Some(kept)
         }
     };
-    fieldsync_sqlkit::private_database(&target)
-        .and_then(|()| std::fs::remove_file(&target))
-        .map_err(|e| anyhow::anyhow!("cannot prepare {}: {e}", target.display()))?;
+    // The data directory is private (owner only), so the copy is never readable by others
+    // before it is made private too.
     source
         .execute("VACUUM INTO ?1", [target.to_string_lossy()])
         .map_err(|e| anyhow::anyhow!("cannot copy the backup into {}: {e}", target.display()))?;

@@ -47,10 +47,7 @@ pub struct AppState {
 impl AppState {
     /// Re-reads the newest seq and wakes waiting pulls if it moved.
     pub async fn refresh_head(&self) -> Result<(), AppError> {
-        let head = self
-            .db
-            .read_single(|tx| Ok(tx.value("SELECT coalesce(max(seq), 0) FROM changes", crate::args![])?))
-            .await?;
+        let head = self.db.read_single(|tx| Ok(crate::records::head(tx)?)).await?;
         self.head.send_if_modified(|h| {
             let moved = head > *h;
             *h = (*h).max(head);
@@ -190,10 +187,7 @@ pub struct Health {
 #[utoipa::path(get, path = "/v1/health", tag = "sync",
     responses((status = 200, description = "The server is up", body = Health)))]
 pub(crate) async fn health(State(state): State<Arc<AppState>>) -> Result<Json<Health>, AppError> {
-    let head = state
-        .db
-        .read_single(|tx| Ok(tx.value::<i64>("SELECT coalesce(max(seq), 0) FROM changes", crate::args![])?))
-        .await?;
+    let head = state.db.read_single(|tx| Ok(crate::records::head(tx)?)).await?;
     Ok(Json(Health { status: "ok".into(), head, server_time_ms: state.clock.now_ms() }))
 }
 

@@ -29,7 +29,7 @@ pub fn pull(
 ) -> Result<PullResponse, AppError> {
     // Db::read runs this in one snapshot, so history, head and rows agree.
     let history = History::read(tx)?;
-    let head: i64 = tx.value("SELECT coalesce(max(seq), 0) FROM changes", args![])?;
+    let head = crate::records::head(tx)?;
     let cursor = history.continue_from(cursor, head)?;
     let me = user.id.to_string();
     let mut entries: BTreeMap<String, (bool, bool)> = BTreeMap::new(); // entity -> (has live, has deleted)

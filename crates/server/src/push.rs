@@ -115,8 +115,7 @@ pub fn apply(
     // (crate::history); base cursors become seqs of this history.
     let history = History::read(tx)?;
     if let Some(cursor) = &req.cursor {
-        let head: i64 = tx.value("SELECT coalesce(max(seq), 0) FROM changes", args![])?;
-        history.continue_from(cursor, head)?;
+        history.continue_from(cursor, records::head(tx)?)?;
     }
     let bases = req
         .mutations
@@ -394,13 +393,7 @@ fn check_editable(ctx: &Ctx<'_>, tx: &Tx<'_>, def: &EntityDef, record: &Object) 
         }
     }
     let Some(link) = def.frozen_with else { return Ok(None) };
-    let parent_def = def.field(link).and_then(|f| f.references()).and_then(|p| ctx.reg.get(p));
-    let (Some(parent_def), Some(parent_id)) = (parent_def, record.get(link).and_then(Value::as_str)) else {
-        return Ok(None);
-    };
-    let Some(sm) = parent_def.state_machine else { return Ok(None) };
-    let Some(parent) = records::load(tx, parent_def, parent_id)? else { return Ok(None) };
-    let state = parent.to_object(parent_def).get(sm.field).and_then(Value::as_str).unwrap_or_default().to_string();
+    let Some((parent_def, sm, state)) = parent_state(ctx, tx, def, record, link)? else { return Ok(None) };
     if sm.editable_in.contains(&state.as_str()) {
         return Ok(None);
     }
@@ -467,6 +460,25 @@ fn create(ctx: &Ctx<'_>, tx: &Tx<'_>, def: &EntityDef, id: &str, m: &Mutation) -
     Ok(Outcome::Done(applied(m, Vec::new())))
 }
 
+/// The record's parent through `link`, the parent's state machine and its state now; none
+/// when the link is empty, the parent has no lifecycle or does not exist.
+fn parent_state<'r>(
+    ctx: &Ctx<'r>,
+    tx: &Tx<'_>,
+    def: &EntityDef,
+    record: &Object,
+    link: &str,
+) -> Result<Option<(&'r EntityDef, &'static fieldsync_protocol::StateMachine, String)>, AppError> {
+    let parent_def = def.field(link).and_then(|f| f.references()).and_then(|p| ctx.reg.get(p));
+    let (Some(parent_def), Some(parent_id)) = (parent_def, record.get(link).and_then(Value::as_str)) else {
+        return Ok(None);
+    };
+    let Some(sm) = parent_def.state_machine else { return Ok(None) };
+    let Some(parent) = records::load(tx, parent_def, parent_id)? else { return Ok(None) };
+    let state = parent.to_object(parent_def).get(sm.field).and_then(Value::as_str).unwrap_or_default().to_string();
+    Ok(Some((parent_def, sm, state)))
+}
+
 /// Refuses a record that states a state its parent is not in (a review "approved" of an
 /// order whose approval was refused): see [`EntityDef::records_state_of`].
 fn check_recorded_state(
@@ -476,18 +488,12 @@ fn check_recorded_state(
     record: &Object,
 ) -> Result<Option<Outcome>, AppError> {
     let Some((link, field)) = def.records_state_of else { return Ok(None) };
-    let parent_def = def.field(link).and_then(|f| f.references()).and_then(|p| ctx.reg.get(p));
-    let (Some(parent_def), Some(parent_id)) = (parent_def, record.get(link).and_then(Value::as_str)) else {
-        return Ok(None);
-    };
-    let Some(sm) = parent_def.state_machine else { return Ok(None) };
-    let Some(parent) = records::load(tx, parent_def, parent_id)? else { return Ok(None) };
-    let state = parent.to_object(parent_def).get(sm.field).and_then(Value::as_str).unwrap_or_default().to_string();
+    let Some((parent_def, _, state)) = parent_state(ctx, tx, def, record, link)? else { return Ok(None) };
     let stated = record.get(field).and_then(Value::as_str).unwrap_or_default();
     if state == stated {
         return Ok(None);
     }
-    let what = parent_def.name.trim_end_matches('s');
+    let what = parent_def.noun();
     Ok(Some(refuse(
         "invalid_transition",
         format!(
@@ -510,10 +516,6 @@ fn read_stamp(tx: &Tx<'_>, entity: &str, id: &str, field: &str) -> Result<Option
         |r| Ok(Stamp { at_ms: r.get(0)?, user_id: r.get(1)?, client_id: r.get(2)?, seq: r.get(3)? }),
     )
 }
-
-/// The `field` of a conflict-log entry about a whole record that a delete discarded; its
-/// `overwritten` value holds the record's fields.
-pub const DELETED_RECORD: &str = fieldsync_protocol::wire::DELETED_RECORD;
 
 /// A value that lost, and the one that won, for the conflict log.
 struct Conflict<'a> {
@@ -699,7 +701,7 @@ fn delete(
         let mut record = current;
         record.retain(|k, v| !v.is_null() && def.field(k).is_some_and(|f| f.strategy != FieldStrategy::ServerOnly));
         let conflict = Conflict {
-            field: DELETED_RECORD,
+            field: fieldsync_protocol::wire::DELETED_RECORD,
             kept: Value::Null,
             kept_by: ctx.user.id.to_string(),
             overwritten: Value::Object(record),

@@ -132,6 +132,11 @@ pub fn delete(tx: &Tx<'_>, reg: &fieldsync_protocol::Registry, def: &EntityDef, 
 
 /// Moves the record to the end of the change log with a fresh seq. Must run inside a
 /// write transaction (see `db.rs`) so seqs become visible in order.
+/// The newest change's seq (0 for none): where a reader that has everything stands.
+pub fn head(tx: &Tx<'_>) -> Result<i64, DbError> {
+    tx.value("SELECT coalesce(max(seq), 0) FROM changes", args![])
+}
+
 pub fn log_change(tx: &Tx<'_>, entity: &str, id: &str, deleted: bool) -> Result<i64, DbError> {
     log_targeted(tx, entity, id, deleted, "")
 }

@@ -230,10 +230,8 @@ fn rejections_reach_their_author(world: &mut World) -> Result<u64, Failure> {
 
 /// Every profile's last page reached the newest change.
 fn cursors_reached_the_head(world: &mut World) -> Result<u64, Failure> {
-    let head: i64 = world
-        .server
-        .read(|tx| Ok(tx.value("SELECT coalesce(max(seq), 0) FROM changes", args![])?))
-        .map_err(|e| internal("read server", e))?;
+    let head: i64 =
+        world.server.read(|tx| Ok(fieldsync_server::records::head(tx)?)).map_err(|e| internal("read server", e))?;
     for c in &mut world.clients {
         let user = c.user.clone();
         let position: i64 =

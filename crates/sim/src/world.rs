@@ -68,7 +68,8 @@ impl Clock for ClientClock {
 pub struct Server {
     pub dir: PathBuf,
     config: ServerConfig,
-    router: Mutex<Option<axum::Router>>,
+    /// While running: the request handlers and their database handle.
+    running: Mutex<Option<(axum::Router, Db)>>,
     /// Set for one push: it panics before its commit (a crash mid-transaction).
     crash_next_push: Arc<AtomicBool>,
 }
@@ -87,20 +88,27 @@ impl Server {
                 std::panic::panic_any(CRASH);
             }
         }));
-        let server = Server { dir: dir.to_path_buf(), config, router: Mutex::new(None), crash_next_push: crash };
+        let server = Server { dir: dir.to_path_buf(), config, running: Mutex::new(None), crash_next_push: crash };
         server.start()?;
         Ok(server)
     }
 
     fn start(&self) -> anyhow::Result<()> {
         let db = Db::open(&self.config.location(), &[])?;
-        let state = fieldsync_server::app_state(&self.config, db);
-        *self.router.lock().expect("router") = Some(fieldsync_server::http::router(state, &self.config.limits));
+        let state = fieldsync_server::app_state(&self.config, db.clone());
+        *self.running.lock().expect("running") = Some((fieldsync_server::http::router(state, &self.config.limits), db));
         Ok(())
     }
 
     pub fn stop(&self) {
-        self.router.lock().expect("router").take();
+        self.running.lock().expect("running").take();
+    }
+
+    /// The running server's database handle (admin work shares its writer, as the
+    /// serialised writes of another process on the same SQLite file would).
+    fn db(&self) -> anyhow::Result<Db> {
+        let running = self.running.lock().expect("running");
+        Ok(running.as_ref().ok_or_else(|| anyhow::anyhow!("the server is down"))?.1.clone())
     }
 
     pub fn restart(&self) -> anyhow::Result<()> {
@@ -114,18 +122,16 @@ impl Server {
 
     /// Runs `f` in a write transaction, as an administrator beside the server would.
     pub fn admin<T>(&self, f: impl FnOnce(&Tx<'_>) -> anyhow::Result<T>) -> anyhow::Result<T> {
-        let db = Db::open(&self.config.location(), &[])?;
-        db.write_blocking(f)
+        self.db()?.write_blocking(f)
     }
 
-    /// Reads from the server's database (its own connection).
+    /// Reads from the server's database in one snapshot.
     pub fn read<T>(&self, f: impl FnOnce(&Tx<'_>) -> anyhow::Result<T>) -> anyhow::Result<T> {
-        let db = Db::open(&self.config.location(), &[])?;
-        db.read_blocking(f)
+        self.db()?.read_blocking(f)
     }
 
     async fn handle(&self, req: &HttpRequest) -> Result<HttpReply, String> {
-        let router = self.router.lock().expect("router").clone().ok_or("the server is down")?;
+        let router = self.running.lock().expect("running").as_ref().map(|r| r.0.clone()).ok_or("the server is down")?;
         let path = req.url.strip_prefix(SERVER_URL).ok_or("a request for another server")?;
         let mut builder = axum::http::Request::builder()
             .method(if req.method == Method::Post { "POST" } else { "GET" })
