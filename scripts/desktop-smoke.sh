@@ -13,7 +13,7 @@ Xvfb "$display" -screen 0 1280x800x24 >/dev/null 2>&1 &
 xvfb=$!
 profile=$(mktemp -d)
 trap 'kill $xvfb 2>/dev/null; rm -rf "$profile"' EXIT
-export DISPLAY=$display NO_AT_BRIDGE=1 WEBKIT_DISABLE_COMPOSITING_MODE=1 FIELDSYNC_PROFILE=$profile XDG_DATA_HOME=$profile
+export DISPLAY=$display NO_AT_BRIDGE=1 WEBKIT_DISABLE_COMPOSITING_MODE=1 FIELDSYNC_PROFILES=$profile XDG_DATA_HOME=$profile
 dbus-run-session -- bash -c '
   echo -n smoke | gnome-keyring-daemon --unlock --components=secrets >/dev/null 2>&1 || true
   "'"$bin"'" >"'"$profile"'/app.log" 2>&1 &

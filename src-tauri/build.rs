@@ -23,6 +23,7 @@ fn main() {
         "dashboard",
         "review_many",
         "export_orders",
+        "waiting_changes",
     ];
     tauri_build::try_build(
         tauri_build::Attributes::new().app_manifest(tauri_build::AppManifest::new().commands(commands)),

@@ -3,6 +3,7 @@
 //! stale; regenerate it with
 //! `FIELDSYNC_UPDATE_BINDINGS=1 cargo test -p fieldsync-desktop bindings`.
 
+use fieldsync_client::profiles::ProfileSummary;
 use fieldsync_client::schedule::SyncState;
 use fieldsync_client::{
     AttentionItem, BulkReview, ConflictEntry, Dashboard, Laptop, RepWeeks, ReviewItem, Status, TopCustomer,
@@ -37,6 +38,7 @@ fn render() -> String {
         TopCustomer::decl(),
         Laptop::decl(),
         BulkReview::decl(),
+        ProfileSummary::decl(),
     ] {
         out.push_str("export ");
         out.push_str(&decl);

@@ -1,13 +1,14 @@
 //! Tauri commands: thin adapters from the UI to the client engine. Reads use the reader
 //! connection; writes use the engine and nudge the background task to sync.
 
+use fieldsync_client::profiles::ProfileSummary;
 use fieldsync_client::schedule::SyncState;
 use fieldsync_client::{BulkReview, ClientError, ConflictEntry, Dashboard, Object, ReviewFilter, ReviewItem, Status};
 use fieldsync_protocol::wire::UserInfo;
 use serde::Serialize;
 use tauri::{AppHandle, State};
 
-use crate::shell::{start_background, with_background, App};
+use crate::shell::{open_engine, start_background, with_background, App};
 
 /// The one error shape every command returns: a stable code and a sentence for people.
 #[derive(Debug, Serialize, ts_rs::TS)]
@@ -65,7 +66,8 @@ macro_rules! all_commands {
             restore_conflict,
             dashboard,
             review_many,
-            export_orders
+            export_orders,
+            waiting_changes
         )
     };
 }
@@ -122,9 +124,44 @@ pub async fn sign_in(
     if server.is_empty() || user.trim().is_empty() {
         return Err(UiError { code: "bad_input", message: "Enter the server address and your user name.".into() });
     }
-    let info = app.engine.lock().await.login(&server, user.trim(), &password).await?;
+    let user = user.trim();
+    let (dir, created) = app.profiles.dir_for(&server, user)?;
+    let current = app.reader.lock().unwrap_or_else(|p| p.into_inner()).store().dir().to_path_buf();
+    if dir == current {
+        let info = app.engine.lock().await.login(&server, user, &password).await?;
+        start_background(&handle);
+        return Ok(info);
+    }
+    // Another person's profile: sign in there first, so a wrong password changes nothing.
+    let mut engine = open_engine(&dir)?;
+    let info = match engine.login(&server, user, &password).await {
+        Ok(info) => info,
+        Err(e) => {
+            drop(engine);
+            if created {
+                let _ = std::fs::remove_dir_all(&dir);
+            }
+            return Err(e.into());
+        }
+    };
+    let reader = open_engine(&dir)?;
+    app.background.lock().unwrap_or_else(|p| p.into_inner()).take();
+    let previous = std::mem::replace(&mut *app.engine.lock().await, engine);
+    let previous_reader = std::mem::replace(&mut *app.reader.lock().unwrap_or_else(|p| p.into_inner()), reader);
+    drop((previous, previous_reader));
+    app.profiles.set_current(&dir)?;
+    // The blank profile of a first start has served its purpose.
+    if app.profiles.is_blank(&current)? {
+        let _ = std::fs::remove_dir_all(&current);
+    }
     start_background(&handle);
     Ok(info)
+}
+
+/// The other people whose changes wait on this computer for them to sign in again.
+#[tauri::command]
+pub async fn waiting_changes(app: State<'_, App>) -> Res<Vec<ProfileSummary>> {
+    Ok(app.profiles.list()?.into_iter().filter(|p| p.pending + p.needs_attention > 0).collect())
 }
 
 #[tauri::command]

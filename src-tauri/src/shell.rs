@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use fieldsync_client::background::{Background, Event};
+use fieldsync_client::profiles::Profiles;
 use fieldsync_client::schedule::{Policy, SyncState};
 use fieldsync_client::{Engine, EngineOptions};
 use tauri::image::Image;
@@ -24,6 +25,9 @@ macro_rules! handler {
 /// What every command can reach.
 pub struct App {
     pub config: Config,
+    /// One profile (local store) per server and user; `engine` and `reader` are on the
+    /// current one, and signing in as someone else switches both.
+    pub profiles: Profiles,
     /// Writes and syncs (the background task holds it only while syncing).
     pub engine: Arc<Mutex<Engine>>,
     /// Reads, on a second connection to the same store, so screens stay responsive
@@ -32,10 +36,33 @@ pub struct App {
     pub background: std::sync::Mutex<Option<Background>>,
 }
 
-fn open_engine(profile: &std::path::Path) -> Result<Engine, String> {
-    let tokens = KeyringTokenStore::for_profile(profile).map_err(|e| e.to_string())?;
+pub fn open_engine(profile: &std::path::Path) -> fieldsync_client::Result<Engine> {
+    let tokens = KeyringTokenStore::for_profile(profile)?;
     let opts = EngineOptions { tokens: Some(Arc::new(tokens)), ..Default::default() };
-    Engine::open_with(profile, opts).map_err(|e| e.to_string())
+    Engine::open_with(profile, opts)
+}
+
+/// The profiles directory: `FIELDSYNC_PROFILES`, or `profiles` in the app's local data.
+/// The single `profile` of versions before profiles were per user moves in, its session
+/// with it, so its pending changes wait for their owner like any other profile's.
+fn open_profiles(app: &tauri::App) -> Result<Profiles, Box<dyn std::error::Error>> {
+    if let Some(root) = std::env::var_os("FIELDSYNC_PROFILES") {
+        return Ok(Profiles::at(&PathBuf::from(root))?);
+    }
+    let data = app.path().app_local_data_dir()?;
+    let profiles = Profiles::at(&data.join("profiles"))?;
+    let old = data.join("profile");
+    if old.join("fieldsync.db").is_file() {
+        let moved = profiles.root().join("from-previous-version");
+        std::fs::rename(&old, &moved)?;
+        let token = KeyringTokenStore::for_profile(&old)?;
+        if let Some(t) = fieldsync_client::TokenStore::load(&token)? {
+            fieldsync_client::TokenStore::save(&KeyringTokenStore::for_profile(&moved)?, &t)?;
+            fieldsync_client::TokenStore::clear(&token)?;
+        }
+        profiles.set_current(&moved)?;
+    }
+    Ok(profiles)
 }
 
 pub fn run() -> Result<(), String> {
@@ -43,15 +70,15 @@ pub fn run() -> Result<(), String> {
     tauri::Builder::default()
         .invoke_handler(crate::commands::all_commands!(handler))
         .setup(move |app| {
-            let profile = match std::env::var_os("FIELDSYNC_PROFILE") {
-                Some(p) => PathBuf::from(p),
-                None => app.path().app_local_data_dir()?.join("profile"),
-            };
+            let profiles = open_profiles(app)?;
+            // Before anyone signed in, a blank profile; the first sign-in replaces it.
+            let profile = profiles.current().unwrap_or_else(|| profiles.root().join("signed-out"));
             let engine = open_engine(&profile)?;
             let reader = open_engine(&profile)?;
             let signed_in = engine.signed_in().unwrap_or(false);
             app.manage(App {
                 config: config.clone(),
+                profiles,
                 engine: Arc::new(Mutex::new(engine)),
                 reader: std::sync::Mutex::new(reader),
                 background: std::sync::Mutex::new(None),

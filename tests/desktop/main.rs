@@ -34,7 +34,7 @@ impl Driver {
         std::os::unix::process::CommandExt::process_group(&mut command, 0);
         let child = command
             .args(["--port", &port.to_string()])
-            .env("FIELDSYNC_PROFILE", profile)
+            .env("FIELDSYNC_PROFILES", profile)
             .env("FIELDSYNC_SERVER", server)
             .env("FIELDSYNC_CONFIG", profile.join("no-system-config.toml"))
             .stdout(std::process::Stdio::null())
@@ -61,6 +61,16 @@ impl Drop for Driver {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Signs in as `user` (password "demo") on the sign-in screen, replacing a pre-filled name.
+async fn sign_in(s: &Session, user: &str) {
+    let field = s.wait_for("input[name=user]", 30).await;
+    s.clear(&field).await;
+    s.type_into(&field, user).await;
+    s.type_into(&s.wait_for("input[name=password]", 5).await, "demo").await;
+    s.click(&s.wait_for("button[type=submit]", 5).await).await;
+    s.wait_for("[data-testid=sign-out]", 30).await;
 }
 
 /// Opens the first customer of the result list; returns the "Record visit" button.
@@ -152,13 +162,9 @@ async fn a_rep_works_offline_in_the_real_window_and_the_manager_approves_the_ord
     let s = Session::start(&driver.url, app.to_str().unwrap()).await;
 
     // Sign in: the server address is pre-filled from the environment.
-    let user = s.wait_for("input[name=user]", 30).await;
+    s.wait_for("input[name=user]", 30).await;
     s.screenshot("sign-in").await;
-    s.type_into(&user, "rep1").await;
-    let password = s.wait_for("input[name=password]", 5).await;
-    s.type_into(&password, "demo").await;
-    let button = s.wait_for("button[type=submit]", 5).await;
-    s.click(&button).await;
+    sign_in(&s, "rep1").await;
 
     // The first sync runs with visible progress and ends up to date.
     s.wait_for("[data-testid=customer-search]", 30).await;
@@ -275,10 +281,27 @@ async fn a_rep_works_offline_in_the_real_window_and_the_manager_approves_the_ord
     s.click(&s.wait_for("[data-testid=sync-tab]", 5).await).await;
     s.wait_text("[data-testid=sync-state]", 30, |t| !t.is_empty()).await;
     s.screenshot("needs-attention").await;
+
+    // Another rep signs in on this laptop: never blocked by rep1's rejected change, and
+    // working in a store of their own; rep1's change waits for rep1.
+    s.click(&s.wait_for("[data-testid=sign-out]", 5).await).await;
+    let anyway = s.wait_for("[role=alertdialog] button.primary", 5).await;
+    s.click(&anyway).await;
+    s.wait_text("[data-testid=waiting-changes]", 10, |t| t.contains("rep1: 1 rejected change to fix")).await;
+    sign_in(&s, "rep3").await;
+    s.wait_text("[data-testid=sync-summary]", 60, |t| t.contains("up to date")).await;
+    assert_eq!(s.count("[data-testid=attention-badge]").await, 0, "rep3 sees none of rep1's changes");
+    let sync_tab = s.text(&s.wait_for("[data-testid=sync-tab]", 5).await).await;
+    assert!(!sync_tab.contains("pending"), "rep3 has nothing pending: {sync_tab}");
+    s.click(&s.wait_for("[data-testid=sign-out]", 5).await).await;
+    sign_in(&s, "rep1").await;
+    s.wait_text("[data-testid=attention-badge]", 30, |t| t.contains("1 to fix")).await;
     s.close().await;
 
     // The session token is in the keyring and in no file of the profile.
-    let account = format!("session:{}", profile.path().display());
+    let profiles = fieldsync_client::profiles::Profiles::at(profile.path()).unwrap();
+    let (rep1_profile, _) = profiles.dir_for(&srv.url, "rep1").unwrap();
+    let account = format!("session:{}", rep1_profile.display());
     let token = keyring::Entry::new("fieldsync", &account).unwrap().get_password().expect("token in the keyring");
     assert_eq!(token.len(), 64);
     for file in files_under(profile.path()) {

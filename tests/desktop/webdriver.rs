@@ -94,6 +94,11 @@ impl Session {
         self.call(reqwest::Method::POST, &format!("/element/{element}/value"), Some(json!({"text": text}))).await;
     }
 
+    /// Empties an input.
+    pub async fn clear(&self, element: &str) {
+        self.call(reqwest::Method::POST, &format!("/element/{element}/clear"), Some(json!({}))).await;
+    }
+
     pub async fn click(&self, element: &str) {
         self.call(reqwest::Method::POST, &format!("/element/{element}/click"), Some(json!({}))).await;
     }

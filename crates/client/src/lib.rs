@@ -9,6 +9,7 @@ pub mod background;
 pub mod config;
 pub mod dashboard;
 pub mod error;
+pub mod profiles;
 pub mod schedule;
 pub mod store;
 mod sync;

@@ -59,6 +59,8 @@ pub struct AttentionItem {
 
 pub struct Store {
     conn: Connection,
+    /// The profile directory.
+    dir: std::path::PathBuf,
     registry: std::sync::Arc<Registry>,
     /// How long acknowledged mutations are kept for a restored server (`sent`).
     keep_sent_ms: i64,
@@ -79,7 +81,12 @@ impl Store {
         let all: Vec<Migration> = ENTITY_MIGRATIONS.iter().chain(CLIENT_MIGRATIONS).chain(extra).copied().collect();
         migrate(&mut conn, &all)?;
         let keep_sent_ms = i64::from(fieldsync_protocol::wire::DEFAULT_RESEND_DAYS) * DAY_MS;
-        Ok(Store { conn, registry, keep_sent_ms })
+        Ok(Store { conn, dir: dir.to_path_buf(), registry, keep_sent_ms })
+    }
+
+    /// The profile directory this store lives in.
+    pub fn dir(&self) -> &Path {
+        &self.dir
     }
 
     pub fn registry(&self) -> &Registry {

@@ -2,7 +2,7 @@
 // `{code, message}`; `describeError` turns anything into one sentence for people.
 import { invoke, type InvokeArgs } from "@tauri-apps/api/core";
 import { listen, type UnlistenFn } from "@tauri-apps/api/event";
-import type { AppInfo, AttentionItem, BulkReview, Command, ConflictEntry, Dashboard, ReviewItem, SyncState, SyncStatus, UiError } from "./bindings";
+import type { AppInfo, AttentionItem, BulkReview, Command, ConflictEntry, Dashboard, ProfileSummary, ReviewItem, SyncState, SyncStatus, UiError } from "./bindings";
 
 export type Row = Record<string, unknown> & { id: string };
 
@@ -16,6 +16,7 @@ export type {
   ConflictEntry as Conflict,
   Dashboard,
   Laptop,
+  ProfileSummary,
   RepWeeks,
   ReviewItem,
   Status,
@@ -85,6 +86,7 @@ export const api = {
   resendAtCurrentPrices: (mutationId: string) => change<void>("resend_at_current_prices", { mutationId }),
   discard: (mutationId: string) => change<void>("discard", { mutationId }),
   restoreConflict: (conflictId: string) => change<void>("restore_conflict", { conflictId }),
+  waitingChanges: () => call<ProfileSummary[]>("waiting_changes"),
   onSyncState: (f: (s: SyncState) => void): Promise<UnlistenFn> => listen<SyncState>("sync-state", (e) => f(e.payload)),
 };
 

@@ -2,7 +2,7 @@
 // Regenerate: FIELDSYNC_UPDATE_BINDINGS=1 cargo test -p fieldsync-desktop bindings
 
 /** Every command the UI may invoke. */
-export type Command = "app_info" | "sign_in" | "sign_out" | "sync_now" | "set_paused" | "sync_status" | "search" | "record" | "related" | "save" | "delete_record" | "review_queue" | "review" | "conflicts" | "attention" | "resend" | "resend_at_current_prices" | "discard" | "restore_conflict" | "dashboard" | "review_many" | "export_orders";
+export type Command = "app_info" | "sign_in" | "sign_out" | "sync_now" | "set_paused" | "sync_status" | "search" | "record" | "related" | "save" | "delete_record" | "review_queue" | "review" | "conflicts" | "attention" | "resend" | "resend_at_current_prices" | "discard" | "restore_conflict" | "dashboard" | "review_many" | "export_orders" | "waiting_changes";
 
 /** The payload of the "sync-state" event. */
 export type SyncState = { "state": "idle" } | { "state": "offline", since_ms: number, next_probe_ms: number, } | { "state": "syncing", rows: number, percent: number, } | { "state": "up_to_date", last_ok_ms: number, } | { "state": "failed", error: string, retry_at_ms: number, } | { "state": "sign_in_needed", reason: string, } | { "state": "paused" };
@@ -73,3 +73,13 @@ export type Laptop = { user: string, device: string | null, app_version: string 
 rejected_recently: number, };
 
 export type BulkReview = { reviewed: number, };
+
+export type ProfileSummary = { server: string, user: string, 
+/**
+ * Changes made here and not yet sent.
+ */
+pending: number, 
+/**
+ * Changes the server refused, waiting for their owner to fix or discard.
+ */
+needs_attention: number, };

@@ -91,3 +91,8 @@ export function statusLabel(value: unknown): string {
   const text = fieldText(value);
   return STATUSES[text] ?? text;
 }
+
+/// "1 change", "3 changes": a count with its noun (English plurals by "s").
+export function plural(n: number, noun: string): string {
+  return `${n} ${noun}${n === 1 ? "" : "s"}`;
+}

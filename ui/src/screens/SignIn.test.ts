@@ -80,3 +80,29 @@ describe("SignIn", () => {
     await expect.poll(() => onSignedIn.mock.calls.length).toBe(1);
   });
 });
+
+describe("SignIn on a shared computer", () => {
+  test("says whose changes wait here, and signs another user in all the same", async () => {
+    const calls = fakeBackend({
+      waiting_changes: () => [
+        { server: "http://127.0.0.1:8787", user: "rep1", pending: 2, needs_attention: 1 },
+        { server: "https://old.example.com", user: "rep2", pending: 1, needs_attention: 0 },
+      ],
+      sign_in: () => ({}),
+    });
+    const info: AppInfo = { ...signedOut, user: "rep1" };
+    const onSignedIn = vi.fn();
+    const screen = await render(SignIn, { info, onSignedIn });
+
+    const waiting = screen.getByTestId("waiting-changes");
+    await expect.element(waiting).toHaveTextContent("rep1: 2 changes not synced yet and 1 rejected change to fix");
+    await expect.element(waiting).toHaveTextContent("rep2 on https://old.example.com: 1 change not synced yet");
+    // The last user is pre-filled; someone else replaces the name and signs in.
+    await expect.element(screen.getByLabelText("User name")).toHaveValue("rep1");
+    await screen.getByLabelText("User name").fill("rep3");
+    await screen.getByLabelText("Password").fill("secret");
+    await screen.getByRole("button", { name: "Sign in" }).click();
+    await vi.waitFor(() => expect(onSignedIn).toHaveBeenCalled());
+    expect(argsOf(calls, "sign_in")).toEqual([{ server: "http://127.0.0.1:8787", user: "rep3", password: "secret" }]);
+  });
+});
