@@ -8,7 +8,7 @@ source scripts/lib.sh
 ensure_packages webkit2gtk-driver gnome-keyring dbus-x11 xvfb libglib2.0-bin
 command -v tauri-driver >/dev/null || cargo install tauri-driver --locked
 display=:$((80 + RANDOM % 9))
-Xvfb "$display" -screen 0 1280x800x24 >/dev/null 2>&1 &
+Xvfb "$display" -screen 0 1366x768x24 >/dev/null 2>&1 &
 xvfb=$!
 trap 'kill $xvfb 2>/dev/null' EXIT
 # A throwaway keyring: its own data directory, unlocked with a throwaway password.

@@ -24,6 +24,8 @@ fn main() {
         "review_many",
         "export_orders",
         "waiting_changes",
+        "customer_card",
+        "open_link",
     ];
     tauri_build::try_build(
         tauri_build::Attributes::new().app_manifest(tauri_build::AppManifest::new().commands(commands)),

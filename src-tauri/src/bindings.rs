@@ -6,7 +6,8 @@
 use fieldsync_client::profiles::ProfileSummary;
 use fieldsync_client::schedule::SyncState;
 use fieldsync_client::{
-    AttentionItem, BulkReview, ConflictEntry, Dashboard, Laptop, RepWeeks, ReviewItem, Status, TopCustomer,
+    AttentionItem, BulkReview, CardOrder, CardVisit, ConflictEntry, CustomerCard, Dashboard, FieldLabel, Laptop,
+    Overwritten, RepWeeks, ReviewItem, Status, TopCustomer,
 };
 use ts_rs::TS;
 
@@ -31,6 +32,7 @@ fn render() -> String {
         AppInfo::decl(),
         UiError::decl(),
         AttentionItem::decl(),
+        FieldLabel::decl(),
         ConflictEntry::decl(),
         ReviewItem::decl(),
         Dashboard::decl(),
@@ -39,6 +41,10 @@ fn render() -> String {
         Laptop::decl(),
         BulkReview::decl(),
         ProfileSummary::decl(),
+        CustomerCard::decl(),
+        CardOrder::decl(),
+        CardVisit::decl(),
+        Overwritten::decl(),
     ] {
         out.push_str("export ");
         out.push_str(&decl);

@@ -3,7 +3,9 @@
 
 use fieldsync_client::profiles::ProfileSummary;
 use fieldsync_client::schedule::SyncState;
-use fieldsync_client::{BulkReview, ClientError, ConflictEntry, Dashboard, Object, ReviewFilter, ReviewItem, Status};
+use fieldsync_client::{
+    BulkReview, ClientError, ConflictEntry, CustomerCard, Dashboard, Object, ReviewFilter, ReviewItem, Status,
+};
 use fieldsync_protocol::wire::UserInfo;
 use serde::Serialize;
 use tauri::{AppHandle, State};
@@ -67,7 +69,9 @@ macro_rules! all_commands {
             dashboard,
             review_many,
             export_orders,
-            waiting_changes
+            waiting_changes,
+            customer_card,
+            open_link
         )
     };
 }
@@ -397,4 +401,68 @@ pub async fn restore_conflict(handle: AppHandle, app: State<'_, App>, conflict_i
 pub async fn discard(app: State<'_, App>, mutation_id: String) -> Res<()> {
     app.engine.lock().await.discard(&mutation_id)?;
     Ok(())
+}
+
+/// How many orders and visits the customer card lists.
+const CARD_ROWS: usize = 10;
+
+#[tauri::command]
+pub async fn customer_card(app: State<'_, App>, id: String) -> Res<CustomerCard> {
+    Ok(app.reader.lock().unwrap_or_else(|p| p.into_inner()).customer_card(&id, CARD_ROWS)?)
+}
+
+/// Calls a phone number or writes an e-mail with the computer's own apps.
+#[tauri::command]
+pub async fn open_link(handle: AppHandle, kind: String, value: String) -> Res<()> {
+    use tauri_plugin_opener::OpenerExt;
+    let url = contact_url(&kind, &value).ok_or_else(|| UiError {
+        code: "bad_input",
+        message: format!(
+            "“{value}” does not look like a {kind} that can be opened; check it in the customer's details."
+        ),
+    })?;
+    handle.opener().open_url(url, None::<&str>).map_err(|e| UiError {
+        code: "internal",
+        message: format!("This computer has no app to open it ({e}); copy it instead."),
+    })
+}
+
+/// `tel:` or `mailto:` for a phone number or an address, or `None` when the value is not
+/// one (nothing but a phone number or an address may reach the system's opener).
+fn contact_url(kind: &str, value: &str) -> Option<String> {
+    let value = value.trim();
+    match kind {
+        "phone" => {
+            let number: String = value.chars().filter(|c| !matches!(c, ' ' | '-' | '(' | ')' | '.')).collect();
+            let digits = number.strip_prefix('+').unwrap_or(&number);
+            (digits.len() >= 3 && digits.chars().all(|c| c.is_ascii_digit())).then(|| format!("tel:{number}"))
+        }
+        "email" => {
+            let ok = value.split_once('@').is_some_and(|(user, host)| !user.is_empty() && host.contains('.'))
+                && value.chars().all(|c| c.is_ascii_alphanumeric() || "@.-_+".contains(c));
+            ok.then(|| format!("mailto:{value}"))
+        }
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::contact_url;
+
+    #[test]
+    fn only_phone_numbers_and_addresses_become_links() {
+        assert_eq!(contact_url("phone", "+47 22 33-44 55").as_deref(), Some("tel:+4722334455"));
+        assert_eq!(contact_url("email", "ola@fjord.example").as_deref(), Some("mailto:ola@fjord.example"));
+        for (kind, bad) in [
+            ("phone", "call me"),
+            ("phone", "+"),
+            ("email", "ola@localhost"),
+            ("email", "a@b.c?subject=x"),
+            ("email", "file:///etc/passwd"),
+            ("web", "https://x.example"),
+        ] {
+            assert_eq!(contact_url(kind, bad), None, "{kind} {bad}");
+        }
+    }
 }

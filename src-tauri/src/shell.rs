@@ -68,6 +68,7 @@ fn open_profiles(app: &tauri::App) -> Result<Profiles, Box<dyn std::error::Error
 pub fn run() -> Result<(), String> {
     let config = crate::config::load()?;
     tauri::Builder::default()
+        .plugin(tauri_plugin_opener::init())
         .invoke_handler(crate::commands::all_commands!(handler))
         .setup(move |app| {
             let profiles = open_profiles(app)?;

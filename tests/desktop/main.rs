@@ -182,6 +182,8 @@ async fn a_rep_works_offline_in_the_real_window_and_the_manager_approves_the_ord
     // Record a visit at the first customer found.
     s.wait_text("[data-testid=customer-row]", 10, |t| t.contains("Olsen")).await;
     let record = open_first_customer(&s).await;
+    s.wait_text("[data-testid=customer-card]", 10, |t| t.contains("Recent orders") && t.contains("Price list")).await;
+    s.screenshot("customer-card").await;
     s.click(&record).await;
     let notes = s.wait_for("[data-testid=visit-notes]", 5).await;
     s.type_into(&notes, "Met the buyer; wants the winter range.").await;
@@ -206,7 +208,7 @@ async fn a_rep_works_offline_in_the_real_window_and_the_manager_approves_the_ord
     s.wait_count("[data-testid=order-line]", 2, 10).await;
     let total = s.text(&s.wait_for("[data-testid=order-total]", 5).await).await;
     assert_ne!(total, "0.00", "the lines are priced from the customer's price list");
-    s.screenshot("order").await;
+    s.screenshot("order-editor").await;
     s.click(&s.wait_for("[data-testid=submit-order]", 5).await).await;
     s.wait_text("[data-testid=customer-message]", 10, |t| t.contains("Order saved")).await;
     s.wait_text("[data-testid=sync-tab]", 60, |t| t.contains("pending")).await;
@@ -246,7 +248,24 @@ async fn a_rep_works_offline_in_the_real_window_and_the_manager_approves_the_ord
         assert!(std::time::Instant::now() < deadline, "rep1 never saw the order approved: {shown:?}");
         tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     }
-    s.screenshot("orders-approved").await;
+    s.screenshot("orders").await;
+
+    // A conflict: rep1 on another laptop and rep2 change the same phone number; rep2's
+    // later edit wins, and this window's conflict log shows it with a one-click restore.
+    let mut other_laptop = srv.client("rep1").await;
+    let mut rep2 = srv.client("rep2").await;
+    other_laptop.sync().await;
+    rep2.sync().await;
+    let customer = other_laptop.ids("customers")[0].clone();
+    other_laptop.set("customers", &customer, &[("phone", "+47 1111 0000")]);
+    rep2.set("customers", &customer, &[("phone", "+47 2222 0000")]);
+    other_laptop.sync().await;
+    rep2.sync().await;
+    s.click(&s.wait_for("[data-testid=sync-tab]", 5).await).await;
+    let row = s.wait_text("[data-testid=conflict-row]", 60, |t| t.contains("Phone")).await;
+    assert!(row.contains("+47 2222 0000 by rep2") && row.contains("+47 1111 0000 by rep1"), "{row}");
+    s.wait_for("[data-testid=conflict-row] button", 5).await;
+    s.screenshot("conflicts").await;
 
     // A change the server refuses raises one desktop notification naming the record and
     // the reason. Offline, rep1 records a visit; meanwhile the office moves that customer
@@ -280,7 +299,7 @@ async fn a_rep_works_offline_in_the_real_window_and_the_manager_approves_the_ord
     assert!(!body.contains(".."), "one full stop per sentence: {body}");
     s.click(&s.wait_for("[data-testid=sync-tab]", 5).await).await;
     s.wait_text("[data-testid=sync-state]", 30, |t| !t.is_empty()).await;
-    s.screenshot("needs-attention").await;
+    s.screenshot("attention").await;
 
     // Another rep signs in on this laptop: never blocked by rep1's rejected change, and
     // working in a store of their own; rep1's change waits for rep1.
@@ -341,6 +360,7 @@ async fn a_manager_reads_the_teams_week_and_approves_orders_in_bulk() {
     s.click(&s.wait_for("[data-testid=select-all]", 5).await).await;
     s.wait_text("[data-testid=selection]", 10, |t| t.starts_with(&format!("{waiting} selected"))).await;
     s.type_into(&s.wait_for("[data-testid=review-comment]", 5).await, "Approved at the Monday review").await;
+    s.screenshot("review").await;
     s.screenshot("review-bulk").await;
     s.click(&s.wait_for("[data-testid=approve-selected]", 5).await).await;
     s.wait_text("[role=status]", 30, |t| t.contains(&format!("{waiting} orders approved"))).await;

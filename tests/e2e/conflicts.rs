@@ -38,6 +38,10 @@ async fn concurrent_edits(rep2_syncs_first: bool) {
         assert_eq!(phone.len(), 1, "{} should see exactly one phone conflict: {log:?}", c.user);
         assert_eq!((phone[0].kept.clone(), phone[0].overwritten.clone()), (json!("+2 222"), json!("+1 111")));
         assert_eq!((phone[0].kept_by.as_str(), phone[0].overwritten_by.as_str()), ("rep2", "rep1"));
+        // What the conflict log shows: the record's name and the field's label, no ids.
+        let shown = (phone[0].what.as_str(), phone[0].field_label.as_str(), phone[0].kept_text.as_str());
+        assert_eq!(shown, ("customer Rep One Name", "Phone", "+2 222"));
+        assert_eq!(phone[0].overwritten_text, "+1 111");
         assert!(log.iter().all(|x| x.field == "phone"), "only the phone collided: {log:?}");
     }
     assert_eq!(rep1.engine.status().unwrap().pending, 0);

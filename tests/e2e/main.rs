@@ -7,6 +7,8 @@ mod bad_input;
 mod cli_flows;
 mod compression;
 mod conflicts;
+mod customer_card;
+
 mod convergence;
 mod dashboard;
 mod demo_company;

@@ -84,7 +84,7 @@ async fn forbidden_writes_wait_in_attention_and_can_be_fixed_or_discarded_from_t
     let attention = cli_json(&p, &["attention"]);
     let reasons: Vec<&str> = attention.as_array().unwrap().iter().map(|a| a["reason"].as_str().unwrap()).collect();
     assert_eq!(reasons.len(), 2);
-    assert!(reasons.iter().any(|r| r.contains("credit_limit_cents")), "{reasons:?}");
+    assert!(reasons.iter().any(|r| r.contains("the credit limit of a")), "{reasons:?}");
     assert!(reasons.iter().any(|r| r.contains("outside your territories or team")), "{reasons:?}");
     assert_eq!(cli_json(&p, &["status"])["needs_attention"], json!(2));
     // The rejected values are not shown as if they had been saved.

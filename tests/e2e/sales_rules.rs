@@ -244,7 +244,12 @@ async fn stock_is_server_owned_and_clients_converge_to_it() {
     assert_eq!((rep1.sync().await.rejected, rep2.sync().await.rejected), (1, 1));
     for c in [&rep1, &rep2] {
         assert_eq!(c.get("inventory_levels", id).unwrap()["on_hand"], level["on_hand"], "{}", c.user);
-        assert!(c.engine.attention().unwrap()[0].reason.contains("may not change inventory levels"));
+        let item = &c.engine.attention().unwrap()[0];
+        assert!(item.reason.contains("may not change inventory levels"));
+        // Described for people: the record by what it belongs to, the field by its label.
+        assert!(item.what.starts_with("inventory level for ") && !item.what.contains(id), "{}", item.what);
+        let fixable: Vec<_> = item.fixable.iter().map(|f| (f.field.as_str(), f.label.as_str())).collect();
+        assert_eq!(fixable, [("on_hand", "On hand")]);
     }
 }
 

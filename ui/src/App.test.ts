@@ -100,6 +100,10 @@ describe("App", () => {
       overwritten_by: "rep1",
       at: "2025-06-14T10:00:00.000Z",
       record_name: "Fjord Foods",
+      what: "customer Fjord Foods",
+      field_label: "Phone",
+      kept_text: "+47 5555 0199",
+      overwritten_text: "+47 5555 0101",
     };
     signedIn("manager", 0, { attention: () => [], conflicts: () => [conflict] });
     const screen = await render(App);
@@ -109,9 +113,9 @@ describe("App", () => {
 
     const row = screen.getByTestId("conflict-row");
     await expect.element(row).toHaveTextContent("Fjord Foods");
-    await expect.element(row).toHaveTextContent("phone");
-    await expect.element(row).toHaveTextContent("+47 5555 0199 (rep2)");
-    await expect.element(row).toHaveTextContent("+47 5555 0101 (rep1)");
+    await expect.element(row).toHaveTextContent("Phone");
+    await expect.element(row).toHaveTextContent("+47 5555 0199 by rep2");
+    await expect.element(row).toHaveTextContent("+47 5555 0101 by rep1");
   });
 
   test("the customer list fills in as soon as the first sync finishes", async () => {

@@ -6,6 +6,7 @@
 //! `wait_for_news` and `probe` touch the network; everything else is local.
 
 pub mod background;
+mod card;
 pub mod config;
 pub mod dashboard;
 pub mod error;
@@ -29,9 +30,10 @@ use serde::Serialize;
 use serde_json::Value;
 use uuid::Uuid;
 
+pub use card::{CardOrder, CardVisit, CustomerCard, Overwritten};
 pub use dashboard::{BulkReview, Dashboard, Laptop, RepWeeks, TopCustomer};
 pub use error::{ClientError, Result};
-pub use store::{AttentionItem, Object, Store};
+pub use store::{AttentionItem, FieldLabel, Object, Store};
 pub use sync::{probe, wait_for_news, Progress, SyncReport};
 pub use tokens::{FileTokenStore, TokenStore};
 pub use transport::{Clock, HttpTransport, SystemClock, Transport};
@@ -103,6 +105,14 @@ pub struct ConflictEntry {
     /// What names the record for people (its name, title, code or number), from this
     /// profile or, for a deleted record, from the values the conflict kept.
     pub record_name: Option<String>,
+    /// The record in people's words ("customer Olsen Bakery").
+    pub what: String,
+    /// The field's label ("Phone"), or "the whole record" for a delete that won.
+    pub field_label: String,
+    /// The kept and the overwritten values in people's words (a referenced record by its
+    /// name, money in units, "yes"/"no", "empty").
+    pub kept_text: String,
+    pub overwritten_text: String,
 }
 
 pub struct Engine {
@@ -425,19 +435,41 @@ impl Engine {
             .iter()
             .map(|o| {
                 let (entity, id, overwritten) = (text(o, "entity"), text(o, "record_id"), value(o, "overwritten"));
+                let (field, kept) = (text(o, "field"), value(o, "kept"));
                 let record = self.store.get(&entity, &id).ok().flatten();
-                let record_name = record.as_ref().or(overwritten.as_object()).and_then(record_name);
+                let shown_record = record.as_ref().or(overwritten.as_object());
+                let record_name = shown_record.and_then(record_name);
+                let def = self.store.registry().get(&entity).copied();
+                let what = match (&def, shown_record) {
+                    (Some(def), Some(r)) => self.describe(def, r),
+                    (Some(def), None) => def.noun(),
+                    (None, _) => entity.replace('_', " "),
+                };
+                let f = def.as_ref().and_then(|d| d.field(&field)).copied();
+                let (field_label, kept_text, overwritten_text) = if field == fieldsync_protocol::wire::DELETED_RECORD {
+                    ("the whole record".to_string(), "deleted".to_string(), "its last values".to_string())
+                } else {
+                    (
+                        f.map_or_else(|| field.replace('_', " "), |f| f.label()),
+                        self.shown(f.as_ref(), &kept),
+                        self.shown(f.as_ref(), &overwritten),
+                    )
+                };
                 ConflictEntry {
                     conflict_id: text(o, "id"),
                     entity,
                     id,
-                    field: text(o, "field"),
-                    kept: value(o, "kept"),
+                    field,
+                    kept,
                     overwritten,
                     kept_by: text(o, "kept_by"),
                     overwritten_by: text(o, "overwritten_by"),
                     at: text(o, "at"),
                     record_name,
+                    what,
+                    field_label,
+                    kept_text,
+                    overwritten_text,
                 }
             })
             .collect();
@@ -445,8 +477,67 @@ impl Engine {
         Ok(out)
     }
 
+    /// The rejected changes, each described for people: what record, which fields to fix.
     pub fn attention(&self) -> Result<Vec<AttentionItem>> {
-        self.store.attention()
+        let mut items = self.store.attention()?;
+        for item in &mut items {
+            let Some(def) = self.store.registry().get(&item.entity).copied() else {
+                item.what = item.entity.replace('_', " ");
+                continue;
+            };
+            let mut record = self.store.get(&item.entity, &item.id)?.unwrap_or_default();
+            record.extend(item.fields.iter().map(|(k, v)| (k.clone(), v.clone())));
+            item.what = self.describe(&def, &record);
+            item.fixable = def
+                .fields
+                .iter()
+                .filter(|f| item.fields.contains_key(f.name))
+                .filter(|f| f.references().is_none() && f.strategy != FieldStrategy::ServerOnly)
+                .map(|f| store::FieldLabel { field: f.name.to_string(), label: f.label() })
+                .collect();
+        }
+        Ok(items)
+    }
+
+    /// A record in people's words: its noun and name ("customer Olsen Bakery"), or for a
+    /// record without a name, what it belongs to ("visit for Olsen Bakery", "order line
+    /// for SKU-0042"), or only its noun.
+    fn describe(&self, def: &EntityDef, record: &Object) -> String {
+        if let Some(name) = record_name(record) {
+            return format!("{} {name}", def.noun());
+        }
+        let owner = def.fields.iter().find_map(|f| {
+            let id = record.get(f.name)?.as_str()?;
+            self.store.get(f.references()?, id).ok().flatten().as_ref().and_then(record_name)
+        });
+        match owner {
+            Some(owner) => format!("{} for {owner}", def.noun()),
+            None => def.noun(),
+        }
+    }
+
+    /// A field's value in people's words: a referenced record by its name, money in
+    /// units, "yes"/"no", "empty".
+    fn shown(&self, field: Option<&fieldsync_protocol::FieldDef>, value: &Value) -> String {
+        let target = field.and_then(|f| f.references());
+        let cents = field.is_some_and(|f| f.name.ends_with("_cents"));
+        match (target, value) {
+            (_, Value::Null) => "empty".into(),
+            (_, Value::Bool(b)) => if *b { "yes" } else { "no" }.into(),
+            (Some(target), Value::String(id)) => {
+                let named = self.store.get(target, id).ok().flatten().as_ref().and_then(record_name);
+                named.unwrap_or_else(|| {
+                    let noun = self.store.registry().get(target).map_or_else(|| target.to_string(), |d| d.noun());
+                    format!("a {noun} not on this computer")
+                })
+            }
+            (_, Value::Number(n)) if cents && n.is_i64() => {
+                let c = n.as_i64().unwrap_or_default();
+                format!("{}{}.{:02}", if c < 0 { "-" } else { "" }, (c / 100).abs(), (c % 100).abs())
+            }
+            (_, Value::String(s)) => s.clone(),
+            (_, other) => other.to_string(),
+        }
     }
 
     /// Queues a rejected change again, with `fixes` applied on top of its fields.

@@ -55,6 +55,19 @@ pub struct AttentionItem {
     pub reason: String,
     #[ts(type = "number")]
     pub rejected_at_ms: i64,
+    /// The record in people's words ("customer Olsen Bakery", "visit for Olsen Bakery");
+    /// filled by `Engine::attention`.
+    pub what: String,
+    /// The fields a person can fix by typing (not references, not server-set), with their
+    /// labels; filled by `Engine::attention`.
+    pub fixable: Vec<FieldLabel>,
+}
+
+/// A field and its name for people.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, ts_rs::TS)]
+pub struct FieldLabel {
+    pub field: String,
+    pub label: String,
 }
 
 pub struct Store {
@@ -439,6 +452,8 @@ impl Store {
                 code,
                 reason,
                 rejected_at_ms,
+                what: String::new(),
+                fixable: Vec::new(),
             });
         }
         Ok(out)

@@ -151,6 +151,15 @@ impl FieldDef {
         }
     }
 
+    /// The field's name for people: `phone` → "Phone", `credit_limit_cents` → "Credit limit",
+    /// `price_list_id` → "Price list". For what users read (forms, the conflict log).
+    pub fn label(&self) -> String {
+        let base = ["_id", "_cents", "_ms"].iter().find_map(|s| self.name.strip_suffix(s)).unwrap_or(self.name);
+        let words = base.replace('_', " ");
+        let mut chars = words.chars();
+        chars.next().map(|c| c.to_uppercase().chain(chars).collect()).unwrap_or_default()
+    }
+
     /// The smallest value allowed.
     pub const fn min(mut self, min: i64) -> Self {
         self.min = Some(min);
@@ -457,6 +466,13 @@ impl EntityDef {
         singular.replace('_', " ")
     }
 
+    /// One record of this type with its article: "a customer", "an order".
+    pub fn a_noun(&self) -> String {
+        let noun = self.noun();
+        let article = if noun.starts_with(['a', 'e', 'i', 'o', 'u']) { "an" } else { "a" };
+        format!("{article} {noun}")
+    }
+
     /// Records of this type in people's words: `price_list_items` → "price list items".
     pub fn plural(&self) -> String {
         self.name.replace('_', " ")
@@ -705,8 +721,26 @@ mod tests {
         assert_eq!(noun("addresses"), "address");
         assert_eq!(noun("product_categories"), "product category");
         assert_eq!(reg.get("price_list_items").unwrap().plural(), "price list items");
+        assert_eq!(
+            (reg.get("orders").unwrap().a_noun(), noun("visits")),
+            ("an order".to_string(), "visit".to_string())
+        );
+        assert_eq!(reg.get("customers").unwrap().a_noun(), "a customer");
         for e in reg.entities() {
             assert!(!e.noun().contains('_') && !e.noun().is_empty(), "{}", e.name);
+        }
+    }
+
+    #[test]
+    fn fields_have_labels_for_people() {
+        let reg = Registry::standard();
+        let label = |e: &str, f: &str| reg.get(e).unwrap().field(f).unwrap().label();
+        assert_eq!(label("customers", "phone"), "Phone");
+        assert_eq!(label("customers", "credit_limit_cents"), "Credit limit");
+        assert_eq!(label("customers", "price_list_id"), "Price list");
+        assert_eq!(label("customers", "samples_given"), "Samples given");
+        for f in reg.entities().iter().flat_map(|e| e.fields) {
+            assert!(!f.label().contains('_') && f.label().starts_with(|c: char| c.is_uppercase()), "{}", f.name);
         }
     }
 

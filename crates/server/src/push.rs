@@ -337,9 +337,11 @@ fn apply_one(ctx: &Ctx<'_>, tx: &Tx<'_>, m: &Mutation, base: i64) -> Result<Outc
     if existing.is_some() && !rules::is_visible(tx, ctx.reg, def, &id, &ctx.user.id)? {
         return Ok(not_found(def));
     }
-    if let Some(field) = m.fields.keys().find(|f| def.field(f).is_some_and(|d| d.strategy == FieldStrategy::ServerOnly))
+    if let Some(field) =
+        def.fields.iter().find(|d| d.strategy == FieldStrategy::ServerOnly && m.fields.contains_key(d.name))
     {
-        return Ok(refuse("forbidden", format!("{}.{field} is set by the server and cannot be changed.", def.name)));
+        let (label, noun) = (field_words(def, field.name), def.a_noun());
+        return Ok(refuse("forbidden", format!("The server sets the {label} of {noun}; it cannot be changed here.")));
     }
     match (m.op, existing) {
         (Op::Put, None) if records::is_deleted(tx, def.name, &id)? => Ok(refuse(
@@ -413,7 +415,8 @@ fn create(ctx: &Ctx<'_>, tx: &Tx<'_>, def: &EntityDef, id: &str, m: &Mutation) -
         return Ok(refuse("forbidden", format!("As a {role} you may not create {}.", def.plural())));
     };
     if let Some(field) = m.fields.keys().find(|f| !allowed.contains(f)) {
-        return Ok(refuse("forbidden", format!("As a {role} you may not set {}.{field}.", def.name)));
+        let label = field_words(def, field);
+        return Ok(refuse("forbidden", format!("As a {role} you may not set the {label} of a new {}.", def.noun())));
     }
     if let Some(missing) = def.fields.iter().find(|f| f.required && m.fields.get(f.name).is_none_or(Value::is_null)) {
         return Err(AppError::bad(
@@ -540,7 +543,8 @@ fn update(
         return Ok(refuse("forbidden", format!("As a {role} you may not change {}.", def.plural())));
     };
     if let Some(field) = m.fields.keys().find(|f| !allowed.contains(f)) {
-        return Ok(refuse("forbidden", format!("As a {role} you may not change {}.{field}.", def.name)));
+        let label = field_words(def, field);
+        return Ok(refuse("forbidden", format!("As a {role} you may not change the {label} of {}.", def.a_noun())));
     }
     if let Err(v) = check_write(def, &current, &m.fields) {
         return Ok(violated(v));
@@ -753,8 +757,10 @@ fn check_references<'v>(
             return Ok(Some(refuse(
                 "forbidden",
                 format!(
-                    "{}.{name} points at a {} record outside your territories or team, which you may not do; fix it and resend.",
-                    def.name, target.name
+                    "The {} of this {} is {} outside your territories or team, which you may not choose; fix it and resend.",
+                    field_words(def, name),
+                    def.noun(),
+                    target.a_noun()
                 ),
             )));
         }
@@ -783,4 +789,9 @@ fn log_conflict(ctx: &Ctx<'_>, tx: &Tx<'_>, def: &EntityDef, id: &str, c: Confli
     ];
     records::upsert(tx, log, &Uuid::now_v7().to_string(), &values)?;
     Ok(())
+}
+
+/// A field as a refusal names it mid-sentence: "credit limit", "price list".
+fn field_words(def: &EntityDef, name: &str) -> String {
+    def.field(name).map_or_else(|| name.replace('_', " "), |f| f.label().to_lowercase())
 }

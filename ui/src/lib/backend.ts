@@ -2,7 +2,7 @@
 // `{code, message}`; `describeError` turns anything into one sentence for people.
 import { invoke, type InvokeArgs } from "@tauri-apps/api/core";
 import { listen, type UnlistenFn } from "@tauri-apps/api/event";
-import type { AppInfo, AttentionItem, BulkReview, Command, ConflictEntry, Dashboard, ProfileSummary, ReviewItem, SyncState, SyncStatus, UiError } from "./bindings";
+import type { AppInfo, AttentionItem, BulkReview, Command, ConflictEntry, CustomerCard, Dashboard, ProfileSummary, ReviewItem, SyncState, SyncStatus, UiError } from "./bindings";
 
 export type Row = Record<string, unknown> & { id: string };
 
@@ -14,6 +14,7 @@ export type {
   BulkReview,
   Command,
   ConflictEntry as Conflict,
+  CustomerCard,
   Dashboard,
   Laptop,
   ProfileSummary,
@@ -86,6 +87,8 @@ export const api = {
   resendAtCurrentPrices: (mutationId: string) => change<void>("resend_at_current_prices", { mutationId }),
   discard: (mutationId: string) => change<void>("discard", { mutationId }),
   restoreConflict: (conflictId: string) => change<void>("restore_conflict", { conflictId }),
+  customerCard: (id: string) => call<CustomerCard>("customer_card", { id }),
+  openLink: (kind: "phone" | "email", value: string) => call<void>("open_link", { kind, value }),
   waitingChanges: () => call<ProfileSummary[]>("waiting_changes"),
   onSyncState: (f: (s: SyncState) => void): Promise<UnlistenFn> => listen<SyncState>("sync-state", (e) => f(e.payload)),
 };

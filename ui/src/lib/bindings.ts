@@ -2,7 +2,7 @@
 // Regenerate: FIELDSYNC_UPDATE_BINDINGS=1 cargo test -p fieldsync-desktop bindings
 
 /** Every command the UI may invoke. */
-export type Command = "app_info" | "sign_in" | "sign_out" | "sync_now" | "set_paused" | "sync_status" | "search" | "record" | "related" | "save" | "delete_record" | "review_queue" | "review" | "conflicts" | "attention" | "resend" | "resend_at_current_prices" | "discard" | "restore_conflict" | "dashboard" | "review_many" | "export_orders" | "waiting_changes";
+export type Command = "app_info" | "sign_in" | "sign_out" | "sync_now" | "set_paused" | "sync_status" | "search" | "record" | "related" | "save" | "delete_record" | "review_queue" | "review" | "conflicts" | "attention" | "resend" | "resend_at_current_prices" | "discard" | "restore_conflict" | "dashboard" | "review_many" | "export_orders" | "waiting_changes" | "customer_card" | "open_link";
 
 /** The payload of the "sync-state" event. */
 export type SyncState = { "state": "idle" } | { "state": "offline", since_ms: number, next_probe_ms: number, } | { "state": "syncing", rows: number, percent: number, } | { "state": "up_to_date", last_ok_ms: number, } | { "state": "failed", error: string, retry_at_ms: number, } | { "state": "sign_in_needed", reason: string, } | { "state": "paused" };
@@ -15,14 +15,39 @@ export type AppInfo = { server: string | null, server_locked: boolean, signed_in
 
 export type UiError = { code: string, message: string, };
 
-export type AttentionItem = { mutation_id: string, entity: string, id: string, op: "put" | "delete", fields: Record<string, unknown>, code: string, reason: string, rejected_at_ms: number, };
+export type AttentionItem = { mutation_id: string, entity: string, id: string, op: "put" | "delete", fields: Record<string, unknown>, code: string, reason: string, rejected_at_ms: number, 
+/**
+ * The record in people's words ("customer Olsen Bakery", "visit for Olsen Bakery");
+ * filled by `Engine::attention`.
+ */
+what: string, 
+/**
+ * The fields a person can fix by typing (not references, not server-set), with their
+ * labels; filled by `Engine::attention`.
+ */
+fixable: Array<FieldLabel>, };
+
+export type FieldLabel = { field: string, label: string, };
 
 export type ConflictEntry = { conflict_id: string, entity: string, id: string, field: string, kept: unknown, overwritten: unknown, kept_by: string, overwritten_by: string, at: string, 
 /**
  * What names the record for people (its name, title, code or number), from this
  * profile or, for a deleted record, from the values the conflict kept.
  */
-record_name: string | null, };
+record_name: string | null, 
+/**
+ * The record in people's words ("customer Olsen Bakery").
+ */
+what: string, 
+/**
+ * The field's label ("Phone"), or "the whole record" for a delete that won.
+ */
+field_label: string, 
+/**
+ * The kept and the overwritten values in people's words (a referenced record by its
+ * name, money in units, "yes"/"no", "empty").
+ */
+kept_text: string, overwritten_text: string, };
 
 export type ReviewItem = { id: string, status: string, order_date: string, customer_id: string, customer: string, rep_id: string, rep: string, lines: number, total_cents: number, 
 /**
@@ -83,3 +108,57 @@ pending: number,
  * Changes the server refused, waiting for their owner to fix or discard.
  */
 needs_attention: number, };
+
+export type CustomerCard = { customer: Record<string, unknown> & { id: string }, 
+/**
+ * The customer's price list by name, and the currency its prices are in.
+ */
+price_list: string | null, currency: string | null, credit_limit_cents: number | null, 
+/**
+ * Open invoices, plus orders sent for approval, approved or delivered that no invoice
+ * bills yet.
+ */
+open_balance_cents: number, 
+/**
+ * The credit limit less the open balance (negative: over the limit); `None` without a
+ * limit.
+ */
+available_credit_cents: number | null, 
+/**
+ * The latest orders, newest first.
+ */
+recent_orders: Array<CardOrder>, 
+/**
+ * The latest visits, newest first.
+ */
+visits: Array<CardVisit>, 
+/**
+ * Billing addresses first, then shipping.
+ */
+addresses: Array<Record<string, unknown> & { id: string }>, contacts: Array<Record<string, unknown> & { id: string }>, 
+/**
+ * Invoices with an amount still open, the earliest due first.
+ */
+open_invoices: Array<Record<string, unknown> & { id: string }>, 
+/**
+ * The customer's fields whose value the current user set and a later edit replaced.
+ */
+overwritten: Array<Overwritten>, };
+
+export type CardOrder = { id: string, status: string, order_date: string, total_cents: number, lines: number, };
+
+export type CardVisit = { id: string, visited_at: string, outcome: string | null, notes: string | null, 
+/**
+ * Who made the visit ("" when that user is not visible here).
+ */
+rep: string, };
+
+export type Overwritten = { field: string, label: string, 
+/**
+ * Who made the edit that was kept.
+ */
+by: string, 
+/**
+ * The value the current user had set, in people's words.
+ */
+yours: string, };

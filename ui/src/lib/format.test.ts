@@ -1,5 +1,5 @@
 import { describe, expect, test } from "vitest";
-import { dateTime, fieldText, humanTime, localDate, outcomeLabel, relativeTime, statusLabel, weekLabel } from "./format";
+import { amount, dateTime, fieldText, humanTime, localDate, outcomeLabel, relativeTime, statusLabel, weekLabel } from "./format";
 
 describe("localDate", () => {
   test("is the day on the local wall clock, late in the evening too", () => {
@@ -70,4 +70,13 @@ describe("humanTime", () => {
 test("statusLabel reads an order's status in words, and keeps an unknown one", () => {
   expect(statusLabel("submitted")).toBe("Submitted");
   expect(statusLabel("on_hold")).toBe("on_hold");
+});
+
+describe("amount", () => {
+  test("shows money in the price list's currency, and the number alone without one", () => {
+    expect(amount(123450, "NOK")).toBe("NOK 1,234.50");
+    expect(amount(-500, "EUR")).toBe("-EUR 5.00");
+    expect(amount(123450, null)).toBe("1,234.50");
+    expect(amount(99, "points")).toBe("0.99 points");
+  });
 });

@@ -96,3 +96,18 @@ export function statusLabel(value: unknown): string {
 export function plural(n: number, noun: string): string {
   return `${n} ${noun}${n === 1 ? "" : "s"}`;
 }
+
+/// Money in cents in the price list's currency: "NOK 1,234.50"; without a known currency,
+/// the number alone.
+export function amount(cents: number, currency?: string | null): string {
+  const units = cents / 100;
+  if (currency) {
+    try {
+      return new Intl.NumberFormat("en", { style: "currency", currency, currencyDisplay: "code" }).format(units).replace(/\u00a0/g, " ");
+    } catch {
+      // Not an ISO 4217 code: say it after the number.
+      return `${units.toLocaleString("en", { minimumFractionDigits: 2, maximumFractionDigits: 2 })} ${currency}`;
+    }
+  }
+  return units.toLocaleString("en", { minimumFractionDigits: 2, maximumFractionDigits: 2 });
+}

@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, test } from "vitest";
 import { userEvent } from "vitest/browser";
 import { render } from "vitest-browser-svelte";
-import type { Row } from "../lib/backend";
+import type { CustomerCard, Row } from "../lib/backend";
 import { argsOf, clearMocks, deferred, fail, fakeBackend, settled, type Args } from "../test/ipc";
 import Customers from "./Customers.svelte";
 
@@ -32,9 +32,34 @@ function names(screen: Screen): (string | null | undefined)[] {
 
 afterEach(() => clearMocks());
 
+/// The card of `customer` with nothing around it, then `extra`.
+function cardOf(customer: Row | undefined, extra: Partial<CustomerCard> = {}): CustomerCard {
+  if (!customer) return fail("not_found", "There is no such customer.");
+  return {
+    customer: { ...customer },
+    price_list: null,
+    currency: null,
+    credit_limit_cents: null,
+    open_balance_cents: 0,
+    available_credit_cents: null,
+    recent_orders: [],
+    visits: [],
+    addresses: [],
+    contacts: [],
+    open_invoices: [],
+    overwritten: [],
+    ...extra,
+  };
+}
+
+/// The card handler over `customers`, as the engine reads it.
+function cards(customers: Row[], extra: Partial<CustomerCard> = {}) {
+  return (a: Args) => cardOf(customers.find((c) => c.id === a["id"]), extra);
+}
+
 describe("Customers", () => {
   test("rows are reached with the keyboard: Tab into the list, arrows between rows, Enter opens", async () => {
-    fakeBackend({ search: (a) => search(CUSTOMERS, a), related: () => [] });
+    fakeBackend({ search: (a) => search(CUSTOMERS, a), customer_card: cards(CUSTOMERS) });
     const screen = await render(Customers);
     await expect.poll(() => names(screen).length).toBe(4);
 
@@ -127,34 +152,74 @@ describe("Customers", () => {
     await expect.element(screen.getByRole("alert")).not.toBeInTheDocument();
   });
 
-  test("opening a customer shows its contacts and only the invoices still open", async () => {
+  test("the card shows orders, visits, credit in the list's currency, addresses, contacts and open invoices", async () => {
     const calls = fakeBackend({
       search: (a) => search(CUSTOMERS, a),
-      related: (a) =>
-        a["entity"] === "contacts"
-          ? [{ id: "k1", customer_id: "c1", name: "Kari Olsen", job_title: "Owner", phone: "+47 5555 0102" }]
-          : [
-              { id: "i1", customer_id: "c1", number: "INV-1", open_cents: 0, due_on: "2025-05-01" },
-              { id: "i2", customer_id: "c1", number: "INV-2", open_cents: 123456, due_on: "2025-07-01" },
-            ],
+      customer_card: cards(CUSTOMERS, {
+        price_list: "Retail 2025",
+        currency: "NOK",
+        credit_limit_cents: 500000,
+        open_balance_cents: 523456,
+        available_credit_cents: -23456,
+        recent_orders: [
+          { id: "o2", status: "approved", order_date: "2025-06-10", total_cents: 120000, lines: 3 },
+          { id: "o1", status: "draft", order_date: "2025-05-02", total_cents: 5000, lines: 1 },
+        ],
+        visits: [{ id: "v1", visited_at: "2025-06-09T08:30:00Z", outcome: "follow_up", notes: "Wants the winter range", rep: "rep1" }],
+        addresses: [
+          { id: "a1", customer_id: "c1", kind: "billing", street: "Bryggen 1", postal_code: "5003", city: "Bergen", country: "Norway" },
+          { id: "a2", customer_id: "c1", kind: "shipping", street: "Kaien 7", postal_code: null, city: "Bergen", country: null },
+        ],
+        contacts: [{ id: "k1", customer_id: "c1", name: "Kari Olsen", job_title: "Owner", phone: "+47 5555 0102" }],
+        open_invoices: [{ id: "i2", customer_id: "c1", number: "INV-2", open_cents: 123456, due_on: "2025-07-01" }],
+      }),
+      open_link: () => null,
     });
     const screen = await render(Customers);
 
     await screen.getByRole("row", { name: /Olsen Bakery/ }).click();
 
     await expect.element(screen.getByRole("heading", { name: "Olsen Bakery" })).toBeVisible();
-    await expect.element(screen.getByText("Kari Olsen — Owner +47 5555 0102")).toBeVisible();
-    await expect.element(screen.getByText("INV-2: 1,234.56 open, due 2025-07-01")).toBeVisible();
-    expect(screen.getByText(/INV-1/).elements()).toHaveLength(0);
-    expect(argsOf(calls, "related")).toEqual([
-      { entity: "contacts", field: "customer_id", value: "c1" },
-      { entity: "invoices", field: "customer_id", value: "c1" },
+    await expect.element(screen.getByTestId("customer-price-list")).toHaveTextContent("Retail 2025 (NOK)");
+    await expect.element(screen.getByText("NOK 5,000.00")).toBeVisible();
+    await expect.element(screen.getByTestId("available-credit")).toHaveTextContent("-NOK 234.56");
+    const orders = screen.getByTestId("card-order");
+    await expect.element(orders.nth(0)).toHaveTextContent("2025-06-10");
+    await expect.element(orders.nth(0)).toHaveTextContent("Approved");
+    await expect.element(orders.nth(0)).toHaveTextContent("NOK 1,200.00");
+    await expect.element(orders.nth(1)).toHaveTextContent("Draft");
+    await expect.element(screen.getByTestId("card-visit")).toHaveTextContent("rep1 · Follow up");
+    await expect.element(screen.getByTestId("card-address").nth(0)).toHaveTextContent("Billing: Bryggen 1, 5003 Bergen, Norway");
+    await expect.element(screen.getByTestId("card-address").nth(1)).toHaveTextContent("Shipping: Kaien 7, Bergen");
+    await expect.element(screen.getByText("Kari Olsen — Owner · +47 5555 0102")).toBeVisible();
+    await expect.element(screen.getByText("INV-2: NOK 1,234.56 open, due 2025-07-01")).toBeVisible();
+    expect(argsOf(calls, "customer_card").at(-1)).toEqual({ id: "c1" });
+
+    // Phone and e-mail open the computer's phone and mail apps.
+    await screen.getByTestId("customer-phone").click();
+    await screen.getByTestId("customer-email").click();
+    expect(argsOf(calls, "open_link")).toEqual([
+      { kind: "phone", value: "+47 5555 0101" },
+      { kind: "email", value: "post@olsen.no" },
     ]);
+  });
+
+  test("a field a later edit overwrote is marked, saying who changed it and what was mine", async () => {
+    fakeBackend({
+      search: (a) => search(CUSTOMERS, a),
+      customer_card: cards(CUSTOMERS, { overwritten: [{ field: "phone", label: "Phone", by: "rep2", yours: "+47 1111" }] }),
+    });
+    const screen = await render(Customers);
+    await screen.getByRole("row", { name: /Olsen Bakery/ }).click();
+
+    await expect.element(screen.getByTestId("marker-phone")).toBeVisible();
+    await expect.element(screen.getByTestId("overwritten")).toHaveTextContent("Phone was changed by rep2 after your edit; yours was “+47 1111”.");
+    expect(screen.getByTestId("marker-email").elements()).toHaveLength(0);
   });
 
   test("an archived customer is marked in the list and says why orders cannot go ahead", async () => {
     const archived = CUSTOMERS.map((c) => (c.id === "c2" ? { ...c, active: false } : c));
-    fakeBackend({ search: (a) => search(archived, a), related: () => [] });
+    fakeBackend({ search: (a) => search(archived, a), customer_card: cards(archived) });
     const screen = await render(Customers);
     await expect.poll(() => names(screen)).toContain("Berg Hardware\u00a0(archived)");
     await screen.getByRole("row", { name: /Berg Hardware/ }).click();
@@ -171,7 +236,7 @@ describe("Customers", () => {
       const customers = CUSTOMERS.map((c) => ({ ...c, notes: null }));
       const calls = fakeBackend({
         search: (a) => search(customers, a).map((c) => ({ ...c })),
-        related: () => [],
+        customer_card: cards(customers),
         save:
           save ??
           ((a) => {

@@ -4,7 +4,7 @@ import type { AttentionItem, Conflict, SyncStatus } from "../lib/backend";
 import { argsOf, clearMocks, fail, fakeBackend, type Handler } from "../test/ipc";
 import SyncPanel from "./SyncPanel.svelte";
 
-const OUTSIDE = "visits: customer C-001 is outside your territories.";
+const OUTSIDE = "This change would put the visit outside your territories or team, which you may not do; fix it and resend.";
 
 const VISIT: AttentionItem = {
   mutation_id: "m1",
@@ -15,6 +15,12 @@ const VISIT: AttentionItem = {
   code: "forbidden",
   reason: OUTSIDE,
   rejected_at_ms: 1_750_000_000_000,
+  what: "visit for Fjord Foods",
+  fixable: [
+    { field: "outcome", label: "Outcome" },
+    { field: "notes", label: "Notes" },
+    { field: "visited_at", label: "Visited at" },
+  ],
 };
 
 const PHONE: AttentionItem = {
@@ -24,8 +30,10 @@ const PHONE: AttentionItem = {
   op: "put",
   fields: { phone: "+47 5555" },
   code: "bad_input",
-  reason: "customers.phone is too short.",
+  reason: "The phone number is too short.",
   rejected_at_ms: 1_750_000_100_000,
+  what: "customer Fjord Foods",
+  fixable: [{ field: "phone", label: "Phone" }],
 };
 
 function status(needsAttention: number): SyncStatus {
@@ -68,9 +76,12 @@ describe("SyncPanel: needs attention", () => {
 
     const item = screen.getByTestId("attention-item");
     await expect.element(item.getByTestId("attention-reason")).toHaveTextContent(OUTSIDE);
-    await expect.element(item.getByLabelText("outcome")).toHaveValue("follow_up");
-    await expect.element(item.getByLabelText("notes")).toHaveValue("Met the buyer");
-    await expect.element(item.getByLabelText("customer_id")).toHaveValue("c1");
+    // The record in words, not its type and id; a reference is not offered as a box to type in.
+    await expect.element(item.getByTestId("attention-what")).toHaveTextContent("Changing visit for Fjord Foods");
+    expect(item.element().textContent).not.toMatch(/visits|v1/);
+    expect(item.getByLabelText("Customer").elements()).toHaveLength(0);
+    await expect.element(item.getByLabelText("Outcome")).toHaveValue("follow_up");
+    await expect.element(item.getByLabelText("Notes")).toHaveValue("Met the buyer");
   });
 
   test("resending sends only the fields the user changed, and the item leaves the list", async () => {
@@ -78,8 +89,8 @@ describe("SyncPanel: needs attention", () => {
     const { screen, onChanged } = await panel([VISIT]);
     const item = screen.getByTestId("attention-item");
 
-    await item.getByLabelText("outcome").fill("not_met");
-    await item.getByLabelText("notes").fill("Met the buyer");
+    await item.getByLabelText("Outcome").fill("not_met");
+    await item.getByLabelText("Notes").fill("Met the buyer");
     await item.getByRole("button", { name: "Resend with 1 fix" }).click();
 
     await expect.element(screen.getByText("Nothing was rejected.")).toBeVisible();
@@ -109,34 +120,34 @@ describe("SyncPanel: needs attention", () => {
     const { screen } = await panel([VISIT]);
     const item = screen.getByTestId("attention-item");
 
-    await item.getByLabelText("outcome").fill("maybe");
+    await item.getByLabelText("Outcome").fill("maybe");
     await item.getByRole("button", { name: "Resend with 1 fix" }).click();
 
     await expect.element(screen.getByRole("alert")).toHaveTextContent(REFUSED);
-    await expect.element(item.getByLabelText("outcome")).toHaveValue("maybe");
+    await expect.element(item.getByLabelText("Outcome")).toHaveValue("maybe");
   });
 
   test("typing survives the list being re-read when the sync state changes", async () => {
     const calls = backend([VISIT]);
     const { screen } = await panel([VISIT]);
     const item = screen.getByTestId("attention-item");
-    await item.getByLabelText("notes").fill("Met the buyer; wants the winter range");
+    await item.getByLabelText("Notes").fill("Met the buyer; wants the winter range");
 
     await screen.rerender({ status: { ...status(1), summary: "Syncing…" } });
     await expect.element(screen.getByTestId("sync-state")).toHaveTextContent("Syncing…");
     await expect.poll(() => argsOf(calls, "attention").length).toBe(2);
 
-    await expect.element(item.getByLabelText("notes")).toHaveValue("Met the buyer; wants the winter range");
+    await expect.element(item.getByLabelText("Notes")).toHaveValue("Met the buyer; wants the winter range");
     await expect.element(item.getByRole("button", { name: "Resend with 1 fix" })).toBeVisible();
   });
 
   test("a rejected delete has nothing to fix: it can only be resent or discarded", async () => {
-    const deletion: AttentionItem = { ...PHONE, mutation_id: "m3", op: "delete", fields: {}, reason: "Customers cannot be deleted by a rep." };
+    const deletion: AttentionItem = { ...PHONE, mutation_id: "m3", op: "delete", fields: {}, fixable: [], reason: "As a rep you may not delete customers." };
     backend([deletion]);
     const { screen } = await panel([deletion]);
 
     const item = screen.getByTestId("attention-item");
-    await expect.element(item).toHaveTextContent("Deleting customers");
+    await expect.element(item).toHaveTextContent("Deleting customer Fjord Foods");
     expect(item.getByRole("textbox").elements()).toHaveLength(0);
     await expect.element(item.getByRole("button", { name: "Resend" })).toBeVisible();
     await expect.element(item.getByRole("button", { name: "Discard" })).toBeVisible();
@@ -153,6 +164,8 @@ describe("SyncPanel: fixing a rejection in one step", () => {
     code: "price_changed",
     reason: "2 lines have a new price since the order was taken; accept the new prices and resend.",
     rejected_at_ms: 1_750_000_200_000,
+    what: "order for Fjord Foods",
+    fixable: [{ field: "status", label: "Status" }],
   };
 
   test("an order refused at yesterday's prices offers one button, not a status box", async () => {
@@ -198,9 +211,26 @@ describe("SyncPanel: conflicts", () => {
     overwritten_by: "rep1",
     at: "2025-06-15T08:00:00.000Z",
     record_name: "Fjord Foods",
+    what: "customer Fjord Foods",
+    field_label: "Phone",
+    kept_text: "+47 222",
+    overwritten_text: "+47 111",
   };
-  const theirs: Conflict = { ...base, conflict_id: "k2", kept_by: "rep1", overwritten_by: "rep2", kept: "+47 111", overwritten: "+47 222" };
-  const deleted: Conflict = { ...base, conflict_id: "k3", field: "*", kept: null, overwritten: { name: "Ola Nordmann" }, kept_by: "rep2", record_name: "Ola Nordmann" };
+  const theirs: Conflict = { ...base, conflict_id: "k2", kept_by: "rep1", overwritten_by: "rep2", kept: "+47 111", overwritten: "+47 222", kept_text: "+47 111", overwritten_text: "+47 222" };
+  const deleted: Conflict = {
+    ...base,
+    conflict_id: "k3",
+    entity: "contacts",
+    field: "*",
+    kept: null,
+    overwritten: { name: "Ola Nordmann" },
+    kept_by: "rep2",
+    record_name: "Ola Nordmann",
+    what: "contact Ola Nordmann",
+    field_label: "the whole record",
+    kept_text: "deleted",
+    overwritten_text: "its last values",
+  };
 
   test("a conflict names the record, and my overwritten value comes back in one click", async () => {
     const calls = backend([], { conflicts: () => [base, theirs, deleted], restore_conflict: () => null });
@@ -208,7 +238,12 @@ describe("SyncPanel: conflicts", () => {
     const rows = screen.getByTestId("conflict-row");
     await expect.poll(() => rows.elements().length).toBe(3);
 
-    await expect.element(rows.nth(0)).toHaveTextContent("Fjord Foods");
+    // The record by its name, the field by its label, each value with who made it; no ids.
+    await expect.element(rows.nth(0)).toHaveTextContent("customer Fjord Foods");
+    await expect.element(rows.nth(0)).toHaveTextContent("Phone");
+    await expect.element(rows.nth(0)).toHaveTextContent("+47 222 by rep2");
+    await expect.element(rows.nth(0)).toHaveTextContent("+47 111 by rep1");
+    expect(rows.nth(0).element().textContent).not.toMatch(/customers|phone|c1/);
     expect(rows.nth(1).getByRole("button").elements()).toHaveLength(0);
     await expect.element(rows.nth(2)).toHaveTextContent("the whole record");
     await expect.element(rows.nth(2).getByRole("button", { name: "Bring it back" })).toBeVisible();
