@@ -1,32 +1,20 @@
 fn main() {
-    // The app's own commands; capabilities/default.json grants exactly these to the UI.
-    let commands = &[
-        "app_info",
-        "sign_in",
-        "sign_out",
-        "sync_now",
-        "set_paused",
-        "sync_status",
-        "search",
-        "record",
-        "related",
-        "save",
-        "delete_record",
-        "review_queue",
-        "review",
-        "conflicts",
-        "attention",
-        "resend",
-        "resend_at_current_prices",
-        "restore_conflict",
-        "discard",
-        "dashboard",
-        "review_many",
-        "export_orders",
-        "waiting_changes",
-        "customer_card",
-        "open_link",
-    ];
+    // The app's own commands, read from the one list in src/commands.rs (`all_commands!`);
+    // capabilities/default.json grants exactly these to the UI (a test checks it).
+    println!("cargo:rerun-if-changed=src/commands.rs");
+    let source = std::fs::read_to_string("src/commands.rs").expect("src/commands.rs");
+    let list = source
+        .split_once("$then!(")
+        .and_then(|(_, rest)| rest.split_once(')'))
+        .map(|(list, _)| list)
+        .expect("the all_commands! macro in src/commands.rs");
+    let names: Vec<&'static str> = list
+        .split(',')
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+        .map(|n| &*Box::leak(n.to_string().into_boxed_str()))
+        .collect();
+    let commands: &'static [&'static str] = Box::leak(names.into_boxed_slice());
     tauri_build::try_build(
         tauri_build::Attributes::new().app_manifest(tauri_build::AppManifest::new().commands(commands)),
     )

@@ -24,7 +24,9 @@ export default defineConfig({
       screenshotDirectory: "test-results/screenshots",
       // Without the sandbox (--no-sandbox), which Chromium refuses to run as root in;
       // scripts/test.sh runs as root on a fresh machine. The pages are our own code.
-      provider: playwright({ launchOptions: { executablePath, chromiumSandbox: false } }),
+      // In a time zone far from UTC, so a screen that used the computer's local date where
+      // the pricing day belongs (docs/sync-protocol.md) shows it near midnight.
+      provider: playwright({ launchOptions: { executablePath, chromiumSandbox: false }, contextOptions: { timezoneId: "Pacific/Auckland" } }),
       instances: [{ browser: "chromium" }],
     },
   },

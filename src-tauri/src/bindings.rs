@@ -7,7 +7,7 @@ use fieldsync_client::profiles::ProfileSummary;
 use fieldsync_client::schedule::SyncState;
 use fieldsync_client::{
     AttentionItem, BulkReview, CardOrder, CardVisit, ConflictEntry, CustomerCard, Dashboard, FieldLabel, Laptop,
-    Overwritten, RepWeeks, ReviewItem, Status, TopCustomer,
+    Overwritten, PickerProduct, RepWeeks, ReviewItem, Status, TopCustomer,
 };
 use ts_rs::TS;
 
@@ -42,6 +42,7 @@ fn render() -> String {
         BulkReview::decl(),
         ProfileSummary::decl(),
         CustomerCard::decl(),
+        PickerProduct::decl(),
         CardOrder::decl(),
         CardVisit::decl(),
         Overwritten::decl(),

@@ -4,7 +4,8 @@
 use fieldsync_client::profiles::ProfileSummary;
 use fieldsync_client::schedule::SyncState;
 use fieldsync_client::{
-    BulkReview, ClientError, ConflictEntry, CustomerCard, Dashboard, Object, ReviewFilter, ReviewItem, Status,
+    BulkReview, ClientError, ConflictEntry, CustomerCard, Dashboard, Object, PickerProduct, ReviewFilter, ReviewItem,
+    Status,
 };
 use fieldsync_protocol::wire::UserInfo;
 use serde::Serialize;
@@ -12,31 +13,41 @@ use tauri::{AppHandle, State};
 
 use crate::shell::{open_engine, start_background, with_background, App};
 
-/// The one error shape every command returns: a stable code and a sentence for people.
+/// The one error shape every command returns: a stable code the UI chooses its words and
+/// actions by, the engine's or server's sentence for people, and details (the HTTP status,
+/// the field) where they apply. The code is the server's (`ErrorCode`, e.g.
+/// `wrong_credentials`, `price_changed`) for a refusal, else one of the engine's own:
+/// `bad_input`, `not_found`, `not_signed_in`, `unreachable`, `internal`.
 #[derive(Debug, Serialize, ts_rs::TS)]
 pub struct UiError {
-    code: &'static str,
+    code: String,
     message: String,
+    details: std::collections::BTreeMap<String, String>,
+}
+
+impl UiError {
+    fn new(code: &str, message: impl Into<String>) -> UiError {
+        UiError { code: code.to_string(), message: message.into(), details: Default::default() }
+    }
 }
 
 impl From<ClientError> for UiError {
     fn from(e: ClientError) -> Self {
-        let code = match &e {
-            ClientError::BadInput(_) => "bad_input",
-            ClientError::NotFound(_) => "not_found",
-            ClientError::NotSignedIn(_) => "not_signed_in",
-            ClientError::Server { .. } => "server",
-            ClientError::Unavailable(_) => "unreachable",
-            ClientError::Storage(_) | ClientError::Internal(_) => "internal",
-        };
-        let message = match e {
-            ClientError::Server { code, message, .. } if code == "wrong_credentials" => message,
-            ClientError::Unavailable(_) => {
-                "The server cannot be reached; check the address and your connection, then try again.".to_string()
+        let message = e.to_string();
+        match e {
+            ClientError::Server { status, code, mutation_id, .. } => {
+                let mut details = std::collections::BTreeMap::from([("status".to_string(), status.to_string())]);
+                if let Some(id) = mutation_id {
+                    details.insert("mutation_id".into(), id.to_string());
+                }
+                UiError { code, message, details }
             }
-            other => other.to_string(),
-        };
-        UiError { code, message }
+            ClientError::BadInput(_) => UiError::new("bad_input", message),
+            ClientError::NotFound(_) => UiError::new("not_found", message),
+            ClientError::NotSignedIn(_) => UiError::new("not_signed_in", message),
+            ClientError::Unavailable(_) => UiError::new("unreachable", message),
+            ClientError::Storage(_) | ClientError::Internal(_) => UiError::new("internal", message),
+        }
     }
 }
 
@@ -71,6 +82,7 @@ macro_rules! all_commands {
             export_orders,
             waiting_changes,
             customer_card,
+            picker_products,
             open_link
         )
     };
@@ -93,6 +105,9 @@ pub struct AppInfo {
     signed_in: bool,
     user: Option<String>,
     role: Option<String>,
+    /// The pricing day (`YYYY-MM-DD`) by which prices and promotions are shown: the one the
+    /// engine and the server price by, not this computer's local date.
+    pricing_day: String,
 }
 
 #[tauri::command]
@@ -110,6 +125,7 @@ pub async fn app_info(app: State<'_, App>) -> Res<AppInfo> {
         signed_in: reader.signed_in()?,
         user: store.meta("user")?,
         role: store.meta("role")?,
+        pricing_day: reader.pricing_day(),
     })
 }
 
@@ -126,7 +142,7 @@ pub async fn sign_in(
         _ => server.trim().to_string(),
     };
     if server.is_empty() || user.trim().is_empty() {
-        return Err(UiError { code: "bad_input", message: "Enter the server address and your user name.".into() });
+        return Err(UiError::new("bad_input", "Enter the server address and your user name."));
     }
     let user = user.trim();
     let (dir, created) = app.profiles.dir_for(&server, user)?;
@@ -279,17 +295,11 @@ fn filter(status: Option<String>, rep: Option<String>, from: Option<String>, to:
     ReviewFilter { status: given(status), rep: given(rep), from: given(from), to: given(to) }
 }
 
-/// Today's date on this computer's clock (UTC), as the registry writes dates.
-fn today() -> String {
-    fieldsync_protocol::time::date_from_days(
-        fieldsync_protocol::time::Clock::now_ms(&fieldsync_protocol::time::SystemClock).div_euclid(86_400_000),
-    )
-}
-
 /// The manager's dashboard, from the local store (works offline).
 #[tauri::command]
 pub async fn dashboard(app: State<'_, App>) -> Res<Dashboard> {
-    Ok(app.reader.lock().unwrap_or_else(|p| p.into_inner()).dashboard(&today())?)
+    let reader = app.reader.lock().unwrap_or_else(|p| p.into_inner());
+    Ok(reader.dashboard(&reader.pricing_day())?)
 }
 
 /// Approves or rejects the selected orders with one comment.
@@ -317,12 +327,15 @@ pub async fn export_orders(
     to: Option<String>,
 ) -> Res<String> {
     use tauri::Manager;
-    let csv = app.reader.lock().unwrap_or_else(|p| p.into_inner()).orders_csv(&filter(status, rep, from, to))?;
-    let folder = handle.path().download_dir().or_else(|_| handle.path().home_dir()).map_err(|_| UiError {
-        code: "internal",
-        message: "There is no Downloads folder to save the file in.".into(),
-    })?;
-    let today = today();
+    let (csv, today) = {
+        let reader = app.reader.lock().unwrap_or_else(|p| p.into_inner());
+        (reader.orders_csv(&filter(status, rep, from, to))?, reader.pricing_day())
+    };
+    let folder = handle
+        .path()
+        .download_dir()
+        .or_else(|_| handle.path().home_dir())
+        .map_err(|_| UiError::new("internal", "There is no Downloads folder to save the file in."))?;
     let path = (1..)
         .map(|n| match n {
             1 => folder.join(format!("fieldsync-orders-{today}.csv")),
@@ -330,12 +343,11 @@ pub async fn export_orders(
         })
         .find(|p| !p.exists())
         .expect("some name is free");
-    std::fs::write(&path, csv).map_err(|e| UiError {
-        code: "internal",
-        message: format!(
-            "The file could not be saved in {}: {e}. Check there is space and try again.",
-            folder.display()
-        ),
+    std::fs::write(&path, csv).map_err(|e| {
+        UiError::new(
+            "internal",
+            format!("The file could not be saved in {}: {e}. Check there is space and try again.", folder.display()),
+        )
     })?;
     Ok(path.display().to_string())
 }
@@ -411,20 +423,32 @@ pub async fn customer_card(app: State<'_, App>, id: String) -> Res<CustomerCard>
     Ok(app.reader.lock().unwrap_or_else(|p| p.into_inner()).customer_card(&id, CARD_ROWS)?)
 }
 
+/// Products for an order of `customer_id`, with its price today and the stock available.
+#[tauri::command]
+pub async fn picker_products(
+    app: State<'_, App>,
+    customer_id: String,
+    query: String,
+    limit: Option<usize>,
+) -> Res<Vec<PickerProduct>> {
+    let reader = app.reader.lock().unwrap_or_else(|p| p.into_inner());
+    Ok(reader.picker_products(&customer_id, &query, limit.unwrap_or(20))?)
+}
+
 /// Calls a phone number or writes an e-mail with the computer's own apps.
 #[tauri::command]
 pub async fn open_link(handle: AppHandle, kind: String, value: String) -> Res<()> {
     use tauri_plugin_opener::OpenerExt;
-    let url = contact_url(&kind, &value).ok_or_else(|| UiError {
-        code: "bad_input",
-        message: format!(
-            "“{value}” does not look like a {kind} that can be opened; check it in the customer's details."
-        ),
+    let url = contact_url(&kind, &value).ok_or_else(|| {
+        UiError::new(
+            "bad_input",
+            format!("“{value}” does not look like a {kind} that can be opened; check it in the customer's details."),
+        )
     })?;
-    handle.opener().open_url(url, None::<&str>).map_err(|e| UiError {
-        code: "internal",
-        message: format!("This computer has no app to open it ({e}); copy it instead."),
-    })
+    handle
+        .opener()
+        .open_url(url, None::<&str>)
+        .map_err(|e| UiError::new("internal", format!("This computer has no app to open it ({e}); copy it instead.")))
 }
 
 /// `tel:` or `mailto:` for a phone number or an address, or `None` when the value is not

@@ -129,3 +129,66 @@ async fn an_impossible_quantity_is_refused_when_written_and_when_submitted() {
     assert!(results[0]["reason"].as_str().unwrap().contains("quantity -1000"), "{results:?}");
     assert_eq!(on_server(&srv, &order).0, "draft");
 }
+
+/// The pricing day is the server's UTC date, on both sides: a rep whose laptop clock runs
+/// three hours fast (it believes tomorrow has begun) takes an order at 23:00 UTC at today's
+/// price, and the server accepts it; once midnight UTC has passed, tomorrow's promotion
+/// applies on both sides.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_pricing_day_is_the_servers_utc_date_for_engine_and_server_across_midnight() {
+    use fieldsync_protocol::time::{date_from_days, DAY_MS};
+    let srv = TestServer::demo().await;
+    const HOUR: i64 = 3_600_000;
+    let now = srv.clock.now_ms_for_tests();
+    let day = now.div_euclid(DAY_MS) + 1;
+    srv.clock.advance(day * DAY_MS + 23 * HOUR - now);
+    let fast = std::sync::Arc::new(crate::support::SkewedClock { base: srv.clock.clone(), skew_ms: 3 * HOUR });
+    let mut rep1 = srv.client_with("rep1", |o| o.clock = fast).await;
+    rep1.sync().await;
+    let customer = customer_on_list(&rep1, "STD");
+    let list = rep1.get("customers", &customer).unwrap()["price_list_id"].as_str().unwrap().to_string();
+    // A product on the customer's list with no promotion of its own.
+    let promoted: Vec<_> = rep1.list("promotions").into_iter().map(|p| p["product_id"].clone()).collect();
+    let product = rep1
+        .list("price_list_items")
+        .into_iter()
+        .find(|i| i["price_list_id"] == list.as_str() && !promoted.contains(&i["product_id"]))
+        .expect("an unpromoted product")["product_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // A promotion that starts tomorrow (UTC).
+    srv.with_db(|tx| {
+        let reg = srv.config.registry.clone();
+        let def = reg.get("promotions").unwrap();
+        let values = vec![
+            json!(product),
+            json!("Midnight deal"),
+            json!(20.0),
+            json!(date_from_days(day + 1)),
+            json!(date_from_days(day + 30)),
+        ];
+        fieldsync_server::records::upsert(tx, def, &uuid::Uuid::now_v7().to_string(), &values).unwrap();
+    });
+    rep1.sync().await;
+    assert_eq!(rep1.engine.pricing_day(), date_from_days(day), "the laptop prices by the server's day");
+
+    let take_order = |rep1: &mut TestClient| {
+        let order = rep1.create("orders", &[("customer_id", &customer)]);
+        let line = rep1.create("order_lines", &[("order_id", &order), ("product_id", &product), ("quantity", "2")]);
+        rep1.set("orders", &order, &[("status", "submitted")]);
+        (order, rep1.get("order_lines", &line).unwrap()["discount_pct"].as_f64().unwrap_or(0.0))
+    };
+    let (before, discount) = take_order(&mut rep1);
+    assert_eq!(discount, 0.0, "tomorrow's promotion does not run yet");
+    assert_eq!(rep1.sync().await.rejected, 0, "{:?}", rep1.engine.attention().unwrap());
+    assert_eq!(on_server(&srv, &before).0, "submitted");
+
+    srv.clock.advance(2 * HOUR); // 01:00 UTC: the new day
+    rep1.sync().await;
+    assert_eq!(rep1.engine.pricing_day(), date_from_days(day + 1));
+    let (after, discount) = take_order(&mut rep1);
+    assert_eq!(discount, 20.0, "the promotion runs from midnight UTC");
+    assert_eq!(rep1.sync().await.rejected, 0, "{:?}", rep1.engine.attention().unwrap());
+    assert_eq!(on_server(&srv, &after).0, "submitted");
+}

@@ -1,9 +1,10 @@
-import { afterEach, describe, expect, test } from "vitest";
+import { afterEach, describe, expect, test, vi } from "vitest";
 import { userEvent } from "vitest/browser";
 import { cleanup, render } from "vitest-browser-svelte";
 import { api, type AppInfo, type Conflict, type SyncStatus } from "./lib/backend";
 import { emit } from "@tauri-apps/api/event";
-import { argsOf, clearMocks, fail, fakeBackend, settled, type Handler } from "./test/ipc";
+import { argsOf, clearMocks, fail, fakeBackend, localReads, settled, type Handler } from "./test/ipc";
+import { expectAccessible } from "./test/axe";
 import App from "./App.svelte";
 
 // The app stops listening to sync-state events as it unmounts, through the fake IPC:
@@ -15,7 +16,7 @@ afterEach(async () => {
 });
 
 function info(role: string, signedIn: boolean): AppInfo {
-  return { server: "https://sync.example.com", server_locked: false, signed_in: signedIn, user: `${role}1`, role };
+  return { server: "https://sync.example.com", server_locked: false, signed_in: signedIn, user: `${role}1`, role, pricing_day: "2025-06-15" };
 }
 
 function status(pending: number): SyncStatus {
@@ -175,5 +176,60 @@ describe("App", () => {
     await expect.element(screen.getByRole("dialog", { name: "Keyboard shortcuts" })).toHaveTextContent("Ctrl+K");
     await userEvent.keyboard("{Escape}");
     await expect.element(screen.getByRole("dialog", { name: "Keyboard shortcuts" })).not.toBeInTheDocument();
+    await expectAccessible();
+  });
+
+  test("promotions are those of the pricing day the engine gives, not of the computer's local date", async () => {
+    // 13:00 UTC on 31 May is 01:00 on 1 June in Auckland (the component tests' time zone).
+    vi.setSystemTime(new Date("2025-05-31T13:00:00Z"));
+    expect(new Date().getDate()).toBe(1);
+    const coffee = { id: "p1", sku: "CF-250", name: "Coffee 250 g", unit: "bag", active: true };
+    signedIn("rep", 0, {
+      app_info: () => ({ ...info("rep", true), pricing_day: "2025-05-31" }),
+      search: () => [coffee],
+      ...localReads({
+        products: [coffee],
+        price_lists: [],
+        price_list_items: [],
+        inventory_levels: [],
+        promotions: [
+          { id: "pr1", product_id: "p1", name: "Summer deal", discount_pct: 10, starts_on: "2025-06-01", ends_on: "2025-06-30" },
+          { id: "pr2", product_id: "p1", name: "Spring deal", discount_pct: 15, starts_on: "2025-03-01", ends_on: "2025-05-31" },
+        ],
+      }),
+    });
+    const screen = await render(App);
+    await screen.getByTestId("products-tab").click();
+    await screen.getByRole("row", { name: /Coffee 250 g/ }).click();
+    await expect.poll(() => screen.getByTestId("promotion").elements().map((e) => e.textContent)).toEqual(["Spring deal: 15% off until 2025-05-31"]);
+    vi.useRealTimers();
+  });
+
+  test("Ctrl+N starts an order for the open customer (or asks for one), and Ctrl+S saves the form", async () => {
+    const olsen = { id: "c1", code: "C-001", name: "Olsen Bakery", city: "Bergen" };
+    const calls = signedIn("rep", 0, {
+      review_queue: () => [],
+      search: () => [olsen],
+      customer_card: () => ({
+        customer: olsen, price_list: null, currency: null, credit_limit_cents: null, open_balance_cents: 0,
+        available_credit_cents: null, recent_orders: [], visits: [], addresses: [], contacts: [], open_invoices: [], overwritten: [],
+      }),
+      picker_products: () => [],
+      save: (a) => ({ ...olsen, ...(a["fields"] as object) }),
+    });
+    const screen = await render(App);
+    await screen.getByTestId("orders-tab").click();
+    await userEvent.keyboard("{Control>}n{/Control}");
+    await expect.element(screen.getByTestId("search-hint")).toHaveTextContent("Choose the customer for the new order");
+    await expect.element(screen.getByTestId("customer-search")).toHaveFocus();
+
+    await screen.getByRole("row", { name: /Olsen Bakery/ }).click();
+    await userEvent.keyboard("{Control>}n{/Control}");
+    await expect.element(screen.getByTestId("product-search")).toHaveFocus();
+
+    await screen.getByTestId("edit-customer").click();
+    await screen.getByLabelText("Phone").fill("+47 5555 0199");
+    await userEvent.keyboard("{Control>}s{/Control}");
+    await expect.poll(() => argsOf(calls, "save")).toEqual([{ entity: "customers", id: "c1", fields: { phone: "+47 5555 0199" } }]);
   });
 });

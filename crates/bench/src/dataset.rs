@@ -99,13 +99,24 @@ pub fn raw_insert_rate(client_db: &Path) -> anyhow::Result<f64> {
     Ok(rows.len() as f64 / started.elapsed().as_secs_f64())
 }
 
-/// Name prefixes as a user types them (1 to 4 letters of the words names start with).
-pub fn search_prefixes(n: usize) -> Vec<String> {
+/// What users type into the customer search: the first letters of a name, a part from
+/// inside a name ("arma" of "Pharmacy"), a number from a name or code ("4711"), or two
+/// words ("kiosk 12").
+pub fn search_queries(n: usize) -> Vec<String> {
     let mut rng = StdRng::seed_from_u64(2);
     (0..n)
-        .map(|_| {
-            let w = WORDS[rng.gen_range(0..WORDS.len())];
-            w[..rng.gen_range(1..=4.min(w.len()))].to_lowercase()
+        .map(|i| match i % 4 {
+            0 => {
+                let w = WORDS[rng.gen_range(0..WORDS.len())];
+                w[..rng.gen_range(1..=4.min(w.len()))].to_lowercase()
+            }
+            1 => {
+                let k = KINDS[rng.gen_range(0..KINDS.len())];
+                let from = rng.gen_range(1..k.len() - 2);
+                k[from..from + 3].to_lowercase()
+            }
+            2 => rng.gen_range(1..10_000).to_string(),
+            _ => format!("{} {}", KINDS[rng.gen_range(0..KINDS.len())].to_lowercase(), rng.gen_range(1..100)),
         })
         .collect()
 }

@@ -40,6 +40,12 @@ impl ClientError {
         }
     }
 
+    /// The server's code as one of the protocol's, when it is one (`None` for the client's
+    /// own `redirected` and `http_error`, and for errors not from the server).
+    pub fn error_code(&self) -> Option<fieldsync_protocol::ErrorCode> {
+        self.code().and_then(fieldsync_protocol::ErrorCode::parse)
+    }
+
     /// Whether the same operation may succeed later without change.
     pub fn is_retryable(&self) -> bool {
         matches!(self, ClientError::Unavailable(_))

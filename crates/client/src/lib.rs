@@ -24,7 +24,7 @@ use std::sync::Arc;
 use fieldsync_protocol::merge::wire_value;
 use fieldsync_protocol::time::rfc3339_ms;
 use fieldsync_protocol::wire::{LoginRequest, LoginResponse, Op, UserInfo};
-use fieldsync_protocol::{parse_cli_value, EntityDef, FieldDefault, FieldStrategy, Registry};
+use fieldsync_protocol::{parse_cli_value, EntityDef, ErrorCode, FieldDefault, FieldStrategy, Registry};
 use fieldsync_sqlkit::Migration;
 use serde::Serialize;
 use serde_json::Value;
@@ -37,7 +37,7 @@ pub use store::{AttentionItem, FieldLabel, Object, Store};
 pub use sync::{probe, wait_for_news, Progress, SyncReport};
 pub use tokens::{FileTokenStore, TokenStore};
 pub use transport::{Clock, HttpTransport, SystemClock, Transport};
-pub use workflows::{ReviewFilter, ReviewItem};
+pub use workflows::{PickerProduct, ReviewFilter, ReviewItem};
 
 /// How to build an engine; [`EngineOptions::default`] is what ships.
 pub struct EngineOptions {
@@ -279,7 +279,7 @@ impl Engine {
         match sync::run(&ctx, &mut self.store, progress, with_push).await {
             // Another computer pushed as this profile: this copy gets its own identity
             // once the user signs in again; its pending changes wait for that.
-            Err(ClientError::Server { code, message, .. }) if code == "profile_copied" => {
+            Err(ClientError::Server { code, message, .. }) if code == ErrorCode::ProfileCopied.as_str() => {
                 tracing::warn!("the server saw this profile's identity used by another computer; signing out");
                 self.store.set_meta("client_id", &Uuid::now_v7().to_string())?;
                 self.tokens.clear()?;
@@ -344,8 +344,12 @@ impl Engine {
         self.get(entity, &id)
     }
 
-    fn today(&self) -> String {
-        fieldsync_protocol::time::date_from_days(self.clock.now_ms().div_euclid(86_400_000))
+    /// Today's pricing day ([`fieldsync_protocol::time::pricing_day`]) by the server's
+    /// clock: this computer's, corrected by the offset measured at the last sync, so a
+    /// line priced here near midnight carries the price the server checks it against.
+    pub fn pricing_day(&self) -> String {
+        let offset: i64 = self.store.meta("clock_offset_ms").ok().flatten().and_then(|v| v.parse().ok()).unwrap_or(0);
+        fieldsync_protocol::time::pricing_day(self.clock.now_ms() + offset)
     }
 
     fn fill_defaults(&self, def: &EntityDef, fields: &mut Object) -> Result<()> {
@@ -353,7 +357,7 @@ impl Engine {
             let (Some(default), None) = (f.default, fields.get(f.name)) else { continue };
             let value = match default {
                 FieldDefault::CurrentUser => self.store.meta("user_id")?.map(Value::String),
-                FieldDefault::Today => Some(Value::String(self.today())),
+                FieldDefault::Today => Some(Value::String(self.pricing_day())),
                 FieldDefault::Now => Some(Value::String(rfc3339_ms(self.clock.now_ms()))),
                 FieldDefault::Text(t) => Some(Value::from(t)),
                 FieldDefault::ListPrice | FieldDefault::PromotionDiscount => self.line_price(def, fields)?.map(|p| {
@@ -376,7 +380,7 @@ impl Engine {
         let order = def.frozen_with.and_then(|link| fields.get(link)).and_then(Value::as_str);
         let product = fields.get("product_id").and_then(Value::as_str);
         match (order, product) {
-            (Some(order), Some(product)) => self.store.price(order, product, &self.today()),
+            (Some(order), Some(product)) => self.store.price(order, product, &self.pricing_day()),
             _ => Ok(None),
         }
     }

@@ -712,7 +712,7 @@ fn check_unique(tx: &rusqlite::Transaction<'_>, def: &EntityDef, id: &str, field
             |r| r.get(0),
         )?;
         if taken > 0 {
-            return Err(ClientError::BadInput(fieldsync_protocol::duplicate_message(def.name, field.name, text)));
+            return Err(ClientError::BadInput(fieldsync_protocol::duplicate_message(def, field, text)));
         }
     }
     Ok(())

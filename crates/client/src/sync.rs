@@ -3,6 +3,7 @@
 //! round trip), which `status` reports.
 
 use fieldsync_protocol::wire::{ErrorBody, PullResponse, PushRequest, PushResponse};
+use fieldsync_protocol::ErrorCode;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use std::sync::Arc;
@@ -111,7 +112,7 @@ pub(crate) async fn call<T: DeserializeOwned + ServerTime>(
     };
     // A refused sign-in is the answer to the login itself; any other 401 means the
     // session is gone and the user must sign in again.
-    if reply.status == 401 && code != "wrong_credentials" {
+    if reply.status == 401 && code != ErrorCode::WrongCredentials.as_str() {
         return Err(ClientError::NotSignedIn(message));
     }
     Err(ClientError::Server { status: reply.status, code, message, mutation_id, cursor })
@@ -243,10 +244,11 @@ pub(crate) async fn run(
                 // start over with it (crates/server/src/history.rs). After a restore, the
                 // changes it acknowledged and may have lost go back into the outbox.
                 Err(ClientError::Server { code, cursor, .. })
-                    if !started_over && (code == "history_changed" || code == "unknown_cursor") =>
+                    if !started_over
+                        && (code == ErrorCode::HistoryChanged.as_str() || code == ErrorCode::UnknownCursor.as_str()) =>
                 {
                     started_over = true;
-                    let resend = code == "history_changed";
+                    let resend = code == ErrorCode::HistoryChanged.as_str();
                     report.resent += store.start_over(resend, cursor.as_deref(), ctx.clock.now_ms())?;
                     tracing::warn!(%code, resent = report.resent, "the server's data changed history; starting over with it");
                 }
@@ -298,7 +300,7 @@ async fn push(ctx: &SyncCtx<'_>, store: &mut Store, report: &mut SyncReport) -> 
             }
             // Not about one mutation: the profile is a copy (Engine::sync asks for a new
             // sign-in), or the server's history changed (`run` starts over).
-            Err(e @ ClientError::Server { .. }) if e.code().is_some_and(|c| WHOLE_PUSH_REFUSALS.contains(&c)) => {
+            Err(e @ ClientError::Server { .. }) if e.error_code().is_some_and(|c| WHOLE_PUSH_REFUSALS.contains(&c)) => {
                 return Err(e)
             }
             // Bad input fails the whole batch and names the culprit: park it, resend the rest.
@@ -329,7 +331,8 @@ async fn push(ctx: &SyncCtx<'_>, store: &mut Store, report: &mut SyncReport) -> 
 }
 
 /// Server refusals of a whole push that no mutation in it can be blamed for.
-const WHOLE_PUSH_REFUSALS: &[&str] = &["profile_copied", "history_changed", "unknown_cursor"];
+const WHOLE_PUSH_REFUSALS: &[ErrorCode] =
+    &[ErrorCode::ProfileCopied, ErrorCode::HistoryChanged, ErrorCode::UnknownCursor];
 
 /// Rows in the first page of a pull: small, so work starts at once and the next, full
 /// page is prepared by the server while the client applies this one.

@@ -23,6 +23,8 @@ pub struct ReviewItem {
     pub lines: i64,
     #[ts(type = "number")]
     pub total_cents: i64,
+    /// The currency of the customer's price list (the total's), when known.
+    pub currency: Option<String>,
     /// Stock or price flags the server raised.
     pub flags: Option<String>,
     /// Earlier decisions on the order, oldest first: {decision, comment, reviewer, at}.
@@ -33,6 +35,23 @@ pub struct ReviewItem {
     pub unsent: bool,
 }
 
+/// A product as the order editor's picker offers it: with the customer's price today and
+/// the stock available.
+#[derive(Debug, Clone, Serialize, ts_rs::TS)]
+pub struct PickerProduct {
+    #[ts(type = "Record<string, unknown> & { id: string }")]
+    pub product: Object,
+    /// From the customer's price list; `None` when the list lacks the product (a line of it
+    /// cannot be priced).
+    #[ts(type = "number | null")]
+    pub unit_price_cents: Option<i64>,
+    /// The best promotion running today, or 0.
+    pub discount_pct: f64,
+    /// On hand less reserved, over every warehouse; `None` when no warehouse stocks it.
+    #[ts(type = "number | null")]
+    pub available: Option<i64>,
+}
+
 /// Filters for the review queue; `status` defaults to "submitted".
 #[derive(Debug, Clone, Default)]
 pub struct ReviewFilter {
@@ -40,6 +59,14 @@ pub struct ReviewFilter {
     pub rep: Option<String>,
     pub from: Option<String>,
     pub to: Option<String>,
+}
+
+/// The fields a search looks in, where an entity type has them.
+const SEARCHED_FIELDS: &[&str] = &["name", "code", "city", "sku"];
+
+/// `text` with LIKE's wildcards escaped (with `\`), to match literally.
+fn escape_like(text: &str) -> String {
+    text.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")
 }
 
 impl Engine {
@@ -58,6 +85,7 @@ impl Engine {
             &format!(
                 "SELECT o.id, o.status, o.order_date, o.customer_id, coalesce(c.name, o.customer_id) AS customer,
                     o.rep_id, coalesce(u.username, o.rep_id) AS rep, o.flags,
+                    (SELECT pl.currency FROM price_lists pl WHERE pl.id = c.price_list_id) AS currency,
                     (SELECT count(*) FROM order_lines l WHERE l.order_id = o.id) AS lines,
                     (SELECT coalesce(sum({}), 0) FROM order_lines WHERE order_id = o.id) AS total,
                     EXISTS (SELECT 1 FROM outbox x WHERE (x.entity = 'orders' AND x.record_id = o.id)
@@ -92,6 +120,7 @@ impl Engine {
                 lines: r.get("lines").and_then(Value::as_i64).unwrap_or(0),
                 total_cents: r.get("total").and_then(|v| v.as_f64()).unwrap_or(0.0) as i64,
                 flags: r.get("flags").and_then(Value::as_str).map(String::from),
+                currency: r.get("currency").and_then(Value::as_str).map(String::from),
                 history,
                 unsent: r.get("unsent").and_then(Value::as_i64).unwrap_or(0) != 0,
                 id,
@@ -149,7 +178,7 @@ impl Engine {
             let lines = self.list(child.name, &[(link.to_string(), id.to_string())])?;
             for line in lines {
                 let product = line.get("product_id").and_then(Value::as_str).unwrap_or_default();
-                let Some(price) = self.store.price(id, product, &self.today())? else { continue };
+                let Some(price) = self.store.price(id, product, &self.pricing_day())? else { continue };
                 let mut fields = Object::new();
                 fields.insert("unit_price_cents".into(), Value::from(price.unit_price_cents));
                 if child.field("discount_pct").is_some() {
@@ -173,32 +202,62 @@ impl Engine {
         Ok(repriced)
     }
 
-    /// Records of `entity` whose name, code, city or SKU starts with `query` (any case),
-    /// ordered by name: the search box of the customer and product lists. Uses the
-    /// case-insensitive indexes, so it stays fast on large stores.
+    /// Records of `entity` matching `query` in name, code, city or SKU, ordered by name:
+    /// every word of the query appears somewhere in those fields (ASCII letters in any
+    /// case), so "150", "item 150" and "0150" all find "Item 0150". At most `limit`
+    /// records; a caller shows more by asking for a higher limit. Walks the name index in
+    /// order and stops at `limit` matches, so common queries end early and one that
+    /// matches nothing reads the table once (docs/PERFORMANCE.md measures both).
     pub fn search(&self, entity: &str, query: &str, limit: usize) -> Result<Vec<Object>> {
         let def = self.store.entity(entity)?;
-        let fields: Vec<&str> =
-            ["name", "code", "city", "sku"].into_iter().filter(|f| def.field(f).is_some()).collect();
-        let query = query.trim();
-        let ids = if fields.is_empty() || query.is_empty() {
-            let order = if def.field("name").is_some() { "name COLLATE NOCASE, id" } else { "id" };
-            self.store
-                .query(&format!("SELECT id FROM \"{}\" ORDER BY {order} LIMIT ?1", def.name), &[&(limit as i64)])?
+        let fields: Vec<&str> = SEARCHED_FIELDS.iter().copied().filter(|f| def.field(f).is_some()).collect();
+        let order = if def.field("name").is_some() { "name COLLATE NOCASE, id" } else { "id" };
+        let words: Vec<String> = if fields.is_empty() {
+            Vec::new()
         } else {
-            // A prefix is the range [query, query + U+10FFFF) under NOCASE collation.
-            let upper = format!("{query}\u{10FFFF}");
-            let conds: Vec<String> = fields
-                .iter()
-                .map(|f| format!("(\"{f}\" >= ?1 COLLATE NOCASE AND \"{f}\" < ?2 COLLATE NOCASE)"))
-                .collect();
-            let order = if def.field("name").is_some() { "name COLLATE NOCASE, id" } else { "id" };
-            let sql = format!("SELECT id FROM \"{}\" WHERE {} ORDER BY {order} LIMIT ?3", def.name, conds.join(" OR "));
-            self.store.query(&sql, &[&query, &upper, &(limit as i64)])?
+            query.split_whitespace().map(|w| format!("%{}%", escape_like(w))).collect()
         };
+        let limit = limit as i64;
+        let mut args: Vec<&dyn rusqlite::ToSql> = words.iter().map(|w| w as &dyn rusqlite::ToSql).collect();
+        args.push(&limit);
+        let conds: Vec<String> = (1..=words.len())
+            .map(|i| {
+                let any: Vec<String> = fields.iter().map(|f| format!("\"{f}\" LIKE ?{i} ESCAPE '\\'")).collect();
+                format!("({})", any.join(" OR "))
+            })
+            .collect();
+        let filter = if conds.is_empty() { String::new() } else { format!("WHERE {}", conds.join(" AND ")) };
+        let sql = format!("SELECT id FROM \"{}\" {filter} ORDER BY {order} LIMIT ?{}", def.name, words.len() + 1);
+        let ids = self.store.query(&sql, &args)?;
         // Typed values (bools, reals) as the registry declares them.
         ids.iter().map(|r| self.get(def.name, r.get("id").and_then(Value::as_str).unwrap_or_default())).collect()
     }
+
+    /// Products matching `query` (as [`Engine::search`]) for an order of `customer_id`,
+    /// each with the customer's price today and the stock available.
+    pub fn picker_products(&self, customer_id: &str, query: &str, limit: usize) -> Result<Vec<PickerProduct>> {
+        let customer = self.get("customers", customer_id)?;
+        let list = customer.get("price_list_id").and_then(Value::as_str).unwrap_or_default().to_string();
+        let today = self.pricing_day();
+        let mut out = Vec::new();
+        for product in self.search("products", query, limit)? {
+            let id = product.get("id").and_then(Value::as_str).unwrap_or_default().to_string();
+            let price = self.store.query(fieldsync_sqlkit::pricing::LIST_PRICE_SQL, &[&list, &id, &today])?;
+            let stock = self.store.query(
+                "SELECT sum(on_hand - reserved) AS available FROM inventory_levels WHERE product_id = ?1",
+                &[&id],
+            )?;
+            let price = price.first();
+            out.push(PickerProduct {
+                unit_price_cents: price.and_then(|p| p.get("price")).and_then(Value::as_i64),
+                discount_pct: price.and_then(|p| p.get("discount")).and_then(Value::as_f64).unwrap_or(0.0),
+                available: stock.first().and_then(|s| s.get("available")).and_then(Value::as_i64),
+                product,
+            });
+        }
+        Ok(out)
+    }
+
     /// Brings back the value a conflict overwrote, as a new edit that syncs.
     pub fn restore_conflict(&mut self, conflict_id: &str) -> Result<()> {
         let c = self.conflicts()?.into_iter().find(|c| c.conflict_id == conflict_id).ok_or_else(|| {
@@ -225,5 +284,48 @@ impl Engine {
             )));
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names(engine: &Engine, query: &str, limit: usize) -> Vec<String> {
+        let found = engine.search("customers", query, limit).unwrap();
+        found.iter().map(|c| c["name"].as_str().unwrap().to_string()).collect()
+    }
+
+    #[test]
+    fn search_finds_every_word_anywhere_in_name_code_or_city_in_name_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut engine = Engine::open(dir.path()).unwrap();
+        let territory = uuid::Uuid::now_v7().to_string();
+        for (name, code, city) in [
+            ("Olsen Bakery", "C-0150", "Bergen"),
+            ("Berg Hardware", "C-0002", "Oslo"),
+            ("Fjord_Fish 100%", "C-0003", "Tromsø"),
+        ] {
+            let sets: Vec<(String, String)> =
+                [("name", name), ("code", code), ("city", city), ("territory_id", &territory)]
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect();
+            engine.create("customers", engine.parse_sets("customers", &sets).unwrap()).unwrap();
+        }
+        assert_eq!(names(&engine, "150", 10), ["Olsen Bakery"]);
+        assert_eq!(names(&engine, "0150", 10), ["Olsen Bakery"]);
+        assert_eq!(names(&engine, "bakery 150", 10), ["Olsen Bakery"]);
+        assert_eq!(names(&engine, "AKER", 10), ["Olsen Bakery"]);
+        assert_eq!(names(&engine, "  berg  ", 10), ["Berg Hardware", "Olsen Bakery"], "name or city");
+        assert_eq!(names(&engine, "berg oslo", 10), ["Berg Hardware"], "every word must match");
+        assert!(names(&engine, "coffee", 10).is_empty());
+        // LIKE's wildcards are matched literally.
+        assert_eq!(names(&engine, "d_f", 10), ["Fjord_Fish 100%"]);
+        assert!(names(&engine, "n_b", 10).is_empty(), "'_' is not any character");
+        assert_eq!(names(&engine, "%", 10), ["Fjord_Fish 100%"]);
+        // An empty query lists everything; the limit cuts, and a higher one shows more.
+        assert_eq!(names(&engine, "", 2), ["Berg Hardware", "Fjord_Fish 100%"]);
+        assert_eq!(names(&engine, "", 3).len(), 3);
     }
 }

@@ -4,6 +4,7 @@
 //!
 //! **Invariant:** this crate performs no I/O; it is data and pure functions.
 
+pub mod errors;
 pub mod merge;
 pub mod registry;
 pub mod standard;
@@ -11,6 +12,7 @@ pub mod time;
 pub mod value;
 pub mod wire;
 
+pub use errors::ErrorCode;
 pub use registry::{
     Access, Check, EntityDef, FieldDef, FieldDefault, FieldStrategy, FieldType, Fields, Registry, Role, Scope,
     StateMachine, Strategy, Transition, DEFAULT_MAX_APPENDED_BYTES, DEFAULT_MAX_TEXT_BYTES, MAX_APPEND_BYTES,

@@ -82,22 +82,7 @@ fn digits(s: &str) -> Option<u32> {
 }
 
 fn is_date(s: &str) -> bool {
-    let parts: Vec<&str> = s.split('-').collect();
-    match parts.as_slice() {
-        [y, m, d] if y.len() == 4 && m.len() == 2 && d.len() == 2 => {
-            let (Some(y), Some(m), Some(d)) = (digits(y), digits(m), digits(d)) else { return false };
-            let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-            let days = match m {
-                1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
-                4 | 6 | 9 | 11 => 30,
-                2 if leap => 29,
-                2 => 28,
-                _ => return false,
-            };
-            (1..=days).contains(&d)
-        }
-        _ => false,
-    }
+    crate::time::is_calendar_date(s)
 }
 
 /// `HH:MM` with an hour below `hours` and minutes below 60, two digits each.
@@ -147,15 +132,15 @@ fn is_timestamp(s: &str) -> bool {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{message}")]
 pub struct Violation {
-    /// `out_of_range` or `too_long`.
-    pub code: &'static str,
+    /// `OutOfRange` or `TooLong`.
+    pub code: crate::ErrorCode,
     pub field: String,
     pub message: String,
 }
 
 /// The reason a value of a unique field is refused (`duplicate`), on both sides.
-pub fn duplicate_message(entity: &str, field: &str, value: &str) -> String {
-    format!("Another {entity} record already has {} {value}; choose a different one.", field.replace('_', " "))
+pub fn duplicate_message(def: &crate::EntityDef, field: &crate::FieldDef, value: &str) -> String {
+    format!("Another {} already has {} {value}; choose a different one.", def.noun(), field.label().to_lowercase())
 }
 
 fn size(bytes: usize) -> String {
@@ -183,13 +168,13 @@ pub fn check_write(
         }
         let violation = |code, message: String| Violation { code, field: name.clone(), message };
         let current = current.get(name).unwrap_or(&Value::Null);
-        let label = name.replace('_', " ");
+        let label = field.label().to_lowercase();
         let result = match field.strategy {
             FieldStrategy::Append => {
                 let added = incoming.as_str().map_or(0, str::len);
                 if added > MAX_APPEND_BYTES as usize {
                     return Err(violation(
-                        "too_long",
+                        crate::ErrorCode::TooLong,
                         format!(
                             "One addition to the {label} may be at most {}; this one is {}. Split it up.",
                             size(MAX_APPEND_BYTES as usize),
@@ -205,7 +190,7 @@ pub fn check_write(
                     Some(total) => Value::from(total),
                     None => {
                         return Err(violation(
-                            "out_of_range",
+                            crate::ErrorCode::OutOfRange,
                             format!("The {label} would go beyond the largest number that can be stored."),
                         ))
                     }
@@ -220,16 +205,22 @@ pub fn check_write(
                 } else {
                     format!("The {label} may be at most {} long; this is {}.", size(limit), size(text.len()))
                 };
-                return Err(violation("too_long", message));
+                return Err(violation(crate::ErrorCode::TooLong, message));
             }
         }
         if let Some(n) = result.as_f64() {
             let shown = || result.to_string();
             if let Some(min) = field.min.filter(|&min| n < min as f64) {
-                return Err(violation("out_of_range", format!("The {label} must be at least {min}, not {}.", shown())));
+                return Err(violation(
+                    crate::ErrorCode::OutOfRange,
+                    format!("The {label} must be at least {min}, not {}.", shown()),
+                ));
             }
             if let Some(max) = field.max.filter(|&max| n > max as f64) {
-                return Err(violation("out_of_range", format!("The {label} must be at most {max}, not {}.", shown())));
+                return Err(violation(
+                    crate::ErrorCode::OutOfRange,
+                    format!("The {label} must be at most {max}, not {}.", shown()),
+                ));
             }
         }
     }
@@ -291,27 +282,30 @@ mod tests {
         let reg = crate::Registry::standard();
         let lines = reg.get("order_lines").unwrap();
         let err = check_write(lines, &Map::new(), &obj(serde_json::json!({"quantity": -1000}))).unwrap_err();
-        assert_eq!((err.code, err.message.as_str()), ("out_of_range", "The quantity must be at least 1, not -1000."));
+        assert_eq!(
+            (err.code.as_str(), err.message.as_str()),
+            ("out_of_range", "The quantity must be at least 1, not -1000.")
+        );
         assert!(check_write(lines, &Map::new(), &obj(serde_json::json!({"quantity": 3}))).is_ok());
 
         let customers = reg.get("customers").unwrap();
         let near_max = obj(serde_json::json!({"samples_given": i64::MAX - 1}));
         let err = check_write(customers, &near_max, &obj(serde_json::json!({"samples_given": 5}))).unwrap_err();
-        assert_eq!(err.code, "out_of_range");
+        assert_eq!(err.code.as_str(), "out_of_range");
         let long = "x".repeat(DEFAULT_MAX_TEXT_BYTES as usize + 1);
         assert_eq!(
             check_write(customers, &Map::new(), &obj(serde_json::json!({"phone": long}))).unwrap_err().code,
-            "too_long"
+            crate::ErrorCode::TooLong
         );
 
         let visits = reg.get("visits").unwrap();
         let addition = "n".repeat(MAX_APPEND_BYTES as usize + 1);
         assert_eq!(
             check_write(visits, &Map::new(), &obj(serde_json::json!({"notes": addition}))).unwrap_err().code,
-            "too_long"
+            crate::ErrorCode::TooLong
         );
         let full = obj(serde_json::json!({"notes": "n".repeat(DEFAULT_MAX_APPENDED_BYTES as usize - 10)}));
         let err = check_write(visits, &full, &obj(serde_json::json!({"notes": "twenty more bytes..."}))).unwrap_err();
-        assert_eq!((err.code, err.field.as_str()), ("too_long", "notes"));
+        assert_eq!((err.code.as_str(), err.field.as_str()), ("too_long", "notes"));
     }
 }

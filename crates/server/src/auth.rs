@@ -4,6 +4,7 @@
 use argon2::password_hash::{PasswordHash, PasswordHasher, SaltString};
 use argon2::Argon2;
 use fieldsync_protocol::wire::UserInfo;
+use fieldsync_protocol::ErrorCode;
 use fieldsync_protocol::Role;
 use rand::RngCore;
 use sha2::{Digest, Sha256};
@@ -74,7 +75,7 @@ fn user_from(id: String, username: String, role: String) -> Result<AuthUser, App
 
 fn wrong_credentials() -> AppError {
     AppError::Unauthenticated {
-        code: "wrong_credentials",
+        code: ErrorCode::WrongCredentials,
         message: "The user name or password is wrong; check them and sign in again.".into(),
     }
 }
@@ -125,10 +126,11 @@ pub fn verify(found: Option<Credentials>, password: &str, work: &mut Vec<argon2:
     };
     let ok = check_hash(&hash, password, work).map_err(|e| AppError::Internal(format!("stored hash: {e}")))?;
     match user {
-        Some(_) if ok && disabled => {
-            Err(AppError::bad("account_disabled", "This account is disabled; ask your administrator to enable it.")
-                .with_status(axum::http::StatusCode::FORBIDDEN))
-        }
+        Some(_) if ok && disabled => Err(AppError::bad(
+            ErrorCode::AccountDisabled,
+            "This account is disabled; ask your administrator to enable it.",
+        )
+        .with_status(axum::http::StatusCode::FORBIDDEN)),
         Some(user) if ok => Ok(user),
         _ => Err(wrong_credentials()),
     }
@@ -226,7 +228,7 @@ pub fn authenticate(tx: &Tx<'_>, token: &str, now_ms: i64) -> Result<Session, Ap
     )?;
     match session {
         Some((_, Some(reason), ..)) => {
-            Err(AppError::Unauthenticated { code: "session_revoked", message: revoked_message(&reason).into() })
+            Err(AppError::Unauthenticated { code: ErrorCode::SessionRevoked, message: revoked_message(&reason).into() })
         }
         Some((expires, None, last_seen, id, username, role)) if expires > now_ms => {
             let mut user = user_from(id, username, role)?;
@@ -234,7 +236,7 @@ pub fn authenticate(tx: &Tx<'_>, token: &str, now_ms: i64) -> Result<Session, Ap
             Ok(Session { user, stale: now_ms - last_seen >= LAST_SEEN_EVERY_MS })
         }
         _ => Err(AppError::Unauthenticated {
-            code: "session_expired",
+            code: ErrorCode::SessionExpired,
             message: "Your session has expired or is not valid; sign in again.".into(),
         }),
     }
@@ -336,7 +338,7 @@ pub fn revoke_sessions(tx: &Tx<'_>, which: Sessions<'_>, reason: &str, now_ms: i
         Sessions::Id(id) => {
             if id.len() != SESSION_ID_CHARS || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
                 return Err(AppError::bad(
-                    "invalid_request",
+                    ErrorCode::InvalidRequest,
                     format!("A session id is {SESSION_ID_CHARS} hex digits, as `session list` shows it."),
                 ));
             }
@@ -358,7 +360,7 @@ pub fn revoke_sessions(tx: &Tx<'_>, which: Sessions<'_>, reason: &str, now_ms: i
 /// The id of the user called `username`, or a clear error.
 fn user_id(tx: &Tx<'_>, username: &str) -> Result<String, AppError> {
     tx.query_opt("SELECT id FROM users WHERE username = ?1", args![username], |r| r.get::<String>(0))?
-        .ok_or_else(|| AppError::bad("unknown_user", format!("There is no user '{username}'.")))
+        .ok_or_else(|| AppError::bad(ErrorCode::UnknownUser, format!("There is no user '{username}'.")))
 }
 
 /// Sets a user's password and revokes every session they have.
@@ -379,7 +381,10 @@ pub fn set_disabled(tx: &Tx<'_>, username: &str, disabled: bool, now_ms: i64) ->
     let at = disabled.then_some(now_ms);
     let n = tx.execute("UPDATE credentials SET disabled_at_ms = ?1 WHERE user_id = ?2", args![at, &id])?;
     if n == 0 {
-        return Err(AppError::bad("unknown_user", format!("The user '{username}' has no password to sign in with.")));
+        return Err(AppError::bad(
+            ErrorCode::UnknownUser,
+            format!("The user '{username}' has no password to sign in with."),
+        ));
     }
     if disabled {
         return revoke_sessions(tx, Sessions::User(username), "disabled", now_ms);

@@ -2,7 +2,8 @@
 //! current when an order is submitted, and stock shortages are flagged. They act on the
 //! children that are frozen with the record (order lines of an order).
 
-use fieldsync_protocol::time::date_from_days;
+use fieldsync_protocol::time::pricing_day;
+use fieldsync_protocol::ErrorCode;
 use fieldsync_protocol::{Check, EntityDef, Registry, Transition};
 use fieldsync_sqlkit::pricing::{Price, CURRENT_PRICE_SQL};
 use serde_json::Value;
@@ -16,7 +17,7 @@ use crate::sql::{DbError, Tx};
 /// (lines marked with their new price) are then written on their own, so the user sees
 /// which lines to fix.
 pub struct Refusal {
-    pub code: &'static str,
+    pub code: ErrorCode,
     pub reason: String,
     pub flags: Vec<Flag>,
 }
@@ -124,7 +125,7 @@ pub fn before_transition(
     if !t.checks.contains(&Check::PricesCurrent) {
         return Ok(None);
     }
-    let today = date_from_days(now_ms.div_euclid(86_400_000));
+    let today = pricing_day(now_ms);
     let (mut changed, mut unpriced, mut impossible, mut flags) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for (child, link) in children(reg, def) {
         let min_quantity = child.field("quantity").and_then(|f| f.min);
@@ -153,7 +154,7 @@ pub fn before_transition(
     let refusal = |code, reason| Ok(Some(Refusal { code, reason, flags: Vec::new() }));
     if !impossible.is_empty() {
         return refusal(
-            "out_of_range",
+            ErrorCode::OutOfRange,
             format!(
                 "This {} has lines with an impossible quantity: {}. Correct them and resend.",
                 def.noun(),
@@ -162,8 +163,7 @@ pub fn before_transition(
         );
     }
     if !unpriced.is_empty() {
-        return refusal(
-            "no_price",
+        return refusal(ErrorCode::NoPrice,
             format!(
                 "This {} cannot move on: {} {} no price for this customer. Remove {} or ask your manager to set the customer's price list.",
                 def.noun(),
@@ -177,7 +177,7 @@ pub fn before_transition(
         return Ok(None);
     }
     Ok(Some(Refusal {
-        code: "price_changed",
+        code: ErrorCode::PriceChanged,
         reason: format!(
             "Prices changed since this {} was taken: {}. Update the prices and resubmit it.",
             def.noun(),
@@ -205,7 +205,7 @@ fn inactive_reference(reg: &Registry, tx: &Tx<'_>, def: &EntityDef, id: &str) ->
         let name = ["name", "code"].iter().find_map(|f| referenced.get(*f).and_then(Value::as_str)).unwrap_or(ref_id);
         let what = target.name.trim_end_matches('s');
         return Ok(Some(Refusal {
-            code: "inactive",
+            code: ErrorCode::Inactive,
             reason: format!(
                 "{name} is no longer an active {what}: the office archived it, so this {} cannot go ahead. Cancel it, or ask your manager.",
                 def.name.trim_end_matches('s')

@@ -3,6 +3,7 @@
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use fieldsync_protocol::wire::{ApiError, ErrorBody};
+use fieldsync_protocol::ErrorCode;
 use uuid::Uuid;
 
 #[derive(Debug, thiserror::Error)]
@@ -11,7 +12,7 @@ pub enum AppError {
     #[error("{message}")]
     BadInput {
         status: StatusCode,
-        code: &'static str,
+        code: ErrorCode,
         message: String,
         field: Option<String>,
         mutation_id: Option<Uuid>,
@@ -20,17 +21,17 @@ pub enum AppError {
     },
     /// No valid session (401).
     #[error("{message}")]
-    Unauthenticated { code: &'static str, message: String },
+    Unauthenticated { code: ErrorCode, message: String },
     /// Not now: too many attempts (429) or too busy (503); the response says when to retry.
     #[error("{message}")]
-    Unavailable { status: StatusCode, code: &'static str, message: String, retry_after: std::time::Duration },
+    Unavailable { status: StatusCode, code: ErrorCode, message: String, retry_after: std::time::Duration },
     /// A bug or a storage failure; details are logged, never sent (500).
     #[error("internal error: {0}")]
     Internal(String),
 }
 
 impl AppError {
-    pub fn bad(code: &'static str, message: impl Into<String>) -> Self {
+    pub fn bad(code: ErrorCode, message: impl Into<String>) -> Self {
         AppError::BadInput {
             status: StatusCode::UNPROCESSABLE_ENTITY,
             code,
@@ -92,17 +93,23 @@ impl IntoResponse for AppError {
     fn into_response(self) -> Response {
         let (status, error) = match self {
             AppError::BadInput { status, code, message, field, mutation_id, cursor } => {
-                (status, ApiError { code: code.into(), message, field, mutation_id, cursor })
+                (status, ApiError { code: code.as_str().into(), message, field, mutation_id, cursor })
             }
             AppError::Unauthenticated { code, message } => (
                 StatusCode::UNAUTHORIZED,
-                ApiError { code: code.into(), message, field: None, mutation_id: None, cursor: None },
+                ApiError { code: code.as_str().into(), message, field: None, mutation_id: None, cursor: None },
             ),
             AppError::Unavailable { status, code, message, retry_after } => {
                 // Whole seconds, rounded up: a client that waits exactly this long succeeds.
                 let secs = retry_after.as_millis().div_ceil(1000).max(1);
                 let body = ErrorBody {
-                    error: ApiError { code: code.into(), message, field: None, mutation_id: None, cursor: None },
+                    error: ApiError {
+                        code: code.as_str().into(),
+                        message,
+                        field: None,
+                        mutation_id: None,
+                        cursor: None,
+                    },
                 };
                 return (status, [(axum::http::header::RETRY_AFTER, secs.to_string())], axum::Json(body))
                     .into_response();
@@ -112,7 +119,13 @@ impl IntoResponse for AppError {
                 let message = "The server hit an internal error; try again, and tell IT if it persists.".into();
                 (
                     StatusCode::INTERNAL_SERVER_ERROR,
-                    ApiError { code: "internal".into(), message, field: None, mutation_id: None, cursor: None },
+                    ApiError {
+                        code: ErrorCode::Internal.as_str().into(),
+                        message,
+                        field: None,
+                        mutation_id: None,
+                        cursor: None,
+                    },
                 )
             }
         };

@@ -17,6 +17,7 @@
 //! (`epoch_start`), so a mutation edited in an earlier epoch counts every change of this
 //! epoch as unseen ([`History::base_seq`]).
 
+use fieldsync_protocol::ErrorCode;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -139,20 +140,18 @@ impl History {
     /// acknowledged, then download afresh). Returns the position otherwise.
     pub fn continue_from(&self, token: &str, head: i64) -> Result<i64, AppError> {
         let place = self.place(token).map_err(|e| {
-            AppError::bad("invalid_cursor", format!("The cursor {e}."))
+            AppError::bad(ErrorCode::InvalidCursor, format!("The cursor {e}."))
                 .with_status(axum::http::StatusCode::BAD_REQUEST)
                 .with_field("cursor")
         })?;
         match place {
             Place::Start => Ok(0),
             Place::Here(seq) if seq <= head => Ok(seq),
-            Place::OtherDatabase => Err(AppError::bad(
-                "unknown_cursor",
+            Place::OtherDatabase => Err(AppError::bad(ErrorCode::UnknownCursor,
                 "This server holds a different database than the one this copy was downloaded from; the app downloads a fresh copy and keeps the changes not yet sent.",
             )
             .with_cursor(self.token(0))),
-            Place::Here(_) | Place::OtherEpoch(_) => Err(AppError::bad(
-                "history_changed",
+            Place::Here(_) | Place::OtherEpoch(_) => Err(AppError::bad(ErrorCode::HistoryChanged,
                 "The server's data was restored from an earlier backup; the app sends again the changes it still holds, then downloads a fresh copy.",
             )
             .with_cursor(self.token(0))),
@@ -343,10 +342,16 @@ mod tests {
             Err(AppError::BadInput { code, .. }) => code,
             other => panic!("{other:?}"),
         };
-        assert_eq!(code(h.continue_from(&h.token(131), 130)), "history_changed");
-        assert_eq!(code(h.continue_from(&format!("{}.{}.5", "a".repeat(16), "c".repeat(8)), 130)), "history_changed");
-        assert_eq!(code(h.continue_from(&format!("{}.{}.5", "e".repeat(16), "b".repeat(8)), 130)), "unknown_cursor");
-        assert_eq!(code(h.continue_from("nonsense", 130)), "invalid_cursor");
+        assert_eq!(code(h.continue_from(&h.token(131), 130)), ErrorCode::HistoryChanged);
+        assert_eq!(
+            code(h.continue_from(&format!("{}.{}.5", "a".repeat(16), "c".repeat(8)), 130)),
+            ErrorCode::HistoryChanged
+        );
+        assert_eq!(
+            code(h.continue_from(&format!("{}.{}.5", "e".repeat(16), "b".repeat(8)), 130)),
+            ErrorCode::UnknownCursor
+        );
+        assert_eq!(code(h.continue_from("nonsense", 130)), ErrorCode::InvalidCursor);
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! The HTTP surface: routes, request extraction with clear errors, and auth.
 
+use fieldsync_protocol::ErrorCode;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -121,7 +122,7 @@ pub(crate) fn caused_by<T: std::error::Error + 'static>(e: &(dyn std::error::Err
 fn json_rejection(r: JsonRejection) -> AppError {
     if timed_out(&r) {
         return AppError::bad(
-            "request_timeout",
+            ErrorCode::RequestTimeout,
             "The request body did not arrive in time; try again on a steadier connection.",
         )
         .with_status(StatusCode::REQUEST_TIMEOUT);
@@ -129,19 +130,20 @@ fn json_rejection(r: JsonRejection) -> AppError {
     let status = r.status();
     let (code, message) = match &r {
         JsonRejection::JsonSyntaxError(_) => {
-            ("malformed_json", format!("The request body is not valid JSON: {}", r.body_text()))
+            (ErrorCode::MalformedJson, format!("The request body is not valid JSON: {}", r.body_text()))
         }
         JsonRejection::JsonDataError(_) => {
-            ("invalid_request", format!("The request body has the wrong shape: {}", r.body_text()))
+            (ErrorCode::InvalidRequest, format!("The request body has the wrong shape: {}", r.body_text()))
         }
-        JsonRejection::MissingJsonContentType(_) => {
-            ("unsupported_media_type", "Send the body as JSON with 'Content-Type: application/json'.".to_string())
-        }
+        JsonRejection::MissingJsonContentType(_) => (
+            ErrorCode::UnsupportedMediaType,
+            "Send the body as JSON with 'Content-Type: application/json'.".to_string(),
+        ),
         _ if status == StatusCode::PAYLOAD_TOO_LARGE => (
-            "body_too_large",
+            ErrorCode::BodyTooLarge,
             format!("The request body is larger than the {} MiB limit; send smaller batches.", MAX_BODY_BYTES >> 20),
         ),
-        _ => ("bad_request", format!("The request body could not be read: {}", r.body_text())),
+        _ => (ErrorCode::BadRequest, format!("The request body could not be read: {}", r.body_text())),
     };
     AppError::bad(code, message).with_status(status)
 }
@@ -160,7 +162,7 @@ where
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let state: Arc<AppState> = axum::extract::FromRef::from_ref(state);
         let token = bearer(&parts.headers).map(str::to_owned).ok_or_else(|| AppError::Unauthenticated {
-            code: "unauthenticated",
+            code: ErrorCode::Unauthenticated,
             message: "This request needs a session; sign in first.".into(),
         })?;
         let now = state.clock.now_ms();
@@ -192,8 +194,11 @@ pub(crate) async fn health(State(state): State<Arc<AppState>>) -> Result<Json<He
 }
 
 async fn method_not_allowed() -> AppError {
-    AppError::bad("method_not_allowed", "This endpoint does not accept that HTTP method; see docs/sync-protocol.md.")
-        .with_status(StatusCode::METHOD_NOT_ALLOWED)
+    AppError::bad(
+        ErrorCode::MethodNotAllowed,
+        "This endpoint does not accept that HTTP method; see docs/sync-protocol.md.",
+    )
+    .with_status(StatusCode::METHOD_NOT_ALLOWED)
 }
 
 /// Gives errors produced by layers (e.g. an unsupported Content-Encoding) the same
@@ -215,13 +220,21 @@ async fn json_errors(resp: axum::response::Response) -> axum::response::Response
         StatusCode::REQUEST_TIMEOUT => "The request body did not arrive in time; try again on a steadier connection.",
         _ => "The request could not be handled; see docs/sync-protocol.md.",
     };
-    let code = status.canonical_reason().unwrap_or("error").to_lowercase().replace(' ', "_");
+    let code = match status {
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => ErrorCode::UnsupportedMediaType,
+        StatusCode::PAYLOAD_TOO_LARGE => ErrorCode::BodyTooLarge,
+        StatusCode::REQUEST_TIMEOUT => ErrorCode::RequestTimeout,
+        StatusCode::NOT_FOUND => ErrorCode::NotFound,
+        StatusCode::METHOD_NOT_ALLOWED => ErrorCode::MethodNotAllowed,
+        s if s.is_server_error() => ErrorCode::Internal,
+        _ => ErrorCode::BadRequest,
+    };
     let body = serde_json::json!({"error": {"code": code, "message": message}});
     axum::response::IntoResponse::into_response((status, Json(body)))
 }
 
 async fn not_found() -> AppError {
-    AppError::bad("not_found", "There is no such endpoint; see docs/sync-protocol.md.")
+    AppError::bad(ErrorCode::NotFound, "There is no such endpoint; see docs/sync-protocol.md.")
         .with_status(StatusCode::NOT_FOUND)
 }
 
@@ -247,7 +260,7 @@ fn login_denied(denied: crate::throttle::Denied) -> AppError {
     match denied {
         Denied::TooMany { retry_after } => AppError::Unavailable {
             status: StatusCode::TOO_MANY_REQUESTS,
-            code: "too_many_attempts",
+            code: ErrorCode::TooManyAttempts,
             message: match retry_after.as_millis().div_ceil(1000) {
                 0 | 1 => "Too many sign-in attempts; wait a second and try again.".into(),
                 secs => format!("Too many sign-in attempts; wait {secs} seconds and try again."),
@@ -256,7 +269,7 @@ fn login_denied(denied: crate::throttle::Denied) -> AppError {
         },
         Denied::Busy => AppError::Unavailable {
             status: StatusCode::SERVICE_UNAVAILABLE,
-            code: "busy",
+            code: ErrorCode::Busy,
             message: "The server is busy checking other sign-ins; try again in a moment.".into(),
             retry_after: Duration::from_secs(1),
         },
@@ -284,8 +297,7 @@ pub(crate) async fn login(
     ApiJson(req): ApiJson<LoginRequest>,
 ) -> Result<Json<LoginResponse>, AppError> {
     if req.username.chars().count() > MAX_USERNAME_CHARS || req.password.len() > MAX_PASSWORD_BYTES {
-        return Err(AppError::bad(
-            "invalid_request",
+        return Err(AppError::bad(ErrorCode::InvalidRequest,
             format!(
                 "A user name has at most {MAX_USERNAME_CHARS} characters and a password at most {MAX_PASSWORD_BYTES} bytes."
             ),
@@ -407,7 +419,7 @@ pub(crate) async fn pull_handler(
     params: Result<Query<PullParams>, QueryRejection>,
 ) -> Result<Json<PullResponse>, AppError> {
     let invalid = |message: String, field: &str| {
-        AppError::bad("invalid_query", message).with_status(StatusCode::BAD_REQUEST).with_field(field)
+        AppError::bad(ErrorCode::InvalidQuery, message).with_status(StatusCode::BAD_REQUEST).with_field(field)
     };
     let Query(p) = params.map_err(|r| invalid(format!("The query string is invalid: {}", r.body_text()), "query"))?;
     let limit = p.limit.unwrap_or(DEFAULT_PULL_LIMIT);
@@ -423,7 +435,7 @@ pub(crate) async fn pull_handler(
         _ => Some(state.waits.register(user.id, &user.session).map_err(|_| {
             AppError::Unavailable {
                 status: StatusCode::SERVICE_UNAVAILABLE,
-                code: "too_many_waits",
+                code: ErrorCode::TooManyWaits,
                 message:
                     "The server is holding as many waiting requests as it allows; sync as usual and listen again later."
                         .into(),
@@ -498,15 +510,18 @@ where
 
 fn check_admin(state: &AppState, headers: &axum::http::HeaderMap) -> Result<(), AppError> {
     let Some(expected) = &state.admin_token else {
-        return Err(AppError::bad("admin_disabled", "The admin API is off; start the server with --admin-token-file.")
-            .with_status(StatusCode::NOT_FOUND));
+        return Err(AppError::bad(
+            ErrorCode::AdminDisabled,
+            "The admin API is off; start the server with --admin-token-file.",
+        )
+        .with_status(StatusCode::NOT_FOUND));
     };
     let given = bearer(headers);
     // Compare digests so the comparison takes the same time wherever the tokens differ.
     let digest = |t: &str| <sha2::Sha256 as sha2::Digest>::digest(t.as_bytes());
     if given.map(digest) != Some(digest(expected)) {
         return Err(AppError::Unauthenticated {
-            code: "unauthenticated",
+            code: ErrorCode::Unauthenticated,
             message: "The admin API needs the server's admin token as a Bearer token.".into(),
         });
     }
@@ -532,7 +547,7 @@ async fn admin_territory(
                 }
                 _ => {
                     return Err(AppError::bad(
-                        "invalid_request",
+                        ErrorCode::InvalidRequest,
                         "Give either \"user\" (assign or unassign a territory) or \"customers\" (assign only).",
                     ))
                 }
@@ -541,7 +556,7 @@ async fn admin_territory(
             // the request cannot be done.
             result.map_err(|e| match e.downcast_ref::<crate::sql::DbError>() {
                 Some(db) => AppError::Internal(format!("territory change: {db}")),
-                None => AppError::bad("invalid_request", format!("{e:#}.")),
+                None => AppError::bad(ErrorCode::InvalidRequest, format!("{e:#}.")),
             })
         })
         .await?;
@@ -565,9 +580,8 @@ pub(crate) async fn team_devices(
     user: AuthUser,
 ) -> Result<Json<fieldsync_protocol::wire::TeamDevices>, AppError> {
     if user.role != fieldsync_protocol::Role::Manager {
-        return Err(
-            AppError::bad("forbidden", "Only managers see their team's laptops.").with_status(StatusCode::FORBIDDEN)
-        );
+        return Err(AppError::bad(ErrorCode::Forbidden, "Only managers see their team's laptops.")
+            .with_status(StatusCode::FORBIDDEN));
     }
     let now = state.clock.now_ms();
     let devices = state.db.read(move |tx| crate::auth::team_devices(tx, &user.id, now)).await?;

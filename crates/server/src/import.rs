@@ -819,7 +819,7 @@ impl<'r> Importer<'r> {
                 crate::args![text, &id],
             )?;
             if taken > 0 {
-                return fail(Some(field.name), fieldsync_protocol::duplicate_message(def.name, field.name, text));
+                return fail(Some(field.name), fieldsync_protocol::duplicate_message(def, field, text));
             }
         }
         Ok(Ok(Some(Planned { id, values, before })))
@@ -925,9 +925,7 @@ impl<'r> Importer<'r> {
 fn default_value(field: &FieldDef, now_ms: i64) -> Value {
     match field.default {
         Some(FieldDefault::Text(text)) => Value::from(text),
-        Some(FieldDefault::Today) => {
-            Value::from(fieldsync_protocol::time::date_from_days(now_ms.div_euclid(86_400_000)))
-        }
+        Some(FieldDefault::Today) => Value::from(fieldsync_protocol::time::pricing_day(now_ms)),
         Some(FieldDefault::Now) => Value::from(fieldsync_protocol::time::rfc3339_ms(now_ms)),
         _ => Value::Null,
     }

@@ -9,6 +9,7 @@
 //!   with a short queue ([`IntegrationLimits::queued_imports`]); beyond it, `503`.
 //! - `GET /v1/integration/export/{entity}?cursor=` returns one [`crate::export::Page`].
 
+use fieldsync_protocol::ErrorCode;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
@@ -220,7 +221,7 @@ impl Integration {
         }
         let wanted = Scope { action, entity: entity.to_string() };
         Err(AppError::bad(
-            "forbidden",
+            ErrorCode::Forbidden,
             format!(
                 "The integration '{}' may not {wanted}; its scopes are {}. Add the scope with a new token.",
                 self.name,
@@ -240,7 +241,7 @@ where
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let state: Arc<AppState> = axum::extract::FromRef::from_ref(state);
         let refused = || AppError::Unauthenticated {
-            code: "unauthenticated",
+            code: ErrorCode::Unauthenticated,
             message:
                 "The integration API needs an integration token (fieldsync-server integration add) as a Bearer token."
                     .into(),
@@ -273,7 +274,7 @@ where
                 Ok(Integration { name, scopes })
             }
             Some((name, _, Some(_))) => Err(AppError::Unauthenticated {
-                code: "token_revoked",
+                code: ErrorCode::TokenRevoked,
                 message: format!("The token of the integration '{name}' was revoked; ask for a new one."),
             }),
             None => Err(refused()),
@@ -332,10 +333,10 @@ pub(crate) async fn import_handler(
     let Query(params) = params.map_err(query_error)?;
     integration.allow(Action::Import, &entity)?;
     let def = *import::entity(&state.registry, &entity)
-        .map_err(|e| AppError::bad("invalid_import", e.to_string()).with_status(StatusCode::BAD_REQUEST))?;
+        .map_err(|e| AppError::bad(ErrorCode::InvalidImport, e.to_string()).with_status(StatusCode::BAD_REQUEST))?;
     let format = match params.format.as_deref() {
         Some(f) => Format::parse(f).ok_or_else(|| {
-            AppError::bad("invalid_import", format!("'{f}' is not a format; use csv or jsonl"))
+            AppError::bad(ErrorCode::InvalidImport, format!("'{f}' is not a format; use csv or jsonl"))
                 .with_status(StatusCode::BAD_REQUEST)
         })?,
         None => match headers.get(axum::http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()) {
@@ -351,7 +352,7 @@ pub(crate) async fn import_handler(
         gate.waiting.fetch_sub(1, Ordering::SeqCst);
         return Err(AppError::Unavailable {
             status: StatusCode::SERVICE_UNAVAILABLE,
-            code: "busy",
+            code: ErrorCode::Busy,
             message: "Other imports are running; send this one again in a minute.".into(),
             retry_after: std::time::Duration::from_secs(30),
         });
@@ -381,7 +382,7 @@ pub(crate) async fn import_handler(
     .await?;
     let (report, rejected_csv) = report.map_err(|e| match e {
         import::ImportError::Input(message) => {
-            AppError::bad("invalid_import", message).with_status(StatusCode::BAD_REQUEST)
+            AppError::bad(ErrorCode::InvalidImport, message).with_status(StatusCode::BAD_REQUEST)
         }
         other => AppError::Internal(other.to_string()),
     })?;
@@ -396,24 +397,24 @@ fn tempfile_dir() -> Result<std::path::PathBuf, AppError> {
 }
 
 fn query_error(r: QueryRejection) -> AppError {
-    AppError::bad("invalid_query", format!("The query string is invalid: {}", r.body_text()))
+    AppError::bad(ErrorCode::InvalidQuery, format!("The query string is invalid: {}", r.body_text()))
         .with_status(StatusCode::BAD_REQUEST)
 }
 
 fn body_error(e: &axum::Error, limit: usize) -> AppError {
     use crate::http::caused_by;
     if caused_by::<tower_http::timeout::TimeoutError>(e) {
-        return AppError::bad("request_timeout", "The file did not arrive in time; try again.")
+        return AppError::bad(ErrorCode::RequestTimeout, "The file did not arrive in time; try again.")
             .with_status(StatusCode::REQUEST_TIMEOUT);
     }
     if caused_by::<http_body_util::LengthLimitError>(e) {
         return AppError::bad(
-            "body_too_large",
+            ErrorCode::BodyTooLarge,
             format!("The file is larger than the {} MiB import limit; split it and send the parts.", limit >> 20),
         )
         .with_status(StatusCode::PAYLOAD_TOO_LARGE);
     }
-    AppError::bad("bad_request", format!("The file could not be read: {e}"))
+    AppError::bad(ErrorCode::BadRequest, format!("The file could not be read: {e}"))
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -447,17 +448,20 @@ pub(crate) async fn export_handler(
 ) -> Result<Json<export::Page>, AppError> {
     let Query(params) = params.map_err(query_error)?;
     let Some(def) = state.registry.get(&entity).copied() else {
-        return Err(AppError::bad("unknown_entity", format!("There is no entity type '{entity}'."))
+        return Err(AppError::bad(ErrorCode::UnknownEntity, format!("There is no entity type '{entity}'."))
             .with_status(StatusCode::NOT_FOUND));
     };
     integration.allow(Action::Export, &entity)?;
     let query = export::Query { since: params.cursor, status: params.status };
     export::check(&def, &query)
-        .map_err(|m| AppError::bad("invalid_request", m).with_status(StatusCode::BAD_REQUEST))?;
+        .map_err(|m| AppError::bad(ErrorCode::InvalidRequest, m).with_status(StatusCode::BAD_REQUEST))?;
     let limit = params.limit.unwrap_or(export::MAX_PAGE);
     if limit == 0 || limit > export::MAX_PAGE {
-        return Err(AppError::bad("invalid_query", format!("limit must be between 1 and {}.", export::MAX_PAGE))
-            .with_status(StatusCode::BAD_REQUEST));
+        return Err(AppError::bad(
+            ErrorCode::InvalidQuery,
+            format!("limit must be between 1 and {}.", export::MAX_PAGE),
+        )
+        .with_status(StatusCode::BAD_REQUEST));
     }
     let reg = state.registry.clone();
     let page = state.db.read(move |tx| Ok(export::page(tx, &reg, &def, &query, limit)?)).await?;

@@ -11,6 +11,7 @@ use fieldsync_protocol::time::rfc3339_ms;
 use fieldsync_protocol::wire::{
     Mutation, MutationResult, MutationStatus, Op, PushRequest, PushResponse, MAX_PUSH_MUTATIONS, MAX_TIME_MS,
 };
+use fieldsync_protocol::ErrorCode;
 use fieldsync_protocol::{check_write, validate_value, EntityDef, FieldStrategy, Registry, Violation};
 use serde_json::Value;
 use uuid::Uuid;
@@ -34,7 +35,7 @@ pub type BeforeCommit = std::sync::Arc<dyn Fn() + Send + Sync>;
 pub fn validate(reg: &Registry, req: &PushRequest) -> Result<(), AppError> {
     if req.mutations.len() > MAX_PUSH_MUTATIONS {
         return Err(AppError::bad(
-            "batch_too_large",
+            ErrorCode::BatchTooLarge,
             format!(
                 "A push may carry at most {MAX_PUSH_MUTATIONS} mutations, this one has {}; send smaller batches.",
                 req.mutations.len()
@@ -44,7 +45,7 @@ pub fn validate(reg: &Registry, req: &PushRequest) -> Result<(), AppError> {
     let time_range = 0..=MAX_TIME_MS;
     if !time_range.contains(&req.client_time_ms) {
         return Err(AppError::bad(
-            "invalid_request",
+            ErrorCode::InvalidRequest,
             format!("client_time_ms must be a time in milliseconds since 1970 (0 to {MAX_TIME_MS})."),
         )
         .with_field("client_time_ms"));
@@ -52,29 +53,28 @@ pub fn validate(reg: &Registry, req: &PushRequest) -> Result<(), AppError> {
     for m in &req.mutations {
         if !time_range.contains(&m.edited_at_ms) {
             return Err(AppError::bad(
-                "invalid_mutation",
+                ErrorCode::InvalidMutation,
                 format!("edited_at_ms must be a time in milliseconds since 1970 (0 to {MAX_TIME_MS})."),
             )
             .with_field("edited_at_ms")
             .with_mutation(m.mutation_id));
         }
         let def = reg.get(&m.entity).ok_or_else(|| {
-            AppError::bad("unknown_entity", format!("There is no entity type '{}'.", m.entity))
+            AppError::bad(ErrorCode::UnknownEntity, format!("There is no entity type '{}'.", m.entity))
                 .with_mutation(m.mutation_id)
         })?;
         if m.op == Op::Delete && !m.fields.is_empty() {
-            return Err(
-                AppError::bad("invalid_mutation", "A delete must not carry fields.").with_mutation(m.mutation_id)
-            );
+            return Err(AppError::bad(ErrorCode::InvalidMutation, "A delete must not carry fields.")
+                .with_mutation(m.mutation_id));
         }
         for (name, value) in &m.fields {
             let field = def.field(name).ok_or_else(|| {
-                AppError::bad("unknown_field", format!("{} has no field '{name}'.", def.name))
+                AppError::bad(ErrorCode::UnknownField, format!("{} has no field '{name}'.", def.name))
                     .with_field(name)
                     .with_mutation(m.mutation_id)
             })?;
             validate_value(field, value).map_err(|e| {
-                AppError::bad("invalid_value", format!("{}.{e}.", def.name))
+                AppError::bad(ErrorCode::InvalidValue, format!("{}.{e}.", def.name))
                     .with_field(name)
                     .with_mutation(m.mutation_id)
             })?;
@@ -122,7 +122,7 @@ pub fn apply(
         .iter()
         .map(|m| {
             history.base_seq(&m.base_cursor).map_err(|e| {
-                AppError::bad("invalid_mutation", format!("base_cursor {e}."))
+                AppError::bad(ErrorCode::InvalidMutation, format!("base_cursor {e}."))
                     .with_field("base_cursor")
                     .with_mutation(m.mutation_id)
             })
@@ -150,7 +150,7 @@ pub fn apply(
         if let Some((json, owner)) = stored {
             if owner != user.id.to_string() {
                 return Err(AppError::bad(
-                    "duplicate_mutation_id",
+                    ErrorCode::DuplicateMutationId,
                     "This mutation id was already used by another user; generate a new one (UUIDv7).",
                 )
                 .with_mutation(m.mutation_id));
@@ -174,7 +174,7 @@ pub fn apply(
                         MutationResult {
                             mutation_id: m.mutation_id,
                             status: MutationStatus::Rejected,
-                            code: Some(code.into()),
+                            code: Some(code.as_str().into()),
                             reason: Some(reason),
                             lost_fields: Vec::new(),
                         },
@@ -214,8 +214,7 @@ pub fn apply(
 /// The refusal of a mutation whose `client_seq` this client already used for another
 /// one: two profiles share the client's identity, and their edits cannot be ordered.
 fn profile_copied() -> AppError {
-    AppError::bad(
-        "profile_copied",
+    AppError::bad(ErrorCode::ProfileCopied,
         "This computer's Fieldsync data is a copy of another computer's, which has already sent changes as this one; sign in again here to give it its own identity. Your changes are kept and sync once you have signed in.",
     )
     .with_status(axum::http::StatusCode::CONFLICT)
@@ -299,13 +298,13 @@ enum Outcome {
     /// undone, then `flags` a check raised (e.g. lines marked with their new price) are
     /// written.
     Refused {
-        code: &'static str,
+        code: ErrorCode,
         reason: String,
         flags: Vec<checks::Flag>,
     },
 }
 
-fn refuse(code: &'static str, reason: String) -> Outcome {
+fn refuse(code: ErrorCode, reason: String) -> Outcome {
     Outcome::Refused { code, reason, flags: Vec::new() }
 }
 
@@ -323,7 +322,7 @@ fn check_unique(tx: &Tx<'_>, def: &EntityDef, id: &str, fields: &Object) -> Resu
             args![text, id],
         )?;
         if taken > 0 {
-            return Ok(Some(refuse("duplicate", fieldsync_protocol::duplicate_message(def.name, field.name, text))));
+            return Ok(Some(refuse(ErrorCode::Duplicate, fieldsync_protocol::duplicate_message(def, field, text))));
         }
     }
     Ok(None)
@@ -341,11 +340,14 @@ fn apply_one(ctx: &Ctx<'_>, tx: &Tx<'_>, m: &Mutation, base: i64) -> Result<Outc
         def.fields.iter().find(|d| d.strategy == FieldStrategy::ServerOnly && m.fields.contains_key(d.name))
     {
         let (label, noun) = (field_words(def, field.name), def.a_noun());
-        return Ok(refuse("forbidden", format!("The server sets the {label} of {noun}; it cannot be changed here.")));
+        return Ok(refuse(
+            ErrorCode::Forbidden,
+            format!("The server sets the {label} of {noun}; it cannot be changed here."),
+        ));
     }
     match (m.op, existing) {
         (Op::Put, None) if records::is_deleted(tx, def.name, &id)? => Ok(refuse(
-            "deleted",
+            ErrorCode::Deleted,
             format!("This {} was deleted on the server by someone else; discard your change.", def.noun()),
         )),
         (Op::Put, None) => create(ctx, tx, def, &id, m),
@@ -363,14 +365,14 @@ fn applied(m: &Mutation, lost_fields: Vec<String>) -> MutationResult {
 
 fn not_found(def: &EntityDef) -> Outcome {
     refuse(
-        "not_found",
+        ErrorCode::NotFound,
         format!("There is no such {} that you can see; it may have moved out of your territories.", def.noun()),
     )
 }
 
 fn outside_scope(def: &EntityDef) -> Outcome {
     refuse(
-        "forbidden",
+        ErrorCode::Forbidden,
         format!(
             "This change would put the {} outside your territories or team, which you may not do; fix it and resend.",
             def.noun()
@@ -385,7 +387,7 @@ fn check_editable(ctx: &Ctx<'_>, tx: &Tx<'_>, def: &EntityDef, record: &Object) 
         let state = record.get(sm.field).and_then(Value::as_str).unwrap_or_default();
         if !sm.editable_in.contains(&state) {
             return Ok(Some(refuse(
-                "locked",
+                ErrorCode::Locked,
                 format!(
                     "This {} is {state}; only {} ones can be changed. Move it back to draft first if that is allowed.",
                     def.noun(),
@@ -400,7 +402,7 @@ fn check_editable(ctx: &Ctx<'_>, tx: &Tx<'_>, def: &EntityDef, record: &Object) 
         return Ok(None);
     }
     Ok(Some(refuse(
-        "locked",
+        ErrorCode::Locked,
         format!(
             "The {} is {state}, so its {} can no longer change; move it back to draft first.",
             parent_def.noun(),
@@ -412,15 +414,18 @@ fn check_editable(ctx: &Ctx<'_>, tx: &Tx<'_>, def: &EntityDef, record: &Object) 
 fn create(ctx: &Ctx<'_>, tx: &Tx<'_>, def: &EntityDef, id: &str, m: &Mutation) -> Result<Outcome, AppError> {
     let role = ctx.user.role;
     let Some(allowed) = def.access(role).and_then(|a| a.create) else {
-        return Ok(refuse("forbidden", format!("As a {role} you may not create {}.", def.plural())));
+        return Ok(refuse(ErrorCode::Forbidden, format!("As a {role} you may not create {}.", def.plural())));
     };
     if let Some(field) = m.fields.keys().find(|f| !allowed.contains(f)) {
         let label = field_words(def, field);
-        return Ok(refuse("forbidden", format!("As a {role} you may not set the {label} of a new {}.", def.noun())));
+        return Ok(refuse(
+            ErrorCode::Forbidden,
+            format!("As a {role} you may not set the {label} of a new {}.", def.noun()),
+        ));
     }
     if let Some(missing) = def.fields.iter().find(|f| f.required && m.fields.get(f.name).is_none_or(Value::is_null)) {
         return Err(AppError::bad(
-            "missing_field",
+            ErrorCode::MissingField,
             format!("A new {} needs a value for '{}'.", def.noun(), missing.name),
         )
         .with_field(missing.name));
@@ -437,7 +442,7 @@ fn create(ctx: &Ctx<'_>, tx: &Tx<'_>, def: &EntityDef, id: &str, m: &Mutation) -
         let state = record.get(sm.field).and_then(Value::as_str).unwrap_or_default();
         if !sm.initial.contains(&state) {
             return Ok(refuse(
-                "invalid_transition",
+                ErrorCode::InvalidTransition,
                 format!("A new {} must start as {}, not {state}.", def.noun(), sm.initial.join(" or ")),
             ));
         }
@@ -497,8 +502,7 @@ fn check_recorded_state(
         return Ok(None);
     }
     let what = parent_def.noun();
-    Ok(Some(refuse(
-        "invalid_transition",
+    Ok(Some(refuse(ErrorCode::InvalidTransition,
         format!(
             "This {stated} decision did not apply: the {what} is {state}, so it is not recorded either. Look at the {what} again and decide anew."
         ),
@@ -540,11 +544,14 @@ fn update(
 ) -> Result<Outcome, AppError> {
     let role = ctx.user.role;
     let Some(allowed) = def.access(role).and_then(|a| a.update) else {
-        return Ok(refuse("forbidden", format!("As a {role} you may not change {}.", def.plural())));
+        return Ok(refuse(ErrorCode::Forbidden, format!("As a {role} you may not change {}.", def.plural())));
     };
     if let Some(field) = m.fields.keys().find(|f| !allowed.contains(f)) {
         let label = field_words(def, field);
-        return Ok(refuse("forbidden", format!("As a {role} you may not change the {label} of {}.", def.a_noun())));
+        return Ok(refuse(
+            ErrorCode::Forbidden,
+            format!("As a {role} you may not change the {label} of {}.", def.a_noun()),
+        ));
     }
     if let Err(v) = check_write(def, &current, &m.fields) {
         return Ok(violated(v));
@@ -560,7 +567,7 @@ fn update(
         if let Some(to) = m.fields.get(sm.field).and_then(Value::as_str).filter(|to| *to != from) {
             match sm.check(&def.noun(), from, to, role) {
                 Ok(t) => transition = Some(t),
-                Err(reason) => return Ok(refuse("invalid_transition", reason)),
+                Err(reason) => return Ok(refuse(ErrorCode::InvalidTransition, reason)),
             }
         }
         if m.fields.keys().any(|f| f != sm.field) {
@@ -673,7 +680,7 @@ fn delete(
 ) -> Result<Outcome, AppError> {
     let role = ctx.user.role;
     if !def.access(role).is_some_and(|a| a.delete) {
-        return Ok(refuse("forbidden", format!("As a {role} you may not delete {}.", def.plural())));
+        return Ok(refuse(ErrorCode::Forbidden, format!("As a {role} you may not delete {}.", def.plural())));
     }
     if let Some(locked) = check_editable(ctx, tx, def, &current)? {
         return Ok(locked);
@@ -683,7 +690,7 @@ fn delete(
             tx.value(&format!("SELECT count(*) FROM \"{}\" WHERE \"{}\" = ?1", referrer.name, field.name), args![id])?;
         if n > 0 {
             return Ok(refuse(
-                "in_use",
+                ErrorCode::InUse,
                 format!(
                     "This {} cannot be deleted: {n} {} still refer to it; delete or change those first.",
                     def.noun(),
@@ -748,14 +755,13 @@ fn check_references<'v>(
         let (Some(target), Some(ref_id)) = (target, value.as_str()) else { continue };
         if !records::exists(tx, target.name, ref_id)? {
             return Err(AppError::bad(
-                "missing_reference",
+                ErrorCode::MissingReference,
                 format!("{}.{name} refers to {} record {ref_id}, which does not exist.", def.name, target.name),
             )
             .with_field(name));
         }
         if target.readable_by(ctx.user.role) && !rules::is_visible(tx, ctx.reg, target, ref_id, &ctx.user.id)? {
-            return Ok(Some(refuse(
-                "forbidden",
+            return Ok(Some(refuse(ErrorCode::Forbidden,
                 format!(
                     "The {} of this {} is {} outside your territories or team, which you may not choose; fix it and resend.",
                     field_words(def, name),

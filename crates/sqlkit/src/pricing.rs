@@ -12,15 +12,34 @@ pub struct Price {
     pub discount_pct: f64,
 }
 
+/// The best promotion running on `?3` for product `?2`, or 0: one SQL expression, so every
+/// query that prices a line applies the same rule.
+macro_rules! best_discount {
+    () => {
+        "coalesce((SELECT max(p.discount_pct) FROM promotions p
+                  WHERE p.product_id = ?2 AND p.starts_on <= ?3 AND p.ends_on >= ?3), 0.0)"
+    };
+}
+
 /// The query behind [`current_price`]: parameters order id, product id, today. Portable
 /// SQL, so the server runs the same text on PostgreSQL.
-pub const CURRENT_PRICE_SQL: &str = "SELECT pli.unit_price_cents,
-        coalesce((SELECT max(p.discount_pct) FROM promotions p
-                  WHERE p.product_id = ?2 AND p.starts_on <= ?3 AND p.ends_on >= ?3), 0.0)
- FROM orders o
+pub const CURRENT_PRICE_SQL: &str = concat!(
+    "SELECT pli.unit_price_cents, ",
+    best_discount!(),
+    " FROM orders o
  JOIN customers c ON c.id = o.customer_id
  JOIN price_list_items pli ON pli.price_list_id = c.price_list_id AND pli.product_id = ?2
- WHERE o.id = ?1";
+ WHERE o.id = ?1"
+);
+
+/// A product's price on a price list and its discount today, before there is an order
+/// (the order editor's picker): parameters price list id, product id, today. One row; the
+/// price is NULL when the list lacks the product.
+pub const LIST_PRICE_SQL: &str = concat!(
+    "SELECT (SELECT unit_price_cents FROM price_list_items WHERE price_list_id = ?1 AND product_id = ?2) AS price, ",
+    best_discount!(),
+    " AS discount"
+);
 
 /// Looks up the current price; `None` when the customer's price list lacks the product.
 /// `today` is `YYYY-MM-DD`.

@@ -1,8 +1,9 @@
 // The one place the UI talks to the Rust side. Every command rejects with
-// `{code, message}`; `describeError` turns anything into one sentence for people.
+// `{code, message, details}`; screens choose what to do by `errorCode`, and `describeError`
+// turns anything into one sentence for people.
 import { invoke, type InvokeArgs } from "@tauri-apps/api/core";
 import { listen, type UnlistenFn } from "@tauri-apps/api/event";
-import type { AppInfo, AttentionItem, BulkReview, Command, ConflictEntry, CustomerCard, Dashboard, ProfileSummary, ReviewItem, SyncState, SyncStatus, UiError } from "./bindings";
+import type { AppInfo, AttentionItem, BulkReview, Command, ConflictEntry, CustomerCard, Dashboard, PickerProduct, ProfileSummary, ReviewItem, SyncState, SyncStatus, UiError } from "./bindings";
 
 export type Row = Record<string, unknown> & { id: string };
 
@@ -15,6 +16,7 @@ export type {
   Command,
   ConflictEntry as Conflict,
   CustomerCard,
+  PickerProduct,
   Dashboard,
   Laptop,
   ProfileSummary,
@@ -34,6 +36,9 @@ function call<T>(command: Command, args?: InvokeArgs): Promise<T> {
 /** The window event a local change raises, so the pending count updates at once. */
 export const LOCAL_CHANGE = "fieldsync:local-change";
 
+/** The window event of Ctrl+N: the customers screen opens a new order for its customer. */
+export const NEW_ORDER = "fieldsync:new-order";
+
 /** `call` for a command that changes local data: says so once it succeeded. */
 async function change<T>(command: Command, args?: InvokeArgs): Promise<T> {
   const result = await call<T>(command, args);
@@ -52,7 +57,20 @@ function filterArgs(f: OrderFilter) {
   return { rep: f.rep || null, from: f.from || null, to: f.to || null };
 }
 
+/** The app's own words for errors whose sentence it chooses itself, by code. */
+const WORDS: Partial<Record<string, string>> = {
+  unreachable: "The server cannot be reached; check the address and your connection, then try again.",
+};
+
+/** The code of a command's error (`wrong_credentials`, `price_changed`, `unreachable`, ...). */
+export function errorCode(e: unknown): string | null {
+  return typeof e === "object" && e !== null && typeof (e as UiError).code === "string" ? (e as UiError).code : null;
+}
+
+/** One sentence for people: the app's words for the error's code, else the engine's or the server's. */
 export function describeError(e: unknown): string {
+  const words = WORDS[errorCode(e) ?? ""];
+  if (words) return words;
   if (typeof e === "object" && e !== null && "message" in e && typeof (e as UiError).message === "string") {
     return (e as UiError).message;
   }
@@ -87,6 +105,8 @@ export const api = {
   resendAtCurrentPrices: (mutationId: string) => change<void>("resend_at_current_prices", { mutationId }),
   discard: (mutationId: string) => change<void>("discard", { mutationId }),
   restoreConflict: (conflictId: string) => change<void>("restore_conflict", { conflictId }),
+  pickerProducts: (customerId: string, query: string, limit = 20) =>
+    call<PickerProduct[]>("picker_products", { customerId, query, limit }),
   customerCard: (id: string) => call<CustomerCard>("customer_card", { id }),
   openLink: (kind: "phone" | "email", value: string) => call<void>("open_link", { kind, value }),
   waitingChanges: () => call<ProfileSummary[]>("waiting_changes"),

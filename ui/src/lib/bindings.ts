@@ -2,7 +2,7 @@
 // Regenerate: FIELDSYNC_UPDATE_BINDINGS=1 cargo test -p fieldsync-desktop bindings
 
 /** Every command the UI may invoke. */
-export type Command = "app_info" | "sign_in" | "sign_out" | "sync_now" | "set_paused" | "sync_status" | "search" | "record" | "related" | "save" | "delete_record" | "review_queue" | "review" | "conflicts" | "attention" | "resend" | "resend_at_current_prices" | "discard" | "restore_conflict" | "dashboard" | "review_many" | "export_orders" | "waiting_changes" | "customer_card" | "open_link";
+export type Command = "app_info" | "sign_in" | "sign_out" | "sync_now" | "set_paused" | "sync_status" | "search" | "record" | "related" | "save" | "delete_record" | "review_queue" | "review" | "conflicts" | "attention" | "resend" | "resend_at_current_prices" | "discard" | "restore_conflict" | "dashboard" | "review_many" | "export_orders" | "waiting_changes" | "customer_card" | "picker_products" | "open_link";
 
 /** The payload of the "sync-state" event. */
 export type SyncState = { "state": "idle" } | { "state": "offline", since_ms: number, next_probe_ms: number, } | { "state": "syncing", rows: number, percent: number, } | { "state": "up_to_date", last_ok_ms: number, } | { "state": "failed", error: string, retry_at_ms: number, } | { "state": "sign_in_needed", reason: string, } | { "state": "paused" };
@@ -11,9 +11,14 @@ export type Status = { pending: number, needs_attention: number, last_sync: stri
 
 export type SyncStatus = { state: SyncState, summary: string, status: Status, };
 
-export type AppInfo = { server: string | null, server_locked: boolean, signed_in: boolean, user: string | null, role: string | null, };
+export type AppInfo = { server: string | null, server_locked: boolean, signed_in: boolean, user: string | null, role: string | null, 
+/**
+ * The pricing day (`YYYY-MM-DD`) by which prices and promotions are shown: the one the
+ * engine and the server price by, not this computer's local date.
+ */
+pricing_day: string, };
 
-export type UiError = { code: string, message: string, };
+export type UiError = { code: string, message: string, details: { [key in string]?: string }, };
 
 export type AttentionItem = { mutation_id: string, entity: string, id: string, op: "put" | "delete", fields: Record<string, unknown>, code: string, reason: string, rejected_at_ms: number, 
 /**
@@ -50,6 +55,10 @@ field_label: string,
 kept_text: string, overwritten_text: string, };
 
 export type ReviewItem = { id: string, status: string, order_date: string, customer_id: string, customer: string, rep_id: string, rep: string, lines: number, total_cents: number, 
+/**
+ * The currency of the customer's price list (the total's), when known.
+ */
+currency: string | null, 
 /**
  * Stock or price flags the server raised.
  */
@@ -144,6 +153,21 @@ open_invoices: Array<Record<string, unknown> & { id: string }>,
  * The customer's fields whose value the current user set and a later edit replaced.
  */
 overwritten: Array<Overwritten>, };
+
+export type PickerProduct = { product: Record<string, unknown> & { id: string }, 
+/**
+ * From the customer's price list; `None` when the list lacks the product (a line of it
+ * cannot be priced).
+ */
+unit_price_cents: number | null, 
+/**
+ * The best promotion running today, or 0.
+ */
+discount_pct: number, 
+/**
+ * On hand less reserved, over every warehouse; `None` when no warehouse stocks it.
+ */
+available: number | null, };
 
 export type CardOrder = { id: string, status: string, order_date: string, total_cents: number, lines: number, };
 

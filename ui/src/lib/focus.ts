@@ -12,13 +12,17 @@ export function listRow(row: HTMLElement, open: () => void) {
   let current = open;
   row.tabIndex = 0;
   const onKey = (e: KeyboardEvent) => {
-    const next = (e.key === "ArrowDown" ? row.nextElementSibling : e.key === "ArrowUp" ? row.previousElementSibling : null) as HTMLElement | null;
+    if (e.target !== row) return; // a key in the row's own checkbox or button
+    const step = (from: Element | null): Element | null => (e.key === "ArrowDown" ? from?.nextElementSibling : from?.previousElementSibling) ?? null;
+    let next = e.key === "ArrowDown" || e.key === "ArrowUp" ? step(row) : null;
+    // Rows shown between list rows (an order's lines) are passed over.
+    while (next && (next as HTMLElement).tabIndex < 0) next = step(next);
     if (e.key === "Enter") {
       e.preventDefault();
       current();
     } else if (next) {
       e.preventDefault();
-      next.focus();
+      (next as HTMLElement).focus();
     }
   };
   row.addEventListener("keydown", onKey);

@@ -3,6 +3,7 @@ import { userEvent } from "vitest/browser";
 import { render } from "vitest-browser-svelte";
 import type { CustomerCard, Row } from "../lib/backend";
 import { argsOf, clearMocks, deferred, fail, fakeBackend, settled, type Args } from "../test/ipc";
+import { expectAccessible } from "../test/axe";
 import Customers from "./Customers.svelte";
 
 const CUSTOMERS: Row[] = [
@@ -69,6 +70,23 @@ describe("Customers", () => {
     await expect.element(screen.getByTestId("customer-row").nth(1)).toHaveFocus();
     await userEvent.keyboard("{Enter}");
     await expect.element(screen.getByRole("heading", { name: "Berg Hardware" })).toBeVisible();
+  });
+
+  test("more than a hundred customers are reached with Show more, and a new search starts again at a hundred", async () => {
+    const many: Row[] = Array.from({ length: 250 }, (_, i) => ({ id: `m${i}`, code: `M-${String(i).padStart(3, "0")}`, name: `Market ${String(i).padStart(3, "0")}`, city: "Oslo" }));
+    const calls = fakeBackend({ search: (a) => search(many, a).slice(0, Number(a["limit"])) });
+    const screen = await render(Customers);
+    await expect.poll(() => names(screen).length).toBe(100);
+
+    await screen.getByTestId("show-more").click();
+    await expect.poll(() => names(screen).length).toBe(200);
+    await screen.getByTestId("show-more").click();
+    await expect.poll(() => names(screen).length).toBe(250);
+    expect(names(screen).at(-1)).toBe("Market 249");
+    await expect.element(screen.getByTestId("show-more")).not.toBeInTheDocument();
+
+    await screen.getByRole("searchbox").fill("m");
+    await expect.poll(() => argsOf(calls, "search").at(-1)).toEqual({ entity: "customers", query: "m", limit: 100 });
   });
 
   test("the search field has the focus at start: typing searches at once", async () => {
@@ -202,6 +220,7 @@ describe("Customers", () => {
       { kind: "phone", value: "+47 5555 0101" },
       { kind: "email", value: "post@olsen.no" },
     ]);
+    await expectAccessible();
   });
 
   test("a field a later edit overwrote is marked, saying who changed it and what was mine", async () => {
@@ -273,6 +292,7 @@ describe("Customers", () => {
       await expect.element(screen.getByTestId("customer-form")).not.toBeInTheDocument();
       await expect.element(screen.getByText(/\+47 5555 0199/)).toBeVisible();
       await expect.element(screen.getByTestId("customer-notes")).toHaveTextContent("Closed on Mondays");
+      await expectAccessible();
     });
 
     test("a renamed customer is renamed in the result list too", async () => {

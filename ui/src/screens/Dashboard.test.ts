@@ -2,6 +2,7 @@ import { afterEach, describe, expect, test } from "vitest";
 import { render } from "vitest-browser-svelte";
 import type { Dashboard as Data } from "../lib/backend";
 import { clearMocks, fakeBackend } from "../test/ipc";
+import { expectAccessible } from "../test/axe";
 import Dashboard from "./Dashboard.svelte";
 
 const WEEKS = ["2026-10-12", "2026-10-19", "2026-10-26", "2026-11-02", "2026-11-09", "2026-11-16", "2026-11-23", "2026-11-30"];
@@ -52,6 +53,7 @@ describe("Dashboard", () => {
     expect(cells("orders-chart", "rep2")).toEqual(["0", "0", "0", "1", "0", "0", "1", "2"]);
     expect(cells("visits-chart", "rep1")).toEqual(["2", "1", "0", "0", "3", "2", "1", "5"]);
     expect(revenue.element().querySelector("canvas")).not.toBeNull();
+    await expectAccessible();
   });
 
   test("lists the top customers in order and the team's laptops", async () => {

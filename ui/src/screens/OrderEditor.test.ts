@@ -1,8 +1,9 @@
 import { afterEach, describe, expect, test, vi } from "vitest";
 import { userEvent } from "vitest/browser";
 import { render } from "vitest-browser-svelte";
-import type { Row } from "../lib/backend";
+import type { PickerProduct, Row } from "../lib/backend";
 import { argsOf, clearMocks, deferred, fail, fakeBackend, type Args, type Call } from "../test/ipc";
+import { expectAccessible } from "../test/axe";
 import OrderEditor from "./OrderEditor.svelte";
 
 const CUSTOMER: Row = { id: "c1", code: "C-001", name: "Olsen Bakery" };
@@ -12,6 +13,21 @@ const PRODUCTS: Row[] = [
   { id: "p2", sku: "TEA-100", name: "Green tea", unit_price_cents: 899, discount_pct: 10, active: true },
   { id: "p3", sku: "OLD-1", name: "Old blend", unit_price_cents: 500, discount_pct: 0, active: false },
 ];
+
+/// Stock available by product id in the fake store.
+const STOCK: Record<string, number | null> = { p1: 40, p2: 0, p3: null };
+
+/// The picker's answer: products whose name starts with the query, each with its price
+/// for the customer and its stock.
+function offers(a: Args): PickerProduct[] {
+  const q = String(a["query"]).toLowerCase();
+  return PRODUCTS.filter((p) => String(p["name"]).toLowerCase().startsWith(q)).map((p) => ({
+    product: p,
+    unit_price_cents: Number(p["unit_price_cents"]),
+    discount_pct: Number(p["discount_pct"]),
+    available: STOCK[p.id] ?? null,
+  }));
+}
 
 /// The client's local store for orders: it prices a new line from the product (as the
 /// customer's price list and promotions would) and keeps quantities as numbers.
@@ -41,7 +57,7 @@ function orderStore() {
     return { id, ...fields, quantity: Number(fields["quantity"]), unit_price_cents, discount_pct };
   }
   const calls = fakeBackend({
-    search: (a) => PRODUCTS.filter((p) => String(p["name"]).toLowerCase().startsWith(String(a["query"]).toLowerCase())),
+    picker_products: offers,
     save,
     delete_record: (a) => {
       records.delete(String(a["id"]));
@@ -110,7 +126,7 @@ describe("OrderEditor", () => {
     const order = deferred<Row>();
     const lines: Row[] = [];
     const calls = fakeBackend({
-      search: () => PRODUCTS,
+      picker_products: offers,
       save: (a) => {
         if (a["entity"] === "orders") return order.promise;
         const fields = a["fields"] as Record<string, string>;
@@ -148,7 +164,7 @@ describe("OrderEditor", () => {
 
   test("a line the client refuses shows why, and the total stays as it was", async () => {
     fakeBackend({
-      search: () => PRODUCTS,
+      picker_products: offers,
       save: (a) =>
         a["entity"] === "orders"
           ? { id: "orders-1", status: "draft" }
@@ -179,6 +195,36 @@ describe("OrderEditor", () => {
     await expect.element(line.getByTestId("line-product")).toHaveTextContent("Coffee 250 g CF-250");
     // Known from the search: never looked up one by one.
     expect(argsOf(calls, "record")).toEqual([]);
+  });
+
+  test("the picker shows each product's price for the customer and its stock; a line above the stock warns", async () => {
+    orderStore();
+    const { screen, add } = await openEditor();
+    const offer = screen.getByTestId("offer");
+    await expect.poll(() => offer.elements().length).toBe(3);
+    await expect.element(offer.nth(0)).toHaveTextContent("12.50 · 40 in stock");
+    await expect.element(offer.nth(1)).toHaveTextContent("8.99 −10% · out of stock");
+    await expect.element(offer.nth(2)).toHaveTextContent("stock unknown");
+
+    await add("Coffee 250 g");
+    await screen.getByLabelText("Quantity of Coffee 250 g").fill("41");
+    await userEvent.keyboard("{Tab}");
+    await expect.element(screen.getByTestId("over-stock")).toHaveTextContent("only 40 in stock");
+    await expectAccessible();
+  });
+
+  test("the total shows against the customer's available credit, and an order above it says by how much", async () => {
+    orderStore();
+    const onDone = vi.fn();
+    const screen = await render(OrderEditor, { customer: CUSTOMER, credit: 2000, currency: "NOK", onDone });
+    await screen.getByRole("list").getByRole("button", { name: /Coffee 250 g/ }).click();
+    await expect.element(screen.getByTestId("order-total")).toHaveTextContent("NOK 12.50");
+    await expect.element(screen.getByText(/available credit NOK 20\.00/)).toBeVisible();
+    expect(screen.getByTestId("over-credit").elements()).toHaveLength(0);
+
+    await screen.getByLabelText("Quantity of Coffee 250 g").fill("2");
+    await userEvent.keyboard("{Tab}");
+    await expect.element(screen.getByTestId("over-credit")).toHaveTextContent("NOK 5.00 over the customer's available credit");
   });
 
   test("adding a product already on the order raises that line's quantity", async () => {

@@ -2,6 +2,7 @@ import { afterEach, describe, expect, test } from "vitest";
 import { render } from "vitest-browser-svelte";
 import type { ReviewItem } from "../lib/backend";
 import { argsOf, clearMocks, fakeBackend, localReads } from "../test/ipc";
+import { expectAccessible } from "../test/axe";
 import Orders from "./Orders.svelte";
 
 const PRODUCTS = [
@@ -11,7 +12,7 @@ const PRODUCTS = [
 
 const LINES = [
   { id: "l1", order_id: "o1", product_id: "p1", quantity: 3, unit_price_cents: 1250, discount_pct: 0 },
-  { id: "l2", order_id: "o1", product_id: "p2", quantity: 1, unit_price_cents: 899, discount_pct: 10 },
+  { id: "l2", order_id: "o1", product_id: "p2", quantity: 1, unit_price_cents: 899, discount_pct: 10, flags: "Price changed: ordered at 8.99 less 10%, now 9.49 less 10%" },
   { id: "l3", order_id: "o2", product_id: "p1", quantity: 2, unit_price_cents: 1250, discount_pct: 0 },
   { id: "l4", order_id: "o2", product_id: "p9", quantity: 1, unit_price_cents: 100, discount_pct: 0 },
 ];
@@ -28,6 +29,7 @@ function order(id: string, customer: string, status: string, extra: Partial<Revi
     lines: 2,
     total_cents: 4559,
     flags: null,
+    currency: "NOK",
     history: [],
     unsent: false,
     ...extra,
@@ -67,10 +69,10 @@ describe("Orders", () => {
 
     const detail = screen.getByTestId("order-detail");
     const lines = detail.getByTestId("detail-line");
-    await expect.element(lines.nth(0)).toHaveTextContent(/Coffee 250 g\s*CF-250\s*3\s*12\.50\s*0%\s*37\.50/);
+    await expect.element(lines.nth(0)).toHaveTextContent(/Coffee 250 g\s*CF-250\s*3\s*NOK 12\.50\s*0%\s*NOK 37\.50/);
     // 1 × 8.99 less 10% = 8.09.
-    await expect.element(lines.nth(1)).toHaveTextContent(/Green tea\s*TEA-100\s*1\s*8\.99\s*10%\s*8\.09/);
-    await expect.element(detail.getByTestId("detail-total")).toHaveTextContent(/^45\.59$/);
+    await expect.element(lines.nth(1)).toHaveTextContent(/Green tea\s*TEA-100\s*1\s*NOK 8\.99\s*10%\s*NOK 8\.09/);
+    await expect.element(detail.getByTestId("detail-total")).toHaveTextContent(/^NOK 45\.59$/);
   });
 
   test("a reviewed order shows the manager's decision and comment", async () => {
@@ -100,7 +102,7 @@ describe("Orders", () => {
     const calls = fakeBackend({
       review_queue: () => ORDERS,
       save: (a) => ({ id: a["id"], status: "draft" }),
-      search: () => PRODUCTS,
+      picker_products: () => PRODUCTS.map((product) => ({ product, unit_price_cents: 100, discount_pct: 0, available: null })),
       ...localReads({ order_lines: LINES, products: PRODUCTS }),
     });
     const screen = await render(Orders);
@@ -108,8 +110,12 @@ describe("Orders", () => {
 
     await screen.getByTestId("edit-order").click();
     await expect.poll(() => screen.getByTestId("order-line").elements().length).toBe(2);
+    // The line the server refused is marked with why.
+    await expect.element(screen.getByTestId("order-line").nth(1).getByTestId("line-flags")).toHaveTextContent("Price changed");
+    expect(screen.getByTestId("line-flags").elements()).toHaveLength(1);
     expect(argsOf(calls, "save")).toEqual([{ entity: "orders", id: "o1", fields: { status: "draft" } }]);
     await expect.element(screen.getByRole("button", { name: "Submit order" })).toBeEnabled();
+    await expectAccessible();
   });
 
   test("an approved order cannot be changed", async () => {

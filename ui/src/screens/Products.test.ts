@@ -3,6 +3,7 @@ import { render } from "vitest-browser-svelte";
 import type { Row } from "../lib/backend";
 import { fieldText } from "../lib/format";
 import { argsOf, clearMocks, fakeBackend, localReads, type Args } from "../test/ipc";
+import { expectAccessible } from "../test/axe";
 import Products from "./Products.svelte";
 
 const TODAY = "2025-06-15";
@@ -101,6 +102,7 @@ describe("Products", () => {
     await expect.poll(() => texts(screen, "stock-row")).toEqual(["Northern depot (Trondheim)12020100", "Southern depot (Valencia)57-2"]);
     // An over-reserved warehouse adds nothing to what can be sold.
     await expect.element(screen.getByTestId("stock-total")).toHaveTextContent(/^100$/);
+    await expectAccessible();
   });
 
   test("choosing a customer shows the price on that customer's list, until all lists are asked for again", async () => {

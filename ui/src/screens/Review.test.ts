@@ -1,11 +1,13 @@
 import { afterEach, describe, expect, test } from "vitest";
+import { userEvent } from "vitest/browser";
 import { render } from "vitest-browser-svelte";
 import type { ReviewItem } from "../lib/backend";
 import { argsOf, clearMocks, fakeBackend, settled } from "../test/ipc";
+import { expectAccessible } from "../test/axe";
 import Review from "./Review.svelte";
 
 function order(id: string, customer: string, status: string, total_cents: number): ReviewItem {
-  return { id, status, order_date: "2026-11-27", customer_id: `c-${id}`, customer, rep_id: "u1", rep: "rep1", lines: 2, total_cents, flags: null, history: [], unsent: false };
+  return { id, status, order_date: "2026-11-27", customer_id: `c-${id}`, customer, rep_id: "u1", rep: "rep1", lines: 2, total_cents, flags: null, currency: null, history: [], unsent: false };
 }
 
 const QUEUE = [order("o1", "Fjord Foods", "submitted", 12000), order("o2", "Birch Market", "submitted", 3050), order("o3", "Pine Deli", "submitted", 999)];
@@ -23,6 +25,20 @@ function backend(extra: Record<string, (args: Record<string, unknown>) => unknow
 }
 
 describe("Review", () => {
+  test("rows are reached with the keyboard: arrows move between orders, over opened lines, and Enter opens the lines", async () => {
+    backend({ related: () => [], record: () => ({ id: "p1", sku: "CF-250", name: "Coffee" }) });
+    const screen = await render(Review);
+    const rows = screen.getByTestId("review-row");
+    await expect.poll(() => rows.elements().length).toBe(3);
+    (rows.nth(0).element() as HTMLElement).focus();
+    await userEvent.keyboard("{Enter}");
+    await expect.element(rows.nth(0).getByRole("button", { name: "Lines" })).toHaveAttribute("aria-expanded", "true");
+    await userEvent.keyboard("{ArrowDown}");
+    await expect.element(rows.nth(1)).toHaveFocus();
+    await userEvent.keyboard("{ArrowUp}");
+    await expect.element(rows.nth(0)).toHaveFocus();
+  });
+
   test("filters by status, rep and date", async () => {
     const calls = backend();
     const screen = await render(Review);
@@ -48,6 +64,7 @@ describe("Review", () => {
     await screen.getByTestId("approve-selected").click();
     await expect.element(screen.getByRole("status")).toHaveTextContent("2 orders approved");
     expect(argsOf(calls, "review_many")).toEqual([{ orderIds: ["o1", "o3"], approve: true, comment: "Good week" }]);
+    await expectAccessible();
   });
 
   test("select all picks every order waiting for review", async () => {

@@ -2,12 +2,13 @@ import { afterEach, describe, expect, test, vi } from "vitest";
 import { render } from "vitest-browser-svelte";
 import type { AppInfo } from "../lib/backend";
 import { argsOf, clearMocks, deferred, fail, fakeBackend, rejectWith } from "../test/ipc";
+import { expectAccessible } from "../test/axe";
 import SignIn from "./SignIn.svelte";
 
 const WRONG_PASSWORD = "The user name or password is wrong; check them and sign in again.";
 const UNREACHABLE = "The server cannot be reached; check the address and your connection, then try again.";
 
-const signedOut: AppInfo = { server: null, server_locked: false, signed_in: false, user: null, role: null };
+const signedOut: AppInfo = { server: null, server_locked: false, signed_in: false, user: null, role: null, pricing_day: "2025-06-15" };
 
 afterEach(() => clearMocks());
 
@@ -21,8 +22,8 @@ async function signIn(user: string, password: string, info = signedOut) {
 }
 
 describe("SignIn", () => {
-  test("a wrong password shows the server's one sentence and keeps the user signed out", async () => {
-    const calls = fakeBackend({ sign_in: () => fail("server", WRONG_PASSWORD) });
+  test("a wrong password shows the server's one sentence, keeps the user signed out and empties the password for another try", async () => {
+    const calls = fakeBackend({ sign_in: () => fail("wrong_credentials", WRONG_PASSWORD) });
 
     const { screen, onSignedIn } = await signIn("anna", "not-her-password");
 
@@ -33,11 +34,17 @@ describe("SignIn", () => {
     expect(argsOf(calls, "sign_in")).toEqual([
       { server: "http://127.0.0.1:8787", user: "anna", password: "not-her-password" },
     ]);
+    await expect.element(screen.getByLabelText("Password")).toHaveValue("");
+    await expect.element(screen.getByLabelText("Password")).toHaveFocus();
   });
 
   test("an unreachable server says so, and a second attempt replaces the message", async () => {
     let reply = UNREACHABLE;
-    fakeBackend({ sign_in: () => fail(reply === UNREACHABLE ? "unreachable" : "server", reply) });
+    // The engine's own words for an unreachable server are technical; the app says it its way.
+    fakeBackend({
+      sign_in: () =>
+        reply === UNREACHABLE ? fail("unreachable", "error sending request for url (http://127.0.0.1:8787/v1/login)") : fail("wrong_credentials", reply),
+    });
 
     const { screen } = await signIn("anna", "secret");
     await expect.element(screen.getByRole("alert")).toHaveTextContent(UNREACHABLE);
@@ -104,5 +111,6 @@ describe("SignIn on a shared computer", () => {
     await screen.getByRole("button", { name: "Sign in" }).click();
     await vi.waitFor(() => expect(onSignedIn).toHaveBeenCalled());
     expect(argsOf(calls, "sign_in")).toEqual([{ server: "http://127.0.0.1:8787", user: "rep3", password: "secret" }]);
+    await expectAccessible();
   });
 });

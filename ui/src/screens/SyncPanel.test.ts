@@ -2,6 +2,7 @@ import { afterEach, describe, expect, test, vi } from "vitest";
 import { render } from "vitest-browser-svelte";
 import type { AttentionItem, Conflict, SyncStatus } from "../lib/backend";
 import { argsOf, clearMocks, fail, fakeBackend, type Handler } from "../test/ipc";
+import { expectAccessible } from "../test/axe";
 import SyncPanel from "./SyncPanel.svelte";
 
 const OUTSIDE = "This change would put the visit outside your territories or team, which you may not do; fix it and resend.";
@@ -82,6 +83,7 @@ describe("SyncPanel: needs attention", () => {
     expect(item.getByLabelText("Customer").elements()).toHaveLength(0);
     await expect.element(item.getByLabelText("Outcome")).toHaveValue("follow_up");
     await expect.element(item.getByLabelText("Notes")).toHaveValue("Met the buyer");
+    await expectAccessible();
   });
 
   test("resending sends only the fields the user changed, and the item leaves the list", async () => {
@@ -250,6 +252,7 @@ describe("SyncPanel: conflicts", () => {
 
     await rows.nth(0).getByRole("button", { name: "Restore my value" }).click();
     await expect.poll(() => argsOf(calls, "restore_conflict")).toEqual([{ conflictId: "k1" }]);
+    await expectAccessible();
   });
 });
 

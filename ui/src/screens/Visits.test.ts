@@ -2,6 +2,7 @@ import { afterEach, describe, expect, test } from "vitest";
 import { render } from "vitest-browser-svelte";
 import type { Row } from "../lib/backend";
 import { argsOf, clearMocks, fakeBackend, localReads, type Args, type Call } from "../test/ipc";
+import { expectAccessible } from "../test/axe";
 import Visits from "./Visits.svelte";
 
 const TODAY = "2025-06-15";
@@ -130,6 +131,7 @@ describe("Visits: the manager's view", () => {
 
     await screen.getByTestId("visit-rep-filter").selectOptions("Bo Rep");
     await expect.poll(() => rows(screen, "visit-row")).toEqual(["2025-06-14 15:00 | Berg Hardware | Bo Rep | No interest |"]);
+    await expectAccessible();
   });
 
   test("the team's plan shows whose stop it is; only the manager's own stops can be recorded here", async () => {

@@ -34,7 +34,7 @@ export function argsOf(calls: Call[], cmd: string): Args[] {
 
 /// Rejects the current command the way every Tauri command does: with `{code, message}`.
 export function fail(code: string, message: string): never {
-  const error: UiError = { code, message };
+  const error: UiError = { code, message, details: {} };
   return rejectWith(error);
 }
 
