@@ -209,6 +209,18 @@ async fn a_rep_works_offline_in_the_real_window_and_the_manager_approves_the_ord
     let total = s.text(&s.wait_for("[data-testid=order-total]", 5).await).await;
     assert_ne!(total, "0.00", "the lines are priced from the customer's price list");
     s.screenshot("order-editor").await;
+    // At 1366x768 the tabs keep one line with "Sync (N pending)" in them, and the editor
+    // has the width of the window: its search box shows its whole placeholder.
+    let layout = s
+        .execute(
+            "const nav = document.querySelector('nav').getBoundingClientRect();
+             const tab = document.querySelector('nav button').getBoundingClientRect();
+             const search = document.querySelector('[data-testid=product-search]');
+             return { navRows: Math.round(nav.height / tab.height), searchWidth: search.clientWidth, window: window.innerWidth };",
+        )
+        .await;
+    assert_eq!(layout["navRows"], 1, "the tabs wrapped: {layout}");
+    assert!(layout["searchWidth"].as_f64().unwrap() > 600.0, "the order editor is squeezed: {layout}");
     s.click(&s.wait_for("[data-testid=submit-order]", 5).await).await;
     s.wait_text("[data-testid=customer-message]", 10, |t| t.contains("Order saved")).await;
     s.wait_text("[data-testid=sync-tab]", 60, |t| t.contains("pending")).await;

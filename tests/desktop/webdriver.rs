@@ -31,6 +31,12 @@ impl Session {
         req.send().await.unwrap().json().await.unwrap()
     }
 
+    /// Runs `script` (a function body) in the window; returns what it returns.
+    pub async fn execute(&self, script: &str) -> Value {
+        self.call(reqwest::Method::POST, "/execute/sync", Some(json!({"script": script, "args": []}))).await["value"]
+            .clone()
+    }
+
     /// The first element matching `css`, if present now.
     pub async fn find(&self, css: &str) -> Option<String> {
         let v =

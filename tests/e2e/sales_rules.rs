@@ -248,8 +248,9 @@ async fn stock_is_server_owned_and_clients_converge_to_it() {
         assert!(item.reason.contains("may not change inventory levels"));
         // Described for people: the record by what it belongs to, the field by its label.
         assert!(item.what.starts_with("inventory level for ") && !item.what.contains(id), "{}", item.what);
-        let fixable: Vec<_> = item.fixable.iter().map(|f| (f.field.as_str(), f.label.as_str())).collect();
-        assert_eq!(fixable, [("on_hand", "On hand")]);
+        let fixable: Vec<_> =
+            item.fixable.iter().map(|f| (f.field.as_str(), f.label.as_str(), f.input.as_str())).collect();
+        assert_eq!(fixable, [("on_hand", "On hand", "number")]);
     }
 }
 

@@ -496,8 +496,20 @@ impl Engine {
                 .fields
                 .iter()
                 .filter(|f| item.fields.contains_key(f.name))
+                // References are chosen on their screens, and times are set when things happen.
                 .filter(|f| f.references().is_none() && f.strategy != FieldStrategy::ServerOnly)
-                .map(|f| store::FieldLabel { field: f.name.to_string(), label: f.label() })
+                .filter(|f| f.ty != fieldsync_protocol::FieldType::Timestamp)
+                .map(|f| {
+                    use fieldsync_protocol::FieldType as T;
+                    let (choices, input) = match f.ty {
+                        T::Enum(values) => (values.iter().map(|v| v.to_string()).collect(), "text"),
+                        T::Int | T::Real => (Vec::new(), "number"),
+                        T::Date => (Vec::new(), "date"),
+                        T::Bool => (Vec::new(), "yes_no"),
+                        _ => (Vec::new(), "text"),
+                    };
+                    store::FieldLabel { field: f.name.to_string(), label: f.label(), choices, input: input.into() }
+                })
                 .collect();
         }
         Ok(items)

@@ -63,11 +63,15 @@ pub struct AttentionItem {
     pub fixable: Vec<FieldLabel>,
 }
 
-/// A field and its name for people.
+/// A field a person fixes by hand, its name for people and how to ask for it.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, ts_rs::TS)]
 pub struct FieldLabel {
     pub field: String,
     pub label: String,
+    /// The values allowed, for a field with a fixed set (shown as a choice); else empty.
+    pub choices: Vec<String>,
+    /// `text`, `number`, `date` (YYYY-MM-DD) or `yes_no`.
+    pub input: String,
 }
 
 pub struct Store {

@@ -761,12 +761,12 @@ fn check_references<'v>(
             .with_field(name));
         }
         if target.readable_by(ctx.user.role) && !rules::is_visible(tx, ctx.reg, target, ref_id, &ctx.user.id)? {
-            return Ok(Some(refuse(ErrorCode::Forbidden,
+            return Ok(Some(refuse(
+                ErrorCode::Forbidden,
                 format!(
-                    "The {} of this {} is {} outside your territories or team, which you may not choose; fix it and resend.",
+                    "The {} you chose for this {} is outside your territories or team; choose another and resend.",
                     field_words(def, name),
-                    def.noun(),
-                    target.a_noun()
+                    def.noun()
                 ),
             )));
         }

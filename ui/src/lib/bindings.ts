@@ -32,7 +32,15 @@ what: string,
  */
 fixable: Array<FieldLabel>, };
 
-export type FieldLabel = { field: string, label: string, };
+export type FieldLabel = { field: string, label: string, 
+/**
+ * The values allowed, for a field with a fixed set (shown as a choice); else empty.
+ */
+choices: Array<string>, 
+/**
+ * `text`, `number`, `date` (YYYY-MM-DD) or `yes_no`.
+ */
+input: string, };
 
 export type ConflictEntry = { conflict_id: string, entity: string, id: string, field: string, kept: unknown, overwritten: unknown, kept_by: string, overwritten_by: string, at: string, 
 /**

@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, test, vi } from "vitest";
 import { render } from "vitest-browser-svelte";
 import type { AttentionItem, Conflict, SyncStatus } from "../lib/backend";
-import { argsOf, clearMocks, fail, fakeBackend, type Handler } from "../test/ipc";
+import { argsOf, clearMocks, deferred, fail, fakeBackend, settled, type Handler } from "../test/ipc";
 import { expectAccessible } from "../test/axe";
 import SyncPanel from "./SyncPanel.svelte";
 
@@ -18,9 +18,8 @@ const VISIT: AttentionItem = {
   rejected_at_ms: 1_750_000_000_000,
   what: "visit for Fjord Foods",
   fixable: [
-    { field: "outcome", label: "Outcome" },
-    { field: "notes", label: "Notes" },
-    { field: "visited_at", label: "Visited at" },
+    { field: "outcome", label: "Outcome", choices: ["order_taken", "follow_up", "no_interest", "not_met"], input: "text" },
+    { field: "notes", label: "Notes", choices: [], input: "text" },
   ],
 };
 
@@ -34,7 +33,7 @@ const PHONE: AttentionItem = {
   reason: "The phone number is too short.",
   rejected_at_ms: 1_750_000_100_000,
   what: "customer Fjord Foods",
-  fixable: [{ field: "phone", label: "Phone" }],
+  fixable: [{ field: "phone", label: "Phone", choices: [], input: "text" }],
 };
 
 function status(needsAttention: number): SyncStatus {
@@ -81,7 +80,10 @@ describe("SyncPanel: needs attention", () => {
     await expect.element(item.getByTestId("attention-what")).toHaveTextContent("Changing visit for Fjord Foods");
     expect(item.element().textContent).not.toMatch(/visits|v1/);
     expect(item.getByLabelText("Customer").elements()).toHaveLength(0);
+    // A value of a fixed set is a choice in words; the time it happened is not offered.
     await expect.element(item.getByLabelText("Outcome")).toHaveValue("follow_up");
+    await expect.element(item.getByRole("option", { name: "Follow up" })).toBeInTheDocument();
+    expect(item.getByLabelText("Visited at").elements()).toHaveLength(0);
     await expect.element(item.getByLabelText("Notes")).toHaveValue("Met the buyer");
     await expectAccessible();
   });
@@ -91,7 +93,7 @@ describe("SyncPanel: needs attention", () => {
     const { screen, onChanged } = await panel([VISIT]);
     const item = screen.getByTestId("attention-item");
 
-    await item.getByLabelText("Outcome").fill("not_met");
+    await item.getByLabelText("Outcome").selectOptions("Not met");
     await item.getByLabelText("Notes").fill("Met the buyer");
     await item.getByRole("button", { name: "Resend with 1 fix" }).click();
 
@@ -117,16 +119,16 @@ describe("SyncPanel: needs attention", () => {
   });
 
   test("a fix the client refuses shows why, and the typed value stays for another try", async () => {
-    const REFUSED = "visits.outcome must be one of order_taken, follow_up, no_interest, not_met, got \"maybe\"";
-    backend([VISIT], { resend: () => fail("bad_input", REFUSED) });
-    const { screen } = await panel([VISIT]);
+    const REFUSED = "The phone may be at most 4 KiB long; this is 5 KiB.";
+    backend([PHONE], { resend: () => fail("bad_input", REFUSED) });
+    const { screen } = await panel([PHONE]);
     const item = screen.getByTestId("attention-item");
 
-    await item.getByLabelText("Outcome").fill("maybe");
+    await item.getByLabelText("Phone").fill("+47 5555 0101 ext. 99");
     await item.getByRole("button", { name: "Resend with 1 fix" }).click();
 
     await expect.element(screen.getByRole("alert")).toHaveTextContent(REFUSED);
-    await expect.element(item.getByLabelText("Outcome")).toHaveValue("maybe");
+    await expect.element(item.getByLabelText("Phone")).toHaveValue("+47 5555 0101 ext. 99");
   });
 
   test("typing survives the list being re-read when the sync state changes", async () => {
@@ -141,6 +143,20 @@ describe("SyncPanel: needs attention", () => {
 
     await expect.element(item.getByLabelText("Notes")).toHaveValue("Met the buyer; wants the winter range");
     await expect.element(item.getByRole("button", { name: "Resend with 1 fix" })).toBeVisible();
+  });
+
+  test("an older, emptier read that answers last does not hide a rejected change", async () => {
+    // The first read (before the rejection was stored) is slow; the second one has it.
+    const slow = deferred<AttentionItem[]>();
+    let reads = 0;
+    fakeBackend({ attention: () => (++reads === 1 ? slow.promise : [VISIT]), conflicts: () => [] });
+    const screen = await render(SyncPanel, { status: status(0), onChanged: vi.fn() });
+    await screen.rerender({ status: status(1) });
+    await expect.element(screen.getByTestId("attention-item")).toBeVisible();
+
+    slow.resolve([]);
+    await settled();
+    await expect.element(screen.getByTestId("attention-item")).toBeVisible();
   });
 
   test("a rejected delete has nothing to fix: it can only be resent or discarded", async () => {
@@ -167,7 +183,7 @@ describe("SyncPanel: fixing a rejection in one step", () => {
     reason: "2 lines have a new price since the order was taken; accept the new prices and resend.",
     rejected_at_ms: 1_750_000_200_000,
     what: "order for Fjord Foods",
-    fixable: [{ field: "status", label: "Status" }],
+    fixable: [{ field: "status", label: "Status", choices: ["draft", "submitted"], input: "text" }],
   };
 
   test("an order refused at yesterday's prices offers one button, not a status box", async () => {
