@@ -395,3 +395,67 @@ async fn a_manager_reads_the_teams_week_and_approves_orders_in_bulk() {
     s.close().await;
     drop(driver);
 }
+
+/// Every step of a rep's order, with the keyboard alone: sign in, find the customer, open
+/// the card, start an order (Ctrl+N), add a product (Enter on the only match) and submit it.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_rep_takes_an_order_with_the_keyboard_alone() {
+    use webdriver::keys::{CONTROL, DOWN, ENTER, NULL, TAB};
+    let srv = TestServer::demo().await;
+    let profile = tempfile::tempdir().unwrap();
+    let driver = Driver::start(profile.path(), &srv.url).await;
+    let app = workspace_bin("fieldsync-desktop");
+    let s = Session::start(&driver.url, app.to_str().unwrap()).await;
+
+    // The user name has the focus at start.
+    s.wait_for("input[name=user]", 30).await;
+    s.press("rep1").await;
+    s.press(TAB).await;
+    s.press("demo").await;
+    s.press(ENTER).await;
+    s.wait_text("[data-testid=sync-summary]", 60, |t| t.contains("up to date")).await;
+
+    // The customer search has the focus; Tab reaches the first result, an arrow the next,
+    // Enter opens it.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while s.focused().await != "customer-search" {
+        assert!(std::time::Instant::now() < deadline, "the customer search never took the focus");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    s.press("Olsen").await;
+    s.wait_text("[data-testid=customer-row]", 10, |t| t.contains("Olsen")).await;
+    s.press(TAB).await;
+    s.press(DOWN).await;
+    s.press(ENTER).await;
+    s.wait_for("[data-testid=customer-card]", 10).await;
+
+    // Ctrl+N: a new order, its product search focused. An exact SKU has one match; Enter adds it.
+    s.press(&format!("{CONTROL}n{NULL}")).await;
+    s.wait_for("[data-testid=product-search]", 10).await;
+    assert_eq!(s.focused().await, "product-search");
+    let mut sku = String::new();
+    for button in s.wait_count("[data-testid=add-product]", 3, 10).await {
+        let text = s.text(&button).await;
+        if !text.contains("discontinued") {
+            sku = text.split_whitespace().next().unwrap().to_string();
+            break;
+        }
+    }
+    s.press(&sku).await;
+    s.wait_count("[data-testid=add-product]", 1, 10).await;
+    s.press(ENTER).await;
+    s.wait_count("[data-testid=order-line]", 1, 10).await;
+
+    // Tab on to "Submit order" and press Enter.
+    for _ in 0..40 {
+        if s.focused().await == "submit-order" {
+            break;
+        }
+        s.press(TAB).await;
+    }
+    assert_eq!(s.focused().await, "submit-order", "Tab never reached Submit order");
+    s.press(ENTER).await;
+    s.wait_text("[data-testid=customer-message]", 10, |t| t.contains("Order saved")).await;
+    s.close().await;
+    drop(driver);
+}

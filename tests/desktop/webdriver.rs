@@ -6,6 +6,15 @@ use serde_json::{json, Value};
 
 const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
 
+/// W3C WebDriver key codes for [`Session::press`].
+pub mod keys {
+    pub const NULL: &str = "\u{E000}";
+    pub const TAB: &str = "\u{E004}";
+    pub const ENTER: &str = "\u{E007}";
+    pub const DOWN: &str = "\u{E015}";
+    pub const CONTROL: &str = "\u{E009}";
+}
+
 pub struct Session {
     http: reqwest::Client,
     base: String,
@@ -98,6 +107,23 @@ impl Session {
 
     pub async fn type_into(&self, element: &str, text: &str) {
         self.call(reqwest::Method::POST, &format!("/element/{element}/value"), Some(json!({"text": text}))).await;
+    }
+
+    /// Presses `keys` on whatever has the focus, as a keyboard would: text, and the W3C
+    /// key codes in [`keys`] (Tab, Enter, arrows; Control held until `keys::NULL`).
+    pub async fn press(&self, keys: &str) {
+        let v = self.call(reqwest::Method::GET, "/element/active", None).await;
+        let active = v["value"][ELEMENT].as_str().unwrap_or_else(|| panic!("nothing has the focus: {v}")).to_string();
+        self.type_into(&active, keys).await;
+    }
+
+    /// The `data-testid` of the element with the focus ("" when it has none).
+    pub async fn focused(&self) -> String {
+        self.execute("return document.activeElement?.dataset?.testid ?? '';")
+            .await
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
     }
 
     /// Empties an input.

@@ -41,6 +41,10 @@ function orderStore() {
     if (existing !== null) {
       const row = records.get(existing);
       if (!row) return fail("not_found", `There is no ${entity} record ${existing} in this profile.`);
+      // The registry's limits for order_lines.quantity, as the engine enforces them.
+      if ("quantity" in fields && !(Number(fields["quantity"]) >= 1)) {
+        return fail("out_of_range", `The quantity must be at least 1, not ${fields["quantity"]}.`);
+      }
       if ("quantity" in fields) row["quantity"] = Number(fields["quantity"]);
       if ("status" in fields) row["status"] = fields["status"];
       return row;
@@ -252,8 +256,8 @@ describe("OrderEditor", () => {
 
     await screen.getByRole("spinbutton", { name: "Quantity of Green tea" }).fill("0");
     await userEvent.tab();
-    await expect.element(screen.getByRole("alert")).toHaveTextContent("remove its line");
-    expect(saves(calls, "order_lines")).toHaveLength(2);
+    await expect.element(screen.getByRole("alert")).toHaveTextContent("The quantity must be at least 1, not 0. To take the product off the order, remove its line.");
+    await expect.element(screen.getByRole("spinbutton", { name: "Quantity of Green tea" })).toHaveValue(1);
 
     await screen.getByRole("button", { name: "Remove Green tea" }).click();
     await expect.poll(() => screen.getByTestId("order-line").elements().length).toBe(1);
