@@ -70,6 +70,12 @@ async fn the_dashboard_adds_up_and_bulk_review_is_all_or_nothing() {
     let laptops: Vec<&str> = d.laptops.iter().map(|l| l.user.as_str()).collect();
     assert!(laptops.contains(&"rep1") && laptops.contains(&"manager1"), "{laptops:?}");
     assert!(d.laptops_as_of.is_some());
+    // Amounts carry the currency when every price list shares one.
+    let mut currencies: Vec<_> = manager.list("price_lists").iter().map(|p| p["currency"].clone()).collect();
+    currencies.sort_by_key(|c| c.to_string());
+    currencies.dedup();
+    let single = if currencies.len() == 1 { currencies[0].as_str().map(String::from) } else { None };
+    assert_eq!(d.currency, single);
 
     // Bulk review: one order not waiting for review stops the whole batch.
     let queue = manager.engine.review_queue(&ReviewFilter::default()).unwrap();

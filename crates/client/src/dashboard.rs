@@ -71,6 +71,9 @@ pub struct Dashboard {
     /// fetched them).
     pub laptops: Vec<Laptop>,
     pub laptops_as_of: Option<String>,
+    /// The currency of every amount, when all price lists here share one; `None` when they
+    /// mix currencies (the sums then add different money) or there are none.
+    pub currency: Option<String>,
 }
 
 /// What a bulk review did.
@@ -189,7 +192,14 @@ impl Engine {
             &[&first, &today, &(TOP_CUSTOMERS as i64)],
         )?;
         let (laptops, laptops_as_of) = self.cached_team_devices()?;
+        let currencies =
+            self.store.query("SELECT DISTINCT currency FROM price_lists WHERE currency IS NOT NULL", &[])?;
+        let currency = match currencies.as_slice() {
+            [only] => Some(text(only, "currency")),
+            _ => None,
+        };
         Ok(Dashboard {
+            currency,
             weeks,
             reps,
             open_reviews: open.first().map_or(0, |r| int(r, "n")),

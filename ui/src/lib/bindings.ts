@@ -102,7 +102,12 @@ top_customers: Array<TopCustomer>,
  * The team's laptops, as of `laptops_as_of` (none before the first sync that
  * fetched them).
  */
-laptops: Array<Laptop>, laptops_as_of: string | null, };
+laptops: Array<Laptop>, laptops_as_of: string | null, 
+/**
+ * The currency of every amount, when all price lists here share one; `None` when they
+ * mix currencies (the sums then add different money) or there are none.
+ */
+currency: string | null, };
 
 export type RepWeeks = { rep: string, orders: number[], revenue_cents: number[], visits: number[], };
 

@@ -21,6 +21,7 @@ const DATA: Data = {
   ],
   laptops: [{ user: "rep1", device: "rep1-laptop", app_version: "0.1.0", last_seen_at: new Date().toISOString(), rejected_recently: 2 }],
   laptops_as_of: new Date().toISOString(),
+  currency: "EUR",
 };
 
 afterEach(() => clearMocks());
@@ -31,9 +32,9 @@ describe("Dashboard", () => {
     const screen = await render(Dashboard, { onReview: () => {} });
     // This week is the last column: 4 + 2 orders, 120.50 + 19.50 revenue, 5 + 2 visits.
     await expect.element(screen.getByTestId("week-orders")).toHaveTextContent("6 orders this week");
-    await expect.element(screen.getByTestId("week-revenue")).toHaveTextContent("140.00");
+    await expect.element(screen.getByTestId("week-revenue")).toHaveTextContent("EUR 140.00");
     await expect.element(screen.getByTestId("week-visits")).toHaveTextContent("7 visits this week");
-    await expect.element(screen.getByTestId("open-reviews")).toHaveTextContent("3 orders waiting for review (459.00)");
+    await expect.element(screen.getByTestId("open-reviews")).toHaveTextContent("3 orders waiting for review (EUR 459.00)");
   });
 
   test("charts every rep's weeks, with the figures readable beside each chart", async () => {
@@ -49,7 +50,7 @@ describe("Dashboard", () => {
     };
     const weeks = [...(revenue.element().querySelectorAll("thead th") ?? [])].map((t) => t.textContent).slice(1);
     expect(weeks).toEqual(["12 Oct", "19 Oct", "26 Oct", "2 Nov", "9 Nov", "16 Nov", "23 Nov", "30 Nov"]);
-    expect(cells("revenue-chart", "rep1").at(-1)).toBe("120.50");
+    expect(cells("revenue-chart", "rep1").at(-1)).toBe("EUR 120.50");
     expect(cells("orders-chart", "rep2")).toEqual(["0", "0", "0", "1", "0", "0", "1", "2"]);
     expect(cells("visits-chart", "rep1")).toEqual(["2", "1", "0", "0", "3", "2", "1", "5"]);
     expect(revenue.element().querySelector("canvas")).not.toBeNull();
@@ -62,8 +63,8 @@ describe("Dashboard", () => {
     const rows = screen.getByTestId("top-customers").getByRole("row");
     await expect.poll(() => rows.elements().map((r) => r.textContent)).toEqual([
       "CustomerOrdersRevenue",
-      "Fjord Foods5200.00",
-      "Birch Market275.00",
+      "Fjord Foods5EUR 200.00",
+      "Birch Market2EUR 75.00",
     ]);
     await expect.element(screen.getByTestId("laptops")).toHaveTextContent("rep1-laptop");
     await expect.element(screen.getByTestId("laptops")).toHaveTextContent("just now");
