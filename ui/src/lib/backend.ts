@@ -3,6 +3,7 @@
 // turns anything into one sentence for people.
 import { invoke, type InvokeArgs } from "@tauri-apps/api/core";
 import { listen, type UnlistenFn } from "@tauri-apps/api/event";
+import { amount } from "./format";
 import type { AppInfo, AttentionItem, BulkReview, Command, ConflictEntry, CustomerCard, Dashboard, PickerProduct, ProfileSummary, ReviewItem, SyncState, SyncStatus, UiError } from "./bindings";
 
 export type Row = Record<string, unknown> & { id: string };
@@ -115,5 +116,5 @@ export const api = {
 
 /// Money in cents as "1,234.50".
 export function money(cents: number): string {
-  return (cents / 100).toLocaleString("en", { minimumFractionDigits: 2, maximumFractionDigits: 2 });
+  return amount(cents);
 }

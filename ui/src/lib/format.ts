@@ -106,7 +106,7 @@ export function amount(cents: number, currency?: string | null): string {
       return new Intl.NumberFormat("en", { style: "currency", currency, currencyDisplay: "code" }).format(units).replace(/\u00a0/g, " ");
     } catch {
       // Not an ISO 4217 code: say it after the number.
-      return `${units.toLocaleString("en", { minimumFractionDigits: 2, maximumFractionDigits: 2 })} ${currency}`;
+      return `${amount(cents)} ${currency}`;
     }
   }
   return units.toLocaleString("en", { minimumFractionDigits: 2, maximumFractionDigits: 2 });
