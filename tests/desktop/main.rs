@@ -222,7 +222,10 @@ async fn a_rep_works_offline_in_the_real_window_and_the_manager_approves_the_ord
     assert_eq!(layout["navRows"], 1, "the tabs wrapped: {layout}");
     assert!(layout["searchWidth"].as_f64().unwrap() > 600.0, "the order editor is squeezed: {layout}");
     s.click(&s.wait_for("[data-testid=submit-order]", 5).await).await;
-    s.wait_text("[data-testid=customer-message]", 10, |t| t.contains("Order saved")).await;
+    // Offline, the rep already has the order's number to give the customer.
+    let said = s.wait_text("[data-testid=customer-message]", 10, |t| t.contains(" is submitted")).await;
+    let number = said.strip_prefix("Order ").and_then(|t| t.split(' ').next()).unwrap_or_default().to_string();
+    assert!(number.len() >= 6 && number.contains('-'), "no order number in {said:?}");
     s.wait_text("[data-testid=sync-tab]", 60, |t| t.contains("pending")).await;
     s.wait_text("[data-testid=sync-summary]", 60, |t| t.contains("offline")).await;
     tray::wait_for_icon("offline", 10).await;
@@ -241,6 +244,7 @@ async fn a_rep_works_offline_in_the_real_window_and_the_manager_approves_the_ord
     manager.sync().await;
     let queue = manager.engine.review_queue(&Default::default()).unwrap();
     let order = queue.iter().find(|o| o.rep == "rep1" && o.lines == 2).expect("rep1's order reached the manager");
+    assert_eq!(order.number.as_deref(), Some(number.as_str()), "the manager reads the number the rep gave");
     manager.engine.review(&order.id, true, Some("Go ahead")).unwrap();
     manager.sync().await;
 
@@ -455,7 +459,7 @@ async fn a_rep_takes_an_order_with_the_keyboard_alone() {
     }
     assert_eq!(s.focused().await, "submit-order", "Tab never reached Submit order");
     s.press(ENTER).await;
-    s.wait_text("[data-testid=customer-message]", 10, |t| t.contains("Order saved")).await;
+    s.wait_text("[data-testid=customer-message]", 10, |t| t.starts_with("Order ") && t.contains(" is submitted")).await;
     s.close().await;
     drop(driver);
 }

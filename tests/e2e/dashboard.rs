@@ -105,9 +105,9 @@ async fn the_dashboard_adds_up_and_bulk_review_is_all_or_nothing() {
     let filter = ReviewFilter { status: Some("all".into()), rep: Some("rep1".into()), ..Default::default() };
     let csv = manager.engine.orders_csv(&filter).unwrap();
     let rows = manager.engine.review_queue(&filter).unwrap();
-    assert!(csv.starts_with("order_date,rep,customer,status,lines,total,flags,order_id\n"));
+    assert!(csv.starts_with("number,order_date,rep,customer,status,lines,total,flags,order_id\n"));
     assert_eq!(csv.lines().count(), rows.len() + 1);
-    assert!(csv.lines().skip(1).all(|l| l.split(',').nth(1) == Some("rep1")));
+    assert!(csv.lines().skip(1).all(|l| l.split(',').nth(2) == Some("rep1")));
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -21,6 +21,7 @@ mod integration_api;
 mod live;
 mod long_polls;
 mod moves;
+mod order_numbers;
 mod ordering;
 mod orders;
 mod permissions;

@@ -49,6 +49,8 @@ pub struct CustomerCard {
 #[derive(Debug, Clone, Serialize, ts_rs::TS)]
 pub struct CardOrder {
     pub id: String,
+    /// The order's number for people; none on orders from before numbers.
+    pub number: Option<String>,
     pub status: String,
     pub order_date: String,
     #[ts(type = "number")]
@@ -92,7 +94,7 @@ impl Engine {
         };
         let orders = self.store.query(
             &format!(
-                "SELECT o.id, o.status, o.order_date,
+                "SELECT o.id, o.number, o.status, o.order_date,
                     (SELECT coalesce(sum({LINE_TOTAL_SQL}), 0) FROM order_lines WHERE order_id = o.id) AS total,
                     (SELECT count(*) FROM order_lines WHERE order_id = o.id) AS lines
                  FROM orders o WHERE o.customer_id = ?1 ORDER BY o.order_date DESC, o.id DESC LIMIT ?2"
@@ -159,6 +161,7 @@ impl Engine {
                 .iter()
                 .map(|o| CardOrder {
                     id: text(o, "id").unwrap_or_default(),
+                    number: text(o, "number"),
                     status: text(o, "status").unwrap_or_default(),
                     order_date: text(o, "order_date").unwrap_or_default(),
                     total_cents: int(o, "total").unwrap_or(0),

@@ -271,7 +271,7 @@ impl Engine {
     /// flags), for a spreadsheet. Works offline from the local store.
     pub fn orders_csv(&self, filter: &ReviewFilter) -> Result<String> {
         let rows = self.review_queue(filter)?;
-        let mut out = String::from("order_date,rep,customer,status,lines,total,flags,order_id\n");
+        let mut out = String::from("number,order_date,rep,customer,status,lines,total,flags,order_id\n");
         let cell = |s: &str| {
             if s.contains([',', '"', '\n']) {
                 format!("\"{}\"", s.replace('"', "\"\""))
@@ -281,7 +281,8 @@ impl Engine {
         };
         for r in rows {
             out.push_str(&format!(
-                "{},{},{},{},{},{}.{:02},{},{}\n",
+                "{},{},{},{},{},{},{}.{:02},{},{}\n",
+                cell(r.number.as_deref().unwrap_or_default()),
                 cell(&r.order_date),
                 cell(&r.rep),
                 cell(&r.customer),

@@ -225,13 +225,44 @@ impl Engine {
         self.store.set_meta("user", &resp.user.username)?;
         self.store.set_meta("user_id", &resp.user.id.to_string())?;
         self.store.set_meta("role", resp.user.role.as_str())?;
+        if let Some(prefix) = &resp.number_prefix {
+            self.store.set_meta(NUMBER_PREFIX, prefix)?;
+        }
         Ok(resp.user)
+    }
+
+    /// Asks the server for this client's order-number prefix when the profile has none (it
+    /// signed in before the server handed them out). Best effort: without one, new orders
+    /// wait for a number until a later sync or sign-in brings it.
+    async fn fetch_number_prefix(&mut self, server: &str, token: &str) -> Result<()> {
+        if self.store.meta(NUMBER_PREFIX)?.is_some() {
+            return Ok(());
+        }
+        let req = sync::post(server, "/v1/number-prefix", Some(token), Vec::new());
+        match sync::exchange::<fieldsync_protocol::wire::NumberPrefix>(&*self.transport, &*self.clock, req).await {
+            Ok((answer, _)) => self.store.set_meta(NUMBER_PREFIX, &answer.number_prefix),
+            Err(e) => {
+                tracing::warn!("no order-number prefix yet: {e}");
+                Ok(())
+            }
+        }
+    }
+
+    /// The next order number ([`FieldDefault::Sequence`]); `None` without a prefix. The
+    /// counter is saved before the record that uses it, so a number is never given twice.
+    fn next_number(&self) -> Result<Option<String>> {
+        let Some(prefix) = self.store.meta(NUMBER_PREFIX)? else { return Ok(None) };
+        let next = self.store.meta(NUMBER_COUNTER)?.and_then(|n| n.parse::<u64>().ok()).unwrap_or(0) + 1;
+        self.store.set_meta(NUMBER_COUNTER, &next.to_string())?;
+        Ok(Some(fieldsync_protocol::wire::sequence_number(&prefix, next)))
     }
 
     /// Pushes pending changes, then pulls until caught up.
     pub async fn sync(&mut self, progress: &mut (dyn FnMut(&Progress) + Send)) -> Result<SyncReport> {
         let (server, token) = self.session()?;
-        self.run_sync(&server, &token, progress, true, 0).await
+        let report = self.run_sync(&server, &token, progress, true, 0).await?;
+        self.fetch_number_prefix(&server, &token).await?;
+        Ok(report)
     }
 
     /// Pulls server changes without pushing (pending local edits are rebased on top).
@@ -282,6 +313,8 @@ impl Engine {
             Err(ClientError::Server { code, message, .. }) if code == ErrorCode::ProfileCopied.as_str() => {
                 tracing::warn!("the server saw this profile's identity used by another computer; signing out");
                 self.store.set_meta("client_id", &Uuid::now_v7().to_string())?;
+                // The prefix belongs to the identity: this copy gets its own at sign-in.
+                self.store.delete_meta(NUMBER_PREFIX)?;
                 self.tokens.clear()?;
                 Err(ClientError::NotSignedIn(message))
             }
@@ -360,6 +393,7 @@ impl Engine {
                 FieldDefault::Today => Some(Value::String(self.pricing_day())),
                 FieldDefault::Now => Some(Value::String(rfc3339_ms(self.clock.now_ms()))),
                 FieldDefault::Text(t) => Some(Value::from(t)),
+                FieldDefault::Sequence => self.next_number()?.map(Value::String),
                 FieldDefault::ListPrice | FieldDefault::PromotionDiscount => self.line_price(def, fields)?.map(|p| {
                     if default == FieldDefault::ListPrice {
                         Value::from(p.unit_price_cents)
@@ -593,6 +627,11 @@ impl Engine {
         self.store.remove_attention(&item.mutation_id)
     }
 }
+
+/// Store meta keys of the order-number sequence ([`FieldDefault::Sequence`]): the prefix
+/// the server gave this client, and the last counter value used.
+const NUMBER_PREFIX: &str = "number_prefix";
+const NUMBER_COUNTER: &str = "number_counter";
 
 /// The fields that name a record for people, most telling first (the CLI's `list` shows
 /// them first too).

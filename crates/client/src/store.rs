@@ -135,6 +135,11 @@ impl Store {
         Ok(())
     }
 
+    pub fn delete_meta(&self, key: &str) -> Result<()> {
+        self.conn.execute("DELETE FROM meta WHERE key = ?1", [key])?;
+        Ok(())
+    }
+
     /// The server's opaque token for the last pulled page ("" before the first).
     pub fn cursor(&self) -> Result<String> {
         Ok(self.meta("cursor")?.unwrap_or_default())

@@ -77,6 +77,18 @@ pub(crate) async fn call<T: DeserializeOwned + ServerTime>(
     clock: &dyn Clock,
     req: HttpRequest,
 ) -> Result<(T, i64)> {
+    let (body, midpoint): (T, i64) = exchange(transport, clock, req).await?;
+    let offset = body.server_time_ms() - midpoint;
+    Ok((body, offset))
+}
+
+/// [`call`] for an answer that carries no server clock: the decoded body and the local
+/// time halfway through the exchange.
+pub(crate) async fn exchange<T: DeserializeOwned>(
+    transport: &dyn Transport,
+    clock: &dyn Clock,
+    req: HttpRequest,
+) -> Result<(T, i64)> {
     let t0 = clock.now_ms();
     let reply = transport.send(req).await.map_err(|e| {
         ClientError::Unavailable(format!("The server is unreachable ({e}); your changes are kept and will sync later."))
@@ -86,8 +98,7 @@ pub(crate) async fn call<T: DeserializeOwned + ServerTime>(
         let body: T = serde_json::from_slice(&reply.body).map_err(|e| {
             ClientError::Unavailable(format!("The server sent a response this client cannot read ({e})."))
         })?;
-        let offset = body.server_time_ms() - (t0 + t1) / 2;
-        return Ok((body, offset));
+        return Ok((body, (t0 + t1) / 2));
     }
     if (300..400).contains(&reply.status) {
         let to = reply.location.as_deref().unwrap_or("another address");

@@ -13,6 +13,8 @@ use crate::{Engine, Object};
 #[derive(Debug, Clone, Serialize, ts_rs::TS)]
 pub struct ReviewItem {
     pub id: String,
+    /// The order's number for people (`B-0042`); none on orders from before numbers.
+    pub number: Option<String>,
     pub status: String,
     pub order_date: String,
     pub customer_id: String,
@@ -83,7 +85,7 @@ impl Engine {
         let status = filter.status.clone().unwrap_or_else(|| "submitted".into());
         let rows = self.store.query(
             &format!(
-                "SELECT o.id, o.status, o.order_date, o.customer_id, coalesce(c.name, o.customer_id) AS customer,
+                "SELECT o.id, o.number, o.status, o.order_date, o.customer_id, coalesce(c.name, o.customer_id) AS customer,
                     o.rep_id, coalesce(u.username, o.rep_id) AS rep, o.flags,
                     (SELECT pl.currency FROM price_lists pl WHERE pl.id = c.price_list_id) AS currency,
                     (SELECT count(*) FROM order_lines l WHERE l.order_id = o.id) AS lines,
@@ -111,6 +113,7 @@ impl Engine {
                 &[&id],
             )?;
             out.push(ReviewItem {
+                number: r.get("number").and_then(Value::as_str).map(String::from),
                 status: text(&r, "status"),
                 order_date: text(&r, "order_date"),
                 customer_id: text(&r, "customer_id"),

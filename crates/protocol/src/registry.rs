@@ -109,6 +109,11 @@ pub enum FieldDefault {
     ListPrice,
     /// The discount of the product's promotion active today, or 0.
     PromotionDiscount,
+    /// The next number of this client's own sequence, `PREFIX-0042`: the prefix the
+    /// server gave the client at sign-in and a counter the client keeps. Unique across
+    /// clients without asking the server, so a number is shown offline too. Numbers may be
+    /// skipped (a crash between counting and saving) but are never given twice.
+    Sequence,
 }
 
 /// Longest value (UTF-8 bytes) of a text field that declares no `max_bytes`.
@@ -250,6 +255,8 @@ pub enum Scope {
 pub enum Fields {
     All,
     Only(&'static [&'static str]),
+    /// Every field but these.
+    AllBut(&'static [&'static str]),
 }
 
 impl Fields {
@@ -257,6 +264,7 @@ impl Fields {
         match self {
             Fields::All => true,
             Fields::Only(list) => list.contains(&field),
+            Fields::AllBut(list) => !list.contains(&field),
         }
     }
 }
@@ -277,6 +285,12 @@ impl Access {
     /// Create, update any field, delete.
     pub const fn full(role: Role) -> Self {
         Access { role, create: Some(Fields::All), update: Some(Fields::All), delete: true }
+    }
+
+    /// Create and delete; update every field but `fixed`, which are set once, at creation
+    /// (an order's number).
+    pub const fn full_but(role: Role, fixed: &'static [&'static str]) -> Self {
+        Access { role, create: Some(Fields::All), update: Some(Fields::AllBut(fixed)), delete: true }
     }
 
     /// Update the listed fields of existing records only.

@@ -4,7 +4,7 @@
 //! Read this table as the data model: each entry says what a record holds, what it points
 //! at, who sees it, and who may change which fields.
 
-use crate::registry::FieldDefault::{CurrentUser, ListPrice, Now, PromotionDiscount, Text as Fixed, Today};
+use crate::registry::FieldDefault::{CurrentUser, ListPrice, Now, PromotionDiscount, Sequence, Text as Fixed, Today};
 use crate::registry::FieldStrategy::{Append, Counter, ServerOnly};
 use crate::registry::FieldType::{Bool, Date, Enum, Int, Real, Ref, Text, Timestamp};
 use crate::registry::Role::{Manager, Rep, Shipper};
@@ -230,10 +230,13 @@ pub const ENTITIES: &[EntityDef] = &[
             F::new("notes", Text).max_bytes(16 * 1024),
             F::new("total_cents", Int).min(0),
             F::new("flags", Text).strategy(ServerOnly),
+            // Last: columns follow the registry's order, and migrations add columns at
+            // the end.
+            F::new("number", Text).default(Sequence).unique().max_bytes(32),
         ],
         Scope::Team("rep_id"),
         FIELD_STAFF,
-        &[Access::full(Rep), Access::update_only(Manager, &["status"])],
+        &[Access::full_but(Rep, &["number"]), Access::update_only(Manager, &["status"])],
     )
     .state_machine(&ORDER_LIFECYCLE),
     lww(

@@ -56,6 +56,37 @@ pub struct LoginResponse {
     pub expires_at_ms: i64,
     pub user: UserInfo,
     pub server_time_ms: i64,
+    /// This client's order-number prefix ([`crate::FieldDefault::Sequence`]), kept across
+    /// sign-ins; absent when the request named no `client_id`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub number_prefix: Option<String>,
+}
+
+/// `POST /v1/number-prefix`'s answer: the order-number prefix of the session's client, for
+/// a client that signed in before the server handed prefixes out.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct NumberPrefix {
+    pub number_prefix: String,
+}
+
+/// The prefix for the `n`th client, in letters: 1 = A, 26 = Z, 27 = AA (bijective base 26),
+/// so a number reads `B-0042`, not `2-0042`.
+pub fn number_prefix(n: u64) -> String {
+    let mut n = n.max(1);
+    let mut letters = Vec::new();
+    while n > 0 {
+        n -= 1;
+        letters.push(b'A' + (n % 26) as u8);
+        n /= 26;
+    }
+    letters.reverse();
+    String::from_utf8(letters).expect("ASCII letters")
+}
+
+/// A sequence value's text: the prefix, a dash, and the counter with at least four digits.
+pub fn sequence_number(prefix: &str, counter: u64) -> String {
+    format!("{prefix}-{counter:04}")
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -233,6 +264,16 @@ pub struct ApiError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn number_prefixes_are_letters_and_never_repeat() {
+        let firsts: Vec<String> = [1, 2, 26, 27, 28, 52, 53, 702, 703].into_iter().map(number_prefix).collect();
+        assert_eq!(firsts, ["A", "B", "Z", "AA", "AB", "AZ", "BA", "ZZ", "AAA"]);
+        let all: std::collections::HashSet<String> = (1..=20_000).map(number_prefix).collect();
+        assert_eq!(all.len(), 20_000);
+        assert_eq!(sequence_number("B", 42), "B-0042");
+        assert_eq!(sequence_number("AB", 12_345), "AB-12345");
+    }
 
     #[test]
     fn mutation_wire_shape_is_stable() {

@@ -193,6 +193,26 @@ pub fn open_session(
     Ok((token, expires))
 }
 
+/// The order-number prefix of a client ([`fieldsync_protocol::FieldDefault::Sequence`]):
+/// the one it was given before, else the next free one. Concurrent first sign-ins of one
+/// client agree (the insert of the second waits for the first, then does nothing).
+pub fn number_prefix(tx: &Tx<'_>, client_id: &str) -> Result<String, AppError> {
+    tx.execute(
+        "INSERT INTO number_prefixes (client_id) VALUES (?1) ON CONFLICT (client_id) DO NOTHING",
+        args![client_id],
+    )?;
+    let n: i64 = tx.value("SELECT n FROM number_prefixes WHERE client_id = ?1", args![client_id])?;
+    Ok(fieldsync_protocol::wire::number_prefix(n as u64))
+}
+
+/// The order-number prefix of the client that opened a session; `None` when the session
+/// was opened without a client id (a client older than prefixes).
+pub fn session_number_prefix(tx: &Tx<'_>, session: &str) -> Result<Option<String>, AppError> {
+    let client: Option<Option<String>> =
+        tx.query_opt("SELECT client_id FROM sessions WHERE token_hash = ?1", args![session], |r| r.get(0))?;
+    client.flatten().map(|c| number_prefix(tx, &c)).transpose()
+}
+
 /// Why a session was revoked: the sentence its client shows.
 fn revoked_message(reason: &str) -> &'static str {
     match reason {

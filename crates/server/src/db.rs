@@ -53,6 +53,12 @@ pub const SERVER_MIGRATIONS: &[Migration] = &[
         name: "history",
         sql: include_str!("../../../migrations/server/005_history.sql"),
     },
+    Migration {
+        set: "server",
+        version: 6,
+        name: "number_prefixes",
+        sql: include_str!("../../../migrations/server/006_number_prefixes.sql"),
+    },
 ];
 
 /// The same schema in PostgreSQL's dialect (64-bit integers, a sequence for seqs).
@@ -92,6 +98,12 @@ pub const POSTGRES_MIGRATIONS: &[Migration] = &[
         version: 5,
         name: "history",
         sql: include_str!("../../../migrations/postgres/006_history.sql"),
+    },
+    Migration {
+        set: "server",
+        version: 6,
+        name: "order_numbers",
+        sql: include_str!("../../../migrations/postgres/007_order_numbers.sql"),
     },
 ];
 

@@ -11,7 +11,7 @@ use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use fieldsync_protocol::wire::{
-    ErrorBody, LoginRequest, LoginResponse, PullResponse, PushRequest, PushResponse, DEFAULT_PULL_LIMIT,
+    ErrorBody, LoginRequest, LoginResponse, NumberPrefix, PullResponse, PushRequest, PushResponse, DEFAULT_PULL_LIMIT,
     MAX_BODY_BYTES, MAX_PULL_LIMIT,
 };
 use fieldsync_protocol::Registry;
@@ -63,6 +63,7 @@ pub fn router(state: Arc<AppState>, limits: &crate::Limits) -> Router {
         .route("/v1/health", get(health))
         .route("/v1/login", post(login))
         .route("/v1/logout", post(logout))
+        .route("/v1/number-prefix", post(number_prefix))
         .route("/v1/openapi.json", get(crate::openapi::serve))
         .route("/v1/push", post(push_handler))
         .route("/v1/pull", get(pull_handler))
@@ -326,10 +327,36 @@ pub(crate) async fn login(
         host_name: clip(device),
         app_version: clip(app_version),
     };
-    let (token, expires_at_ms) =
-        state.db.write_unordered(move |tx| auth::open_session(tx, &session_user, &device, now, ttl)).await?;
+    let (token, expires_at_ms, number_prefix) = state
+        .db
+        .write_unordered(move |tx| {
+            let (token, expires) = auth::open_session(tx, &session_user, &device, now, ttl)?;
+            let prefix = device.client_id.as_deref().map(|c| auth::number_prefix(tx, c)).transpose()?;
+            Ok::<_, AppError>((token, expires, prefix))
+        })
+        .await?;
     tracing::info!(user = %user.username, "login");
-    Ok(Json(LoginResponse { token, expires_at_ms, user: user.into(), server_time_ms: now }))
+    Ok(Json(LoginResponse { token, expires_at_ms, user: user.into(), server_time_ms: now, number_prefix }))
+}
+
+#[utoipa::path(post, path = "/v1/number-prefix", tag = "sync", security(("session" = [])),
+    responses(
+        (status = 200, description = "The order-number prefix of the session's client", body = NumberPrefix),
+        (status = 401, description = "No valid session", body = ErrorBody),
+        (status = 422, description = "The session was opened without a client id; sign in again", body = ErrorBody),
+    ))]
+pub(crate) async fn number_prefix(
+    State(state): State<Arc<AppState>>,
+    user: AuthUser,
+) -> Result<Json<NumberPrefix>, AppError> {
+    let session = user.session.clone();
+    match state.db.write_unordered(move |tx| auth::session_number_prefix(tx, &session)).await? {
+        Some(number_prefix) => Ok(Json(NumberPrefix { number_prefix })),
+        None => Err(AppError::bad(
+            ErrorCode::InvalidRequest,
+            "This session does not name its computer; sign in again to number orders.",
+        )),
+    }
 }
 
 /// Ends the session the request carries (sign-out); the token is useless from now on.

@@ -77,6 +77,12 @@ pub const ENTITY_MIGRATIONS: &[Migration] = &[
         name: "erp_fields",
         sql: include_str!("../../../migrations/entities/002_erp_fields.sql"),
     },
+    Migration {
+        set: "entities",
+        version: 3,
+        name: "order_numbers",
+        sql: include_str!("../../../migrations/entities/003_order_numbers.sql"),
+    },
 ];
 
 #[cfg(test)]

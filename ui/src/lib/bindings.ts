@@ -62,7 +62,11 @@ field_label: string,
  */
 kept_text: string, overwritten_text: string, };
 
-export type ReviewItem = { id: string, status: string, order_date: string, customer_id: string, customer: string, rep_id: string, rep: string, lines: number, total_cents: number, 
+export type ReviewItem = { id: string, 
+/**
+ * The order's number for people (`B-0042`); none on orders from before numbers.
+ */
+number: string | null, status: string, order_date: string, customer_id: string, customer: string, rep_id: string, rep: string, lines: number, total_cents: number, 
 /**
  * The currency of the customer's price list (the total's), when known.
  */
@@ -182,7 +186,11 @@ discount_pct: number,
  */
 available: number | null, };
 
-export type CardOrder = { id: string, status: string, order_date: string, total_cents: number, lines: number, };
+export type CardOrder = { id: string, 
+/**
+ * The order's number for people; none on orders from before numbers.
+ */
+number: string | null, status: string, order_date: string, total_cents: number, lines: number, };
 
 export type CardVisit = { id: string, visited_at: string, outcome: string | null, notes: string | null, 
 /**

@@ -180,8 +180,8 @@ describe("Customers", () => {
         open_balance_cents: 523456,
         available_credit_cents: -23456,
         recent_orders: [
-          { id: "o2", status: "approved", order_date: "2025-06-10", total_cents: 120000, lines: 3 },
-          { id: "o1", status: "draft", order_date: "2025-05-02", total_cents: 5000, lines: 1 },
+          { id: "o2", number: "B-0012", status: "approved", order_date: "2025-06-10", total_cents: 120000, lines: 3 },
+          { id: "o1", number: null, status: "draft", order_date: "2025-05-02", total_cents: 5000, lines: 1 },
         ],
         visits: [{ id: "v1", visited_at: "2025-06-09T08:30:00Z", outcome: "follow_up", notes: "Wants the winter range", rep: "rep1" }],
         addresses: [
@@ -202,6 +202,7 @@ describe("Customers", () => {
     await expect.element(screen.getByText("NOK 5,000.00")).toBeVisible();
     await expect.element(screen.getByTestId("available-credit")).toHaveTextContent("-NOK 234.56");
     const orders = screen.getByTestId("card-order");
+    await expect.element(orders.nth(0)).toHaveTextContent("B-0012");
     await expect.element(orders.nth(0)).toHaveTextContent("2025-06-10");
     await expect.element(orders.nth(0)).toHaveTextContent("Approved");
     await expect.element(orders.nth(0)).toHaveTextContent("NOK 1,200.00");

@@ -29,8 +29,9 @@ function offers(a: Args): PickerProduct[] {
   }));
 }
 
-/// The client's local store for orders: it prices a new line from the product (as the
-/// customer's price list and promotions would) and keeps quantities as numbers.
+/// The client's local store for orders: it numbers a new order from the laptop's prefix,
+/// prices a new line from the product (as the customer's price list and promotions
+/// would) and keeps quantities as numbers.
 function orderStore() {
   const records = new Map<string, Row>();
   let next = 1;
@@ -50,7 +51,8 @@ function orderStore() {
       return row;
     }
     const id = `${entity}-${next++}`;
-    const row: Row = entity === "order_lines" ? priced(id, fields) : { id, status: "draft", ...fields };
+    const row: Row =
+      entity === "order_lines" ? priced(id, fields) : { id, status: "draft", number: `B-${String(next - 1).padStart(4, "0")}`, ...fields };
     records.set(id, row);
     return row;
   }
@@ -157,12 +159,16 @@ describe("OrderEditor", () => {
     const { screen, onDone, add } = await openEditor();
     const submit = screen.getByRole("button", { name: "Submit order" });
     await expect.element(submit).toBeDisabled();
+    await expect.element(screen.getByTestId("editor-title")).toHaveTextContent("New order for Olsen Bakery");
 
     await add("Coffee 250 g");
     await expect.element(submit).toBeEnabled();
+    // The number is the order's from its first line on, offline too.
+    await expect.element(screen.getByTestId("editor-title")).toHaveTextContent("Order B-0001 for Olsen Bakery");
     await submit.click();
 
     await expect.poll(() => onDone.mock.calls.length).toBe(1);
+    expect(onDone).toHaveBeenCalledWith("Order B-0001 is submitted; it syncs automatically.");
     expect(records.get("orders-1")?.["status"]).toBe("submitted");
   });
 

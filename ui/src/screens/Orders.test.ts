@@ -20,6 +20,7 @@ const LINES = [
 function order(id: string, customer: string, status: string, extra: Partial<ReviewItem> = {}): ReviewItem {
   return {
     id,
+    number: null,
     status,
     order_date: "2025-06-14",
     customer_id: `c-${id}`,
@@ -38,6 +39,7 @@ function order(id: string, customer: string, status: string, extra: Partial<Revi
 
 const ORDERS = [
   order("o1", "Olsen Bakery", "rejected", {
+    number: "B-0007",
     history: [{ decision: "rejected", comment: "Price too low", reviewer: "manager1", at: new Date(2025, 5, 14, 16, 5).toISOString() }],
   }),
   order("o2", "Berg Hardware", "approved", { total_cents: 2600 }),
@@ -58,6 +60,8 @@ describe("Orders", () => {
     const screen = await render(Orders);
 
     await expect.poll(() => screen.getByTestId("order-status").elements().map((e) => e.textContent)).toEqual(["Rejected", "Approved"]);
+    // Orders are named by number; one from before numbers has none.
+    await expect.element(screen.getByTestId("order-row").first()).toHaveTextContent(/^B-0007/);
     expect(argsOf(calls, "review_queue")).toEqual([{ status: "all", rep: null, from: null, to: null }]);
   });
 
@@ -114,6 +118,7 @@ describe("Orders", () => {
     await expect.element(screen.getByTestId("order-line").nth(1).getByTestId("line-flags")).toHaveTextContent("Price changed");
     expect(screen.getByTestId("line-flags").elements()).toHaveLength(1);
     expect(argsOf(calls, "save")).toEqual([{ entity: "orders", id: "o1", fields: { status: "draft" } }]);
+    await expect.element(screen.getByTestId("editor-title")).toHaveTextContent("Order B-0007 for Olsen Bakery");
     await expect.element(screen.getByRole("button", { name: "Submit order" })).toBeEnabled();
     await expectAccessible();
   });

@@ -7,7 +7,7 @@ import { expectAccessible } from "../test/axe";
 import Review from "./Review.svelte";
 
 function order(id: string, customer: string, status: string, total_cents: number): ReviewItem {
-  return { id, status, order_date: "2026-11-27", customer_id: `c-${id}`, customer, rep_id: "u1", rep: "rep1", lines: 2, total_cents, flags: null, currency: null, history: [], unsent: false };
+  return { id, number: null, status, order_date: "2026-11-27", customer_id: `c-${id}`, customer, rep_id: "u1", rep: "rep1", lines: 2, total_cents, flags: null, currency: null, history: [], unsent: false };
 }
 
 const QUEUE = [order("o1", "Fjord Foods", "submitted", 12000), order("o2", "Birch Market", "submitted", 3050), order("o3", "Pine Deli", "submitted", 999)];
