@@ -3,14 +3,13 @@ fn main() {
     // capabilities/default.json grants exactly these to the UI (a test checks it).
     println!("cargo:rerun-if-changed=src/commands.rs");
     let source = std::fs::read_to_string("src/commands.rs").expect("src/commands.rs");
-    let list = source
-        .split_once("$then!(")
-        .and_then(|(_, rest)| rest.split_once(')'))
-        .map(|(list, _)| list)
-        .expect("the all_commands! macro in src/commands.rs");
+    // Entries are `name(Args) -> Answer,` one per line, between `$then!(` and `)`.
+    let list = source.split_once("$then!(").map(|(_, rest)| rest).expect("the all_commands! macro in src/commands.rs");
     let names: Vec<&'static str> = list
-        .split(',')
+        .lines()
         .map(str::trim)
+        .take_while(|l| *l != ")")
+        .filter_map(|l| l.split_once('(').map(|(name, _)| name.trim()))
         .filter(|n| !n.is_empty())
         .map(|n| &*Box::leak(n.to_string().into_boxed_str()))
         .collect();

@@ -3,6 +3,7 @@
 //! stale; regenerate it with
 //! `FIELDSYNC_UPDATE_BINDINGS=1 cargo test -p fieldsync-desktop bindings`.
 
+use fieldsync_client::background::Event as SyncEvent;
 use fieldsync_client::profiles::ProfileSummary;
 use fieldsync_client::schedule::SyncState;
 use fieldsync_client::{
@@ -11,7 +12,10 @@ use fieldsync_client::{
 };
 use ts_rs::TS;
 
-use crate::commands::{AppInfo, SyncStatus, UiError};
+use crate::commands::{
+    AppInfo, ConflictId, CustomerId, Link, LinkKind, MutationId, OrderFilter, PickerQuery, RecordId, Related, Resend,
+    Review, ReviewMany, Row, Save, Search, SetPaused, SignIn, SyncStatus, UiError,
+};
 
 /// Where the generated file lives, relative to this crate.
 const BINDINGS_PATH: &str = "../ui/src/lib/bindings.ts";
@@ -22,9 +26,10 @@ fn render() -> String {
         "// Generated from the Rust types by src-tauri/src/bindings.rs; do not edit.\n\
          // Regenerate: FIELDSYNC_UPDATE_BINDINGS=1 cargo test -p fieldsync-desktop bindings\n\n",
     );
-    let names: Vec<String> = crate::commands::NAMES.iter().map(|n| format!("\"{n}\"")).collect();
-    out.push_str(&format!("/** Every command the UI may invoke. */\nexport type Command = {};\n\n", names.join(" | ")));
-    out.push_str("/** The payload of the \"sync-state\" event. */\n");
+    out.push_str(&crate::commands::typescript());
+    out.push_str("\n\n");
+    out.push_str(&crate::commands::events_typescript());
+    out.push_str("\n\n");
     for decl in [
         SyncState::decl(),
         Status::decl(),
@@ -46,6 +51,24 @@ fn render() -> String {
         CardOrder::decl(),
         CardVisit::decl(),
         Overwritten::decl(),
+        SyncEvent::decl(),
+        Row::decl(),
+        SignIn::decl(),
+        SetPaused::decl(),
+        Search::decl(),
+        RecordId::decl(),
+        Related::decl(),
+        Save::decl(),
+        OrderFilter::decl(),
+        Review::decl(),
+        ReviewMany::decl(),
+        Resend::decl(),
+        MutationId::decl(),
+        ConflictId::decl(),
+        CustomerId::decl(),
+        PickerQuery::decl(),
+        Link::decl(),
+        LinkKind::decl(),
     ] {
         out.push_str("export ");
         out.push_str(&decl);
@@ -77,22 +100,28 @@ mod tests {
         );
     }
 
+    /// The commands are granted from the table at start (`commands::grant`); the files add
+    /// only Tauri's own permissions, so no command is granted that the table does not list.
     #[test]
-    fn the_capabilities_grant_exactly_the_commands() {
+    fn the_capability_files_grant_no_command_of_their_own() {
         let caps = Path::new(env!("CARGO_MANIFEST_DIR")).join("capabilities");
-        let mut granted = Vec::new();
         for entry in std::fs::read_dir(&caps).expect("capabilities dir") {
             let text = std::fs::read_to_string(entry.expect("entry").path()).expect("read capability");
             let json: serde_json::Value = serde_json::from_str(&text).expect("capability JSON");
             for p in json["permissions"].as_array().into_iter().flatten().filter_map(|p| p.as_str()) {
-                if let Some(cmd) = p.strip_prefix("allow-") {
-                    granted.push(cmd.replace('-', "_"));
-                }
+                assert!(p.starts_with("core:"), "{p} is granted outside the command table");
             }
         }
-        granted.sort();
-        let mut names: Vec<String> = crate::commands::NAMES.iter().map(|n| n.to_string()).collect();
-        names.sort();
-        assert_eq!(granted, names);
+        use tauri::ipc::RuntimeCapability;
+        let tauri::utils::acl::capability::CapabilityFile::Capability(cap) = crate::commands::grant().build() else {
+            panic!("one capability")
+        };
+        let grant = serde_json::to_value(&cap).expect("capability JSON");
+        let granted: Vec<&str> =
+            grant["permissions"].as_array().expect("permissions").iter().filter_map(|p| p.as_str()).collect();
+        let want: Vec<String> =
+            crate::commands::NAMES.iter().map(|n| format!("allow-{}", n.replace('_', "-"))).collect();
+        assert_eq!(granted, want);
+        assert_eq!(grant["windows"], serde_json::json!(["main"]));
     }
 }

@@ -11,7 +11,7 @@ use fieldsync_client::{Engine, EngineOptions};
 use tauri::image::Image;
 use tauri::menu::{Menu, MenuItem};
 use tauri::tray::TrayIconBuilder;
-use tauri::{AppHandle, Emitter, Manager};
+use tauri::{AppHandle, Manager};
 use tokio::sync::Mutex;
 
 use crate::config::Config;
@@ -19,7 +19,7 @@ use crate::secrets::KeyringTokenStore;
 
 /// `tauri::generate_handler!` over the command names (see `commands::all_commands`).
 macro_rules! handler {
-    ($($c:ident),*) => { tauri::generate_handler![$(crate::commands::$c),*] };
+    ($($c:ident($($args:ty)?) -> $out:ty),*) => { tauri::generate_handler![$(crate::commands::$c),*] };
 }
 
 /// What every command can reach.
@@ -71,6 +71,7 @@ pub fn run() -> Result<(), String> {
         .plugin(tauri_plugin_opener::init())
         .invoke_handler(crate::commands::all_commands!(handler))
         .setup(move |app| {
+            app.add_capability(crate::commands::grant())?;
             let profiles = open_profiles(app)?;
             // Before anyone signed in, a blank profile; the first sign-in replaces it.
             let profile = profiles.current().unwrap_or_else(|| profiles.root().join("signed-out"));
@@ -115,7 +116,7 @@ pub fn start_background(handle: &AppHandle) {
     let h = handle.clone();
     tauri::async_runtime::spawn(async move {
         while let Ok(event) = events.recv().await {
-            let _ = h.emit("sync-event", &event);
+            crate::commands::SYNC_EVENT.emit(&h, &event);
             notify(&event);
         }
     });
@@ -212,7 +213,7 @@ fn show_state(handle: &AppHandle, state: &SyncState) {
     if let Some(item) = handle.try_state::<PauseItem>() {
         let _ = item.0.set_text(if matches!(state, SyncState::Paused) { "Resume sync" } else { "Pause sync" });
     }
-    let _ = handle.emit("sync-state", state);
+    crate::commands::SYNC_STATE.emit(handle, state);
 }
 
 /// `text` as a sentence that ends with one full stop.

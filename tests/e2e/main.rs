@@ -33,6 +33,7 @@ mod roles;
 mod sales_rules;
 mod schema;
 mod sessions;
+mod settings;
 mod support;
 mod tls;
 mod value_rules;

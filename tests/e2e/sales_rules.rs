@@ -466,3 +466,16 @@ async fn a_review_decision_applies_whole_or_not_at_all() {
     assert_eq!(about.len(), 2, "both halves wait in the manager's attention list: {attention:?}");
     assert!(about.iter().any(|a| a.reason.contains("did not apply")), "{about:?}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_refused_change_to_a_record_whose_owner_is_not_here_reads_as_a_noun() {
+    let srv = TestServer::demo().await;
+    let mut rep1 = srv.client("rep1").await;
+    rep1.sync().await;
+    // A visit for a customer this computer does not hold (gone, or never seen).
+    let gone = uuid::Uuid::now_v7().to_string();
+    rep1.create("visits", &[("customer_id", &gone)]);
+    assert_eq!(rep1.sync().await.rejected, 1);
+    let item = &rep1.engine.attention().unwrap()[0];
+    assert_eq!(item.what, "a visit", "no id and no bare type name: {item:?}");
+}

@@ -17,17 +17,28 @@ use crate::schedule::{Action, Outcome, Policy, Scheduler, SyncState};
 use crate::{Engine, SyncReport};
 
 /// Something the user should be told about (a desktop notification).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, ts_rs::TS)]
 #[serde(tag = "kind", rename_all = "snake_case")]
+#[ts(rename = "SyncEvent")]
 pub enum Event {
     /// The server rejected changes; `latest` is the most recent one's reason (a sentence).
-    Rejected { count: usize, latest: String },
+    Rejected {
+        #[ts(type = "number")]
+        count: usize,
+        latest: String,
+    },
     /// Concurrent edits by others overwrote values this user had set.
-    Overwritten { count: usize },
+    Overwritten {
+        #[ts(type = "number")]
+        count: usize,
+    },
     /// The session is no longer valid.
     SignInExpired { reason: String },
     /// The first download of the user's data finished.
-    FirstSyncDone { rows: usize },
+    FirstSyncDone {
+        #[ts(type = "number")]
+        rows: usize,
+    },
     /// The server says what changed for the user (e.g. customers moved to another rep).
     Notice { text: String },
 }

@@ -132,10 +132,10 @@ impl Engine {
 
         let me = self.store.meta("user")?;
         let overwritten = self
-            .conflicts()?
+            .conflicts_of(&[("entity".into(), Value::from("customers")), ("record_id".into(), Value::from(id))])?
             .into_iter()
             .rev()
-            .filter(|c| c.entity == "customers" && c.id == id && Some(&c.overwritten_by) == me.as_ref())
+            .filter(|c| Some(&c.overwritten_by) == me.as_ref())
             .filter(|c| c.field != fieldsync_protocol::wire::DELETED_RECORD)
             // A later edit of the same field by the user settles it: only what still stands.
             .filter(|c| customer.get(&c.field) == Some(&c.kept))

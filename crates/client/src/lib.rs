@@ -463,8 +463,14 @@ impl Engine {
         })
     }
 
+    /// The conflict log, in people's words.
     pub fn conflicts(&self) -> Result<Vec<ConflictEntry>> {
-        let rows = self.store.list("sync_conflicts", &[])?;
+        self.conflicts_of(&[])
+    }
+
+    /// The conflict log entries whose columns hold the given values (e.g. one record's).
+    pub(crate) fn conflicts_of(&self, filters: &[(String, Value)]) -> Result<Vec<ConflictEntry>> {
+        let rows = self.store.list("sync_conflicts", filters)?;
         let text = |o: &Object, k: &str| o.get(k).and_then(Value::as_str).unwrap_or_default().to_string();
         let value = |o: &Object, k: &str| {
             o.get(k).and_then(Value::as_str).and_then(|s| serde_json::from_str(s).ok()).unwrap_or(Value::Null)
@@ -480,7 +486,7 @@ impl Engine {
                 let def = self.store.registry().get(&entity).copied();
                 let what = match (&def, shown_record) {
                     (Some(def), Some(r)) => self.describe(def, r),
-                    (Some(def), None) => def.noun(),
+                    (Some(def), None) => def.a_noun(),
                     (None, _) => entity.replace('_', " "),
                 };
                 let f = def.as_ref().and_then(|d| d.field(&field)).copied();
@@ -551,7 +557,7 @@ impl Engine {
 
     /// A record in people's words: its noun and name ("customer Olsen Bakery"), or for a
     /// record without a name, what it belongs to ("visit for Olsen Bakery", "order line
-    /// for SKU-0042"), or only its noun.
+    /// for SKU-0042"), or, when that is not on this computer either, "a visit".
     fn describe(&self, def: &EntityDef, record: &Object) -> String {
         if let Some(name) = record_name(record) {
             return format!("{} {name}", def.noun());
@@ -562,7 +568,7 @@ impl Engine {
         });
         match owner {
             Some(owner) => format!("{} for {owner}", def.noun()),
-            None => def.noun(),
+            None => def.a_noun(),
         }
     }
 

@@ -30,6 +30,12 @@ pub const CLIENT_MIGRATIONS: &[Migration] = &[
         name: "history",
         sql: include_str!("../../../migrations/client/002_history.sql"),
     },
+    Migration {
+        set: "client",
+        version: 3,
+        name: "conflict_lookup",
+        sql: include_str!("../../../migrations/client/003_conflict_lookup.sql"),
+    },
 ];
 
 pub type Object = Map<String, Value>;

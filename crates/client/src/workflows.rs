@@ -216,23 +216,36 @@ impl Engine {
         let def = self.store.entity(entity)?;
         let fields: Vec<&str> = SEARCHED_FIELDS.iter().copied().filter(|f| def.field(f).is_some()).collect();
         let order = if def.field("name").is_some() { "name COLLATE NOCASE, id" } else { "id" };
-        let words: Vec<String> = if fields.is_empty() {
-            Vec::new()
-        } else {
-            query.split_whitespace().map(|w| format!("%{}%", escape_like(w))).collect()
-        };
+        let words: Vec<&str> = if fields.is_empty() { Vec::new() } else { query.split_whitespace().collect() };
+        // LIKE ignores case for ASCII letters only: a word with other letters ("ærø") is
+        // compared with both sides folded (`fold`, see `Store::open`), which costs more, so
+        // only those words pay for it.
+        let patterns: Vec<String> = words
+            .iter()
+            .map(|w| {
+                format!("%{}%", escape_like(&if w.is_ascii() { w.to_string() } else { fieldsync_sqlkit::fold(w) }))
+            })
+            .collect();
         let limit = limit as i64;
-        let mut args: Vec<&dyn rusqlite::ToSql> = words.iter().map(|w| w as &dyn rusqlite::ToSql).collect();
+        let mut args: Vec<&dyn rusqlite::ToSql> = patterns.iter().map(|w| w as &dyn rusqlite::ToSql).collect();
         args.push(&limit);
-        let conds: Vec<String> = (1..=words.len())
-            .map(|i| {
-                let any: Vec<String> = fields.iter().map(|f| format!("\"{f}\" LIKE ?{i} ESCAPE '\\'")).collect();
+        let conds: Vec<String> = words
+            .iter()
+            .enumerate()
+            .map(|(i, word)| {
+                let any: Vec<String> = fields
+                    .iter()
+                    .map(|f| match word.is_ascii() {
+                        true => format!("\"{f}\" LIKE ?{} ESCAPE '\\'", i + 1),
+                        false => format!("fold(\"{f}\") LIKE ?{} ESCAPE '\\'", i + 1),
+                    })
+                    .collect();
                 format!("({})", any.join(" OR "))
             })
             .collect();
         let filter =
             if conds.is_empty() { String::new() } else { format!("NOT INDEXED WHERE {}", conds.join(" AND ")) };
-        let sql = format!("SELECT id FROM \"{}\" {filter} ORDER BY {order} LIMIT ?{}", def.name, words.len() + 1);
+        let sql = format!("SELECT id FROM \"{}\" {filter} ORDER BY {order} LIMIT ?{}", def.name, patterns.len() + 1);
         let ids = self.store.query(&sql, &args)?;
         // Typed values (bools, reals) as the registry declares them.
         ids.iter().map(|r| self.get(def.name, r.get("id").and_then(Value::as_str).unwrap_or_default())).collect()
@@ -310,6 +323,7 @@ mod tests {
             ("Olsen Bakery", "C-0150", "Bergen"),
             ("Berg Hardware", "C-0002", "Oslo"),
             ("Fjord_Fish 100%", "C-0003", "Tromsø"),
+            ("ÆRØ KJØKKEN", "C-0004", "Ærøskøbing"),
         ] {
             let sets: Vec<(String, String)> =
                 [("name", name), ("code", code), ("city", city), ("territory_id", &territory)]
@@ -329,8 +343,14 @@ mod tests {
         assert_eq!(names(&engine, "d_f", 10), ["Fjord_Fish 100%"]);
         assert!(names(&engine, "n_b", 10).is_empty(), "'_' is not any character");
         assert_eq!(names(&engine, "%", 10), ["Fjord_Fish 100%"]);
+        // Case is ignored beyond ASCII too, in the name and the city.
+        assert_eq!(names(&engine, "tromsø", 10), ["Fjord_Fish 100%"]);
+        assert_eq!(names(&engine, "TROMSØ", 10), ["Fjord_Fish 100%"]);
+        assert_eq!(names(&engine, "ærø kjøkken", 10), ["ÆRØ KJØKKEN"]);
+        assert_eq!(names(&engine, "skøbing", 10), ["ÆRØ KJØKKEN"]);
+        assert!(names(&engine, "æ_ø", 10).is_empty(), "'_' is still not any character");
         // An empty query lists everything; the limit cuts, and a higher one shows more.
         assert_eq!(names(&engine, "", 2), ["Berg Hardware", "Fjord_Fish 100%"]);
-        assert_eq!(names(&engine, "", 3).len(), 3);
+        assert_eq!(names(&engine, "", 4).len(), 4);
     }
 }

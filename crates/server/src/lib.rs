@@ -24,6 +24,7 @@ pub mod records;
 pub mod rules;
 pub mod seed;
 pub mod serve;
+pub mod settings;
 pub mod sql;
 pub mod throttle;
 pub mod waits;

@@ -9,6 +9,7 @@ use clap::{Parser, Subcommand};
 use fieldsync_protocol::{Registry, Role};
 use fieldsync_server::auth;
 use fieldsync_server::db::{Db, Location};
+use fieldsync_server::settings::{LogFormat, Settings};
 use fieldsync_server::ServerConfig;
 
 /// Faster than the system allocator for the per-row work of import and export, and it
@@ -19,9 +20,14 @@ static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 #[derive(Parser)]
 #[command(name = "fieldsync-server", version, about = "Fieldsync sync server")]
 struct Cli {
-    /// Directory holding the server's SQLite database (when --database is not given).
-    #[arg(long, global = true, default_value = "./fieldsync-data")]
-    data: PathBuf,
+    /// The settings file (TOML, docs/OPERATIONS.md); without it /etc/fieldsync/server.toml is
+    /// read when it exists. Flags and FIELDSYNC_* variables override what it says.
+    #[arg(long, global = true, env = "FIELDSYNC_CONFIG")]
+    config: Option<PathBuf>,
+    /// Directory holding the server's SQLite database (when no PostgreSQL database is
+    /// given); default ./fieldsync-data.
+    #[arg(long, global = true, env = "FIELDSYNC_DATA")]
+    data: Option<PathBuf>,
     /// PostgreSQL instead of SQLite: postgres://user:password@host:port/dbname (or the
     /// FIELDSYNC_DATABASE_URL environment variable). Several servers may share one.
     #[arg(long, global = true, env = "FIELDSYNC_DATABASE_URL")]
@@ -41,23 +47,11 @@ enum Command {
         demo: bool,
     },
     /// Serve the HTTP API.
-    Serve {
-        #[arg(long, default_value = "127.0.0.1:8787")]
-        listen: SocketAddr,
-        /// How long a sign-in stays valid, in hours.
-        #[arg(long, default_value_t = 720)]
-        session_hours: u64,
-        /// File holding the bearer token for the /v1/admin endpoints (off without it).
-        #[arg(long)]
-        admin_token_file: Option<PathBuf>,
-        /// Serve HTTPS: the certificate chain (PEM); needs --tls-key.
-        #[arg(long, requires = "tls_key")]
-        tls_cert: Option<PathBuf>,
-        /// The certificate's private key (PEM); needs --tls-cert.
-        #[arg(long, requires = "tls_cert")]
-        tls_key: Option<PathBuf>,
-        #[command(flatten)]
-        limits: LimitArgs,
+    Serve(ServeArgs),
+    /// Check or show the settings (file, flags and FIELDSYNC_* variables).
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
     },
     /// Manage users.
     User {
@@ -204,42 +198,64 @@ enum SessionCommand {
     },
 }
 
-/// Bounds on what clients may make the server spend (docs/SECURITY.md); unset means the
-/// default listed there.
-#[derive(clap::Args)]
-struct LimitArgs {
-    /// Connections open at once; more are closed at once (also kept below `ulimit -n`).
-    #[arg(long)]
-    max_connections: Option<usize>,
-    /// Seconds a connection may wait for, or take to send, a request's headers.
-    #[arg(long)]
-    header_timeout_secs: Option<u64>,
-    /// Sign-in attempts per account per login window.
-    #[arg(long)]
-    login_per_account: Option<u32>,
-    /// Sign-in attempts per client address per login window.
-    #[arg(long)]
-    login_per_address: Option<u32>,
-    /// The login window, in seconds.
-    #[arg(long)]
-    login_window_secs: Option<u64>,
-    /// Long polls (clients waiting for changes) held open at once, server-wide.
-    #[arg(long)]
-    max_long_polls: Option<usize>,
+impl Cli {
+    /// What the flags and FIELDSYNC_* variables say (the layer over the settings file).
+    fn settings(&self) -> Settings {
+        let mut s = Settings { data: self.data.clone(), database: self.database.clone(), ..Default::default() };
+        if let Command::Serve(serve) | Command::Config { command: ConfigCommand::Print(serve) } = &self.command {
+            let ServeArgs { listen, session_hours, admin_token_file, tls_cert, tls_key, log_format, limits } = serve;
+            s.listen = *listen;
+            s.session_hours = *session_hours;
+            s.admin_token_file = admin_token_file.clone();
+            s.tls_cert = tls_cert.clone();
+            s.tls_key = tls_key.clone();
+            s.log_format = *log_format;
+            s.limits = limits.clone();
+        }
+        s
+    }
 }
 
-impl LimitArgs {
-    fn apply(&self, limits: &mut fieldsync_server::Limits) {
-        let secs = std::time::Duration::from_secs;
-        let c = &mut limits.connections;
-        c.max_connections = self.max_connections.unwrap_or(c.max_connections);
-        c.header_timeout = self.header_timeout_secs.map_or(c.header_timeout, secs);
-        let l = &mut limits.login;
-        l.per_account = self.login_per_account.unwrap_or(l.per_account);
-        l.per_address = self.login_per_address.unwrap_or(l.per_address);
-        l.window = self.login_window_secs.map_or(l.window, secs);
-        let w = &mut limits.long_polls;
-        w.max_total = self.max_long_polls.unwrap_or(w.max_total);
+#[derive(Subcommand)]
+enum ConfigCommand {
+    /// Checks a settings file (default: the one the server would read): every key known,
+    /// every value usable, the files it names readable. Exits non-zero with the reason.
+    Check { file: Option<PathBuf> },
+    /// Prints the settings in effect, defaults filled in and passwords redacted (`serve`'s
+    /// flags may be given to see their effect).
+    Print(ServeArgs),
+}
+
+/// What `serve` takes beyond the database (each overrides the settings file).
+#[derive(clap::Args)]
+struct ServeArgs {
+    /// The address to listen on; default 127.0.0.1:8787.
+    #[arg(long, env = "FIELDSYNC_LISTEN")]
+    listen: Option<SocketAddr>,
+    /// How long a sign-in stays valid, in hours; default 720.
+    #[arg(long, env = "FIELDSYNC_SESSION_HOURS")]
+    session_hours: Option<u64>,
+    /// File holding the bearer token for the /v1/admin endpoints (off without it).
+    #[arg(long, env = "FIELDSYNC_ADMIN_TOKEN_FILE")]
+    admin_token_file: Option<PathBuf>,
+    /// Serve HTTPS: the certificate chain (PEM); needs --tls-key.
+    #[arg(long, env = "FIELDSYNC_TLS_CERT")]
+    tls_cert: Option<PathBuf>,
+    /// The certificate's private key (PEM); needs --tls-cert.
+    #[arg(long, env = "FIELDSYNC_TLS_KEY")]
+    tls_key: Option<PathBuf>,
+    /// Log lines as `text` or `json`; default text.
+    #[arg(long, env = "FIELDSYNC_LOG_FORMAT", value_parser = parse_log_format)]
+    log_format: Option<LogFormat>,
+    #[command(flatten)]
+    limits: fieldsync_server::settings::LimitSettings,
+}
+
+fn parse_log_format(text: &str) -> Result<LogFormat, String> {
+    match text {
+        "text" => Ok(LogFormat::Text),
+        "json" => Ok(LogFormat::Json),
+        _ => Err(format!("'{text}' is not a log format; use text or json")),
     }
 }
 
@@ -319,11 +335,16 @@ fn parse_role(s: &str) -> Result<Role, String> {
 }
 
 fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("FIELDSYNC_LOG").unwrap_or_else(|_| "info".into()))
-        .with_writer(std::io::stderr)
-        .init();
-    match run(Cli::parse()) {
+    let cli = Cli::parse();
+    let settings = match settings(&cli) {
+        Ok(settings) => settings,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    init_logging(&settings);
+    match run(cli, settings) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) if e.is::<RowsRejected>() => ExitCode::from(2),
         // `export ... | head`: the reader has what it wanted.
@@ -335,6 +356,50 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// The settings in effect: the settings file (if any) under the flags and variables. A
+/// `config check FILE` reads its own file instead.
+fn settings(cli: &Cli) -> Result<Settings, fieldsync_server::settings::SettingsError> {
+    let flags = cli.settings();
+    if let Command::Config { command: ConfigCommand::Check { file: Some(_) } } = &cli.command {
+        return Ok(flags); // the file to check is read by the command itself
+    }
+    let from_file = match Settings::locate(cli.config.as_deref()) {
+        Some(path) => Settings::read(&path)?,
+        None => Settings::default(),
+    };
+    let merged = from_file.overridden_by(flags);
+    merged.check().map_err(|e| fieldsync_server::settings::SettingsError::from(format!("flags and variables: {e}")))?;
+    Ok(merged)
+}
+
+/// Log lines to stderr, as text or JSON; `FIELDSYNC_LOG` overrides the level.
+fn init_logging(settings: &Settings) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("FIELDSYNC_LOG")
+        .or_else(|_| tracing_subscriber::EnvFilter::try_new(settings.log_level()))
+        .unwrap_or_else(|_| "info".into());
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match settings.log_format.unwrap_or_default() {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().flatten_event(true).with_current_span(true).init(),
+    }
+}
+
+/// `config check`: the file parses, its values are usable and the files it names can be read.
+fn check_settings_file(path: &std::path::Path) -> anyhow::Result<()> {
+    let settings = Settings::read(path)?;
+    if let Some(token) = &settings.admin_token_file {
+        check_private(token, "admin token")?;
+    }
+    if let Some(key) = &settings.tls_key {
+        check_private(key, "TLS private key")?;
+    }
+    if let Some(cert) = &settings.tls_cert {
+        std::fs::metadata(cert)
+            .map_err(|e| anyhow::anyhow!("cannot read the TLS certificate {}: {e}", cert.display()))?;
+    }
+    Ok(())
 }
 
 /// `import` stored what it could but rejected rows (exit status 2; already reported).
@@ -544,10 +609,32 @@ fn categories_of(
     Ok(all)
 }
 
-fn run(cli: Cli) -> anyhow::Result<()> {
+fn run(cli: Cli, settings: Settings) -> anyhow::Result<()> {
     let registry = Registry::standard();
-    let location = Location::new(&cli.data, cli.database.as_deref());
+    let data = settings.data();
+    let location = Location::new(&data, settings.database.as_deref());
     match cli.command {
+        Command::Config { command: ConfigCommand::Check { file } } => {
+            let path = file.or_else(|| Settings::locate(cli.config.as_deref())).ok_or_else(|| {
+                anyhow::anyhow!(
+                    "there is no settings file to check: name one, or create {}",
+                    fieldsync_server::settings::DEFAULT_PATH
+                )
+            })?;
+            check_settings_file(&path)?;
+            println!("{}: the settings are valid", path.display());
+        }
+        Command::Config { command: ConfigCommand::Print(_) } => {
+            match Settings::locate(cli.config.as_deref()) {
+                Some(path) => {
+                    println!("# settings in effect: {} under flags and FIELDSYNC_* variables", path.display())
+                }
+                None => {
+                    println!("# settings in effect: no settings file; defaults under flags and FIELDSYNC_* variables")
+                }
+            }
+            print!("{}", settings.effective_toml());
+        }
         Command::Migrate => {
             Db::open(&location, &[])?;
             println!("the database ({}) is up to date", location.describe());
@@ -671,16 +758,17 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 );
             }
         }
-        Command::Serve { listen, session_hours, admin_token_file, tls_cert, tls_key, limits } => {
-            let mut config = ServerConfig::new(&cli.data);
-            limits.apply(&mut config.limits);
-            if let (Some(cert), Some(key)) = (tls_cert, tls_key) {
+        Command::Serve(_) => {
+            let mut config = ServerConfig::new(&data);
+            settings.limits.apply(&mut config.limits);
+            if let (Some(cert), Some(key)) = (settings.tls_cert.clone(), settings.tls_key.clone()) {
                 check_private(&key, "TLS private key")?;
                 config.tls = Some(fieldsync_server::serve::TlsFiles { cert, key });
             }
-            config.database_url = cli.database.clone();
-            config.token_ttl = std::time::Duration::from_secs(session_hours * 3600);
-            if let Some(path) = admin_token_file {
+            config.database_url = settings.database.clone();
+            config.token_ttl = std::time::Duration::from_secs(settings.session_hours() * 3600);
+            let listen = settings.listen();
+            if let Some(path) = settings.admin_token_file.clone() {
                 check_private(&path, "admin token")?;
                 let token = std::fs::read_to_string(&path)
                     .map_err(|e| anyhow::anyhow!("cannot read the admin token file {}: {e}", path.display()))?;

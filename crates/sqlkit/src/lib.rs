@@ -19,7 +19,20 @@ pub fn open(path: &std::path::Path) -> rusqlite::Result<rusqlite::Connection> {
         "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=10000; \
          PRAGMA cache_size=-65536; PRAGMA temp_store=MEMORY;",
     )?;
+    conn.create_scalar_function(
+        "fold",
+        1,
+        rusqlite::functions::FunctionFlags::SQLITE_UTF8 | rusqlite::functions::FunctionFlags::SQLITE_DETERMINISTIC,
+        |ctx| Ok(ctx.get::<Option<String>>(0)?.map(|t| fold(&t))),
+    )?;
     Ok(conn)
+}
+
+/// Text folded for comparing without case, beyond ASCII ("ÆRØ" and "ærø" fold alike),
+/// which SQLite's `LIKE` and `lower` do not do. Connections from [`open`] have it as the
+/// SQL function `fold(text)`.
+pub fn fold(text: &str) -> String {
+    text.to_lowercase()
 }
 
 /// Makes `dir` (created if missing) a directory only its owner can enter (0700).

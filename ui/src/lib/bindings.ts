@@ -1,10 +1,45 @@
 // Generated from the Rust types by src-tauri/src/bindings.rs; do not edit.
 // Regenerate: FIELDSYNC_UPDATE_BINDINGS=1 cargo test -p fieldsync-desktop bindings
 
-/** Every command the UI may invoke. */
-export type Command = "app_info" | "sign_in" | "sign_out" | "sync_now" | "set_paused" | "sync_status" | "search" | "record" | "related" | "save" | "delete_record" | "review_queue" | "review" | "conflicts" | "attention" | "resend" | "resend_at_current_prices" | "discard" | "restore_conflict" | "dashboard" | "review_many" | "export_orders" | "waiting_changes" | "customer_card" | "picker_products" | "open_link";
+/** Every command the UI may invoke: its arguments (`null`: none) and its answer. */
+export interface Commands {
+  app_info: { args: null; result: AppInfo };
+  sign_in: { args: SignIn; result: null };
+  sign_out: { args: null; result: null };
+  sync_now: { args: null; result: null };
+  set_paused: { args: SetPaused; result: null };
+  sync_status: { args: null; result: SyncStatus };
+  search: { args: Search; result: Array<Row> };
+  record: { args: RecordId; result: Row };
+  related: { args: Related; result: Array<Row> };
+  save: { args: Save; result: Row };
+  delete_record: { args: RecordId; result: null };
+  review_queue: { args: OrderFilter; result: Array<ReviewItem> };
+  review: { args: Review; result: null };
+  conflicts: { args: null; result: Array<ConflictEntry> };
+  attention: { args: null; result: Array<AttentionItem> };
+  resend: { args: Resend; result: null };
+  resend_at_current_prices: { args: MutationId; result: null };
+  discard: { args: MutationId; result: null };
+  restore_conflict: { args: ConflictId; result: null };
+  dashboard: { args: null; result: Dashboard };
+  review_many: { args: ReviewMany; result: BulkReview };
+  export_orders: { args: OrderFilter; result: string };
+  waiting_changes: { args: null; result: Array<ProfileSummary> };
+  customer_card: { args: CustomerId; result: CustomerCard };
+  picker_products: { args: PickerQuery; result: Array<PickerProduct> };
+  open_link: { args: Link; result: null };
+}
 
-/** The payload of the "sync-state" event. */
+/** A command's name. */
+export type Command = keyof Commands;
+
+/** Every event the Rust side emits, with its payload. */
+export interface Events {
+  "sync-state": SyncState;
+  "sync-event": SyncEvent;
+}
+
 export type SyncState = { "state": "idle" } | { "state": "offline", since_ms: number, next_probe_ms: number, } | { "state": "syncing", rows: number, percent: number, } | { "state": "up_to_date", last_ok_ms: number, } | { "state": "failed", error: string, retry_at_ms: number, } | { "state": "sign_in_needed", reason: string, } | { "state": "paused" };
 
 export type Status = { pending: number, needs_attention: number, last_sync: string | null, clock_offset_ms: number, server: string | null, user: string | null, };
@@ -207,3 +242,39 @@ by: string,
  * The value the current user had set, in people's words.
  */
 yours: string, };
+
+export type SyncEvent = { "kind": "rejected", count: number, latest: string, } | { "kind": "overwritten", count: number, } | { "kind": "sign_in_expired", reason: string, } | { "kind": "first_sync_done", rows: number, } | { "kind": "notice", text: string, };
+
+export type Row = Record<string, unknown> & { id: string };
+
+export type SignIn = { server: string, user: string, password: string, };
+
+export type SetPaused = { paused: boolean, };
+
+export type Search = { entity: string, query: string, limit?: number, };
+
+export type RecordId = { entity: string, id: string, };
+
+export type Related = { entity: string, field: string, value: string, };
+
+export type Save = { entity: string, id: string | null, fields: { [key in string]?: string }, };
+
+export type OrderFilter = { status: string | null, rep: string | null, from: string | null, to: string | null, };
+
+export type Review = { orderId: string, approve: boolean, comment: string | null, };
+
+export type ReviewMany = { orderIds: Array<string>, approve: boolean, comment: string | null, };
+
+export type Resend = { mutationId: string, fixes: { [key in string]?: string }, };
+
+export type MutationId = { mutationId: string, };
+
+export type ConflictId = { conflictId: string, };
+
+export type CustomerId = { id: string, };
+
+export type PickerQuery = { customerId: string, query: string, limit?: number, };
+
+export type Link = { kind: LinkKind, value: string, };
+
+export type LinkKind = "phone" | "email";

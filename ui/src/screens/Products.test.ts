@@ -91,7 +91,7 @@ describe("Products", () => {
     const screen = await openCoffee();
 
     await expect.element(screen.getByRole("heading", { name: "Coffee 250 g" })).toBeVisible();
-    await expect.poll(() => texts(screen, "list-price")).toEqual(["Key accounts11.25 EUR", "Standard12.50 EUR"]);
+    await expect.poll(() => texts(screen, "list-price")).toEqual(["Key accountsEUR 11.25", "StandardEUR 12.50"]);
     await expect.poll(() => texts(screen, "promotion")).toEqual(["Summer deal: 10% off until 2025-06-30"]);
   });
 
@@ -113,7 +113,7 @@ describe("Products", () => {
     await screen.getByTestId("price-customer-search").fill("olsen");
     await screen.getByRole("button", { name: /Olsen Bakery/ }).click();
 
-    await expect.element(screen.getByTestId("customer-price")).toHaveTextContent("11.25 EUR on Key accounts");
+    await expect.element(screen.getByTestId("customer-price")).toHaveTextContent("EUR 11.25 on Key accounts");
     expect(screen.getByTestId("list-price").elements()).toHaveLength(0);
 
     // The customer stays chosen for the next product.
@@ -121,7 +121,7 @@ describe("Products", () => {
     await expect.element(screen.getByTestId("customer-price")).toHaveTextContent("Key accounts has no price for this product.");
 
     await screen.getByRole("button", { name: "All price lists" }).click();
-    await expect.poll(() => texts(screen, "list-price")).toEqual(["Standard8.99 EUR"]);
+    await expect.poll(() => texts(screen, "list-price")).toEqual(["StandardEUR 8.99"]);
   });
 
   test("a customer without a price list is told so", async () => {

@@ -12,6 +12,9 @@ function order(id: string, customer: string, status: string, total_cents: number
 
 const QUEUE = [order("o1", "Fjord Foods", "submitted", 12000), order("o2", "Birch Market", "submitted", 3050), order("o3", "Pine Deli", "submitted", 999)];
 
+/// Orders of customers whose price list is in euros.
+const IN_EUROS = [{ ...order("o4", "Lake Café", "submitted", 2500), currency: "EUR" }, { ...order("o5", "Moss Grocer", "submitted", 1500), currency: "EUR" }];
+
 afterEach(() => clearMocks());
 
 function backend(extra: Record<string, (args: Record<string, unknown>) => unknown> = {}) {
@@ -54,12 +57,18 @@ describe("Review", () => {
   });
 
   test("approves a selection with one comment", async () => {
-    const calls = backend();
+    const calls = backend({ review_queue: () => [...QUEUE, ...IN_EUROS] });
     const screen = await render(Review);
-    await expect.poll(() => screen.getByTestId("review-row").elements().length).toBe(3);
+    await expect.poll(() => screen.getByTestId("review-row").elements().length).toBe(5);
     await screen.getByRole("checkbox", { name: "Select the order for Fjord Foods" }).click();
     await screen.getByRole("checkbox", { name: "Select the order for Pine Deli" }).click();
     await expect.element(screen.getByTestId("selection")).toHaveTextContent("2 selected (129.99)");
+    // Orders in another currency are summed apart, not added to the others.
+    await screen.getByRole("checkbox", { name: "Select the order for Lake Café" }).click();
+    await screen.getByRole("checkbox", { name: "Select the order for Moss Grocer" }).click();
+    await expect.element(screen.getByTestId("selection")).toHaveTextContent("4 selected (129.99 + EUR 40.00)");
+    await screen.getByRole("checkbox", { name: "Select the order for Lake Café" }).click();
+    await screen.getByRole("checkbox", { name: "Select the order for Moss Grocer" }).click();
     await screen.getByTestId("review-comment").fill("Good week");
     await screen.getByTestId("approve-selected").click();
     await expect.element(screen.getByRole("status")).toHaveTextContent("2 orders approved");

@@ -19,7 +19,8 @@ export interface Call {
 export function fakeBackend(handlers: Record<string, Handler>): Call[] {
   const calls: Call[] = [];
   mockIPC((cmd, payload) => {
-    const args = (payload ?? {}) as Args;
+    // Every command takes one argument object, sent as `args` (see backend.ts's `call`).
+    const args = (payload as { args?: Args } | undefined)?.args ?? {};
     calls.push({ cmd, args });
     const handler = handlers[cmd];
     if (!handler) fail("internal", `The test has no fake for the command '${cmd}'.`);
