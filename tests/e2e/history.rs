@@ -221,3 +221,70 @@ async fn a_server_started_again_on_its_data_keeps_its_address() {
     other.stop().await;
     again.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_online_backup_taken_during_pushes_is_whole_and_consistent() {
+    let srv = TestServer::demo().await;
+    if srv.config.database_url.is_some() {
+        // PostgreSQL is backed up with pg_dump; the command says so.
+        let (ok, _, err) = srv.server_cli(&["backup", "--to", "/tmp/never-written.db"]);
+        assert!(!ok && err.contains("pg_dump"), "{err}");
+        return;
+    }
+    let mut rep1 = srv.client("rep1").await;
+    rep1.sync().await;
+    let customers = rep1.ids("customers");
+    // rep1 keeps pushing edits while the backup runs.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let pushing = tokio::spawn({
+        let stop = stop.clone();
+        async move {
+            let mut pushed = 0;
+            while !stop.load(std::sync::atomic::Ordering::SeqCst) || pushed < 20 {
+                rep1.set("customers", &customers[pushed % customers.len()], &[("notes", &format!("edit {pushed}"))]);
+                assert_eq!(rep1.sync().await.applied, 1, "a push during the backup went through");
+                pushed += 1;
+            }
+            pushed
+        }
+    });
+    let before = srv.head().await;
+    let file = srv.config.data_dir.parent().unwrap().join("online.db");
+    let file_arg = file.display().to_string();
+    let (ok, out, err) = tokio::task::spawn_blocking({
+        let args = srv.database_args();
+        move || {
+            let out = std::process::Command::new(crate::support::workspace_bin("fieldsync-server"))
+                .args(args)
+                .args(["backup", "--to", &file_arg])
+                .output()
+                .unwrap();
+            (
+                out.status.success(),
+                String::from_utf8_lossy(&out.stdout).into_owned(),
+                String::from_utf8_lossy(&out.stderr).into_owned(),
+            )
+        }
+    })
+    .await
+    .unwrap();
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    let pushed = pushing.await.unwrap();
+    let after = srv.head().await;
+    assert!(ok, "{out}{err}");
+    assert!(pushed >= 20, "pushes went on: {pushed}");
+
+    // The copy is whole, private, and a snapshot from within the backup's run.
+    let copy = rusqlite::Connection::open(&file).unwrap();
+    let check: String = copy.query_row("PRAGMA integrity_check", [], |r| r.get(0)).unwrap();
+    assert_eq!(check, "ok");
+    let head: i64 = copy.query_row("SELECT max(seq) FROM changes", [], |r| r.get(0)).unwrap();
+    assert!(before <= head && head <= after, "{before} <= {head} <= {after}");
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(std::fs::metadata(&file).unwrap().permissions().mode() & 0o077, 0, "readable by its owner only");
+    assert!(out.contains("restore --from"), "it says how to restore: {out}");
+
+    // A second backup to the same name is refused rather than overwriting the first.
+    let (ok, _, err) = srv.server_cli(&["backup", "--to", &file.display().to_string()]);
+    assert!(!ok && err.contains("already exists"), "{err}");
+}

@@ -161,13 +161,13 @@ impl TestServer {
     }
 
     /// A backup of the server's database as it is now, as IT would take one while it
-    /// runs: an SQLite copy (`VACUUM INTO`) or a `pg_dump` archive.
+    /// runs: `fieldsync-server backup --to` for SQLite, a `pg_dump` archive for PostgreSQL.
     pub fn backup(&self) -> PathBuf {
         let file = self._dir.path().join(format!("backup-{}", uuid::Uuid::now_v7().simple()));
         match &self.config.database_url {
             None => {
-                let db = rusqlite::Connection::open(fieldsync_server::db::db_path(&self.config.data_dir)).unwrap();
-                db.execute("VACUUM INTO ?1", [file.to_string_lossy()]).expect("sqlite backup");
+                let (ok, out, err) = self.server_cli(&["backup", "--to", &file.display().to_string()]);
+                assert!(ok, "fieldsync-server backup: {out}{err}");
             }
             Some(url) => {
                 let out = std::process::Command::new("pg_dump")

@@ -262,6 +262,11 @@ pub fn authenticate(tx: &Tx<'_>, token: &str, now_ms: i64) -> Result<Session, Ap
     }
 }
 
+/// Sessions in use now: neither expired nor revoked (`/metrics`). One statement.
+pub fn active_sessions(tx: &Tx<'_>, now_ms: i64) -> Result<i64, AppError> {
+    Ok(tx.value("SELECT count(*) FROM sessions WHERE revoked_reason IS NULL AND expires_at_ms > ?1", args![now_ms])?)
+}
+
 /// Records that a session was used now.
 pub fn touch_session(tx: &Tx<'_>, session: &str, now_ms: i64) -> Result<(), AppError> {
     tx.execute("UPDATE sessions SET last_seen_ms = ?1 WHERE token_hash = ?2", args![now_ms, session])?;

@@ -146,7 +146,7 @@ impl Location {
 /// The connection settings without a password, for logs and messages: the password of a
 /// `postgres://user:password@host` URL, and a `password=...` key-value setting (quoted or
 /// not), are replaced by `***`.
-fn redact(url: &str) -> String {
+pub fn redact(url: &str) -> String {
     if let (Some(scheme), Some(at)) = (url.find("://"), url.rfind('@')) {
         if at > scheme {
             let creds = &url[scheme + 3..at];
@@ -201,6 +201,22 @@ fn open_sqlite(data_dir: &Path, extra: &[Migration]) -> anyhow::Result<Connectio
 #[derive(Clone)]
 pub struct Db {
     inner: Arc<Store>,
+    /// The newest migration of each set this binary applies, for [`Db::schema_problem`].
+    newest: Arc<Vec<(&'static str, u32)>>,
+    /// How long work waits for a connection and for the write turn (`/metrics`).
+    waits: crate::metrics::DbWaits,
+}
+
+/// The newest version of each migration set in `migrations`.
+fn newest_versions(migrations: &[Migration]) -> Vec<(&'static str, u32)> {
+    let mut newest: Vec<(&'static str, u32)> = Vec::new();
+    for m in migrations {
+        match newest.iter_mut().find(|(set, _)| *set == m.set) {
+            Some((_, v)) => *v = (*v).max(m.version),
+            None => newest.push((m.set, m.version)),
+        }
+    }
+    newest
 }
 
 enum Store {
@@ -212,6 +228,10 @@ impl Db {
     /// Opens the store and applies pending migrations. `extra` migrations (extension
     /// entity types) must be portable SQL: they run on either backend.
     pub fn open(location: &Location, extra: &[Migration]) -> anyhow::Result<Db> {
+        let migrations = match location {
+            Location::Sqlite(_) => all_migrations(extra),
+            Location::Postgres(_) => POSTGRES_MIGRATIONS.iter().chain(extra).copied().collect(),
+        };
         let store = match location {
             Location::Sqlite(dir) => Store::Sqlite {
                 path: db_path(dir),
@@ -232,17 +252,47 @@ impl Db {
                         location.describe()
                     )
                 })?;
-                let all: Vec<Migration> = POSTGRES_MIGRATIONS.iter().chain(extra).copied().collect();
-                migrate_postgres(conn.get(), &all)?;
+                migrate_postgres(conn.get(), &migrations)?;
                 conn.release();
                 Store::Postgres(pool)
             }
         };
-        let db = Db { inner: Arc::new(store) };
+        let db = Db {
+            inner: Arc::new(store),
+            newest: Arc::new(newest_versions(&migrations)),
+            waits: crate::metrics::DbWaits::new(),
+        };
         if let Location::Sqlite(dir) = location {
             db.check_history_mark(dir)?;
         }
         Ok(db)
+    }
+
+    /// Why the database's schema is not the one this binary serves (`None`: it is): a set
+    /// behind (migrated back, or a database swapped under the server) or ahead (a newer
+    /// server migrated it). One statement, for `GET /v1/ready`.
+    pub fn schema_problem(&self, tx: &Tx<'_>) -> Result<Option<String>, AppError> {
+        let found: Vec<(String, i64)> =
+            tx.query("SELECT set_name, max(version) FROM schema_migrations GROUP BY set_name", &[], |r| {
+                Ok((r.get::<String>(0)?, r.get::<i64>(1)?))
+            })?;
+        for (set, want) in self.newest.iter() {
+            let have = found.iter().find(|(s, _)| s == set).map_or(0, |(_, v)| *v);
+            match have.cmp(&i64::from(*want)) {
+                std::cmp::Ordering::Less => {
+                    return Ok(Some(format!(
+                        "the database's {set} schema is at version {have}, this server needs {want}: run `fieldsync-server migrate`"
+                    )))
+                }
+                std::cmp::Ordering::Greater => {
+                    return Ok(Some(format!(
+                        "the database's {set} schema is at version {have}, newer than this server's {want}: a newer server version migrated it"
+                    )))
+                }
+                std::cmp::Ordering::Equal => {}
+            }
+        }
+        Ok(None)
     }
 
     /// Starts a new history epoch when the SQLite database is older than the mark the
@@ -302,10 +352,23 @@ impl Db {
         self.run(Access::Snapshot, f)
     }
 
+    /// Whether another handle to this database is alive (work still running on it).
+    pub fn is_shared(&self) -> bool {
+        Arc::strong_count(&self.inner) > 1
+    }
+
+    /// How long work waited for the database (registered with the server's metrics).
+    pub fn waits(&self) -> &crate::metrics::DbWaits {
+        &self.waits
+    }
+
     fn run<T, E: From<DbError>>(&self, access: Access, f: impl FnOnce(&Tx<'_>) -> Result<T, E>) -> Result<T, E> {
+        let waited = |h: &prometheus::Histogram, since: std::time::Instant| h.observe(since.elapsed().as_secs_f64());
+        let asked = std::time::Instant::now();
         match &*self.inner {
             Store::Sqlite { writer, .. } if access.writes() => {
                 let conn = writer.lock().unwrap_or_else(|p| p.into_inner());
+                waited(&self.waits.write_turn, asked);
                 if !conn.is_autocommit() {
                     // A panic left a transaction open; nothing of it was committed.
                     conn.execute_batch("ROLLBACK").map_err(DbError::from)?;
@@ -318,6 +381,7 @@ impl Db {
                     Some(c) => c,
                     None => fieldsync_sqlkit::open(path).map_err(DbError::from)?,
                 };
+                waited(&self.waits.pool, asked);
                 let bounds = (access == Access::Snapshot).then_some(("BEGIN", "COMMIT"));
                 let out = in_transaction(&Tx::sqlite(&conn), bounds, f);
                 let mut pool = readers.lock().unwrap_or_else(|p| p.into_inner());
@@ -330,7 +394,12 @@ impl Db {
                 // Ordered writes queue here, holding no connection, rather than on the
                 // advisory lock, where each waiter would hold one and starve the reads.
                 let _turn = (access == Access::Ordered).then(|| pool.writer.lock().unwrap_or_else(|p| p.into_inner()));
+                if access == Access::Ordered {
+                    waited(&self.waits.write_turn, asked);
+                }
+                let checkout = std::time::Instant::now();
                 let mut conn = pool.checkout()?;
+                waited(&self.waits.pool, checkout);
                 let ordered_begin = format!("BEGIN; SELECT pg_advisory_xact_lock({WRITE_LOCK})");
                 let notify_commit = format!("SELECT pg_notify('{CHANGES_CHANNEL}', ''); COMMIT");
                 let bounds = match access {

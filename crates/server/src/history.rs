@@ -243,19 +243,7 @@ pub struct Restored {
 /// `VACUUM INTO`) in place of the database in `data_dir` and starts a new epoch. The
 /// database it replaces is kept beside it, renamed. The server must be stopped.
 pub fn restore_sqlite(data_dir: &Path, backup: &Path) -> anyhow::Result<Restored> {
-    use rusqlite::OpenFlags;
-    let source = rusqlite::Connection::open_with_flags(backup, OpenFlags::SQLITE_OPEN_READ_ONLY)
-        .map_err(|e| anyhow::anyhow!("cannot open the backup {}: {e}", backup.display()))?;
-    let check: String = source
-        .query_row("PRAGMA quick_check", [], |r| r.get(0))
-        .map_err(|e| anyhow::anyhow!("{} is not an SQLite database: {e}", backup.display()))?;
-    anyhow::ensure!(check == "ok", "the backup {} is damaged: {check}", backup.display());
-    let ours: bool = source
-        .query_row("SELECT count(*) = 2 FROM sqlite_master WHERE name IN ('changes', 'applied_mutations')", [], |r| {
-            r.get(0)
-        })
-        .map_err(|e| anyhow::anyhow!("cannot read the backup {}: {e}", backup.display()))?;
-    anyhow::ensure!(ours, "{} is not a backup of a Fieldsync server database", backup.display());
+    let source = open_backup(backup, "quick_check")?;
     let target = crate::db::db_path(data_dir);
     fieldsync_sqlkit::private_dir(data_dir)
         .map_err(|e| anyhow::anyhow!("cannot create data directory {}: {e}", data_dir.display()))?;
@@ -282,6 +270,69 @@ pub fn restore_sqlite(data_dir: &Path, backup: &Path) -> anyhow::Result<Restored
     fieldsync_sqlkit::private_file(&target)?;
     let history = restore_in_place(&crate::db::Location::Sqlite(data_dir.to_path_buf()))?;
     Ok(Restored { history, kept })
+}
+
+/// Opens an SQLite backup read-only after checking it (`check`: `quick_check`, or the
+/// slower, thorough `integrity_check`) and that it is a Fieldsync server database.
+fn open_backup(backup: &Path, check: &str) -> anyhow::Result<rusqlite::Connection> {
+    use rusqlite::OpenFlags;
+    let source = rusqlite::Connection::open_with_flags(backup, OpenFlags::SQLITE_OPEN_READ_ONLY)
+        .map_err(|e| anyhow::anyhow!("cannot open the backup {}: {e}", backup.display()))?;
+    let result: String = source
+        .query_row(&format!("PRAGMA {check}"), [], |r| r.get(0))
+        .map_err(|e| anyhow::anyhow!("{} is not an SQLite database: {e}", backup.display()))?;
+    anyhow::ensure!(result == "ok", "the backup {} is damaged: {result}", backup.display());
+    let ours: bool = source
+        .query_row("SELECT count(*) = 2 FROM sqlite_master WHERE name IN ('changes', 'applied_mutations')", [], |r| {
+            r.get(0)
+        })
+        .map_err(|e| anyhow::anyhow!("cannot read the backup {}: {e}", backup.display()))?;
+    anyhow::ensure!(ours, "{} is not a backup of a Fieldsync server database", backup.display());
+    Ok(source)
+}
+
+/// What `fieldsync-server backup` made.
+pub struct Backup {
+    pub bytes: u64,
+    pub head: i64,
+}
+
+/// Copies the SQLite database in `data_dir` to `to` while the server runs, with SQLite's
+/// online backup API in one step: one read snapshot (in WAL mode writers go on; pushes are
+/// not stopped), so the copy is consistent. It is written beside `to` and renamed into
+/// place only once `integrity_check` passed, so `to` never holds half a backup; the file is
+/// readable by its owner only. An existing `to` is refused.
+pub fn backup_sqlite(data_dir: &Path, to: &Path) -> anyhow::Result<Backup> {
+    anyhow::ensure!(!to.exists(), "{} already exists; name a new file (e.g. with the date) or remove it", to.display());
+    let source_path = crate::db::db_path(data_dir);
+    anyhow::ensure!(source_path.exists(), "there is no database at {} to back up", source_path.display());
+    let source = fieldsync_sqlkit::open(&source_path)
+        .map_err(|e| anyhow::anyhow!("cannot open {}: {e}", source_path.display()))?;
+    let partial = PathBuf::from(format!("{}.partial", to.display()));
+    let _ = std::fs::remove_file(&partial);
+    let result = (|| {
+        let mut copy = rusqlite::Connection::open(&partial)
+            .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", partial.display()))?;
+        fieldsync_sqlkit::private_file(&partial)?;
+        {
+            let backup = rusqlite::backup::Backup::new(&source, &mut copy)?;
+            // -1: every page in one step, under one read snapshot.
+            backup.step(-1).map_err(|e| anyhow::anyhow!("the backup stopped: {e}"))?;
+        }
+        drop(copy);
+        let head: i64 = open_backup(&partial, "integrity_check")?.query_row(
+            "SELECT coalesce(max(seq), 0) FROM changes",
+            [],
+            |r| r.get(0),
+        )?;
+        std::fs::rename(&partial, to)
+            .map_err(|e| anyhow::anyhow!("cannot move the backup to {}: {e}", to.display()))?;
+        Ok(Backup { bytes: std::fs::metadata(to)?.len(), head })
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&partial);
+    }
+    result
 }
 
 /// Starts a new epoch on a database put back by other means (`pg_restore`, a file copy):

@@ -8,6 +8,7 @@ use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{FromRequest, FromRequestParts, Query, Request, State};
 use axum::http::request::Parts;
 use axum::http::StatusCode;
+use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use fieldsync_protocol::wire::{
@@ -43,6 +44,8 @@ pub struct AppState {
     pub stopping: tokio::sync::watch::Sender<bool>,
     /// Integration imports: one at a time, a few queued.
     pub imports: Arc<crate::integration::ImportGate>,
+    /// What `/metrics` reports.
+    pub metrics: crate::metrics::Metrics,
 }
 
 impl AppState {
@@ -61,6 +64,7 @@ impl AppState {
 pub fn router(state: Arc<AppState>, limits: &crate::Limits) -> Router {
     Router::new()
         .route("/v1/health", get(health))
+        .route("/v1/ready", get(ready))
         .route("/v1/login", post(login))
         .route("/v1/logout", post(logout))
         .route("/v1/number-prefix", post(number_prefix))
@@ -72,6 +76,8 @@ pub fn router(state: Arc<AppState>, limits: &crate::Limits) -> Router {
         .route("/v1/team/devices", get(team_devices))
         .route("/v1/integration/import/{entity}", post(crate::integration::import_handler))
         .route("/v1/integration/export/{entity}", get(crate::integration::export_handler))
+        .route("/metrics", get(metrics_handler))
+        .route_layer(axum::middleware::from_fn_with_state(state.clone(), count_requests))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
@@ -194,6 +200,59 @@ pub(crate) async fn health(State(state): State<Arc<AppState>>) -> Result<Json<He
     Ok(Json(Health { status: "ok".into(), head, server_time_ms: state.clock.now_ms() }))
 }
 
+/// Counts every routed request by its route pattern (`/v1/integration/export/{entity}`,
+/// never the path itself, so the label set stays bounded) and status.
+async fn count_requests(
+    State(state): State<Arc<AppState>>,
+    req: Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let route = req.extensions().get::<axum::extract::MatchedPath>().map_or("other", |p| p.as_str()).to_string();
+    let started = std::time::Instant::now();
+    let resp = next.run(req).await;
+    state.metrics.request(&route, resp.status().as_u16(), started.elapsed());
+    resp
+}
+
+/// `GET /metrics`: Prometheus text, for the admin token (a scrape job's bearer token).
+async fn metrics_handler(State(state): State<Arc<AppState>>, _: Admin) -> Result<axum::response::Response, AppError> {
+    let now = state.clock.now_ms();
+    let sessions = state.db.read_single(move |tx| auth::active_sessions(tx, now)).await?;
+    let text = state.metrics.render(state.waits.len(), sessions);
+    Ok(([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response())
+}
+
+/// `GET /v1/ready`'s answer: `ready`, or `not_ready` with the reason in words for IT.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct Readiness {
+    pub status: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+#[utoipa::path(get, path = "/v1/ready", tag = "sync",
+    responses(
+        (status = 200, description = "The database answers and its schema is this server's", body = Readiness),
+        (status = 503, description = "Not ready: the database does not answer, its schema differs, or the server is stopping", body = Readiness),
+    ))]
+pub(crate) async fn ready(State(state): State<Arc<AppState>>) -> (StatusCode, Json<Readiness>) {
+    let not_ready = |reason: String| {
+        (StatusCode::SERVICE_UNAVAILABLE, Json(Readiness { status: "not_ready".into(), reason: Some(reason) }))
+    };
+    if *state.stopping.borrow() {
+        return not_ready("the server is shutting down".into());
+    }
+    let db = state.db.clone();
+    match state.db.read_single(move |tx| db.schema_problem(tx)).await {
+        Ok(None) => (StatusCode::OK, Json(Readiness { status: "ready".into(), reason: None })),
+        Ok(Some(reason)) => not_ready(reason),
+        Err(e) => {
+            tracing::warn!(error = %e, "readiness: the database does not answer");
+            not_ready("the database does not answer; the server log says why".into())
+        }
+    }
+}
+
 async fn method_not_allowed() -> AppError {
     AppError::bad(
         ErrorCode::MethodNotAllowed,
@@ -256,8 +315,13 @@ const MAX_PASSWORD_BYTES: usize = 1024;
 /// Longest device name and app version kept with a session (longer ones are cut).
 const MAX_DEVICE_CHARS: usize = 128;
 
-fn login_denied(denied: crate::throttle::Denied) -> AppError {
+fn login_denied(state: &AppState, denied: crate::throttle::Denied) -> AppError {
     use crate::throttle::Denied;
+    let limit = match denied {
+        Denied::TooMany { .. } => "login_rate",
+        Denied::Busy => "login_queue",
+    };
+    state.metrics.limited.with_label_values(&[limit]).inc();
     match denied {
         Denied::TooMany { retry_after } => AppError::Unavailable {
             status: StatusCode::TOO_MANY_REQUESTS,
@@ -304,20 +368,21 @@ pub(crate) async fn login(
             ),
         ));
     }
-    state.login.attempt(&req.username, peer).map_err(login_denied)?;
+    state.login.attempt(&req.username, peer).map_err(|d| login_denied(&state, d))?;
     let ttl = state.token_ttl.as_millis() as i64;
     let username = req.username.clone();
     let found = state.db.read_single(move |tx| auth::credentials(tx, &username)).await?;
     // The slow hash check runs on a blocking thread, holds no database lock, and waits
     // its turn: each one takes about 19 MiB.
-    let mut turn = state.login.hash_turn().await.map_err(login_denied)?;
+    let mut turn = state.login.hash_turn().await.map_err(|d| login_denied(&state, d))?;
     let LoginRequest { password, client_id, device, app_version, .. } = req;
     let user = tokio::task::spawn_blocking(move || {
         let user = auth::verify(found, &password, turn.work_area());
         drop(turn);
         user
     })
-    .await??;
+    .await?
+    .inspect_err(|_| state.metrics.login_failures.inc())?;
     state.login.succeeded(&user.username);
     let now = state.clock.now_ms();
     let session_user = user.clone();
@@ -397,10 +462,11 @@ pub(crate) async fn push_handler(
     let count = req.mutations.len();
     let st = state.clone();
     let username = user.username.clone();
-    let resp = state
+    let push::Applied { response: resp, conflicts_logged } = state
         .db
         .write(move |conn| push::apply(conn, &st.registry, &user, &req, st.clock.now_ms(), st.before_commit.as_ref()))
         .await?;
+    state.metrics.conflicts.inc_by(conflicts_logged);
     // Wake long polls waiting for this change. The push is committed: a failure here
     // only delays the wake-up to the next once-a-second look, so it is not an error.
     if let Err(e) = state.refresh_head().await {
@@ -408,6 +474,10 @@ pub(crate) async fn push_handler(
     }
     let rejected =
         resp.results.iter().filter(|r| r.status == fieldsync_protocol::wire::MutationStatus::Rejected).count();
+    for r in &resp.results {
+        let result = serde_json::to_value(r.status).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default();
+        state.metrics.mutations.with_label_values(&[&result, r.code.as_deref().unwrap_or("")]).inc();
+    }
     tracing::info!(user = %username, mutations = count, rejected, "push");
     Ok(Json(resp))
 }
@@ -444,7 +514,25 @@ pub(crate) async fn pull_handler(
     State(state): State<Arc<AppState>>,
     user: AuthUser,
     params: Result<Query<PullParams>, QueryRejection>,
-) -> Result<Json<PullResponse>, AppError> {
+) -> Result<axum::response::Response, AppError> {
+    let resp = pull_answer(&state, &user, params).await?;
+    // Serialised here, once, to count what is sent.
+    let body =
+        serde_json::to_vec(&resp).map_err(|e| AppError::Internal(format!("cannot encode a pull answer: {e}")))?;
+    let rows: usize = resp.changes.iter().map(|c| c.rows.len() + c.deleted.len()).sum();
+    state.metrics.pulled_rows.inc_by(rows as u64);
+    state.metrics.pulled_bytes.inc_by(body.len() as u64);
+    tracing::debug!(user = %user.username, next = resp.position, rows, "pull");
+    Ok(([(axum::http::header::CONTENT_TYPE, "application/json")], body).into_response())
+}
+
+/// One pull answer: a page of changes after the cursor, or, for a long poll with nothing
+/// new, the empty page once something arrives or the wait ends.
+async fn pull_answer(
+    state: &Arc<AppState>,
+    user: &AuthUser,
+    params: Result<Query<PullParams>, QueryRejection>,
+) -> Result<PullResponse, AppError> {
     let invalid = |message: String, field: &str| {
         AppError::bad(ErrorCode::InvalidQuery, message).with_status(StatusCode::BAD_REQUEST).with_field(field)
     };
@@ -460,6 +548,7 @@ pub(crate) async fn pull_handler(
     let waiter = match p.wait_ms {
         0 => None,
         _ => Some(state.waits.register(user.id, &user.session).map_err(|_| {
+            state.metrics.limited.with_label_values(&["long_polls"]).inc();
             AppError::Unavailable {
                 status: StatusCode::SERVICE_UNAVAILABLE,
                 code: ErrorCode::TooManyWaits,
@@ -488,9 +577,7 @@ pub(crate) async fn pull_handler(
             continue;
         }
         let Some(waiter) = waiter.as_ref().filter(|_| !has_news && !*stopping.borrow()) else {
-            let rows: usize = resp.changes.iter().map(|c| c.rows.len() + c.deleted.len()).sum();
-            tracing::debug!(user = %user.username, cursor = %p.cursor, next = resp.position, rows, "pull");
-            return Ok(Json(resp));
+            return Ok(resp);
         };
         cursor = resp.cursor.clone();
         if resp.has_more {
@@ -499,9 +586,9 @@ pub(crate) async fn pull_handler(
         }
         scan = limit;
         tokio::select! {
-            woken = waiter.woken() => if woken == crate::waits::Woken::Superseded { return Ok(Json(resp)) },
-            _ = stopping.changed() => return Ok(Json(resp)),
-            _ = tokio::time::sleep_until(deadline) => return Ok(Json(resp)),
+            woken = waiter.woken() => if woken == crate::waits::Woken::Superseded { return Ok(resp) },
+            _ = stopping.changed() => return Ok(resp),
+            _ = tokio::time::sleep_until(deadline) => return Ok(resp),
         }
     }
 }

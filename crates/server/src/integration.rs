@@ -350,6 +350,7 @@ pub(crate) async fn import_handler(
     // Places: the running import plus `queued_imports`.
     if gate.waiting.fetch_add(1, Ordering::SeqCst) > gate.limits.queued_imports {
         gate.waiting.fetch_sub(1, Ordering::SeqCst);
+        state.metrics.limited.with_label_values(&["imports"]).inc();
         return Err(AppError::Unavailable {
             status: StatusCode::SERVICE_UNAVAILABLE,
             code: ErrorCode::Busy,

@@ -16,6 +16,7 @@ pub mod http;
 pub mod import;
 pub mod integration;
 mod listen;
+pub mod metrics;
 pub mod openapi;
 pub mod pull;
 pub mod push;
@@ -125,18 +126,37 @@ impl RunningServer {
         self.state.imports.in_use()
     }
 
+    /// Stops serving and closes the database: when it returns, no connection of this
+    /// server is open, so the database files may be replaced (a restore).
     pub async fn stop(self) {
         // Waiting pulls answer, the accept loop ends, requests in flight finish.
         self.state.stopping.send_replace(true);
-        self.watcher.abort();
-        self.waker.abort();
-        self.deliveries.abort();
+        for task in [&self.watcher, &self.waker, &self.deliveries] {
+            task.abort();
+        }
         let _ = self.task.await;
+        for task in [self.watcher, self.waker, self.deliveries] {
+            let _ = task.await;
+        }
         if let Some(dir) = &self.mark_dir {
             update_mark(&self.state, dir, None).await;
         }
+        // Work a cancelled task started on a blocking thread still holds the database until
+        // it ends; its last holder closes the connections (and checkpoints SQLite's WAL).
+        let db = self.state.db.clone();
+        drop(self.state);
+        let deadline = tokio::time::Instant::now() + STOP_WAIT;
+        while db.is_shared() && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        if db.is_shared() {
+            tracing::warn!("the database is still in use {} s after stopping", STOP_WAIT.as_secs());
+        }
     }
 }
+
+/// How long `stop` waits for database work already started to end.
+const STOP_WAIT: Duration = Duration::from_secs(10);
 
 /// Writes the history mark beside an SQLite database when it moved on since `last`
 /// (see [`history::Mark`]); returns the mark now on file.
@@ -170,6 +190,7 @@ async fn update_mark(
 /// simulator, crates/sim).
 pub fn app_state(config: &ServerConfig, db: db::Db) -> Arc<http::AppState> {
     Arc::new(http::AppState {
+        metrics: metrics::Metrics::new(db.waits()),
         db,
         registry: config.registry.clone(),
         token_ttl: config.token_ttl,

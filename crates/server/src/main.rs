@@ -118,10 +118,18 @@ enum Command {
         #[command(subcommand)]
         command: SessionCommand,
     },
+    /// Copy the SQLite database to a new file while the server runs (pushes go on); the
+    /// copy is checked before it is kept. For PostgreSQL use pg_dump (docs/OPERATIONS.md).
+    Backup {
+        /// The file to write (it must not exist yet).
+        #[arg(long)]
+        to: PathBuf,
+    },
     /// Put the database back to a backup (stop the server first). A new history begins:
     /// laptops send again the changes they still hold, then download a fresh copy.
     Restore {
-        /// A backup of the SQLite database (fieldsync.db copied with `sqlite3 .backup`).
+        /// A backup of the SQLite database (from `fieldsync-server backup`, or fieldsync.db
+        /// copied with `sqlite3 .backup`).
         #[arg(long, required_unless_present = "in_place", conflicts_with = "in_place")]
         from: Option<PathBuf>,
         /// The database was already put back by other means (pg_restore for PostgreSQL, a
@@ -686,6 +694,22 @@ fn run(cli: Cli, settings: Settings) -> anyhow::Result<()> {
         Command::Export { entity, since, status, format } => {
             export(&location, &registry, &entity, fieldsync_server::export::Query { since, status }, format)?;
         }
+        Command::Backup { to } => match &location {
+            Location::Sqlite(dir) => {
+                let made = fieldsync_server::history::backup_sqlite(dir, &to)?;
+                println!(
+                    "backed up {} ({} MB, changes up to {}) to {}; restore it with `fieldsync-server restore --from {}`",
+                    dir.display(),
+                    made.bytes.div_ceil(1_000_000),
+                    made.head,
+                    to.display(),
+                    to.display()
+                );
+            }
+            Location::Postgres(_) => anyhow::bail!(
+                "backup copies the SQLite database; for PostgreSQL use pg_dump --format=custom (docs/OPERATIONS.md)"
+            ),
+        },
         Command::Restore { from, .. } => {
             let history = match (from, &location) {
                 (Some(backup), Location::Sqlite(dir)) => {

@@ -21,6 +21,7 @@ use crate::http;
     ),
     paths(
         http::health,
+        http::ready,
         http::login,
         http::logout,
         http::number_prefix,
@@ -52,6 +53,7 @@ use crate::http;
         Role,
         UserInfo,
         http::Health,
+        http::Readiness,
         http::SignedOut,
         crate::export::Page,
         crate::import::Report,

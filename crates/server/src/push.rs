@@ -90,6 +90,15 @@ struct Ctx<'a> {
     /// Server clock minus client clock, measured from this request.
     offset_ms: i64,
     now_ms: i64,
+    /// Values written to the conflict log by the mutations that stood.
+    conflicts: std::cell::Cell<u64>,
+}
+
+/// What a push did: the answer, and how many overwritten values it wrote to the conflict
+/// log (for `/metrics`).
+pub struct Applied {
+    pub response: PushResponse,
+    pub conflicts_logged: u64,
 }
 
 /// Phase 2: applies the batch in the caller's write transaction, in order, each mutation
@@ -101,13 +110,14 @@ pub fn apply(
     req: &PushRequest,
     now_ms: i64,
     before_commit: Option<&BeforeCommit>,
-) -> Result<PushResponse, AppError> {
+) -> Result<Applied, AppError> {
     let ctx = Ctx {
         reg,
         user,
         client_id: req.client_id.to_string(),
         offset_ms: now_ms.saturating_sub(req.client_time_ms),
         now_ms,
+        conflicts: std::cell::Cell::new(0),
     };
     // Writes to fields a visibility rule reads change who sees what: the views around them
     // are captured once for the whole batch, before it, and published once, after it.
@@ -166,6 +176,7 @@ pub fn apply(
         }
         // Each mutation in a savepoint: a refusal undoes what it wrote (but may keep the
         // flags a check raised); an error fails the whole batch.
+        let conflicts_before = ctx.conflicts.get();
         let (result, flags) = tx.savepoint(|tx| {
             Ok::<_, AppError>(match apply_one(&ctx, tx, m, base).map_err(|e| e.with_mutation(m.mutation_id))? {
                 Outcome::Done(result) => ((result, Vec::new()), true),
@@ -185,6 +196,9 @@ pub fn apply(
             })
         })?;
         // A refused mutation leaves nothing behind but the flags its checks raised.
+        if result.status == MutationStatus::Rejected {
+            ctx.conflicts.set(conflicts_before);
+        }
         for flag in flags {
             flag.write(reg, tx)?;
         }
@@ -208,7 +222,7 @@ pub fn apply(
     if let Some(hook) = before_commit {
         hook();
     }
-    Ok(PushResponse { server_time_ms: now_ms, results })
+    Ok(Applied { response: PushResponse { server_time_ms: now_ms, results }, conflicts_logged: ctx.conflicts.get() })
 }
 
 /// The refusal of a mutation whose `client_seq` this client already used for another
@@ -780,6 +794,7 @@ fn username(tx: &Tx<'_>, user_id: &str) -> Result<String, DbError> {
 }
 
 fn log_conflict(ctx: &Ctx<'_>, tx: &Tx<'_>, def: &EntityDef, id: &str, c: Conflict<'_>) -> Result<(), AppError> {
+    ctx.conflicts.set(ctx.conflicts.get() + 1);
     let log = ctx.reg.get("sync_conflicts").ok_or_else(|| AppError::Internal("no sync_conflicts entity".into()))?;
     let values = vec![
         Value::from(def.name),

@@ -176,7 +176,7 @@ impl Settings {
             if !(url.starts_with("postgres://") || url.starts_with("postgresql://") || url.contains("host=")) {
                 return Err(format!(
                     "`database` must be a PostgreSQL address (postgres://user:password@host:port/dbname), not \"{}\"",
-                    redact_database(url)
+                    crate::db::redact(url)
                 ));
             }
         }
@@ -220,7 +220,7 @@ impl Settings {
         let shown = Settings {
             listen: Some(self.listen()),
             data: Some(self.data()),
-            database: self.database.as_deref().map(redact_database),
+            database: self.database.as_deref().map(crate::db::redact),
             session_hours: Some(self.session_hours()),
             admin_token_file: self.admin_token_file.clone(),
             log_format: Some(self.log_format.unwrap_or_default()),
@@ -274,22 +274,6 @@ impl Settings {
         }
         keys
     }
-}
-
-/// A PostgreSQL address with its password replaced by `***` (URL or key-value form).
-pub fn redact_database(url: &str) -> String {
-    if let Some((scheme, rest)) = url.split_once("://") {
-        if let Some((credentials, host)) = rest.rsplit_once('@') {
-            if let Some((user, _)) = credentials.split_once(':') {
-                return format!("{scheme}://{user}:***@{host}");
-            }
-        }
-        return url.to_string();
-    }
-    url.split_whitespace()
-        .map(|part| if part.starts_with("password=") { "password=***" } else { part })
-        .collect::<Vec<_>>()
-        .join(" ")
 }
 
 /// A TOML error as one sentence: the file, the line, the key and what is wrong with it.
@@ -370,7 +354,7 @@ mod tests {
         // What is printed is itself a valid settings file.
         assert!(parse(&shown).is_ok(), "{shown}");
         assert_eq!(
-            redact_database("host=db user=fs password=s3cret dbname=x"),
+            crate::db::redact("host=db user=fs password=s3cret dbname=x"),
             "host=db user=fs password=*** dbname=x"
         );
     }
