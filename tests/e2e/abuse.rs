@@ -2,7 +2,6 @@
 //! `ulimit -n 1024` as a modest production box would have: half-open sockets, sign-in
 //! floods and password guessing. The server must stay inside its bounds and keep serving.
 
-use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -10,7 +9,7 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::support::{fresh_postgres_database, workspace_bin};
+use crate::support::{fresh_postgres_database, listening, workspace_bin};
 
 /// A `fieldsync-server serve` process on the demo data, killed on drop.
 struct ServerProcess {
@@ -44,10 +43,7 @@ impl ServerProcess {
             .stderr(std::fs::File::create(&stderr).unwrap())
             .spawn()
             .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-        let url =
-            line.trim().strip_prefix("listening on ").unwrap_or_else(|| panic!("server said {line:?}")).to_string();
+        let url = listening(&mut child);
         let addr = url.trim_start_matches("http://").parse().unwrap();
         ServerProcess { child, url, addr, stderr, _dir: dir }
     }

@@ -249,7 +249,8 @@ async fn an_online_backup_taken_during_pushes_is_whole_and_consistent() {
         }
     });
     let before = srv.head().await;
-    let file = srv.config.data_dir.parent().unwrap().join("online.db");
+    let backups = tempfile::tempdir().unwrap();
+    let file = backups.path().join("online.db");
     let file_arg = file.display().to_string();
     let (ok, out, err) = tokio::task::spawn_blocking({
         let args = srv.database_args();

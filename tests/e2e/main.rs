@@ -19,6 +19,7 @@ mod history;
 mod import_export;
 mod integration_api;
 mod live;
+mod logs;
 mod long_polls;
 mod metrics;
 mod moves;

@@ -25,7 +25,11 @@ fn moved(before: &BTreeMap<String, f64>, after: &BTreeMap<String, f64>, key: &st
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_counters_move_by_what_the_clients_did() {
-    let srv = TestServer::demo_with(|c| c.admin_token = Some(ADMIN.into())).await;
+    let srv = TestServer::demo_with(|c| {
+        c.admin_token = Some(ADMIN.into());
+        c.metrics_listen = Some("127.0.0.1:0".parse().unwrap());
+    })
+    .await;
     let mut rep1 = srv.client("rep1").await;
     let mut rep2 = srv.client("rep2").await;
     rep1.sync().await;
@@ -73,7 +77,13 @@ async fn the_counters_move_by_what_the_clients_did() {
     assert_eq!(after["fieldsync_sessions_active"], 2.0, "rep1 and rep2 are signed in");
     assert_eq!(after["fieldsync_long_polls_open"], 0.0);
 
-    // Without the admin token there is nothing to read.
+    // Without the admin token there is nothing to read on the main address...
     let anonymous = reqwest::get(format!("{}/metrics", srv.url)).await.unwrap();
     assert_eq!(anonymous.status(), 401);
+    // ... but the internal metrics address serves the same figures, and only them.
+    let internal = srv.metrics_url().expect("a metrics listener");
+    let text = reqwest::get(&internal).await.unwrap().text().await.unwrap();
+    assert!(text.contains("fieldsync_sessions_active 2"), "{text}");
+    let other = reqwest::get(internal.replace("/metrics", "/v1/health")).await.unwrap();
+    assert_eq!(other.status(), 404, "the metrics address serves nothing else");
 }

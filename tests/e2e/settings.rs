@@ -2,11 +2,10 @@
 //! command, flags and FIELDSYNC_* variables override them, a bad file stops it with one
 //! sentence naming the file and the key, and `config print` shows no password.
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
-use crate::support::workspace_bin;
+use crate::support::{listening, workspace_bin};
 
 /// `fieldsync-server ARGS` with only the variables given (none inherited that could point it
 /// at another database).
@@ -63,9 +62,7 @@ async fn the_server_runs_from_a_settings_file_and_flags_and_variables_override_i
         .stderr(std::fs::File::create(&log).unwrap())
         .spawn()
         .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-    let url = line.trim().strip_prefix("listening on ").unwrap_or_else(|| panic!("server said {line:?}")).to_string();
+    let url = listening(&mut child);
     let health = reqwest::get(format!("{url}/v1/health")).await.unwrap();
     assert_eq!(health.status(), 200);
     // Stopped as the service manager stops it: it says so in the log on its way out.

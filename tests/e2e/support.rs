@@ -115,6 +115,11 @@ impl TestServer {
         TestClient { engine, dir, user: user.to_string() }
     }
 
+    /// The metrics listener's `/metrics` URL, when the config asked for one.
+    pub fn metrics_url(&self) -> Option<String> {
+        self.server.as_ref().and_then(RunningServer::metrics_url)
+    }
+
     /// Long polls the server holds open right now.
     pub fn open_long_polls(&self) -> usize {
         self.server.as_ref().map_or(0, RunningServer::open_long_polls)
@@ -401,6 +406,15 @@ pub fn cli(profile: &std::path::Path, args: &[&str]) -> (bool, String, String) {
         .output()
         .unwrap();
     (out.status.success(), String::from_utf8_lossy(&out.stdout).into(), String::from_utf8_lossy(&out.stderr).into())
+}
+
+/// The URL a `fieldsync-server serve` child announces on its first stdout line
+/// (`listening on URL`), read once it is ready.
+pub fn listening(child: &mut std::process::Child) -> String {
+    use std::io::BufRead;
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().expect("stdout piped")).read_line(&mut line).unwrap();
+    line.trim().strip_prefix("listening on ").unwrap_or_else(|| panic!("server said {line:?}")).to_string()
 }
 
 /// Runs the CLI with `--json` and parses its output.

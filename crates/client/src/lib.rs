@@ -299,6 +299,7 @@ impl Engine {
         with_push: bool,
         wait_ms: u64,
     ) -> Result<SyncReport> {
+        let sync_id = Uuid::now_v7().to_string();
         let ctx = sync::SyncCtx {
             transport: &self.transport,
             clock: &self.clock,
@@ -306,6 +307,7 @@ impl Engine {
             token,
             pull_limit: self.pull_limit,
             wait_ms,
+            sync_id: &sync_id,
         };
         match sync::run(&ctx, &mut self.store, progress, with_push).await {
             // Another computer pushed as this profile: this copy gets its own identity

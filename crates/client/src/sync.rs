@@ -26,6 +26,8 @@ pub(crate) struct SyncCtx<'a> {
     pub pull_limit: u32,
     /// Long poll: the first pull waits up to this long for a change (0: no wait).
     pub wait_ms: u64,
+    /// Names this sync in the client's log and, through `Fieldsync-Sync-Id`, the server's.
+    pub sync_id: &'a str,
 }
 
 /// What one sync did (the `sync --json` output).
@@ -67,6 +69,7 @@ pub(crate) fn post(server: &str, path: &str, token: Option<&str>, body: Vec<u8>)
         url: format!("{server}{path}"),
         token: token.map(String::from),
         body: Some(body),
+        sync_id: None,
     }
 }
 
@@ -160,19 +163,14 @@ pub async fn wait_for_news(
     cursor: &str,
     wait_ms: u64,
 ) -> Result<bool> {
-    let req = HttpRequest {
-        method: Method::Get,
-        url: format!("{server}/v1/pull?cursor={cursor}&limit=1&wait_ms={wait_ms}"),
-        token: Some(token.to_string()),
-        body: None,
-    };
+    let req = HttpRequest::get(format!("{server}/v1/pull?cursor={cursor}&limit=1&wait_ms={wait_ms}"), Some(token));
     let (page, _) = call::<PullResponse>(transport, clock, req).await?;
     Ok(!page.changes.is_empty() || !page.notices.is_empty())
 }
 
 /// Whether the server answers its health check.
 pub async fn probe(transport: &dyn Transport, server: &str) -> bool {
-    let req = HttpRequest { method: Method::Get, url: format!("{server}/v1/health"), token: None, body: None };
+    let req = HttpRequest::get(format!("{server}/v1/health"), None);
     matches!(transport.send(req).await, Ok(r) if r.status == 200)
 }
 
@@ -188,12 +186,7 @@ async fn refresh_team_devices(ctx: &SyncCtx<'_>, store: &mut Store) -> Result<()
     if now - last < crate::dashboard::TEAM_DEVICES_REFRESH_MS && last != 0 {
         return Ok(());
     }
-    let req = HttpRequest {
-        method: Method::Get,
-        url: format!("{}/v1/team/devices", ctx.server),
-        token: Some(ctx.token.to_string()),
-        body: None,
-    };
+    let req = HttpRequest::get(format!("{}/v1/team/devices", ctx.server), Some(ctx.token)).in_sync(ctx.sync_id);
     match call::<fieldsync_protocol::wire::TeamDevices>(ctx.transport.as_ref(), ctx.clock.as_ref(), req).await {
         Ok((team, _)) => {
             let json = serde_json::to_string(&team.devices).map_err(|e| ClientError::Internal(e.to_string()))?;
@@ -239,7 +232,7 @@ pub(crate) async fn run(
     progress: &mut (dyn FnMut(&Progress) + Send),
     with_push: bool,
 ) -> Result<SyncReport> {
-    let span = tracing::info_span!("sync", sync_id = %Uuid::now_v7());
+    let span = tracing::info_span!("sync", sync_id = %ctx.sync_id);
     async move {
         let mut report = SyncReport::default();
         let mut started_over = false;
@@ -289,9 +282,12 @@ async fn push(ctx: &SyncCtx<'_>, store: &mut Store, report: &mut SyncReport) -> 
         let cursor = Some(store.cursor()?).filter(|c| !c.is_empty());
         let req = PushRequest { client_id, client_time_ms: ctx.clock.now_ms(), cursor, mutations: batch.clone() };
         let body = serde_json::to_vec(&req)?;
-        let reply =
-            call::<PushResponse>(&**ctx.transport, &**ctx.clock, post(ctx.server, "/v1/push", Some(ctx.token), body))
-                .await;
+        let reply = call::<PushResponse>(
+            &**ctx.transport,
+            &**ctx.clock,
+            post(ctx.server, "/v1/push", Some(ctx.token), body).in_sync(ctx.sync_id),
+        )
+        .await;
         let now = ctx.clock.now_ms();
         match reply {
             Ok((resp, offset)) => {
@@ -354,7 +350,7 @@ fn pull_request(ctx: &SyncCtx<'_>, cursor: &str, limit: u32, wait_ms: u64) -> Ht
     if wait_ms > 0 {
         url.push_str(&format!("&wait_ms={wait_ms}"));
     }
-    HttpRequest { method: Method::Get, url, token: Some(ctx.token.to_string()), body: None }
+    HttpRequest::get(url, Some(ctx.token)).in_sync(ctx.sync_id)
 }
 
 /// Pulls pages until caught up. While one page is applied, the request for the next is

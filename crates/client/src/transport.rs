@@ -20,6 +20,24 @@ pub struct HttpRequest {
     pub token: Option<String>,
     /// JSON body, already serialised.
     pub body: Option<Vec<u8>>,
+    /// The sync this request is part of, sent as [`SYNC_ID_HEADER`] so the server's log
+    /// lines of one sync can be found from the client's.
+    pub sync_id: Option<String>,
+}
+
+/// The header naming the sync a request belongs to (docs/sync-protocol.md §4).
+pub const SYNC_ID_HEADER: &str = "Fieldsync-Sync-Id";
+
+impl HttpRequest {
+    pub fn get(url: String, token: Option<&str>) -> HttpRequest {
+        HttpRequest { method: Method::Get, url, token: token.map(String::from), body: None, sync_id: None }
+    }
+
+    /// This request as part of the sync `id`.
+    pub fn in_sync(mut self, id: &str) -> HttpRequest {
+        self.sync_id = Some(id.to_string());
+        self
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -103,6 +121,9 @@ impl Transport for HttpTransport {
             };
             if let Some(token) = &req.token {
                 builder = builder.bearer_auth(token);
+            }
+            if let Some(id) = &req.sync_id {
+                builder = builder.header(SYNC_ID_HEADER, id);
             }
             if let Some(body) = req.body {
                 builder = builder.header(reqwest::header::CONTENT_TYPE, "application/json");

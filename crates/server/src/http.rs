@@ -85,7 +85,13 @@ pub fn router(state: Arc<AppState>, limits: &crate::Limits) -> Router {
         .layer(RequestDecompressionLayer::new())
         .layer(axum::middleware::map_response(json_errors))
         .layer(CompressionLayer::new())
-        .layer(tower_http::trace::TraceLayer::new_for_http())
+        .layer(
+            tower_http::trace::TraceLayer::new_for_http()
+                .make_span_with(request_span)
+                .on_request(())
+                .on_response(log_answer)
+                .on_failure(()),
+        )
         .with_state(state)
 }
 
@@ -181,8 +187,38 @@ where
                 tracing::warn!(error = %e, "cannot record when a session was last seen");
             }
         }
+        tracing::Span::current().record("user", session.user.username.as_str());
         Ok(session.user)
     }
+}
+
+/// The header a client names its sync with (`fieldsync_client::transport::SYNC_ID_HEADER`).
+pub const SYNC_ID_HEADER: &str = "fieldsync-sync-id";
+
+/// Each request's log span: method, path, a request id, the client's sync id (when it is
+/// one: at most 64 characters of hex digits and dashes, so a header cannot forge log
+/// lines), and the user once the session is known. Never the query string, a header's
+/// other values or a body: tokens and record values stay out of the log.
+fn request_span(req: &axum::http::Request<axum::body::Body>) -> tracing::Span {
+    let sync_id = req
+        .headers()
+        .get(SYNC_ID_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| v.len() <= 64 && v.chars().all(|c| c.is_ascii_hexdigit() || c == '-'))
+        .unwrap_or("");
+    tracing::info_span!(
+        "request",
+        method = %req.method(),
+        path = %req.uri().path(),
+        request_id = %uuid::Uuid::now_v7(),
+        sync_id,
+        user = tracing::field::Empty,
+    )
+}
+
+/// One line per answered request, in its span: the status and how long it took.
+fn log_answer(resp: &axum::response::Response, took: Duration, _: &tracing::Span) {
+    tracing::info!(status = resp.status().as_u16(), duration_ms = took.as_millis() as u64, "answered");
 }
 
 /// `GET /v1/health`: liveness, the newest change seq and the server's clock.
@@ -215,7 +251,16 @@ async fn count_requests(
 }
 
 /// `GET /metrics`: Prometheus text, for the admin token (a scrape job's bearer token).
-async fn metrics_handler(State(state): State<Arc<AppState>>, _: Admin) -> Result<axum::response::Response, AppError> {
+async fn metrics_handler(state: State<Arc<AppState>>, _: Admin) -> Result<axum::response::Response, AppError> {
+    metrics_text(state).await
+}
+
+/// The metrics listener (`metrics_listen`): `/metrics` only, without the admin token.
+pub fn metrics_router(state: Arc<AppState>) -> Router {
+    Router::new().route("/metrics", get(metrics_text)).fallback(not_found).with_state(state)
+}
+
+async fn metrics_text(State(state): State<Arc<AppState>>) -> Result<axum::response::Response, AppError> {
     let now = state.clock.now_ms();
     let sessions = state.db.read_single(move |tx| auth::active_sessions(tx, now)).await?;
     let text = state.metrics.render(state.waits.len(), sessions);

@@ -63,6 +63,9 @@ pub struct ServerConfig {
     /// Serve HTTPS with this certificate and key (`None`: plain HTTP, e.g. behind a proxy
     /// that terminates TLS).
     pub tls: Option<serve::TlsFiles>,
+    /// Also serve `GET /metrics`, without the admin token, on this address (an internal
+    /// network a Prometheus scrapes); on the main listener it needs the admin token.
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 /// Every bound on what clients may make the server spend, with production defaults.
@@ -93,6 +96,7 @@ impl ServerConfig {
             admin_token: None,
             limits: Limits::default(),
             tls: None,
+            metrics_listen: None,
         }
     }
 }
@@ -103,6 +107,8 @@ pub struct RunningServer {
     tls: bool,
     state: Arc<http::AppState>,
     task: tokio::task::JoinHandle<std::io::Result<()>>,
+    /// The metrics listener's address and task, when `metrics_listen` is set.
+    metrics: Option<(SocketAddr, tokio::task::JoinHandle<std::io::Result<()>>)>,
     watcher: tokio::task::JoinHandle<()>,
     waker: tokio::task::JoinHandle<()>,
     deliveries: tokio::task::JoinHandle<()>,
@@ -111,6 +117,11 @@ pub struct RunningServer {
 }
 
 impl RunningServer {
+    /// `http://ADDR/metrics` of the metrics listener, when there is one.
+    pub fn metrics_url(&self) -> Option<String> {
+        self.metrics.as_ref().map(|(addr, _)| format!("http://{addr}/metrics"))
+    }
+
     pub fn url(&self) -> String {
         let scheme = if self.tls { "https" } else { "http" };
         format!("{scheme}://{}", self.addr)
@@ -135,6 +146,9 @@ impl RunningServer {
             task.abort();
         }
         let _ = self.task.await;
+        if let Some((_, task)) = self.metrics {
+            let _ = task.await;
+        }
         for task in [self.watcher, self.waker, self.deliveries] {
             let _ = task.await;
         }
@@ -280,7 +294,18 @@ pub async fn start(config: ServerConfig, listen: SocketAddr) -> anyhow::Result<R
     let app = http::router(state.clone(), &config.limits);
     let serving_tls = tls.is_some();
     let limits = config.limits.connections.clone();
-    let task = tokio::spawn(serve::serve(listener, app, limits, tls, state.stopping.subscribe()));
+    let task = tokio::spawn(serve::serve(listener, app, limits.clone(), tls, state.stopping.subscribe()));
+    let metrics = match config.metrics_listen {
+        None => None,
+        Some(at) => {
+            let listener = tokio::net::TcpListener::bind(at)
+                .await
+                .map_err(|e| anyhow::anyhow!("cannot listen for metrics on {at}: {e}"))?;
+            let addr = listener.local_addr()?;
+            let app = http::metrics_router(state.clone());
+            Some((addr, tokio::spawn(serve::serve(listener, app, limits, None, state.stopping.subscribe()))))
+        }
+    };
     let mark_dir = state.db.postgres_config().is_none().then(|| config.data_dir.clone());
-    Ok(RunningServer { addr, tls: serving_tls, state, task, watcher, waker, deliveries, mark_dir })
+    Ok(RunningServer { addr, tls: serving_tls, state, task, metrics, watcher, waker, deliveries, mark_dir })
 }

@@ -211,19 +211,31 @@ impl Cli {
     fn settings(&self) -> Settings {
         let mut s = Settings { data: self.data.clone(), database: self.database.clone(), ..Default::default() };
         if let Command::Serve(serve) | Command::Config { command: ConfigCommand::Print(serve) } = &self.command {
-            let ServeArgs { listen, session_hours, admin_token_file, tls_cert, tls_key, log_format, limits } = serve;
+            let ServeArgs {
+                listen,
+                session_hours,
+                admin_token_file,
+                tls_cert,
+                tls_key,
+                log_format,
+                metrics_listen,
+                limits,
+            } = serve;
             s.listen = *listen;
             s.session_hours = *session_hours;
             s.admin_token_file = admin_token_file.clone();
             s.tls_cert = tls_cert.clone();
             s.tls_key = tls_key.clone();
             s.log_format = *log_format;
+            s.metrics_listen = *metrics_listen;
             s.limits = limits.clone();
         }
         s
     }
 }
 
+// `Print` carries serve's flags; the enum is parsed once per process, so its size is moot.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand)]
 enum ConfigCommand {
     /// Checks a settings file (default: the one the server would read): every key known,
@@ -255,6 +267,9 @@ struct ServeArgs {
     /// Log lines as `text` or `json`; default text.
     #[arg(long, env = "FIELDSYNC_LOG_FORMAT", value_parser = parse_log_format)]
     log_format: Option<LogFormat>,
+    /// Also serve /metrics, without the admin token, on this address (internal network).
+    #[arg(long, env = "FIELDSYNC_METRICS_LISTEN")]
+    metrics_listen: Option<SocketAddr>,
     #[command(flatten)]
     limits: fieldsync_server::settings::LimitSettings,
 }
@@ -790,6 +805,7 @@ fn run(cli: Cli, settings: Settings) -> anyhow::Result<()> {
                 config.tls = Some(fieldsync_server::serve::TlsFiles { cert, key });
             }
             config.database_url = settings.database.clone();
+            config.metrics_listen = settings.metrics_listen;
             config.token_ttl = std::time::Duration::from_secs(settings.session_hours() * 3600);
             let listen = settings.listen();
             if let Some(path) = settings.admin_token_file.clone() {
@@ -808,6 +824,9 @@ fn run(cli: Cli, settings: Settings) -> anyhow::Result<()> {
             rt.block_on(async move {
                 let server = fieldsync_server::start(config, listen).await?;
                 println!("listening on {}", server.url());
+                if let Some(metrics) = server.metrics_url() {
+                    println!("metrics on {metrics}");
+                }
                 std::io::stdout().flush()?;
                 shutdown_signal().await;
                 tracing::info!("shutting down");

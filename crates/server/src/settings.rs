@@ -54,6 +54,8 @@ pub struct Settings {
     pub tls_cert: Option<PathBuf>,
     /// The certificate's private key (PEM); needs `tls_cert`.
     pub tls_key: Option<PathBuf>,
+    /// Also serve `/metrics`, without the admin token, on this address (internal network).
+    pub metrics_listen: Option<SocketAddr>,
     /// Bounds on what clients may make the server spend (docs/SECURITY.md).
     #[serde(default, skip_serializing_if = "LimitSettings::is_empty")]
     pub limits: LimitSettings,
@@ -143,7 +145,18 @@ impl Settings {
         macro_rules! take {
             ($($field:ident),*) => { $( if over.$field.is_some() { self.$field = over.$field; } )* };
         }
-        take!(listen, data, database, session_hours, admin_token_file, log_format, log_level, tls_cert, tls_key);
+        take!(
+            listen,
+            data,
+            database,
+            session_hours,
+            admin_token_file,
+            log_format,
+            log_level,
+            tls_cert,
+            tls_key,
+            metrics_listen
+        );
         let (mine, theirs) = (&mut self.limits, over.limits);
         macro_rules! take_limit {
             ($($field:ident),*) => { $( if theirs.$field.is_some() { mine.$field = theirs.$field; } )* };
@@ -227,6 +240,7 @@ impl Settings {
             log_level: Some(self.log_level().to_string()),
             tls_cert: self.tls_cert.clone(),
             tls_key: self.tls_key.clone(),
+            metrics_listen: self.metrics_listen,
             limits: LimitSettings {
                 max_connections: Some(limits.connections.max_connections),
                 header_timeout_secs: Some(limits.connections.header_timeout.as_secs()),
@@ -255,6 +269,7 @@ impl Settings {
             log_level: Some(String::new()),
             tls_cert: Some(PathBuf::new()),
             tls_key: Some(PathBuf::new()),
+            metrics_listen: Some(DEFAULT_LISTEN.parse().expect("address")),
             limits: LimitSettings {
                 max_connections: Some(1),
                 header_timeout_secs: Some(1),
