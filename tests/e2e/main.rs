@@ -12,6 +12,7 @@ mod customer_card;
 mod convergence;
 mod dashboard;
 mod demo_company;
+mod devices;
 mod exactly_once;
 mod extension;
 mod files;

@@ -76,6 +76,10 @@ async fn the_counters_move_by_what_the_clients_did() {
     );
     assert_eq!(after["fieldsync_sessions_active"], 2.0, "rep1 and rep2 are signed in");
     assert_eq!(after["fieldsync_long_polls_open"], 0.0);
+    // Both laptops reported their syncs, all of which went through.
+    assert_eq!(after[r#"fieldsync_devices{health="healthy"}"#], 2.0);
+    assert_eq!(after[r#"fieldsync_devices{health="unhealthy"}"#], 0.0);
+    assert_eq!(after["fieldsync_fleet_sync_success_ratio"], 1.0);
 
     // Without the admin token there is nothing to read on the main address...
     let anonymous = reqwest::get(format!("{}/metrics", srv.url)).await.unwrap();

@@ -23,7 +23,7 @@ use std::sync::Arc;
 
 use fieldsync_protocol::merge::wire_value;
 use fieldsync_protocol::time::rfc3339_ms;
-use fieldsync_protocol::wire::{LoginRequest, LoginResponse, Op, UserInfo};
+use fieldsync_protocol::wire::{DeviceReport, LoginRequest, LoginResponse, Op, UserInfo};
 use fieldsync_protocol::{parse_cli_value, EntityDef, ErrorCode, FieldDefault, FieldStrategy, Registry};
 use fieldsync_sqlkit::Migration;
 use serde::Serialize;
@@ -260,9 +260,72 @@ impl Engine {
     /// Pushes pending changes, then pulls until caught up.
     pub async fn sync(&mut self, progress: &mut (dyn FnMut(&Progress) + Send)) -> Result<SyncReport> {
         let (server, token) = self.session()?;
-        let report = self.run_sync(&server, &token, progress, true, 0).await?;
+        let outcome = self.run_sync(&server, &token, progress, true, 0).await;
+        self.count_outcome(&outcome)?;
+        let report = outcome?;
+        // The server answers: tell it how the syncs since the last report went.
+        self.send_device_report(&server, &token).await?;
         self.fetch_number_prefix(&server, &token).await?;
         Ok(report)
+    }
+
+    /// The device report being gathered: the outcomes of syncs since the last one sent.
+    fn device_report(&self) -> Result<DeviceReport> {
+        let stored = self.store.meta(DEVICE_REPORT)?.and_then(|json| serde_json::from_str(&json).ok());
+        let mut report: DeviceReport = stored.unwrap_or_default();
+        report.client_id = self.store.meta("client_id")?.and_then(|c| Uuid::parse_str(&c).ok()).unwrap_or_default();
+        report.app_version = env!("CARGO_PKG_VERSION").into();
+        report.pending = u32::try_from(self.store.count("outbox")?).unwrap_or(u32::MAX);
+        Ok(report)
+    }
+
+    /// Counts a sync's outcome for the next device report: done, offline, or failed (by
+    /// the server's error code, else the client's kind of error).
+    fn count_outcome(&self, outcome: &Result<SyncReport>) -> Result<()> {
+        let mut report = self.device_report()?;
+        match outcome {
+            Ok(_) => report.ok = report.ok.saturating_add(1),
+            Err(ClientError::Unavailable(_)) => report.offline = report.offline.saturating_add(1),
+            Err(e) => {
+                let code = e.code().unwrap_or(match e {
+                    ClientError::NotSignedIn(_) => "not_signed_in",
+                    ClientError::BadInput(_) => "bad_input",
+                    ClientError::NotFound(_) => "not_found",
+                    _ => "internal",
+                });
+                let kinds = report.failed.len();
+                let code = if kinds >= fieldsync_protocol::wire::MAX_REPORT_KINDS && !report.failed.contains_key(code) {
+                    "other"
+                } else {
+                    code
+                };
+                let n = report.failed.entry(code.chars().take(64).collect()).or_default();
+                *n = n.saturating_add(1);
+                let text: String = e.to_string().chars().take(fieldsync_protocol::wire::MAX_REPORT_TEXT).collect();
+                report.last_error = Some(text);
+            }
+        }
+        let json = serde_json::to_string(&report).map_err(|e| ClientError::Internal(e.to_string()))?;
+        self.store.set_meta(DEVICE_REPORT, &json)
+    }
+
+    /// Sends what was gathered since the last report ([`DeviceReport`]), this sync
+    /// included, then starts afresh. Best effort: a report that cannot be sent waits for
+    /// the next successful sync.
+    async fn send_device_report(&mut self, server: &str, token: &str) -> Result<()> {
+        let report = self.device_report()?;
+        if report.ok == 0 && report.offline == 0 && report.failed.is_empty() {
+            return Ok(());
+        }
+        let body = serde_json::to_vec(&report).map_err(|e| ClientError::Internal(e.to_string()))?;
+        let req = sync::post(server, "/v1/device-report", Some(token), body);
+        match sync::exchange::<serde_json::Value>(&*self.transport, &*self.clock, req).await {
+            Ok(_) => self.store.delete_meta(DEVICE_REPORT),
+            Err(e) => {
+                tracing::info!("the device report waits for the next sync: {e}");
+                Ok(())
+            }
+        }
     }
 
     /// Pulls server changes without pushing (pending local edits are rebased on top).
@@ -640,6 +703,8 @@ impl Engine {
 /// the server gave this client, and the last counter value used.
 const NUMBER_PREFIX: &str = "number_prefix";
 const NUMBER_COUNTER: &str = "number_counter";
+/// Store meta key of the device report being gathered (JSON of a [`DeviceReport`]).
+const DEVICE_REPORT: &str = "device_report";
 
 /// The fields that name a record for people, most telling first (the CLI's `list` shows
 /// them first too).

@@ -62,6 +62,36 @@ pub struct LoginResponse {
     pub number_prefix: Option<String>,
 }
 
+/// `POST /v1/device-report`: how this client's syncs went since its last report, sent
+/// before the next sync. The server keeps it per device for IT (`fieldsync-server devices`,
+/// `/metrics`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct DeviceReport {
+    pub client_id: Uuid,
+    /// The client's version (at most [`MAX_REPORT_TEXT`] characters).
+    pub app_version: String,
+    /// Syncs that completed.
+    pub ok: u32,
+    /// Syncs that could not reach the server: the laptop was offline, not a failure of the
+    /// service.
+    pub offline: u32,
+    /// Syncs that failed, by error code (at most [`MAX_REPORT_KINDS`] codes).
+    #[serde(default)]
+    pub failed: std::collections::BTreeMap<String, u32>,
+    /// Changes waiting to be sent, now.
+    pub pending: u32,
+    /// The last failure, in the client's words (at most [`MAX_REPORT_TEXT`] characters).
+    #[serde(default)]
+    pub last_error: Option<String>,
+}
+
+/// Most error codes one device report may carry.
+pub const MAX_REPORT_KINDS: usize = 16;
+/// Longest text (version, error, code) in a device report, in characters.
+pub const MAX_REPORT_TEXT: usize = 500;
+
 /// `POST /v1/number-prefix`'s answer: the order-number prefix of the session's client, for
 /// a client that signed in before the server handed prefixes out.
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -59,6 +59,12 @@ pub const SERVER_MIGRATIONS: &[Migration] = &[
         name: "number_prefixes",
         sql: include_str!("../../../migrations/server/006_number_prefixes.sql"),
     },
+    Migration {
+        set: "server",
+        version: 7,
+        name: "devices",
+        sql: include_str!("../../../migrations/server/007_devices.sql"),
+    },
 ];
 
 /// The same schema in PostgreSQL's dialect (64-bit integers, a sequence for seqs).
@@ -104,6 +110,12 @@ pub const POSTGRES_MIGRATIONS: &[Migration] = &[
         version: 6,
         name: "order_numbers",
         sql: include_str!("../../../migrations/postgres/007_order_numbers.sql"),
+    },
+    Migration {
+        set: "server",
+        version: 7,
+        name: "devices",
+        sql: include_str!("../../../migrations/postgres/008_devices.sql"),
     },
 ];
 

@@ -12,8 +12,8 @@ use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use fieldsync_protocol::wire::{
-    ErrorBody, LoginRequest, LoginResponse, NumberPrefix, PullResponse, PushRequest, PushResponse, DEFAULT_PULL_LIMIT,
-    MAX_BODY_BYTES, MAX_PULL_LIMIT,
+    DeviceReport, ErrorBody, LoginRequest, LoginResponse, NumberPrefix, PullResponse, PushRequest, PushResponse,
+    DEFAULT_PULL_LIMIT, MAX_BODY_BYTES, MAX_PULL_LIMIT,
 };
 use fieldsync_protocol::Registry;
 use serde::Deserialize;
@@ -68,6 +68,7 @@ pub fn router(state: Arc<AppState>, limits: &crate::Limits) -> Router {
         .route("/v1/login", post(login))
         .route("/v1/logout", post(logout))
         .route("/v1/number-prefix", post(number_prefix))
+        .route("/v1/device-report", post(device_report))
         .route("/v1/openapi.json", get(crate::openapi::serve))
         .route("/v1/push", post(push_handler))
         .route("/v1/pull", get(pull_handler))
@@ -262,8 +263,9 @@ pub fn metrics_router(state: Arc<AppState>) -> Router {
 
 async fn metrics_text(State(state): State<Arc<AppState>>) -> Result<axum::response::Response, AppError> {
     let now = state.clock.now_ms();
-    let sessions = state.db.read_single(move |tx| auth::active_sessions(tx, now)).await?;
-    let text = state.metrics.render(state.waits.len(), sessions);
+    let (sessions, devices) =
+        state.db.read(move |tx| Ok((auth::active_sessions(tx, now)?, crate::devices::list(tx, now)?))).await?;
+    let text = state.metrics.render(state.waits.len(), sessions, &devices);
     Ok(([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response())
 }
 
@@ -447,6 +449,30 @@ pub(crate) async fn login(
         .await?;
     tracing::info!(user = %user.username, "login");
     Ok(Json(LoginResponse { token, expires_at_ms, user: user.into(), server_time_ms: now, number_prefix }))
+}
+
+/// `POST /v1/device-report`'s answer.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct Recorded {
+    pub recorded: bool,
+}
+
+#[utoipa::path(post, path = "/v1/device-report", tag = "sync", request_body = DeviceReport, security(("session" = [])),
+    responses(
+        (status = 200, description = "The report is recorded", body = Recorded),
+        (status = 401, description = "No valid session", body = ErrorBody),
+        (status = 422, description = "The report is malformed or says too much", body = ErrorBody),
+    ))]
+pub(crate) async fn device_report(
+    State(state): State<Arc<AppState>>,
+    user: AuthUser,
+    ApiJson(report): ApiJson<DeviceReport>,
+) -> Result<Json<Recorded>, AppError> {
+    crate::devices::check(&report)?;
+    let now = state.clock.now_ms();
+    let user_id = user.id.to_string();
+    state.db.write_unordered(move |tx| crate::devices::record(tx, &user_id, &report, now)).await?;
+    Ok(Json(Recorded { recorded: true }))
 }
 
 #[utoipa::path(post, path = "/v1/number-prefix", tag = "sync", security(("session" = [])),

@@ -9,6 +9,7 @@ pub mod admin;
 pub mod auth;
 pub mod checks;
 pub mod db;
+pub mod devices;
 pub mod error;
 pub mod export;
 pub mod history;

@@ -48,6 +48,16 @@ enum Command {
     },
     /// Serve the HTTP API.
     Serve(ServeArgs),
+    /// The laptops that reported how their syncs go: user, computer, app version, last
+    /// successful sync, pending changes, the 7-day success rate and the last error.
+    Devices {
+        #[arg(long)]
+        json: bool,
+        /// Only the unhealthy ones (below 99% success over 7 days, or no successful sync
+        /// for 3 days).
+        #[arg(long)]
+        unhealthy: bool,
+    },
     /// Check or show the settings (file, flags and FIELDSYNC_* variables).
     Config {
         #[command(subcommand)]
@@ -709,6 +719,12 @@ fn run(cli: Cli, settings: Settings) -> anyhow::Result<()> {
         Command::Export { entity, since, status, format } => {
             export(&location, &registry, &entity, fieldsync_server::export::Query { since, status }, format)?;
         }
+        Command::Devices { json, unhealthy } => {
+            let db = Db::open(&location, &[])?;
+            let mut all = db.read_blocking(|tx| fieldsync_server::devices::list(tx, now_ms()))?;
+            all.retain(|d| !unhealthy || !d.healthy);
+            print_devices(&all, json)?;
+        }
         Command::Backup { to } => match &location {
             Location::Sqlite(dir) => {
                 let made = fieldsync_server::history::backup_sqlite(dir, &to)?;
@@ -853,6 +869,37 @@ fn check_private(path: &std::path::Path, what: &str) -> anyhow::Result<()> {
             path.display(),
             mode & 0o777,
             path.display()
+        );
+    }
+    Ok(())
+}
+
+fn print_devices(devices: &[fieldsync_server::devices::Device], json: bool) -> anyhow::Result<()> {
+    if json {
+        println!("{}", serde_json::to_string_pretty(devices)?);
+        return Ok(());
+    }
+    if devices.is_empty() {
+        println!("no device has reported yet; laptops report after each successful sync");
+        return Ok(());
+    }
+    let minute = |t: &str| t.get(..16).unwrap_or(t).replace('T', " ");
+    println!(
+        "{:<9}  {:<12}  {:<20}  {:<8}  {:<16}  {:>7}  {:>8}  LAST ERROR",
+        "HEALTH", "USER", "DEVICE", "APP", "LAST OK", "PENDING", "7D OK"
+    );
+    for d in devices {
+        let rate = d.success_rate.map_or("-".to_string(), |r| format!("{:.1}%", r * 100.0));
+        println!(
+            "{:<9}  {:<12}  {:<20}  {:<8}  {:<16}  {:>7}  {:>8}  {}",
+            if d.healthy { "ok" } else { "UNHEALTHY" },
+            d.user,
+            d.device.as_deref().unwrap_or("-"),
+            d.app_version.as_deref().unwrap_or("-"),
+            d.last_ok_at.as_deref().map_or("never".into(), minute),
+            d.pending,
+            rate,
+            d.last_error.as_deref().unwrap_or("")
         );
     }
     Ok(())

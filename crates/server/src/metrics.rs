@@ -6,7 +6,8 @@
 use std::time::Duration;
 
 use prometheus::{
-    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry, TextEncoder,
+    Encoder, Gauge, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
+    Registry, TextEncoder,
 };
 
 /// Request-duration buckets, in seconds: a fast pull to a long poll's full wait.
@@ -67,6 +68,8 @@ pub struct Metrics {
     /// Read when scraped.
     long_polls_open: IntGauge,
     sessions_active: IntGauge,
+    devices: IntGaugeVec,
+    fleet_success: Gauge,
 }
 
 impl Metrics {
@@ -84,6 +87,8 @@ impl Metrics {
         "fieldsync_sessions_active",
         "fieldsync_db_pool_wait_seconds",
         "fieldsync_db_write_turn_wait_seconds",
+        "fieldsync_devices",
+        "fieldsync_fleet_sync_success_ratio",
     ];
 
     pub fn new(db: &DbWaits) -> Metrics {
@@ -108,6 +113,13 @@ impl Metrics {
             limited: counters("fieldsync_limited_total", "Requests turned away by a bound.", &["limit"]),
             long_polls_open: gauge("fieldsync_long_polls_open", "Clients waiting for changes now."),
             sessions_active: gauge("fieldsync_sessions_active", "Sessions neither expired nor revoked."),
+            devices: IntGaugeVec::new(Opts::new("fieldsync_devices", "Devices that reported, by health."), &["health"])
+                .expect("valid gauge"),
+            fleet_success: Gauge::new(
+                "fieldsync_fleet_sync_success_ratio",
+                "Successful syncs over the last 7 days, offline attempts excluded (1 without any).",
+            )
+            .expect("valid gauge"),
             registry,
         };
         let collectors: Vec<Box<dyn prometheus::core::Collector>> = vec![
@@ -121,6 +133,8 @@ impl Metrics {
             Box::new(m.limited.clone()),
             Box::new(m.long_polls_open.clone()),
             Box::new(m.sessions_active.clone()),
+            Box::new(m.devices.clone()),
+            Box::new(m.fleet_success.clone()),
             Box::new(db.pool.clone()),
             Box::new(db.write_turn.clone()),
         ];
@@ -137,9 +151,13 @@ impl Metrics {
     }
 
     /// The text exposition format, with the gauges set to what they are now.
-    pub fn render(&self, long_polls_open: usize, sessions_active: i64) -> String {
+    pub fn render(&self, long_polls_open: usize, sessions_active: i64, devices: &[crate::devices::Device]) -> String {
         self.long_polls_open.set(long_polls_open as i64);
         self.sessions_active.set(sessions_active);
+        let (rate, healthy, unhealthy) = crate::devices::fleet(devices);
+        self.devices.with_label_values(&["healthy"]).set(healthy as i64);
+        self.devices.with_label_values(&["unhealthy"]).set(unhealthy as i64);
+        self.fleet_success.set(rate.unwrap_or(1.0));
         let mut out = Vec::new();
         TextEncoder::new().encode(&self.registry.gather(), &mut out).expect("text encoding");
         String::from_utf8(out).expect("UTF-8 metrics")
@@ -160,7 +178,7 @@ mod tests {
         m.pulled_rows.inc();
         m.pulled_bytes.inc();
         m.login_failures.inc();
-        let text = m.render(2, 5);
+        let text = m.render(2, 5, &[]);
         for name in Metrics::NAMES {
             assert!(text.contains(&format!("# TYPE {name} ")), "{name} is not exported:\n{text}");
         }

@@ -1,0 +1,64 @@
+//! Per-device sync health as IT reads it: each laptop reports, after a successful sync, how
+//! its syncs went since the last report; `fieldsync-server devices` and `/metrics` show it.
+
+use serde_json::Value;
+
+use crate::support::TestServer;
+
+fn devices(srv: &TestServer, extra: &[&str]) -> Vec<Value> {
+    let (ok, out, err) = srv.server_cli(&[&["devices", "--json"], extra].concat());
+    assert!(ok, "{out}{err}");
+    serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_laptops_syncs_offline_time_and_pending_changes_reach_its_device_entry() {
+    let mut srv = TestServer::demo().await;
+    let mut rep1 = srv.client("rep1").await;
+    assert!(devices(&srv, &[]).is_empty(), "nothing reported before the first sync");
+    rep1.sync().await;
+    rep1.sync().await;
+
+    // The server goes away for a while: two syncs fail for want of it, and an edit waits.
+    let addr = srv.stop_server().await;
+    let customer = rep1.ids("customers")[0].clone();
+    rep1.set("customers", &customer, &[("notes", "made offline")]);
+    for _ in 0..2 {
+        assert!(rep1.engine.sync(&mut |_| {}).await.is_err());
+    }
+    srv.restart_server(addr).await;
+    rep1.sync().await;
+
+    let all = devices(&srv, &[]);
+    assert_eq!(all.len(), 1, "{all:#?}");
+    let d = &all[0];
+    assert_eq!(d["user"], "rep1");
+    assert_eq!(d["client_id"], rep1.engine.store().meta("client_id").unwrap().unwrap());
+    assert_eq!((d["ok"].as_i64(), d["offline"].as_i64(), d["failed"].as_i64()), (Some(3), Some(2), Some(0)), "{d}");
+    assert_eq!(d["success_rate"], 1.0, "offline time is not a failed sync");
+    assert_eq!(d["pending"], 0, "the offline edit went out with the last sync");
+    assert_eq!(d["healthy"], true);
+    assert!(d["app_version"].as_str().is_some_and(|v| !v.is_empty()));
+    assert!(devices(&srv, &["--unhealthy"]).is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_laptop_whose_syncs_fail_is_listed_as_unhealthy_with_its_last_error() {
+    let srv = TestServer::demo().await;
+    let mut rep1 = srv.client("rep1").await;
+    rep1.sync().await;
+    // Its session is revoked: its syncs fail until the rep signs in again.
+    let (ok, _, err) = srv.server_cli(&["session", "revoke", "--user", "rep1"]);
+    assert!(ok, "{err}");
+    assert!(rep1.engine.sync(&mut |_| {}).await.is_err());
+    rep1.engine.login(&srv.url, "rep1", "demo").await.unwrap();
+    rep1.sync().await;
+
+    let unhealthy = devices(&srv, &["--unhealthy"]);
+    assert_eq!(unhealthy.len(), 1, "2 of 3 syncs is below the bar: {unhealthy:#?}");
+    let d = &unhealthy[0];
+    assert_eq!((d["ok"].as_i64(), d["failed"].as_i64()), (Some(2), Some(1)), "{d}");
+    assert!(d["last_error"].as_str().is_some_and(|e| e.contains("signed out")), "{d}");
+    let (ok, out, _) = srv.server_cli(&["devices"]);
+    assert!(ok && out.contains("UNHEALTHY") && out.contains("rep1"), "{out}");
+}
