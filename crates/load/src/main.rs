@@ -270,15 +270,16 @@ fn main() -> anyhow::Result<()> {
 
 async fn run(cli: Cli) -> anyhow::Result<Value> {
     let data = tempfile::tempdir()?;
-    let (url, server) = match &cli.server {
-        Some(url) => (url.clone(), None),
+    let (url, server, location) = match &cli.server {
+        Some(url) => (url.clone(), None, None),
         None => {
             let mut config = fieldsync_server::ServerConfig::new(data.path());
             config.database_url = cli.database.clone();
             let location = config.location();
-            tokio::task::spawn_blocking(move || prepare(&location, cli.clients)).await??;
+            let prepared = location.clone();
+            tokio::task::spawn_blocking(move || prepare(&prepared, cli.clients)).await??;
             let server = fieldsync_server::start(config, "127.0.0.1:0".parse()?).await?;
-            (server.url(), Some(server))
+            (server.url(), Some(server), Some(location))
         }
     };
     anyhow::ensure!((0.0..=1.0).contains(&cli.cold_share), "--cold-share must be between 0 and 1");
@@ -324,6 +325,20 @@ async fn run(cli: Cli) -> anyhow::Result<Value> {
     if let Some(s) = server {
         s.stop().await;
     }
+    // The same rate as the server measured it from the laptops' device reports (embedded
+    // server only: an external one's database is not at hand).
+    let server_rate = match location {
+        None => None,
+        Some(location) => {
+            tokio::task::spawn_blocking(move || -> anyhow::Result<Option<f64>> {
+                let db = fieldsync_server::db::Db::open(&location, &[])?;
+                let now = fieldsync_protocol::time::Clock::now_ms(&fieldsync_protocol::time::SystemClock);
+                let devices = db.read_blocking(|tx| fieldsync_server::devices::list(tx, now))?;
+                Ok(fieldsync_server::devices::fleet(&devices).0)
+            })
+            .await??
+        }
+    };
     let mut endpoints = serde_json::Map::new();
     let mut requests = 0;
     for (endpoint, mut samples) in std::mem::take(&mut *rec.samples.lock().unwrap_or_else(|p| p.into_inner())) {
@@ -345,6 +360,8 @@ async fn run(cli: Cli) -> anyhow::Result<Value> {
         "requests_per_s": (requests as f64 / elapsed).round(),
         "syncs": total.syncs,
         "sync_success_rate": if total.syncs == 0 { 0.0 } else { 1.0 - total.failed_syncs as f64 / total.syncs as f64 },
+        // From the device reports, warm-up included, offline attempts excluded.
+        "server_sync_success_rate": server_rate,
         "actions": total.actions,
         "errors": errors.values().sum::<usize>(),
         "error_kinds": errors,

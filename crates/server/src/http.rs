@@ -460,7 +460,11 @@ pub struct Recorded {
 #[utoipa::path(post, path = "/v1/device-report", tag = "sync", request_body = DeviceReport, security(("session" = [])),
     responses(
         (status = 200, description = "The report is recorded", body = Recorded),
+        (status = 400, description = "Malformed request (bad JSON or body encoding)", body = ErrorBody),
         (status = 401, description = "No valid session", body = ErrorBody),
+        (status = 408, description = "The request body did not arrive in time", body = ErrorBody),
+        (status = 413, description = "The body is larger than MAX_BODY_BYTES", body = ErrorBody),
+        (status = 415, description = "Not JSON, or an unsupported Content-Encoding", body = ErrorBody),
         (status = 422, description = "The report is malformed or says too much", body = ErrorBody),
     ))]
 pub(crate) async fn device_report(
