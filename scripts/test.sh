@@ -23,6 +23,8 @@ echo "==> build"
 cargo build --workspace --locked
 echo "==> tests"
 cargo nextest run --workspace --locked --no-fail-fast -E 'not binary(desktop)'
+echo "==> server package: contents, systemd unit, dpkg -i, run as the service would, purge"
+./scripts/test-server-package.sh
 echo "==> fault simulator: 200 seeds of lost, duplicated and delayed requests, crashes, skewed clocks and restores"
 ./target/debug/fieldsync-sim --seeds 200
 echo "==> API fuzzing: schemathesis against the live server's /v1/openapi.json"

@@ -85,6 +85,7 @@ macro_rules! all_commands {
             dashboard() -> Dashboard,
             review_many(ReviewMany) -> BulkReview,
             export_orders(OrderFilter) -> String,
+            export_diagnostics() -> String,
             waiting_changes() -> Vec<ProfileSummary>,
             customer_card(CustomerId) -> CustomerCard,
             picker_products(PickerQuery) -> Vec<PickerProduct>,
@@ -505,25 +506,45 @@ pub async fn export_orders(handle: AppHandle, args: OrderFilter) -> Res<String> 
         let reader = app.reader.lock().unwrap_or_else(|p| p.into_inner());
         (reader.orders_csv(&args.into())?, reader.pricing_day())
     };
-    let folder = handle
-        .path()
-        .download_dir()
-        .or_else(|_| handle.path().home_dir())
-        .map_err(|_| UiError::new("internal", "There is no Downloads folder to save the file in."))?;
-    let path = (1..)
-        .map(|n| match n {
-            1 => folder.join(format!("fieldsync-orders-{today}.csv")),
-            n => folder.join(format!("fieldsync-orders-{today}-{n}.csv")),
-        })
-        .find(|p| !p.exists())
-        .expect("some name is free");
+    let path = free_download(&handle, "fieldsync-orders", &today, "csv")?;
     std::fs::write(&path, csv).map_err(|e| {
+        let folder = path.parent().unwrap_or(&path);
         UiError::new(
             "internal",
             format!("The file could not be saved in {}: {e}. Check there is space and try again.", folder.display()),
         )
     })?;
     Ok(path.display().to_string())
+}
+
+/// Saves a zip for the support desk into the Downloads folder and returns where: the
+/// sync status, the last syncs' outcomes, app and OS versions and the app's log files,
+/// never a password, the session token or the user's records
+/// (`fieldsync_client::diagnostics`).
+#[tauri::command]
+pub async fn export_diagnostics(handle: AppHandle) -> Res<String> {
+    let app = handle.state::<App>();
+    let reader = app.reader.lock().unwrap_or_else(|p| p.into_inner());
+    let path = free_download(&handle, "fieldsync-diagnostics", &reader.pricing_day(), "zip")?;
+    reader.write_diagnostics(&path, "Fieldsync desktop", env!("CARGO_PKG_VERSION"), &app.logs)?;
+    Ok(path.display().to_string())
+}
+
+/// `stem-DAY.ext` in the Downloads folder (else the home folder), or `stem-DAY-2.ext`...
+/// when that is taken.
+fn free_download(handle: &AppHandle, stem: &str, day: &str, ext: &str) -> Res<std::path::PathBuf> {
+    let folder = handle
+        .path()
+        .download_dir()
+        .or_else(|_| handle.path().home_dir())
+        .map_err(|_| UiError::new("internal", "There is no Downloads folder to save the file in."))?;
+    Ok((1..)
+        .map(|n| match n {
+            1 => folder.join(format!("{stem}-{day}.{ext}")),
+            n => folder.join(format!("{stem}-{day}-{n}.{ext}")),
+        })
+        .find(|p| !p.exists())
+        .expect("some name is free"))
 }
 
 /// Approves or rejects one order; rejecting needs a comment.

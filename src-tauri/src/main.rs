@@ -14,11 +14,9 @@ mod secrets;
 mod shell;
 
 fn main() {
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("FIELDSYNC_LOG").unwrap_or_else(|_| "info".into()))
-        .with_writer(std::io::stderr)
-        .init();
-    if let Err(e) = shell::run() {
+    // stderr, and a rotating log file beside the profiles once Tauri says where they are.
+    let (log, _flush) = fieldsync_client::diagnostics::init_logging("info");
+    if let Err(e) = shell::run(log) {
         eprintln!("error: Fieldsync could not start: {e}");
         std::process::exit(1);
     }

@@ -34,6 +34,8 @@ pub struct App {
     /// while a sync writes.
     pub reader: std::sync::Mutex<Engine>,
     pub background: std::sync::Mutex<Option<Background>>,
+    /// The folder of the app's rotating log files (`LOG_DIR` beside the profiles).
+    pub logs: PathBuf,
 }
 
 pub fn open_engine(profile: &std::path::Path) -> fieldsync_client::Result<Engine> {
@@ -65,7 +67,7 @@ fn open_profiles(app: &tauri::App) -> Result<Profiles, Box<dyn std::error::Error
     Ok(profiles)
 }
 
-pub fn run() -> Result<(), String> {
+pub fn run(log: fieldsync_client::diagnostics::LogFile) -> Result<(), String> {
     let config = crate::config::load()?;
     tauri::Builder::default()
         .plugin(tauri_plugin_opener::init())
@@ -73,6 +75,11 @@ pub fn run() -> Result<(), String> {
         .setup(move |app| {
             app.add_capability(crate::commands::grant())?;
             let profiles = open_profiles(app)?;
+            let logs = profiles.root().join(fieldsync_client::diagnostics::LOG_DIR);
+            if let Err(e) = log.open(&logs) {
+                tracing::warn!(error = %e, "no log file");
+            }
+            tracing::info!(version = env!("CARGO_PKG_VERSION"), "Fieldsync desktop started");
             // Before anyone signed in, a blank profile; the first sign-in replaces it.
             let profile = profiles.current().unwrap_or_else(|| profiles.root().join("signed-out"));
             let engine = open_engine(&profile)?;
@@ -84,6 +91,7 @@ pub fn run() -> Result<(), String> {
                 engine: Arc::new(Mutex::new(engine)),
                 reader: std::sync::Mutex::new(reader),
                 background: std::sync::Mutex::new(None),
+                logs,
             });
             build_tray(app.handle())?;
             if signed_in {

@@ -13,6 +13,7 @@ mod convergence;
 mod dashboard;
 mod demo_company;
 mod devices;
+mod diagnostics;
 mod exactly_once;
 mod extension;
 mod files;

@@ -1,7 +1,8 @@
 //! Transport security as a company network needs it: the server serves HTTPS itself, the
 //! CLI signs in and syncs over it trusting a company CA given in the configuration, an
 //! unknown CA is refused with a sentence that says what to do, `http://` to another host is
-//! refused before anything is sent, and a redirect never carries the password elsewhere.
+//! refused before anything is sent, a redirect never carries the password elsewhere, and a
+//! corporate proxy (configured, or from `HTTPS_PROXY`/`NO_PROXY`) carries the traffic.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -43,6 +44,9 @@ fn cli(profile: &Path, args: &[&str], env: &[(&str, &Path)], stdin: &str) -> (bo
     let mut cmd = Command::new(workspace_bin("fieldsync"));
     cmd.arg("--profile").arg(profile).args(args).env("FIELDSYNC_CONFIG", profile.join("no-such-config.toml"));
     cmd.env_remove("FIELDSYNC_CA_FILE");
+    for var in ["HTTPS_PROXY", "HTTP_PROXY", "ALL_PROXY", "NO_PROXY"] {
+        cmd.env_remove(var).env_remove(var.to_lowercase());
+    }
     for (k, v) in env {
         cmd.env(k, v);
     }
@@ -123,4 +127,99 @@ async fn a_redirect_to_another_origin_is_not_followed() {
     // Nothing ever reached the other origin.
     let reached = tokio::time::timeout(std::time::Duration::ZERO, elsewhere.accept()).await;
     assert!(reached.is_err(), "the password was sent on to {elsewhere_url}");
+}
+
+/// A forwarding HTTP proxy as companies run them: `CONNECT host:port` opens a tunnel (how
+/// HTTPS crosses a proxy). It records every target it was asked for.
+struct ForwardingProxy {
+    url: String,
+    targets: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl ForwardingProxy {
+    async fn start() -> ForwardingProxy {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let targets = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let seen = targets.clone();
+        tokio::spawn(async move {
+            while let Ok((mut client, _)) = listener.accept().await {
+                let seen = seen.clone();
+                tokio::spawn(async move {
+                    let mut head = Vec::new();
+                    let mut byte = [0u8; 1];
+                    while !head.ends_with(b"\r\n\r\n") && head.len() < 8192 {
+                        if client.read(&mut byte).await.unwrap_or(0) == 0 {
+                            return;
+                        }
+                        head.push(byte[0]);
+                    }
+                    let head = String::from_utf8_lossy(&head).to_string();
+                    let Some(target) = head.strip_prefix("CONNECT ").and_then(|rest| rest.split(' ').next()) else {
+                        let _ = client.write_all(b"HTTP/1.1 405 Method Not Allowed\r\nContent-Length: 0\r\n\r\n").await;
+                        return;
+                    };
+                    seen.lock().unwrap().push(target.to_string());
+                    let Ok(mut upstream) = tokio::net::TcpStream::connect(target).await else {
+                        let _ = client.write_all(b"HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\n\r\n").await;
+                        return;
+                    };
+                    let _ = client.write_all(b"HTTP/1.1 200 Connection established\r\n\r\n").await;
+                    let _ = tokio::io::copy_bidirectional(&mut client, &mut upstream).await;
+                });
+            }
+        });
+        ForwardingProxy { url, targets }
+    }
+
+    fn tunnels(&self) -> usize {
+        self.targets.lock().unwrap().len()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_cli_reaches_the_server_through_a_corporate_proxy_from_the_environment_or_the_configuration() {
+    let pki = Pki::new();
+    let srv = TestServer::demo_with(|c| {
+        c.tls = Some(fieldsync_server::serve::TlsFiles { cert: pki.path("cert.pem"), key: pki.path("key.pem") });
+    })
+    .await;
+    let proxy = ForwardingProxy::start().await;
+    let profile = tempfile::tempdir().unwrap();
+    let ca = pki.path("ca.pem");
+    let via_env = [("FIELDSYNC_CA_FILE", ca.as_path()), ("HTTPS_PROXY", Path::new(&proxy.url))];
+
+    let login = ["login", "--server", &srv.url, "--user", "rep1", "--password-stdin"];
+    let (ok, _, err) = cli(profile.path(), &login, &via_env, "demo\n");
+    assert!(ok, "{err}");
+    let (ok, _, err) = cli(profile.path(), &["sync"], &via_env, "");
+    assert!(ok, "{err}");
+    let server_authority = srv.url.trim_start_matches("https://").to_string();
+    let tunnels = proxy.targets.lock().unwrap().clone();
+    assert!(tunnels.len() >= 2 && tunnels.iter().all(|t| *t == server_authority), "{tunnels:?}");
+
+    // NO_PROXY sends the same requests straight to the server.
+    let before = proxy.tunnels();
+    let direct = [via_env[0], via_env[1], ("NO_PROXY", Path::new("127.0.0.1"))];
+    let (ok, _, err) = cli(profile.path(), &["sync"], &direct, "");
+    assert!(ok, "{err}");
+    assert_eq!(proxy.tunnels(), before, "NO_PROXY was not honoured");
+
+    // IT's system configuration names the proxy; no variable is needed.
+    let config = profile.path().join("config.toml");
+    let settings = format!("ca_file = {:?}\nproxy = {:?}\n", ca.display().to_string(), proxy.url);
+    std::fs::write(&config, settings).unwrap();
+    let (ok, _, err) = cli(profile.path(), &["sync"], &[("FIELDSYNC_CONFIG", &config)], "");
+    assert!(ok, "{err}");
+    assert!(proxy.tunnels() > before, "the configured proxy was not used");
+
+    // A proxy that is down is named in the error, so IT knows where to look.
+    let closed = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let down = format!("http://{}", closed.local_addr().unwrap());
+    drop(closed);
+    let settings = format!("ca_file = {:?}\nproxy = {down:?}\n", ca.display().to_string());
+    std::fs::write(&config, settings).unwrap();
+    let (ok, _, err) = cli(profile.path(), &["sync"], &[("FIELDSYNC_CONFIG", &config)], "");
+    assert!(!ok);
+    assert!(err.contains("through the proxy") && err.contains(&down), "{err}");
 }

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use fieldsync_client::diagnostics::LOG_DIR;
 use fieldsync_client::{ClientError, Engine, Object, ReviewFilter, NAMING_FIELDS};
 use serde_json::Value;
 
@@ -81,6 +82,13 @@ enum Command {
     Status {
         #[arg(long)]
         json: bool,
+    },
+    /// Save a zip for the support desk: the status, the last syncs' outcomes, the app and
+    /// OS versions and the profile's log files. It holds no password, token or record data.
+    Diagnostics {
+        /// The zip to write (it must not exist yet).
+        #[arg(long)]
+        to: std::path::PathBuf,
     },
     /// Values overwritten by concurrent edits; `restore` brings one back.
     #[command(args_conflicts_with_subcommands = true)]
@@ -167,11 +175,12 @@ fn parse_pair(s: &str) -> Result<(String, String), String> {
 }
 
 fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("FIELDSYNC_LOG").unwrap_or_else(|_| "warn".into()))
-        .with_writer(std::io::stderr)
-        .init();
     let cli = Cli::parse();
+    // Warnings on stderr; the profile keeps a log file for `fieldsync diagnostics`.
+    let (log, _flush) = fieldsync_client::diagnostics::init_logging("warn");
+    if let Err(e) = log.open(&cli.profile.join(LOG_DIR)) {
+        eprintln!("warning: no log file in the profile: {e}");
+    }
     let rt = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
@@ -344,6 +353,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 outln!("last sync: {}", s.last_sync.as_deref().unwrap_or("never"));
                 outln!("clock offset: {} ms", s.clock_offset_ms);
             }
+        }
+        Command::Diagnostics { to } => {
+            engine.write_diagnostics(&to, "fieldsync CLI", env!("CARGO_PKG_VERSION"), &cli.profile.join(LOG_DIR))?;
+            outln!("saved the diagnostics in {}", to.display());
         }
         Command::Conflicts { action: Some(ConflictAction::Restore { conflict_id }), .. } => {
             engine.restore_conflict(&conflict_id)?;

@@ -7,6 +7,8 @@
 //! lock_server = true                         # users cannot change the address
 //! ca_file = "/etc/fieldsync/company-ca.pem"  # trusted besides the OS certificate store
 //! allow_insecure_http = false                # http:// to another host is refused
+//! proxy = "http://proxy.example.com:3128"    # corporate proxy (else HTTPS_PROXY/HTTP_PROXY)
+//! no_proxy = "localhost,.intranet.example"   # hosts reached directly (else NO_PROXY)
 //! resend_days = 14                           # acknowledged changes kept for a restored server
 //! ```
 
@@ -29,6 +31,12 @@ pub struct SystemConfig {
     /// travel unencrypted. Off unless IT says otherwise.
     #[serde(default)]
     pub allow_insecure_http: bool,
+    /// The company's HTTP proxy, `http://[user:password@]host:port`, for every request.
+    /// Without it the usual `HTTPS_PROXY`, `HTTP_PROXY` and `ALL_PROXY` variables apply.
+    pub proxy: Option<String>,
+    /// Hosts reached without the configured proxy, comma-separated as in `NO_PROXY` (which applies
+    /// when this is not set): `localhost,10.0.0.0/8,.intranet.example`.
+    pub no_proxy: Option<String>,
     /// Days a laptop keeps the changes the server acknowledged, to send them again to a
     /// server restored from an older backup (default `DEFAULT_RESEND_DAYS`, 14).
     pub resend_days: Option<u32>,

@@ -9,6 +9,7 @@ pub mod background;
 mod card;
 pub mod config;
 pub mod dashboard;
+pub mod diagnostics;
 pub mod error;
 pub mod profiles;
 pub mod schedule;
@@ -262,6 +263,7 @@ impl Engine {
         let (server, token) = self.session()?;
         let outcome = self.run_sync(&server, &token, progress, true, 0).await;
         self.count_outcome(&outcome)?;
+        self.log_sync(&outcome)?;
         let report = outcome?;
         // The server answers: tell it how the syncs since the last report went.
         self.send_device_report(&server, &token).await?;

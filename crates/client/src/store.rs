@@ -36,6 +36,12 @@ pub const CLIENT_MIGRATIONS: &[Migration] = &[
         name: "conflict_lookup",
         sql: include_str!("../../../migrations/client/003_conflict_lookup.sql"),
     },
+    Migration {
+        set: "client",
+        version: 4,
+        name: "sync_log",
+        sql: include_str!("../../../migrations/client/004_sync_log.sql"),
+    },
 ];
 
 pub type Object = Map<String, Value>;
@@ -153,6 +159,50 @@ impl Store {
 
     pub fn count(&self, table: &str) -> Result<i64> {
         Ok(self.conn.query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0))?)
+    }
+
+    // ----- the sync log (diagnostics) -------------------------------------------------
+
+    /// Records how a sync went, keeping the newest `keep` entries.
+    pub fn log_sync(&self, entry: &crate::diagnostics::SyncOutcome, at_ms: i64, keep: usize) -> Result<()> {
+        let tx = self.conn.unchecked_transaction()?;
+        tx.execute(
+            "INSERT INTO sync_log (at_ms, outcome, code, message, pushed, rejected, pulled, conflicts)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            params![
+                at_ms,
+                entry.outcome,
+                entry.code,
+                entry.message,
+                entry.pushed,
+                entry.rejected,
+                entry.pulled,
+                entry.conflicts
+            ],
+        )?;
+        tx.execute("DELETE FROM sync_log WHERE seq <= (SELECT max(seq) FROM sync_log) - ?1", [keep as i64])?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// The logged syncs, newest first.
+    pub fn recent_syncs(&self) -> Result<Vec<crate::diagnostics::SyncOutcome>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT at_ms, outcome, code, message, pushed, rejected, pulled, conflicts FROM sync_log ORDER BY seq DESC",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok(crate::diagnostics::SyncOutcome {
+                at: fieldsync_protocol::time::rfc3339_ms(r.get(0)?),
+                outcome: r.get(1)?,
+                code: r.get(2)?,
+                message: r.get(3)?,
+                pushed: r.get(4)?,
+                rejected: r.get(5)?,
+                pulled: r.get(6)?,
+                conflicts: r.get(7)?,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
     // ----- reads ----------------------------------------------------------------------

@@ -61,45 +61,58 @@ const COMPRESS_ABOVE: usize = 2048;
 /// followed (a password must not be re-sent to wherever a server points).
 pub struct HttpTransport {
     client: reqwest::Client,
-    /// Why the configured CA file cannot be used; every request fails with it.
+    /// Why the system configuration cannot be used; every request fails with it.
     broken: Option<String>,
+    /// The configured proxy, named when a connection fails.
+    proxy: Option<String>,
 }
 
 impl HttpTransport {
-    /// Trusting the OS certificate store only.
+    /// Trusting the OS certificate store only, with the proxy variables of the environment.
     pub fn new() -> Self {
-        HttpTransport { client: Self::client(&[]).expect("reqwest client builds with static settings"), broken: None }
+        Self::for_config(&crate::config::SystemConfig::default())
     }
 
-    /// Trusting the OS store and the configured CA file. A CA file that cannot be read
-    /// makes every request fail with a sentence naming it.
+    /// Trusting the OS store and the configured CA file, through the configured proxy.
+    /// A setting that cannot be used makes every request fail with a sentence naming it.
     pub fn for_config(config: &crate::config::SystemConfig) -> Self {
-        let Some(path) = &config.ca_file else { return Self::new() };
-        let certs = std::fs::read(path)
-            .map_err(|e| format!("cannot read the CA file {}: {e}", path.display()))
-            .and_then(|pem| {
-                reqwest::Certificate::from_pem_bundle(&pem)
-                    .map_err(|e| format!("the CA file {} holds no usable PEM certificate: {e}", path.display()))
-            })
-            .and_then(|certs| {
-                Self::client(&certs).map_err(|e| format!("cannot use the CA file {}: {e}", path.display()))
-            });
-        match certs {
-            Ok(client) => HttpTransport { client, broken: None },
-            Err(e) => HttpTransport { client: Self::client(&[]).expect("static settings"), broken: Some(e) },
+        match Self::client(config) {
+            Ok(client) => HttpTransport { client, broken: None, proxy: config.proxy.clone() },
+            Err(e) => HttpTransport {
+                client: reqwest::Client::builder().build().expect("reqwest builds with default settings"),
+                broken: Some(e),
+                proxy: None,
+            },
         }
     }
 
-    fn client(extra_roots: &[reqwest::Certificate]) -> reqwest::Result<reqwest::Client> {
+    fn client(config: &crate::config::SystemConfig) -> Result<reqwest::Client, String> {
         let mut builder = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(10))
             .timeout(Duration::from_secs(120))
             .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("fieldsync-client/", env!("CARGO_PKG_VERSION")));
-        for cert in extra_roots {
-            builder = builder.add_root_certificate(cert.clone());
+        if let Some(path) = &config.ca_file {
+            let pem = std::fs::read(path).map_err(|e| format!("cannot read the CA file {}: {e}", path.display()))?;
+            let certs = reqwest::Certificate::from_pem_bundle(&pem)
+                .map_err(|e| format!("the CA file {} holds no usable PEM certificate: {e}", path.display()))?;
+            for cert in certs {
+                builder = builder.add_root_certificate(cert);
+            }
         }
-        builder.build()
+        // A configured proxy replaces the environment's; reqwest reads HTTPS_PROXY,
+        // HTTP_PROXY, ALL_PROXY and NO_PROXY itself when there is none.
+        if let Some(url) = &config.proxy {
+            let no_proxy = match &config.no_proxy {
+                Some(list) => reqwest::NoProxy::from_string(list),
+                None => reqwest::NoProxy::from_env(),
+            };
+            let proxy = reqwest::Proxy::all(url)
+                .map_err(|e| format!("the proxy address {url} in the system configuration is not usable: {e}"))?
+                .no_proxy(no_proxy);
+            builder = builder.proxy(proxy);
+        }
+        builder.build().map_err(|e| format!("cannot set up connections with the system configuration: {e}"))
     }
 }
 
@@ -134,7 +147,12 @@ impl Transport for HttpTransport {
                     builder.body(body)
                 };
             }
-            let resp = builder.send().await.map_err(|e| describe(&e))?;
+            let resp = builder.send().await.map_err(|e| match (&self.proxy, e.is_connect()) {
+                (Some(proxy), true) => format!(
+                    "cannot connect to the server through the proxy {proxy}; check that the proxy is reachable (proxy in /etc/fieldsync/config.toml)"
+                ),
+                _ => describe(&e),
+            })?;
             let status = resp.status().as_u16();
             let location =
                 resp.headers().get(reqwest::header::LOCATION).and_then(|l| l.to_str().ok()).map(String::from);

@@ -844,8 +844,10 @@ fn run(cli: Cli, settings: Settings) -> anyhow::Result<()> {
                     println!("metrics on {metrics}");
                 }
                 std::io::stdout().flush()?;
+                notify_service_manager(&format!("READY=1\nSTATUS=listening on {}", server.url()));
                 shutdown_signal().await;
                 tracing::info!("shutting down");
+                notify_service_manager("STOPPING=1");
                 server.stop().await;
                 anyhow::Ok(())
             })?;
@@ -934,6 +936,31 @@ fn print_sessions(sessions: &[auth::SessionInfo], json: bool) -> anyhow::Result<
         );
     }
     Ok(())
+}
+
+/// Tells systemd how the service is doing (`Type=notify` in packaging/fieldsync-server.service):
+/// `READY=1` once the database is migrated and the listener bound, `STOPPING=1` on the way
+/// out. Outside systemd (`NOTIFY_SOCKET` unset) it does nothing; this is the whole of the
+/// sd_notify protocol, one datagram to the socket systemd names.
+fn notify_service_manager(state: &str) {
+    #[cfg(target_os = "linux")]
+    if let Some(socket) = std::env::var_os("NOTIFY_SOCKET") {
+        use std::os::linux::net::SocketAddrExt;
+        use std::os::unix::ffi::OsStrExt;
+        use std::os::unix::net::{SocketAddr, UnixDatagram};
+        let sent = UnixDatagram::unbound().and_then(|sock| {
+            let addr = match socket.as_bytes().strip_prefix(b"@") {
+                Some(name) => SocketAddr::from_abstract_name(name)?,
+                None => SocketAddr::from_pathname(&socket)?,
+            };
+            sock.send_to_addr(state.as_bytes(), &addr)
+        });
+        if let Err(e) = sent {
+            tracing::warn!(error = %e, socket = ?socket, "cannot notify the service manager");
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = state;
 }
 
 async fn shutdown_signal() {

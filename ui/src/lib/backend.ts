@@ -102,6 +102,7 @@ export const api = {
   reviewMany: (orderIds: string[], approve: boolean, comment: string | null) =>
     change("review_many", { orderIds, approve, comment }),
   exportOrders: (status: string, filter: ListFilter = {}) => call("export_orders", orderFilter(status, filter)),
+  exportDiagnostics: () => call("export_diagnostics"),
   dashboard: () => call("dashboard"),
   review: (orderId: string, approve: boolean, comment: string | null) => change("review", { orderId, approve, comment }),
   conflicts: () => call("conflicts"),

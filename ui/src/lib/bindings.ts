@@ -25,6 +25,7 @@ export interface Commands {
   dashboard: { args: null; result: Dashboard };
   review_many: { args: ReviewMany; result: BulkReview };
   export_orders: { args: OrderFilter; result: string };
+  export_diagnostics: { args: null; result: string };
   waiting_changes: { args: null; result: Array<ProfileSummary> };
   customer_card: { args: CustomerId; result: CustomerCard };
   picker_products: { args: PickerQuery; result: Array<PickerProduct> };

@@ -282,3 +282,30 @@ describe("SyncPanel: sync now", () => {
     await expect.element(screen.getByTestId("sync-note")).toHaveTextContent("cannot be reached");
   });
 });
+
+describe("SyncPanel: diagnostics for the support desk", () => {
+  test("Export diagnostics saves the zip and says where, and that it holds no data", async () => {
+    const PATH = "/home/rep1/Downloads/fieldsync-diagnostics-2026-12-01.zip";
+    const calls = backend([], { export_diagnostics: () => PATH });
+    const { screen } = await panel([]);
+
+    await screen.getByRole("button", { name: "Export diagnostics…" }).click();
+
+    const saved = screen.getByTestId("diagnostics-saved");
+    await expect.element(saved).toHaveTextContent(PATH);
+    await expect.element(saved).toHaveTextContent("no password");
+    expect(argsOf(calls, "export_diagnostics")).toHaveLength(1);
+    await expectAccessible();
+  });
+
+  test("a zip that cannot be saved says why", async () => {
+    const FULL = "The diagnostics could not be saved as /home/rep1/Downloads/x.zip: No space left on device.";
+    backend([], { export_diagnostics: () => fail("bad_input", FULL) });
+    const { screen } = await panel([]);
+
+    await screen.getByRole("button", { name: "Export diagnostics…" }).click();
+
+    await expect.element(screen.getByRole("alert")).toHaveTextContent(FULL);
+    expect(screen.getByTestId("diagnostics-saved").elements()).toHaveLength(0);
+  });
+});
