@@ -55,6 +55,14 @@ ls /var/lib/fieldsync/*.db >/dev/null 2>&1 || { cat "$work/install.log"; fail "p
 fieldsync-server --config /etc/fieldsync/server.toml config check /etc/fieldsync/server.toml \
     || fail "the installed settings do not pass config check"
 
+echo "==> administration commands run as the service user, never as root"
+if fieldsync-server --config /etc/fieldsync/server.toml devices > "$work/root.out" 2>&1; then
+    fail "root could open the service's database (files it creates would lock the service out)"
+fi
+grep -q "sudo -u fieldsync" "$work/root.out" || { cat "$work/root.out"; fail "the refusal does not say how to run it"; }
+runuser -u fieldsync -- sh -c 'cd /var/lib/fieldsync && fieldsync-server --config /etc/fieldsync/server.toml devices' \
+    > "$work/devices.out" 2>&1 || { cat "$work/devices.out"; fail "the service user cannot run fieldsync-server devices"; }
+
 echo "==> systemd-analyze verify"
 systemd-analyze verify /lib/systemd/system/fieldsync-server.service 2>&1 | tee "$work/verify.log"
 [ -s "$work/verify.log" ] && fail "systemd-analyze reports problems in the unit"

@@ -331,6 +331,13 @@ async fn a_rep_works_offline_in_the_real_window_and_the_manager_approves_the_ord
     s.click(&s.wait_for("[data-testid=sign-out]", 5).await).await;
     sign_in(&s, "rep1").await;
     s.wait_text("[data-testid=attention-badge]", 30, |t| t.contains("1 to fix")).await;
+
+    // The support desk asks for diagnostics: one click saves a zip and says where.
+    s.click(&s.wait_for("[data-testid=sync-tab]", 5).await).await;
+    s.click(&s.wait_for("[data-testid=export-diagnostics]", 5).await).await;
+    let saved = s.wait_text("[data-testid=diagnostics-saved]", 10, |t| t.contains(".zip")).await;
+    let zip_path = saved.split(" to ").nth(1).and_then(|rest| rest.split(".zip").next()).map(|p| format!("{p}.zip"));
+    let zip_path = std::path::PathBuf::from(zip_path.unwrap_or_else(|| panic!("no path in {saved:?}")));
     s.close().await;
 
     // The session token is in the keyring and in no file of the profile.
@@ -342,6 +349,22 @@ async fn a_rep_works_offline_in_the_real_window_and_the_manager_approves_the_ord
     for file in files_under(profile.path()) {
         let bytes = std::fs::read(&file).unwrap();
         assert!(!bytes.windows(token.len()).any(|w| w == token.as_bytes()), "the token is in {}", file.display());
+    }
+
+    // The diagnostics hold the app's own log file and rep1's status, and no secret.
+    let mut zip = zip::ZipArchive::new(std::fs::File::open(&zip_path).unwrap()).unwrap();
+    let mut read = |name: &str| {
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut zip.by_name(name).unwrap(), &mut text).unwrap();
+        text
+    };
+    let (log, status, about) = (read("logs/fieldsync.log"), read("status.json"), read("about.json"));
+    std::fs::remove_file(&zip_path).unwrap();
+    assert!(log.contains("Fieldsync desktop started"), "{log}");
+    assert!(status.contains("\"needs_attention\": 1") && status.contains("\"rep1\""), "{status}");
+    assert!(about.contains("Fieldsync desktop"), "{about}");
+    for text in [&log, &status, &about] {
+        assert!(!text.contains(&token) && !text.contains("demo"), "a secret in the diagnostics");
     }
     drop(driver);
 }

@@ -62,3 +62,20 @@ async fn a_laptop_whose_syncs_fail_is_listed_as_unhealthy_with_its_last_error() 
     let (ok, out, _) = srv.server_cli(&["devices"]);
     assert!(ok && out.contains("UNHEALTHY") && out.contains("rep1"), "{out}");
 }
+
+/// The load generator counts its syncs itself and reads the server's figure from the
+/// laptops' device reports: the two must agree, or one of them is not measuring syncs.
+#[test]
+fn the_load_generator_and_the_server_see_the_same_sync_success_rate() {
+    let out = std::process::Command::new(crate::support::workspace_bin("fieldsync-load"))
+        .args(["--clients", "6", "--seconds", "4", "--ramp-up", "1", "--think", "0.5"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let run: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(run["errors"], 0, "{run:#}");
+    assert!(run["syncs"].as_u64().unwrap() >= 6, "every client synced at least once: {run:#}");
+    let (own, server) = (run["sync_success_rate"].as_f64(), run["server_sync_success_rate"].as_f64());
+    assert!(server.is_some(), "no device report reached the server: {run:#}");
+    assert_eq!(own, server, "{run:#}");
+}

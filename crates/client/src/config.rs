@@ -1,6 +1,7 @@
 //! The system-wide configuration IT deploys for every user of a computer
-//! (`/etc/fieldsync/config.toml`, or the file named by `FIELDSYNC_CONFIG`), read by the
-//! desktop app and the CLI alike.
+//! ([`SYSTEM_CONFIG`]: `/etc/fieldsync/config.toml` on Linux, or the file named by
+//! `FIELDSYNC_CONFIG`), read by the desktop app and the CLI alike. docs/INSTALLERS.md says
+//! how each installer puts it in place.
 //!
 //! ```toml
 //! server = "https://fieldsync.example.com"   # pre-fills sign-in
@@ -42,6 +43,12 @@ pub struct SystemConfig {
     pub resend_days: Option<u32>,
 }
 
+/// Where IT puts the system configuration, per operating system.
+#[cfg(target_os = "windows")]
+pub const SYSTEM_CONFIG: &str = r"C:\ProgramData\Fieldsync\config.toml";
+#[cfg(target_os = "macos")]
+pub const SYSTEM_CONFIG: &str = "/Library/Application Support/Fieldsync/config.toml";
+#[cfg(not(any(target_os = "windows", target_os = "macos")))]
 pub const SYSTEM_CONFIG: &str = "/etc/fieldsync/config.toml";
 
 impl SystemConfig {

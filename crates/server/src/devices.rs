@@ -103,10 +103,11 @@ pub fn list(tx: &Tx<'_>, now_ms: i64) -> Result<Vec<Device>, AppError> {
         "SELECT coalesce(u.username, d.user_id), d.client_id, \
                 (SELECT s.host_name FROM sessions s WHERE s.client_id = d.client_id ORDER BY s.created_at_ms DESC LIMIT 1), \
                 d.app_version, d.last_report_ms, d.last_ok_ms, d.pending, d.last_error, \
-                coalesce((SELECT CAST(sum(ok) AS BIGINT) FROM device_days x WHERE x.client_id = d.client_id AND x.day >= ?1), 0), \
-                coalesce((SELECT CAST(sum(failed) AS BIGINT) FROM device_days x WHERE x.client_id = d.client_id AND x.day >= ?1), 0), \
-                coalesce((SELECT CAST(sum(offline) AS BIGINT) FROM device_days x WHERE x.client_id = d.client_id AND x.day >= ?1), 0) \
-         FROM devices d LEFT JOIN users u ON u.id = d.user_id",
+                coalesce(w.ok, 0), coalesce(w.failed, 0), coalesce(w.offline, 0) \
+         FROM devices d LEFT JOIN users u ON u.id = d.user_id \
+         LEFT JOIN (SELECT client_id, CAST(sum(ok) AS BIGINT) AS ok, CAST(sum(failed) AS BIGINT) AS failed, \
+                           CAST(sum(offline) AS BIGINT) AS offline \
+                    FROM device_days WHERE day >= ?1 GROUP BY client_id) w ON w.client_id = d.client_id",
         args![since.as_str()],
         |r| {
             Ok((

@@ -646,6 +646,9 @@ fn run(cli: Cli, settings: Settings) -> anyhow::Result<()> {
     let registry = Registry::standard();
     let data = settings.data();
     let location = Location::new(&data, settings.database.as_deref());
+    if !matches!(cli.command, Command::Config { .. }) {
+        refuse_root_in_service_data(&location)?;
+    }
     match cli.command {
         Command::Config { command: ConfigCommand::Check { file } } => {
             let path = file.or_else(|| Settings::locate(cli.config.as_deref())).ok_or_else(|| {
@@ -854,6 +857,40 @@ fn run(cli: Cli, settings: Settings) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// Refuses to open, as root, an SQLite data directory that belongs to another user (the
+/// package's `fieldsync`): files root created there (the WAL, a new database) would lock
+/// the service out of its own data.
+fn refuse_root_in_service_data(location: &Location) -> anyhow::Result<()> {
+    #[cfg(target_os = "linux")]
+    if let Location::Sqlite(dir) = location {
+        use std::os::unix::fs::MetadataExt;
+        // /proc/self belongs to the process's effective user.
+        let me = std::fs::metadata("/proc/self").map(|m| m.uid()).unwrap_or(u32::MAX);
+        let owner = std::fs::metadata(dir).map(|m| m.uid()).unwrap_or(0);
+        if me == 0 && owner != 0 {
+            let name = owner_name(owner).unwrap_or_else(|| owner.to_string());
+            anyhow::bail!(
+                "the data directory {} belongs to the user {name}; run this command as that user (sudo -u {name} fieldsync-server ...), so the service can still open the files it creates",
+                dir.display()
+            );
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = location;
+    Ok(())
+}
+
+/// The name of the user with id `uid`, from /etc/passwd.
+#[cfg(target_os = "linux")]
+fn owner_name(uid: u32) -> Option<String> {
+    let passwd = std::fs::read_to_string("/etc/passwd").ok()?;
+    passwd.lines().find_map(|line| {
+        let mut fields = line.split(':');
+        let name = fields.next()?;
+        (fields.nth(1)?.parse::<u32>().ok()? == uid).then(|| name.to_string())
+    })
 }
 
 /// Refuses a secret file that users other than its owner could read.

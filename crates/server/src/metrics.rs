@@ -1,7 +1,7 @@
 //! Prometheus metrics, one registry per server (tests run several in one process): counters
 //! and histograms the request path updates, and gauges read when `/metrics` is scraped.
 //! docs/OPERATIONS.md lists every metric and the alert to set on it; a test keeps that list
-//! and [`Metrics::NAMES`] in step.
+//! and [`Metrics::names`] in step.
 
 use std::time::Duration;
 
@@ -70,78 +70,72 @@ pub struct Metrics {
     sessions_active: IntGauge,
     devices: IntGaugeVec,
     fleet_success: Gauge,
+    /// Every metric's name, in the order registered.
+    names: Vec<String>,
+}
+
+/// Registers each metric as it is made, so a metric cannot be made and not exported.
+#[derive(Default)]
+struct Registering {
+    registry: Registry,
+    names: Vec<String>,
+}
+
+impl Registering {
+    fn add<C: prometheus::core::Collector + Clone + 'static>(&mut self, metric: C) -> C {
+        self.names.extend(metric.desc().iter().map(|d| d.fq_name.clone()));
+        self.registry.register(Box::new(metric.clone())).expect("each metric registered once");
+        metric
+    }
 }
 
 impl Metrics {
-    /// Every metric name the server exports (histograms add `_bucket`, `_sum`, `_count`).
-    pub const NAMES: &'static [&'static str] = &[
-        "fieldsync_http_requests_total",
-        "fieldsync_http_request_duration_seconds",
-        "fieldsync_mutations_total",
-        "fieldsync_conflicts_total",
-        "fieldsync_pulled_rows_total",
-        "fieldsync_pulled_bytes_total",
-        "fieldsync_login_failures_total",
-        "fieldsync_limited_total",
-        "fieldsync_long_polls_open",
-        "fieldsync_sessions_active",
-        "fieldsync_db_pool_wait_seconds",
-        "fieldsync_db_write_turn_wait_seconds",
-        "fieldsync_devices",
-        "fieldsync_fleet_sync_success_ratio",
-    ];
-
     pub fn new(db: &DbWaits) -> Metrics {
-        let registry = Registry::new();
+        let mut r = Registering::default();
         let counter = |name: &str, help: &str| IntCounter::new(name, help).expect("valid counter");
         let counters =
             |name: &str, help: &str, labels: &[&str]| IntCounterVec::new(Opts::new(name, help), labels).expect("valid");
         let gauge = |name: &str, help: &str| IntGauge::new(name, help).expect("valid gauge");
-        let m = Metrics {
-            requests: counters("fieldsync_http_requests_total", "Requests answered.", &["route", "status"]),
-            request_seconds: HistogramVec::new(
-                HistogramOpts::new("fieldsync_http_request_duration_seconds", "Time to answer a request.")
-                    .buckets(REQUEST_BUCKETS.to_vec()),
-                &["route"],
-            )
-            .expect("valid histogram"),
-            mutations: counters("fieldsync_mutations_total", "Pushed mutations by result.", &["result", "code"]),
-            conflicts: counter("fieldsync_conflicts_total", "Overwritten values written to the conflict log."),
-            pulled_rows: counter("fieldsync_pulled_rows_total", "Rows and deletions sent in pull answers."),
-            pulled_bytes: counter("fieldsync_pulled_bytes_total", "Uncompressed JSON bytes of pull answers."),
-            login_failures: counter("fieldsync_login_failures_total", "Sign-ins refused: wrong password or disabled."),
-            limited: counters("fieldsync_limited_total", "Requests turned away by a bound.", &["limit"]),
-            long_polls_open: gauge("fieldsync_long_polls_open", "Clients waiting for changes now."),
-            sessions_active: gauge("fieldsync_sessions_active", "Sessions neither expired nor revoked."),
-            devices: IntGaugeVec::new(Opts::new("fieldsync_devices", "Devices that reported, by health."), &["health"])
+        r.add(db.pool.clone());
+        r.add(db.write_turn.clone());
+        Metrics {
+            requests: r.add(counters("fieldsync_http_requests_total", "Requests answered.", &["route", "status"])),
+            request_seconds: r.add(
+                HistogramVec::new(
+                    HistogramOpts::new("fieldsync_http_request_duration_seconds", "Time to answer a request.")
+                        .buckets(REQUEST_BUCKETS.to_vec()),
+                    &["route"],
+                )
+                .expect("valid histogram"),
+            ),
+            mutations: r.add(counters("fieldsync_mutations_total", "Pushed mutations by result.", &["result", "code"])),
+            conflicts: r.add(counter("fieldsync_conflicts_total", "Overwritten values written to the conflict log.")),
+            pulled_rows: r.add(counter("fieldsync_pulled_rows_total", "Rows and deletions sent in pull answers.")),
+            pulled_bytes: r.add(counter("fieldsync_pulled_bytes_total", "Uncompressed JSON bytes of pull answers.")),
+            login_failures: r
+                .add(counter("fieldsync_login_failures_total", "Sign-ins refused: wrong password or disabled.")),
+            limited: r.add(counters("fieldsync_limited_total", "Requests turned away by a bound.", &["limit"])),
+            long_polls_open: r.add(gauge("fieldsync_long_polls_open", "Clients waiting for changes now.")),
+            sessions_active: r.add(gauge("fieldsync_sessions_active", "Sessions neither expired nor revoked.")),
+            devices: r.add(
+                IntGaugeVec::new(Opts::new("fieldsync_devices", "Devices that reported, by health."), &["health"])
+                    .expect("valid gauge"),
+            ),
+            fleet_success: r.add(
+                Gauge::new(
+                    "fieldsync_fleet_sync_success_ratio",
+                    "Successful syncs over the last 7 days, offline attempts excluded (1 without any).",
+                )
                 .expect("valid gauge"),
-            fleet_success: Gauge::new(
-                "fieldsync_fleet_sync_success_ratio",
-                "Successful syncs over the last 7 days, offline attempts excluded (1 without any).",
-            )
-            .expect("valid gauge"),
-            registry,
-        };
-        let collectors: Vec<Box<dyn prometheus::core::Collector>> = vec![
-            Box::new(m.requests.clone()),
-            Box::new(m.request_seconds.clone()),
-            Box::new(m.mutations.clone()),
-            Box::new(m.conflicts.clone()),
-            Box::new(m.pulled_rows.clone()),
-            Box::new(m.pulled_bytes.clone()),
-            Box::new(m.login_failures.clone()),
-            Box::new(m.limited.clone()),
-            Box::new(m.long_polls_open.clone()),
-            Box::new(m.sessions_active.clone()),
-            Box::new(m.devices.clone()),
-            Box::new(m.fleet_success.clone()),
-            Box::new(db.pool.clone()),
-            Box::new(db.write_turn.clone()),
-        ];
-        for c in collectors {
-            m.registry.register(c).expect("each metric registered once");
+            ),
+            registry: r.registry,
+            names: r.names,
         }
-        m
+    }
+
+    /// Every metric name the server exports (histograms add `_bucket`, `_sum`, `_count`).
+    pub fn names(&self) -> &[String] {
+        &self.names
     }
 
     /// Counts one answered request.
@@ -179,12 +173,13 @@ mod tests {
         m.pulled_bytes.inc();
         m.login_failures.inc();
         let text = m.render(2, 5, &[]);
-        for name in Metrics::NAMES {
+        assert_eq!(m.names().len(), 14, "{:?}", m.names());
+        for name in m.names() {
             assert!(text.contains(&format!("# TYPE {name} ")), "{name} is not exported:\n{text}");
         }
         assert!(text.contains("fieldsync_long_polls_open 2") && text.contains("fieldsync_sessions_active 5"));
         let guide = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/OPERATIONS.md")).unwrap();
-        for name in Metrics::NAMES {
+        for name in m.names() {
             assert!(guide.contains(&format!("`{name}`")), "docs/OPERATIONS.md does not describe {name}");
         }
     }
