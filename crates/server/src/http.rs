@@ -230,6 +230,21 @@ pub struct Health {
     pub server_time_ms: i64,
 }
 
+/// The answers every endpoint that reads a JSON body may give before it looks at the body's
+/// content, listed once for the OpenAPI description (`responses(BodyRefusals, ...)`).
+#[derive(utoipa::IntoResponses)]
+#[allow(dead_code)] // describes answers; never built
+pub(crate) enum BodyRefusals {
+    #[response(status = 400, description = "Malformed request (bad JSON, query or body encoding)")]
+    Malformed(ErrorBody),
+    #[response(status = 408, description = "The request body did not arrive in time")]
+    TooSlow(ErrorBody),
+    #[response(status = 413, description = "The body is larger than MAX_BODY_BYTES")]
+    TooLarge(ErrorBody),
+    #[response(status = 415, description = "Not JSON, or an unsupported Content-Encoding")]
+    NotJson(ErrorBody),
+}
+
 #[utoipa::path(get, path = "/v1/health", tag = "sync",
     responses((status = 200, description = "The server is up", body = Health)))]
 pub(crate) async fn health(State(state): State<Arc<AppState>>) -> Result<Json<Health>, AppError> {
@@ -391,10 +406,7 @@ fn login_denied(state: &AppState, denied: crate::throttle::Denied) -> AppError {
 #[utoipa::path(post, path = "/v1/login", tag = "sync", request_body = LoginRequest,
     responses(
         (status = 200, description = "Signed in: a session token", body = LoginResponse),
-        (status = 400, description = "Malformed request (bad JSON, query or body encoding)", body = ErrorBody),
-        (status = 408, description = "The request body did not arrive in time", body = ErrorBody),
-        (status = 413, description = "The body is larger than MAX_BODY_BYTES", body = ErrorBody),
-        (status = 415, description = "Not JSON, or an unsupported Content-Encoding", body = ErrorBody),
+        BodyRefusals,
         (status = 422, description = "The request cannot be carried out as sent", body = ErrorBody),
         (status = 401, description = "Wrong user name or password", body = ErrorBody),
         (status = 403, description = "The account is disabled", body = ErrorBody),
@@ -460,11 +472,8 @@ pub struct Recorded {
 #[utoipa::path(post, path = "/v1/device-report", tag = "sync", request_body = DeviceReport, security(("session" = [])),
     responses(
         (status = 200, description = "The report is recorded", body = Recorded),
-        (status = 400, description = "Malformed request (bad JSON or body encoding)", body = ErrorBody),
+        BodyRefusals,
         (status = 401, description = "No valid session", body = ErrorBody),
-        (status = 408, description = "The request body did not arrive in time", body = ErrorBody),
-        (status = 413, description = "The body is larger than MAX_BODY_BYTES", body = ErrorBody),
-        (status = 415, description = "Not JSON, or an unsupported Content-Encoding", body = ErrorBody),
         (status = 422, description = "The report is malformed or says too much", body = ErrorBody),
     ))]
 pub(crate) async fn device_report(
@@ -521,10 +530,7 @@ pub(crate) async fn logout(State(state): State<Arc<AppState>>, user: AuthUser) -
 #[utoipa::path(post, path = "/v1/push", tag = "sync", request_body = PushRequest, security(("session" = [])),
     responses(
         (status = 200, description = "One result per mutation", body = PushResponse),
-        (status = 400, description = "Malformed request (bad JSON, query or body encoding)", body = ErrorBody),
-        (status = 408, description = "The request body did not arrive in time", body = ErrorBody),
-        (status = 413, description = "The body is larger than MAX_BODY_BYTES", body = ErrorBody),
-        (status = 415, description = "Not JSON, or an unsupported Content-Encoding", body = ErrorBody),
+        BodyRefusals,
         (status = 422, description = "The request cannot be carried out as sent", body = ErrorBody),
         (status = 401, description = "No valid session", body = ErrorBody),
     ))]
@@ -781,10 +787,7 @@ pub(crate) async fn team_devices(
     security(("admin" = [])),
     responses(
         (status = 200, description = "Done: what changed for whom", body = Object),
-        (status = 400, description = "Malformed request (bad JSON, query or body encoding)", body = ErrorBody),
-        (status = 408, description = "The request body did not arrive in time", body = ErrorBody),
-        (status = 413, description = "The body is larger than MAX_BODY_BYTES", body = ErrorBody),
-        (status = 415, description = "Not JSON, or an unsupported Content-Encoding", body = ErrorBody),
+        BodyRefusals,
         (status = 422, description = "The request cannot be carried out as sent", body = ErrorBody),
         (status = 401, description = "Not the admin token", body = ErrorBody),
         (status = 404, description = "The admin API is off", body = ErrorBody),
@@ -801,10 +804,7 @@ pub(crate) async fn admin_assign(
     security(("admin" = [])),
     responses(
         (status = 200, description = "Done: what changed for whom", body = Object),
-        (status = 400, description = "Malformed request (bad JSON, query or body encoding)", body = ErrorBody),
-        (status = 408, description = "The request body did not arrive in time", body = ErrorBody),
-        (status = 413, description = "The body is larger than MAX_BODY_BYTES", body = ErrorBody),
-        (status = 415, description = "Not JSON, or an unsupported Content-Encoding", body = ErrorBody),
+        BodyRefusals,
         (status = 422, description = "The request cannot be carried out as sent", body = ErrorBody),
         (status = 401, description = "Not the admin token", body = ErrorBody),
         (status = 404, description = "The admin API is off", body = ErrorBody),
