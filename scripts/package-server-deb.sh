@@ -55,7 +55,7 @@ Version: $version
 Architecture: $arch
 Maintainer: Fieldsync <it@fieldsync.example>
 Installed-Size: $size_kb
-Depends: libc6, passwd, util-linux
+Depends: libc6, passwd, util-linux, init-system-helpers
 Suggests: postgresql
 Section: net
 Priority: optional

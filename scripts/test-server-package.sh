@@ -14,8 +14,8 @@ source scripts/lib.sh
 
 fail() { echo "server package test FAILED: $*" >&2; exit 1; }
 [ "$(id -u)" -eq 0 ] || fail "run it as root (it installs the package)"
-if dpkg -s fieldsync-server >/dev/null 2>&1 || [ -e /var/lib/fieldsync ]; then
-    fail "fieldsync-server is installed on this machine (or /var/lib/fieldsync exists); the test would disturb it"
+if dpkg -s fieldsync-server >/dev/null 2>&1 || [ -e /var/lib/fieldsync ] || [ -e /var/backups/fieldsync ]; then
+    fail "fieldsync-server is installed on this machine (or its data is); the test would disturb it"
 fi
 had_user=$(getent passwd fieldsync >/dev/null && echo yes || echo no)
 work=$(mktemp -d)
@@ -23,7 +23,7 @@ cleanup() {
     [ -n "${server_pid:-}" ] && kill "$server_pid" 2>/dev/null || true
     [ -n "${notify_pid:-}" ] && kill "$notify_pid" 2>/dev/null || true
     dpkg --purge fieldsync-server >/dev/null 2>&1 || true
-    rm -rf /var/lib/fieldsync "$work"
+    rm -rf /var/lib/fieldsync /var/backups/fieldsync "$work"
     if [ "$had_user" = no ] && getent passwd fieldsync >/dev/null; then
         userdel fieldsync || true
         getent group fieldsync >/dev/null && groupdel fieldsync || true
@@ -40,13 +40,19 @@ for path in ./usr/bin/fieldsync-server ./etc/fieldsync/server.toml ./lib/systemd
     ./usr/share/doc/fieldsync-server/OPERATIONS.md; do
     grep -q " $path\$" "$work/contents" || fail "the package lacks $path"
 done
-dpkg-deb --ctrl-tarfile "$deb" | tar -xO ./conffiles | grep -qx /etc/fieldsync/server.toml \
-    || fail "/etc/fieldsync/server.toml is not a conffile"
-dpkg-deb --ctrl-tarfile "$deb" | tar -t | grep -q '^./postinst$' || fail "the package has no postinst"
+# (Read whole before grep: `grep -q` would stop reading and fail the pipeline.)
+dpkg-deb --ctrl-tarfile "$deb" > "$work/control.tar"
+tar -xOf "$work/control.tar" ./conffiles > "$work/conffiles"
+grep -qx /etc/fieldsync/server.toml "$work/conffiles" || fail "/etc/fieldsync/server.toml is not a conffile"
+tar -tf "$work/control.tar" > "$work/control.list"
+for script in postinst prerm postrm; do
+    grep -qx "./$script" "$work/control.list" || fail "the package has no $script"
+done
 
 echo "==> install (dpkg -i)"
 dpkg -i "$deb" > "$work/install.log" 2>&1 || { cat "$work/install.log"; fail "dpkg -i failed"; }
 getent passwd fieldsync | grep -q ':/usr/sbin/nologin$' || fail "postinst did not create the fieldsync system user"
+[ -L /etc/systemd/system/multi-user.target.wants/fieldsync-server.service ] || fail "postinst did not enable the service"
 [ "$(stat -c %U:%a /var/lib/fieldsync)" = fieldsync:700 ] || fail "/var/lib/fieldsync is $(stat -c %U:%a /var/lib/fieldsync)"
 [ "$(stat -c %U:%G:%a /etc/fieldsync/server.toml)" = root:fieldsync:640 ] \
     || fail "/etc/fieldsync/server.toml is $(stat -c %U:%G:%a /etc/fieldsync/server.toml)"
@@ -62,6 +68,9 @@ fi
 grep -q "sudo -u fieldsync" "$work/root.out" || { cat "$work/root.out"; fail "the refusal does not say how to run it"; }
 runuser -u fieldsync -- sh -c 'cd /var/lib/fieldsync && fieldsync-server --config /etc/fieldsync/server.toml devices' \
     > "$work/devices.out" 2>&1 || { cat "$work/devices.out"; fail "the service user cannot run fieldsync-server devices"; }
+# The backup command of docs/OPERATIONS.md, as written there.
+runuser -u fieldsync -- fieldsync-server --config /etc/fieldsync/server.toml backup --to /var/backups/fieldsync/test.db \
+    > "$work/backup.out" 2>&1 || { cat "$work/backup.out"; fail "the documented backup command failed"; }
 
 echo "==> systemd-analyze verify"
 systemd-analyze verify /lib/systemd/system/fieldsync-server.service 2>&1 | tee "$work/verify.log"
@@ -85,7 +94,12 @@ with open(sys.argv[2], "a", buffering=1) as log:
         log.write(s.recv(4096).decode() + "\n")
 PY
 notify_pid=$!
-while [ ! -S "$work/notify.sock" ]; do sleep 0.05; done
+for _ in $(seq 200); do
+    [ -S "$work/notify.sock" ] && break
+    kill -0 "$notify_pid" 2>/dev/null || fail "the notify listener (python3) did not start"
+    sleep 0.05
+done
+[ -S "$work/notify.sock" ] || fail "the notify listener did not bind its socket"
 chmod 711 "$work" && chmod 666 "$work/notify.sock"
 # setpriv switches user and execs, as systemd does (runuser would stay as a parent).
 # shellcheck disable=SC2086 # ExecStart is split into words as systemd does
@@ -117,5 +131,6 @@ echo "==> purge"
 dpkg --purge fieldsync-server > "$work/purge.log" 2>&1 || { cat "$work/purge.log"; fail "dpkg --purge failed"; }
 [ ! -e /usr/bin/fieldsync-server ] || fail "the binary is still installed after purge"
 [ ! -e /etc/fieldsync/server.toml ] || fail "the settings are still there after purge"
+[ ! -e /etc/systemd/system/multi-user.target.wants/fieldsync-server.service ] || fail "purge left the service enabled"
 ls /var/lib/fieldsync/*.db >/dev/null 2>&1 || fail "purge removed the company's data"
 echo "server package: ok"

@@ -524,9 +524,13 @@ pub async fn export_orders(handle: AppHandle, args: OrderFilter) -> Res<String> 
 #[tauri::command]
 pub async fn export_diagnostics(handle: AppHandle) -> Res<String> {
     let app = handle.state::<App>();
-    let reader = app.reader.lock().unwrap_or_else(|p| p.into_inner());
-    let path = free_download(&handle, "fieldsync-diagnostics", &reader.pricing_day(), "zip")?;
-    reader.write_diagnostics(&path, "Fieldsync desktop", env!("CARGO_PKG_VERSION"), &app.logs)?;
+    // Gathered under the reader's lock, written without it: screens keep reading.
+    let (diagnostics, today) = {
+        let reader = app.reader.lock().unwrap_or_else(|p| p.into_inner());
+        (reader.diagnostics("Fieldsync desktop", env!("CARGO_PKG_VERSION"))?, reader.pricing_day())
+    };
+    let path = free_download(&handle, "fieldsync-diagnostics", &today, "zip")?;
+    diagnostics.write(&path, &app.logs)?;
     Ok(path.display().to_string())
 }
 

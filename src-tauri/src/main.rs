@@ -15,8 +15,8 @@ mod shell;
 
 fn main() {
     // stderr, and a rotating log file beside the profiles once Tauri says where they are.
-    let (log, _flush) = fieldsync_client::diagnostics::init_logging("info");
-    if let Err(e) = shell::run(log) {
+    let (log, flush) = fieldsync_client::diagnostics::init_logging("info");
+    if let Err(e) = shell::run(log, flush) {
         eprintln!("error: Fieldsync could not start: {e}");
         std::process::exit(1);
     }

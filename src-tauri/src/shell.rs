@@ -67,7 +67,14 @@ fn open_profiles(app: &tauri::App) -> Result<Profiles, Box<dyn std::error::Error
     Ok(profiles)
 }
 
-pub fn run(log: fieldsync_client::diagnostics::LogFile) -> Result<(), String> {
+/// Runs the app until it quits. `log` is opened beside the profiles once Tauri says where
+/// they are; `flush` is dropped on exit, which writes the last log lines (Tauri ends the
+/// process without returning here).
+pub fn run(
+    log: fieldsync_client::diagnostics::LogFile,
+    flush: tracing_appender::non_blocking::WorkerGuard,
+) -> Result<(), String> {
+    let mut flush = Some(flush);
     let config = crate::config::load()?;
     tauri::Builder::default()
         .plugin(tauri_plugin_opener::init())
@@ -99,8 +106,14 @@ pub fn run(log: fieldsync_client::diagnostics::LogFile) -> Result<(), String> {
             }
             Ok(())
         })
-        .run(tauri::generate_context!())
-        .map_err(|e| e.to_string())
+        .build(tauri::generate_context!())
+        .map_err(|e| e.to_string())?
+        .run(move |_, event| {
+            if let tauri::RunEvent::Exit = event {
+                drop(flush.take());
+            }
+        });
+    Ok(())
 }
 
 /// Starts (or restarts) the background sync task and wires its state and events to the

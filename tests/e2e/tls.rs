@@ -213,13 +213,15 @@ async fn the_cli_reaches_the_server_through_a_corporate_proxy_from_the_environme
     assert!(ok, "{err}");
     assert!(proxy.tunnels() > before, "the configured proxy was not used");
 
-    // A proxy that is down is named in the error, so IT knows where to look.
+    // A proxy that is down is named in the error, so IT knows where to look...
     let closed = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let down = format!("http://{}", closed.local_addr().unwrap());
+    let down = closed.local_addr().unwrap();
     drop(closed);
-    let settings = format!("ca_file = {:?}\nproxy = {down:?}\n", ca.display().to_string());
+    // ...without its password, which a proxy address may carry.
+    let settings = format!("ca_file = {:?}\nproxy = \"http://fieldsync:hunter2@{down}\"\n", ca.display().to_string());
     std::fs::write(&config, settings).unwrap();
     let (ok, _, err) = cli(profile.path(), &["sync"], &[("FIELDSYNC_CONFIG", &config)], "");
     assert!(!ok);
-    assert!(err.contains("through the proxy") && err.contains(&down), "{err}");
+    assert!(err.contains(&format!("the proxy http://***@{down}")), "{err}");
+    assert!(!err.contains("hunter2"), "the proxy password is in the message: {err}");
 }

@@ -355,7 +355,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
         }
         Command::Diagnostics { to } => {
-            engine.write_diagnostics(&to, "fieldsync CLI", env!("CARGO_PKG_VERSION"), &cli.profile.join(LOG_DIR))?;
+            let diagnostics = engine.diagnostics("fieldsync CLI", env!("CARGO_PKG_VERSION"))?;
+            diagnostics.write(&to, &cli.profile.join(LOG_DIR))?;
             outln!("saved the diagnostics in {}", to.display());
         }
         Command::Conflicts { action: Some(ConflictAction::Restore { conflict_id }), .. } => {

@@ -56,7 +56,7 @@ impl SystemConfig {
     /// its path. `FIELDSYNC_SERVER` fills a missing server address, `FIELDSYNC_CA_FILE`
     /// replaces `ca_file`.
     pub fn load() -> Result<SystemConfig, String> {
-        let path = std::env::var("FIELDSYNC_CONFIG").unwrap_or_else(|_| SYSTEM_CONFIG.to_string());
+        let path = config_path();
         let mut config = match std::fs::read_to_string(&path) {
             Ok(text) => toml::from_str::<SystemConfig>(&text).map_err(|e| format!("{path} is not valid: {e}"))?,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => SystemConfig::default(),
@@ -78,6 +78,33 @@ impl SystemConfig {
             SystemConfig::default()
         })
     }
+}
+
+/// The file [`SystemConfig::load`] reads: `FIELDSYNC_CONFIG`, else [`SYSTEM_CONFIG`].
+pub fn config_path() -> String {
+    std::env::var("FIELDSYNC_CONFIG").unwrap_or_else(|_| SYSTEM_CONFIG.to_string())
+}
+
+/// `url` with any `user:password@` replaced by `***@`, for messages and logs.
+pub fn redact_url(url: &str) -> String {
+    match url.split_once("://") {
+        Some((scheme, rest)) => {
+            let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+            match rest[..authority_end].rsplit_once('@') {
+                Some((_, host)) => format!("{scheme}://***@{host}{}", &rest[authority_end..]),
+                None => url.to_string(),
+            }
+        }
+        None => url.to_string(),
+    }
+}
+
+/// The password of a `scheme://user:password@host` address, if it has one.
+pub fn url_password(url: &str) -> Option<&str> {
+    let rest = url.split_once("://")?.1;
+    let authority = &rest[..rest.find(['/', '?', '#']).unwrap_or(rest.len())];
+    let userinfo = authority.rsplit_once('@')?.0;
+    userinfo.split_once(':').map(|(_, password)| password).filter(|p| !p.is_empty())
 }
 
 /// Refuses a server address that would send passwords and data unencrypted over a
@@ -120,5 +147,15 @@ mod tests {
             assert_eq!(check_server_address(bad, true), Ok(()), "{bad} when IT allows it");
         }
         assert!(check_server_address("ftp://x", true).is_err());
+    }
+
+    #[test]
+    fn a_proxy_password_never_reaches_a_message() {
+        let url = "http://alice:s3cret@proxy.example.com:3128/";
+        assert_eq!(redact_url(url), "http://***@proxy.example.com:3128/");
+        assert_eq!(url_password(url), Some("s3cret"));
+        assert_eq!(redact_url("http://proxy:3128"), "http://proxy:3128");
+        assert_eq!(url_password("http://alice@proxy:3128"), None);
+        assert_eq!(url_password("http://proxy:3128"), None);
     }
 }

@@ -64,11 +64,19 @@ impl SyncOutcome {
             }
             Err(e) => {
                 entry.outcome = if matches!(e, ClientError::Unavailable(_)) { "offline" } else { "failed" }.into();
-                entry.code = e.code().map(str::to_string);
+                entry.code = Some(e.failure_code().to_string());
                 entry.message = Some(e.to_string().chars().take(fieldsync_protocol::wire::MAX_REPORT_TEXT).collect());
             }
         }
         entry
+    }
+}
+
+/// The `n`th newest log file's name: `fieldsync.log`, `fieldsync.log.1`...
+fn log_file_name(n: usize) -> String {
+    match n {
+        0 => LOG_FILE.to_string(),
+        n => format!("{LOG_FILE}.{n}"),
     }
 }
 
@@ -91,10 +99,7 @@ impl RotatingLog {
     }
 
     fn numbered(&self, n: usize) -> PathBuf {
-        match n {
-            0 => self.dir.join(LOG_FILE),
-            n => self.dir.join(format!("{LOG_FILE}.{n}")),
-        }
+        self.dir.join(log_file_name(n))
     }
 
     fn rotate(&mut self) -> io::Result<()> {
@@ -245,10 +250,21 @@ logs/         the app's log files, newest first\n\
 \n\
 It holds no password, no session token and no customer, product or order data.\n";
 
+/// What goes into the diagnostics zip, gathered from the engine ([`Engine::diagnostics`]);
+/// [`Diagnostics::write`] adds the log files and writes it, without the engine.
+pub struct Diagnostics {
+    files: Vec<(String, String)>,
+    /// Masked wherever they appear: the session token, the proxy's password.
+    secrets: Vec<String>,
+}
+
 impl Engine {
-    /// Records how a sync went in the profile's sync log (for [`Engine::write_diagnostics`]).
-    pub(crate) fn log_sync(&self, outcome: &Result<crate::SyncReport>) -> Result<()> {
-        self.store.log_sync(&SyncOutcome::of(outcome), self.clock.now_ms(), KEEP_SYNCS)
+    /// Records how a sync went in the profile's sync log (for [`Engine::diagnostics`]).
+    /// Best effort: a sync is not failed for want of its log entry.
+    pub(crate) fn log_sync(&self, outcome: &Result<crate::SyncReport>) {
+        if let Err(e) = self.store.log_sync(&SyncOutcome::of(outcome), self.clock.now_ms(), KEEP_SYNCS) {
+            tracing::warn!("the sync log missed a sync: {e}");
+        }
     }
 
     /// The last syncs' outcomes, newest first (at most `KEEP_SYNCS`).
@@ -256,22 +272,10 @@ impl Engine {
         self.store.recent_syncs()
     }
 
-    /// Writes the diagnostics zip to `to`, which must not exist yet: `about.json`,
-    /// `status.json`, `syncs.json` and the log files in `logs` (see [`RotatingLog`]). `app`
-    /// names the program ("Fieldsync desktop") and `app_version` its version. The session
-    /// token is masked wherever it would appear.
-    pub fn write_diagnostics(&self, to: &Path, app: &str, app_version: &str, logs: &Path) -> Result<()> {
-        let cannot = |e: &dyn std::fmt::Display| {
-            ClientError::BadInput(format!("The diagnostics could not be saved as {}: {e}.", to.display()))
-        };
+    /// Gathers `about.json`, `status.json` and `syncs.json`. `app` names the program
+    /// ("Fieldsync desktop") and `app_version` its version.
+    pub fn diagnostics(&self, app: &str, app_version: &str) -> Result<Diagnostics> {
         let token = self.tokens.load()?;
-        let mask = |text: &str| -> String {
-            let text = mask_bearer(text);
-            match token.as_deref().filter(|t| !t.is_empty()) {
-                Some(t) => text.replace(t, "[redacted]"),
-                None => text,
-            }
-        };
         let about = About {
             app,
             app_version,
@@ -289,21 +293,40 @@ impl Engine {
         fn pretty<T: Serialize>(value: &T) -> String {
             serde_json::to_string_pretty(value).unwrap_or_default() + "\n"
         }
+        let proxy = crate::config::SystemConfig::load_or_default().proxy;
+        let proxy_password = proxy.as_deref().and_then(crate::config::url_password).map(str::to_string);
+        Ok(Diagnostics {
+            files: vec![
+                ("README.txt".into(), README.into()),
+                ("about.json".into(), pretty(&about)),
+                ("status.json".into(), pretty(&status)),
+                ("syncs.json".into(), pretty(&self.recent_syncs()?)),
+            ],
+            secrets: token.into_iter().chain(proxy_password).filter(|s| !s.is_empty()).collect(),
+        })
+    }
+}
 
-        let mut files: Vec<(String, String)> = vec![
-            ("README.txt".into(), README.into()),
-            ("about.json".into(), pretty(&about)),
-            ("status.json".into(), pretty(&status)),
-            ("syncs.json".into(), pretty(&self.recent_syncs()?)),
-        ];
+impl Diagnostics {
+    /// Writes the zip to `to`, which must not exist yet, with the log files in `logs` (see
+    /// [`RotatingLog`]) added and every secret masked.
+    pub fn write(mut self, to: &Path, logs: &Path) -> Result<()> {
+        let cannot = |e: &dyn std::fmt::Display| {
+            ClientError::BadInput(format!("The diagnostics could not be saved as {}: {e}.", to.display()))
+        };
         for n in 0..LOG_FILES {
-            let name = if n == 0 { LOG_FILE.to_string() } else { format!("{LOG_FILE}.{n}") };
+            let name = log_file_name(n);
             match std::fs::read(logs.join(&name)) {
-                Ok(bytes) => files.push((format!("{LOG_DIR}/{name}"), String::from_utf8_lossy(&bytes).into_owned())),
+                Ok(bytes) => {
+                    self.files.push((format!("{LOG_DIR}/{name}"), String::from_utf8_lossy(&bytes).into_owned()))
+                }
                 Err(e) if e.kind() == io::ErrorKind::NotFound => {}
                 Err(e) => return Err(cannot(&e)),
             }
         }
+        let mask = |text: &str| -> String {
+            self.secrets.iter().fold(mask_bearer(text), |text, secret| text.replace(secret.as_str(), "[redacted]"))
+        };
 
         // Written beside the target and renamed into place: a half-written zip never
         // carries the name the user was told.
@@ -314,9 +337,9 @@ impl Engine {
         let tmp = tempfile::NamedTempFile::new_in(dir).map_err(|e| cannot(&e))?;
         let mut zip = zip::ZipWriter::new(tmp.as_file());
         let options = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);
-        for (name, text) in files {
-            zip.start_file(name, options).map_err(|e| cannot(&e))?;
-            zip.write_all(mask(&text).as_bytes()).map_err(|e| cannot(&e))?;
+        for (name, text) in &self.files {
+            zip.start_file(name.as_str(), options).map_err(|e| cannot(&e))?;
+            zip.write_all(mask(text).as_bytes()).map_err(|e| cannot(&e))?;
         }
         zip.finish().map_err(|e| cannot(&e))?;
         tmp.as_file().sync_all().map_err(|e| cannot(&e))?;

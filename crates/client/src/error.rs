@@ -40,6 +40,20 @@ impl ClientError {
         }
     }
 
+    /// What kind of failure this is, in one word: the server's code for a refusal, else
+    /// `offline`, `not_signed_in`, `bad_input`, `not_found` or `internal` (the sync log and
+    /// the device report count failures by it).
+    pub fn failure_code(&self) -> &str {
+        match self {
+            ClientError::Server { code, .. } => code,
+            ClientError::Unavailable(_) => "offline",
+            ClientError::NotSignedIn(_) => "not_signed_in",
+            ClientError::BadInput(_) => "bad_input",
+            ClientError::NotFound(_) => "not_found",
+            _ => "internal",
+        }
+    }
+
     /// The server's code as one of the protocol's, when it is one (`None` for the client's
     /// own `redirected` and `http_error`, and for errors not from the server).
     pub fn error_code(&self) -> Option<fieldsync_protocol::ErrorCode> {

@@ -263,7 +263,7 @@ impl Engine {
         let (server, token) = self.session()?;
         let outcome = self.run_sync(&server, &token, progress, true, 0).await;
         self.count_outcome(&outcome)?;
-        self.log_sync(&outcome)?;
+        self.log_sync(&outcome);
         let report = outcome?;
         // The server answers: tell it how the syncs since the last report went.
         self.send_device_report(&server, &token).await?;
@@ -289,12 +289,7 @@ impl Engine {
             Ok(_) => report.ok = report.ok.saturating_add(1),
             Err(ClientError::Unavailable(_)) => report.offline = report.offline.saturating_add(1),
             Err(e) => {
-                let code = e.code().unwrap_or(match e {
-                    ClientError::NotSignedIn(_) => "not_signed_in",
-                    ClientError::BadInput(_) => "bad_input",
-                    ClientError::NotFound(_) => "not_found",
-                    _ => "internal",
-                });
+                let code = e.failure_code();
                 let kinds = report.failed.len();
                 let code = if kinds >= fieldsync_protocol::wire::MAX_REPORT_KINDS && !report.failed.contains_key(code) {
                     "other"

@@ -63,7 +63,7 @@ pub struct HttpTransport {
     client: reqwest::Client,
     /// Why the system configuration cannot be used; every request fails with it.
     broken: Option<String>,
-    /// The configured proxy, named when a connection fails.
+    /// The configured proxy without its password, named when a connection fails.
     proxy: Option<String>,
 }
 
@@ -77,7 +77,9 @@ impl HttpTransport {
     /// A setting that cannot be used makes every request fail with a sentence naming it.
     pub fn for_config(config: &crate::config::SystemConfig) -> Self {
         match Self::client(config) {
-            Ok(client) => HttpTransport { client, broken: None, proxy: config.proxy.clone() },
+            Ok(client) => {
+                HttpTransport { client, broken: None, proxy: config.proxy.as_deref().map(crate::config::redact_url) }
+            }
             Err(e) => HttpTransport {
                 client: reqwest::Client::builder().build().expect("reqwest builds with default settings"),
                 broken: Some(e),
@@ -107,8 +109,9 @@ impl HttpTransport {
                 Some(list) => reqwest::NoProxy::from_string(list),
                 None => reqwest::NoProxy::from_env(),
             };
+            let shown = crate::config::redact_url(url);
             let proxy = reqwest::Proxy::all(url)
-                .map_err(|e| format!("the proxy address {url} in the system configuration is not usable: {e}"))?
+                .map_err(|e| format!("the proxy address {shown} in the system configuration is not usable: {e}"))?
                 .no_proxy(no_proxy);
             builder = builder.proxy(proxy);
         }
@@ -149,7 +152,8 @@ impl Transport for HttpTransport {
             }
             let resp = builder.send().await.map_err(|e| match (&self.proxy, e.is_connect()) {
                 (Some(proxy), true) => format!(
-                    "cannot connect to the server through the proxy {proxy}; check that the proxy is reachable (proxy in /etc/fieldsync/config.toml)"
+                    "cannot connect to the server; check that it and the proxy {proxy} are reachable (proxy in {})",
+                    crate::config::config_path()
                 ),
                 _ => describe(&e),
             })?;

@@ -910,6 +910,14 @@ fn check_private(path: &std::path::Path, what: &str) -> anyhow::Result<()> {
             path.display()
         );
     }
+    // Owner-only is right only if the owner is the user the server runs as.
+    std::fs::File::open(path).map_err(|e| {
+        anyhow::anyhow!(
+            "the {what} file {} cannot be read by the user this runs as ({e}); make it belong to the server's user (with the package: `chown fieldsync: {}`)",
+            path.display(),
+            path.display()
+        )
+    })?;
     Ok(())
 }
 
