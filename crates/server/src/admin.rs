@@ -100,13 +100,14 @@ pub fn save_user_hashed(
         None => None,
     };
     let users = reg.get("users").ok_or_else(|| anyhow::anyhow!("registry has no users entity"))?;
-    let values = vec![
-        Value::from(username),
-        Value::from(username),
-        Value::from(role.as_str()),
-        manager_id.map_or(Value::Null, Value::from),
-    ];
-    records::upsert(tx, users, &id.to_string(), &values)?;
+    let user = serde_json::json!({
+        "username": username,
+        "display_name": username,
+        "role": role.as_str(),
+        "manager_id": manager_id,
+    });
+    let Value::Object(user) = user else { unreachable!("a JSON object literal") };
+    records::upsert_object(tx, users, &id.to_string(), &user)?;
     tx.execute(
         "INSERT INTO credentials (user_id, password_hash) VALUES (?1, ?2) \
          ON CONFLICT (user_id) DO UPDATE SET password_hash = excluded.password_hash",

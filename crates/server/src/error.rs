@@ -79,7 +79,17 @@ impl AppError {
 
 impl From<crate::sql::DbError> for AppError {
     fn from(e: crate::sql::DbError) -> Self {
-        AppError::Internal(format!("database: {e}"))
+        match e {
+            crate::sql::DbError::Unavailable(why) => {
+                tracing::warn!("database unavailable: {why}");
+                AppError::bad(
+                    ErrorCode::Busy,
+                    "The server cannot reach its database right now; your changes are kept, try again in a minute.",
+                )
+                .with_status(StatusCode::SERVICE_UNAVAILABLE)
+            }
+            e => AppError::Internal(format!("database: {e}")),
+        }
     }
 }
 

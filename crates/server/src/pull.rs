@@ -85,7 +85,7 @@ pub fn pull(
                 "SELECT {} FROM \"{entity}\" t WHERE t.id IN (SELECT record_id FROM changes \
                  WHERE entity = ?1 AND seq > ?2 AND seq <= ?3 AND deleted = 0 AND target IN ('', ?4)) AND {}",
                 column_list(def, Some("t")),
-                rules::visible(reg, def, "t", &user.id)
+                rules::visible(reg, def, "t", "CAST(?4 AS TEXT)")
             );
             tx.for_each(&sql, args![&entity, cursor, last, &me], |r| {
                 let row = read_row(def, r)?;

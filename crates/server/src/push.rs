@@ -796,19 +796,20 @@ fn username(tx: &Tx<'_>, user_id: &str) -> Result<String, DbError> {
 fn log_conflict(ctx: &Ctx<'_>, tx: &Tx<'_>, def: &EntityDef, id: &str, c: Conflict<'_>) -> Result<(), AppError> {
     ctx.conflicts.set(ctx.conflicts.get() + 1);
     let log = ctx.reg.get("sync_conflicts").ok_or_else(|| AppError::Internal("no sync_conflicts entity".into()))?;
-    let values = vec![
-        Value::from(def.name),
-        Value::from(id),
-        Value::from(c.field),
-        Value::from(c.kept.to_string()),
-        Value::from(c.overwritten.to_string()),
-        Value::from(username(tx, &c.kept_by)?),
-        Value::from(username(tx, &c.overwritten_by)?),
-        Value::from(c.kept_by),
-        Value::from(c.overwritten_by),
-        Value::from(rfc3339_ms(ctx.now_ms)),
-    ];
-    records::upsert(tx, log, &Uuid::now_v7().to_string(), &values)?;
+    let entry = serde_json::json!({
+        "entity": def.name,
+        "record_id": id,
+        "field": c.field,
+        "kept": c.kept.to_string(),
+        "overwritten": c.overwritten.to_string(),
+        "kept_by": username(tx, &c.kept_by)?,
+        "overwritten_by": username(tx, &c.overwritten_by)?,
+        "kept_by_id": c.kept_by,
+        "overwritten_by_id": c.overwritten_by,
+        "at": rfc3339_ms(ctx.now_ms),
+    });
+    let Value::Object(entry) = entry else { unreachable!("a JSON object literal") };
+    records::upsert_object(tx, log, &Uuid::now_v7().to_string(), &entry)?;
     Ok(())
 }
 

@@ -15,7 +15,7 @@ use uuid::Uuid;
 use crate::args;
 use crate::records;
 use crate::rules;
-use crate::sql::{DbError, Tx};
+use crate::sql::{placeholders, DbError, SqlValue, Tx, IN_LIST_CHUNK};
 
 /// A user whose view may change.
 #[derive(Debug, Clone)]
@@ -86,22 +86,28 @@ pub fn subtree(tx: &Tx<'_>, reg: &Registry, roots: &[(&str, String)]) -> Result<
             if new.is_empty() {
                 continue;
             }
-            let list = rules::sql_list(&new);
-            for (child, field) in reg.referrers(entity) {
-                if !follows(&child.scope, field.name) {
-                    continue;
+            let new: Vec<String> = new.into_iter().collect();
+            for chunk in new.chunks(IN_LIST_CHUNK) {
+                let ids: Vec<SqlValue> = chunk.iter().map(SqlValue::from).collect();
+                for (child, field) in reg.referrers(entity) {
+                    if !follows(&child.scope, field.name) {
+                        continue;
+                    }
+                    let list = placeholders(1, chunk.len());
+                    let sql = format!("SELECT id FROM \"{}\" WHERE \"{}\" IN ({list})", child.name, field.name);
+                    next.entry(child.name).or_default().extend(tx.query(&sql, &ids, |r| r.get::<String>(0))?);
                 }
-                let sql = format!("SELECT id FROM \"{}\" WHERE \"{}\" IN ({list})", child.name, field.name);
-                next.entry(child.name).or_default().extend(tx.query(&sql, args![], |r| r.get::<String>(0))?);
-            }
-            // Logs about the records (their conflicts) are seen only with them.
-            for log in reg.entities() {
-                for (entity_field, id_field) in record_links(&log.scope) {
-                    let sql = format!(
-                        "SELECT id FROM \"{}\" WHERE \"{entity_field}\" = ?1 AND \"{id_field}\" IN ({list})",
-                        log.name
-                    );
-                    next.entry(log.name).or_default().extend(tx.query(&sql, args![entity], |r| r.get::<String>(0))?);
+                // Logs about the records (their conflicts) are seen only with them.
+                let with_entity: Vec<SqlValue> = std::iter::once(SqlValue::from(entity)).chain(ids.clone()).collect();
+                for log in reg.entities() {
+                    for (entity_field, id_field) in record_links(&log.scope) {
+                        let sql = format!(
+                            "SELECT id FROM \"{}\" WHERE \"{entity_field}\" = ?1 AND \"{id_field}\" IN ({})",
+                            log.name,
+                            placeholders(2, chunk.len())
+                        );
+                        next.entry(log.name).or_default().extend(tx.query(&sql, &with_entity, |r| r.get::<String>(0))?);
+                    }
                 }
             }
         }
@@ -254,22 +260,28 @@ pub fn capture(tx: &Tx<'_>, reg: &Registry, viewers: &[Viewer], span: &Span) -> 
 fn visible_set(tx: &Tx<'_>, reg: &Registry, viewer: &Viewer, span: &Span) -> Result<Seen, DbError> {
     let mut seen = Seen::new();
     for def in reg.entities().iter().filter(|d| d.readable_by(viewer.role)) {
-        let filter = match span {
-            Span::All => String::new(),
-            Span::Records(map) => match map.get(def.name) {
-                Some(ids) if !ids.is_empty() => {
-                    // Ids come from our own tables (UUID text); quote defensively anyway.
-                    format!("t.id IN ({}) AND ", rules::sql_list(ids))
-                }
-                _ => continue,
-            },
+        let visible = rules::visible(reg, def, "t", "CAST(?1 AS TEXT)");
+        // The viewer is parameter 1 when the type's scope depends on the user at all.
+        let who: Vec<SqlValue> =
+            if visible.contains("?1") { vec![SqlValue::from(viewer.id.to_string())] } else { Vec::new() };
+        let mut run = |filter: &str, params: &[SqlValue]| {
+            let sql = format!("SELECT t.id FROM \"{}\" t WHERE {filter}{visible}", def.name);
+            tx.for_each(&sql, params, |r| {
+                seen.insert((def.name, r.get(0)?));
+                Ok(true)
+            })
         };
-        let sql =
-            format!("SELECT t.id FROM \"{}\" t WHERE {filter}{}", def.name, rules::visible(reg, def, "t", &viewer.id));
-        tx.for_each(&sql, args![], |r| {
-            seen.insert((def.name, r.get(0)?));
-            Ok(true)
-        })?;
+        match span {
+            Span::All => run("", &who)?,
+            Span::Records(map) => {
+                let ids: Vec<&String> = map.get(def.name).into_iter().flatten().collect();
+                for chunk in ids.chunks(IN_LIST_CHUNK) {
+                    let params: Vec<SqlValue> =
+                        who.iter().cloned().chain(chunk.iter().map(|id| SqlValue::from(*id))).collect();
+                    run(&format!("t.id IN ({}) AND ", placeholders(who.len() + 1, chunk.len())), &params)?;
+                }
+            }
+        }
     }
     Ok(seen)
 }

@@ -54,6 +54,22 @@ pub fn upsert(tx: &Tx<'_>, def: &EntityDef, id: &str, values: &[Value]) -> Resul
     log_change(tx, def.name, id, false)
 }
 
+/// [`upsert`] with the values named by field: each goes to the column its name says,
+/// whatever the registry's order. Fields left out are written NULL; a name the entity does
+/// not have is refused.
+pub fn upsert_object(
+    tx: &Tx<'_>,
+    def: &EntityDef,
+    id: &str,
+    object: &serde_json::Map<String, Value>,
+) -> Result<i64, DbError> {
+    if let Some(unknown) = object.keys().find(|k| def.field(k).is_none()) {
+        return Err(DbError::Other(format!("{} has no field {unknown}", def.name)));
+    }
+    let values: Vec<Value> = def.fields.iter().map(|f| object.get(f.name).cloned().unwrap_or(Value::Null)).collect();
+    upsert(tx, def, id, &values)
+}
+
 /// Records [`upsert_many`] writes per statement (a multi-row `INSERT` costs far less per
 /// row than one statement each).
 pub const UPSERT_CHUNK: usize = 100;

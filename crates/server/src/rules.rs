@@ -1,8 +1,9 @@
 //! Who sees what: compiles an entity's [`Scope`] into a SQL predicate for one user. The
 //! same predicate filters pulls and authorises writes, so the two can never disagree.
 //!
-//! The user is a SQL expression: a quoted id (one known user), or a column (every user of
-//! a query, to find who can see a record: [`sightings`]).
+//! The user is a SQL expression: a bound parameter (one known user: `CAST(?4 AS TEXT)`), or
+//! a column (every user of a query, to find who can see a record: [`sightings`]). Nothing a
+//! user sends or is is written into the SQL text: the statement caches key on that text.
 
 use fieldsync_protocol::{EntityDef, Registry, Scope};
 use uuid::Uuid;
@@ -17,10 +18,11 @@ fn territories(who: &str) -> String {
     format!("SELECT territory_id FROM user_territories WHERE user_id IN ({})", team(who))
 }
 
-/// A SQL boolean expression, true when row `alias` of `entity` is visible to user `uid`.
-/// `uid` is a parsed [`Uuid`], so inlining it cannot inject SQL.
-pub fn visible(reg: &Registry, entity: &EntityDef, alias: &str, uid: &Uuid) -> String {
-    scope_sql(reg, entity, &entity.scope, alias, &format!("'{uid}'"), Parents::AsSet)
+/// A SQL boolean expression, true when row `alias` of `entity` is visible to the user
+/// whose id the parameter expression `who` holds (`"CAST(?4 AS TEXT)"`: the cast lets
+/// PostgreSQL type a parameter that first appears in a `SELECT` list).
+pub fn visible(reg: &Registry, entity: &EntityDef, alias: &str, who: &str) -> String {
+    scope_sql(reg, entity, &entity.scope, alias, who, Parents::AsSet)
 }
 
 /// [`visible`] for the user whose id is in SQL column `who` (e.g. `u.id`).
@@ -121,18 +123,14 @@ pub fn is_visible(
     uid: &Uuid,
 ) -> Result<bool, crate::sql::DbError> {
     // One row: parents by key, not the set of every parent the user sees.
-    let sql = format!(
-        "SELECT EXISTS (SELECT 1 FROM \"{}\" t WHERE t.id = ?1 AND {})",
-        entity.name,
-        scope_sql(reg, entity, &entity.scope, "t", &format!("'{uid}'"), Parents::ByKey)
-    );
-    tx.value(&sql, crate::args![id])
-}
-
-/// `'a', 'b', ...` for an SQL `IN (...)` list. Ids come from our own tables or validated
-/// UUIDs; quotes are doubled anyway.
-pub fn sql_list<'a>(ids: impl IntoIterator<Item = &'a String>) -> String {
-    ids.into_iter().map(|i| format!("'{}'", i.replace('\'', "''"))).collect::<Vec<_>>().join(", ")
+    let scope = scope_sql(reg, entity, &entity.scope, "t", "CAST(?2 AS TEXT)", Parents::ByKey);
+    let sql = format!("SELECT EXISTS (SELECT 1 FROM \"{}\" t WHERE t.id = ?1 AND {scope})", entity.name);
+    // A scope that does not depend on the user (`All`) takes no user parameter.
+    if scope.contains("?2") {
+        tx.value(&sql, crate::args![id, uid.to_string()])
+    } else {
+        tx.value(&sql, crate::args![id])
+    }
 }
 
 /// The fields of `entity` its scope reads.
@@ -153,18 +151,24 @@ pub fn sightings(
     entity: &EntityDef,
     ids: &[String],
 ) -> Result<Vec<(String, String)>, crate::sql::DbError> {
+    // Role names are the registry's constants, the same for every call.
     let roles: Vec<String> = entity.readers.iter().map(|r| format!("'{}'", r.as_str())).collect();
     if roles.is_empty() || ids.is_empty() {
         return Ok(Vec::new());
     }
-    let sql = format!(
-        "SELECT u.id, t.id FROM users u, \"{}\" t WHERE t.id IN ({}) AND u.role IN ({}) AND {}",
-        entity.name,
-        sql_list(ids),
-        roles.join(", "),
-        visible_to_column(reg, entity, "t", "u.id")
-    );
-    tx.query(&sql, crate::args![], |r| Ok((r.get(0)?, r.get(1)?)))
+    let mut out = Vec::new();
+    for chunk in ids.chunks(crate::sql::IN_LIST_CHUNK) {
+        let sql = format!(
+            "SELECT u.id, t.id FROM users u, \"{}\" t WHERE t.id IN ({}) AND u.role IN ({}) AND {}",
+            entity.name,
+            crate::sql::placeholders(1, chunk.len()),
+            roles.join(", "),
+            visible_to_column(reg, entity, "t", "u.id")
+        );
+        let params: Vec<crate::sql::SqlValue> = chunk.iter().map(crate::sql::SqlValue::from).collect();
+        out.extend(tx.query(&sql, &params, |r| Ok((r.get(0)?, r.get(1)?)))?);
+    }
+    Ok(out)
 }
 
 /// For records of `entity` given as their id and the values their scope-read fields would

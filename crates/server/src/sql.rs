@@ -116,6 +116,17 @@ impl rusqlite::ToSql for SqlValue {
     }
 }
 
+/// Most values bound in one `IN (...)` list; longer lists are queried in chunks of this
+/// many (SQLite and PostgreSQL both allow far more parameters per statement).
+pub const IN_LIST_CHUNK: usize = 500;
+
+/// `?{from}, ?{from + 1}, ...`: `n` numbered placeholders for an `IN (...)` list. Values
+/// are bound, never written into the text, so the statement's text depends only on the
+/// list's length, and the statement caches serve every user alike.
+pub fn placeholders(from: usize, n: usize) -> String {
+    (from..from + n).map(|i| format!("?{i}")).collect::<Vec<_>>().join(", ")
+}
+
 /// `args![a, b, c]`: query parameters, each converted with `SqlValue::from`.
 #[macro_export]
 macro_rules! args {
@@ -135,6 +146,10 @@ pub enum DbError {
     /// Stored bookkeeping is not what the server wrote (e.g. a missing `server_meta` key).
     #[error("{0}")]
     Other(String),
+    /// No connection to the database could be had in time (PostgreSQL down, or every
+    /// pooled connection busy for `db::PG_CHECKOUT_TIMEOUT`).
+    #[error("no database connection: {0}")]
+    Unavailable(String),
 }
 
 /// PostgreSQL's own message (the error's Display alone says just "db error").
@@ -239,15 +254,18 @@ impl Row<'_> {
 pub struct PgConn {
     client: postgres::Client,
     statements: HashMap<String, postgres::Statement>,
+    /// Set while a transaction runs on it (see `db::PgManager::has_broken`).
+    pub in_transaction: bool,
 }
 
-/// Statements kept per connection; SQL with inlined user ids (visibility rules) varies
-/// per user, so the cache is bounded.
+/// Statements kept per connection. A statement's text never holds a user's values (they
+/// are bound), so the distinct texts are the code's own plus `IN` lists by length; the
+/// bound guards against a code path that would vary its text anyway.
 const PG_STATEMENT_CACHE: usize = 512;
 
 impl PgConn {
     pub fn connect(config: &postgres::Config) -> Result<PgConn, DbError> {
-        Ok(PgConn { client: config.connect(postgres::NoTls)?, statements: HashMap::new() })
+        Ok(PgConn { client: config.connect(postgres::NoTls)?, statements: HashMap::new(), in_transaction: false })
     }
 
     pub fn client(&mut self) -> &mut postgres::Client {

@@ -178,24 +178,30 @@ pub fn affected(
         |r| r.get(0),
     )?;
     for name in entities {
-        let candidates: Vec<String> = waiting.iter().filter(|u| !hit.contains(*u)).map(|u| format!("'{u}'")).collect();
+        let candidates: Vec<String> = waiting.iter().filter(|u| !hit.contains(*u)).map(Uuid::to_string).collect();
         let Some(def) = reg.get(&name) else { continue };
         if candidates.is_empty() || def.readers.is_empty() {
             continue;
         }
+        // Role names are the registry's constants; the users are bound, in chunks.
         let roles: Vec<String> = def.readers.iter().map(|r| format!("'{}'", r.as_str())).collect();
-        // Ids are parsed UUIDs and role names are constants, so inlining them is safe.
-        let sql = format!(
-            "SELECT u.id FROM users u WHERE u.id IN ({}) AND u.role IN ({}) AND EXISTS (\
-             SELECT 1 FROM \"{}\" t WHERE t.id IN (SELECT record_id FROM changes \
-             WHERE entity = ?1 AND seq > ?2 AND seq <= ?3 AND target = '') AND {})",
-            candidates.join(", "),
-            roles.join(", "),
-            def.name,
-            crate::rules::visible_to_column(reg, def, "t", "u.id")
-        );
-        let users: Vec<String> = tx.query(&sql, args![def.name, from, to], |r| r.get(0))?;
-        hit.extend(users.iter().filter_map(|u| Uuid::parse_str(u).ok()));
+        for chunk in candidates.chunks(crate::sql::IN_LIST_CHUNK) {
+            let sql = format!(
+                "SELECT u.id FROM users u WHERE u.id IN ({}) AND u.role IN ({}) AND EXISTS (\
+                 SELECT 1 FROM \"{}\" t WHERE t.id IN (SELECT record_id FROM changes \
+                 WHERE entity = ?1 AND seq > ?2 AND seq <= ?3 AND target = '') AND {})",
+                crate::sql::placeholders(4, chunk.len()),
+                roles.join(", "),
+                def.name,
+                crate::rules::visible_to_column(reg, def, "t", "u.id")
+            );
+            let params: Vec<crate::sql::SqlValue> = [def.name.into(), from.into(), to.into()]
+                .into_iter()
+                .chain(chunk.iter().map(crate::sql::SqlValue::from))
+                .collect();
+            let users: Vec<String> = tx.query(&sql, &params, |r| r.get(0))?;
+            hit.extend(users.iter().filter_map(|u| Uuid::parse_str(u).ok()));
+        }
     }
     Ok(hit)
 }

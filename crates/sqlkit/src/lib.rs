@@ -9,6 +9,9 @@ mod rows;
 pub use migrate::{migrate, Migration, MigrationError};
 pub use rows::{column_list, json_to_sql, sql_to_json, upsert_sql, EntityRow};
 
+/// Prepared statements each connection keeps compiled (rusqlite's default is 16).
+pub const STATEMENT_CACHE: usize = 256;
+
 /// Opens (creating if needed) a SQLite database tuned for our workload: WAL journal,
 /// NORMAL sync (durable at checkpoints, crash-safe), foreign keys off (the server checks
 /// references itself so it can name them in errors), and a busy timeout for concurrent
@@ -25,6 +28,9 @@ pub fn open(path: &std::path::Path) -> rusqlite::Result<rusqlite::Connection> {
         rusqlite::functions::FunctionFlags::SQLITE_UTF8 | rusqlite::functions::FunctionFlags::SQLITE_DETERMINISTIC,
         |ctx| Ok(ctx.get::<Option<String>>(0)?.map(|t| fold(&t))),
     )?;
+    // A statement's text never holds a user's values, so the distinct statements are the
+    // code's (per entity type and operation): keep them all compiled.
+    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
     Ok(conn)
 }
 
