@@ -12,8 +12,7 @@
 //! (`Db::write_unordered`).
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::sync::{Arc, Condvar, Mutex};
 
 use fieldsync_sqlkit::{migrate, Migration, ENTITY_MIGRATIONS};
 use rusqlite::Connection;
@@ -129,16 +128,7 @@ const WRITE_LOCK: i64 = 0x4653_594E;
 const MIGRATE_LOCK: i64 = WRITE_LOCK + 1;
 
 /// Most PostgreSQL connections one server instance opens.
-pub const PG_POOL_SIZE: u32 = 32;
-/// Time to open a PostgreSQL connection, unless the URL sets `connect_timeout`.
-pub const PG_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
-/// Longest wait for a pooled connection before the request fails (answered `503`).
-pub const PG_CHECKOUT_TIMEOUT: Duration = Duration::from_secs(30);
-/// A connection is checked with a round trip before each use, answered within this.
-pub const PG_HEALTH_TIMEOUT: Duration = Duration::from_secs(5);
-/// Idle connections are closed after this, and every connection after `PG_MAX_LIFETIME`.
-pub const PG_IDLE_TIMEOUT: Duration = Duration::from_secs(600);
-pub const PG_MAX_LIFETIME: Duration = Duration::from_secs(1800);
+const PG_POOL_SIZE: usize = 32;
 
 /// Where the data lives: a directory for SQLite, or a PostgreSQL URL
 /// (`postgres://user@host:port/db` or `host=/run/postgresql dbname=fieldsync`).
@@ -267,17 +257,15 @@ impl Db {
                         redact(url)
                     )
                 })?;
-                let cannot = |e: DbError| {
+                let pool = PgPool::new(config);
+                let mut conn = pool.checkout().map_err(|e| {
                     anyhow::anyhow!(
                         "cannot connect to {}: {e}; check that PostgreSQL is running and the URL is right",
                         location.describe()
                     )
-                };
-                let pool = PgPool::new(config);
-                // At start a database that does not answer is an error at once.
-                let mut conn = pool.checkout_within(PG_CONNECT_TIMEOUT + Duration::from_secs(1)).map_err(cannot)?;
-                migrate_postgres(&mut conn, &migrations)?;
-                drop(conn);
+                })?;
+                migrate_postgres(conn.get(), &migrations)?;
+                conn.release();
                 Store::Postgres(pool)
             }
         };
@@ -432,11 +420,8 @@ impl Db {
                     Access::Snapshot => Some(("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", "COMMIT")),
                     Access::Single => None,
                 };
-                // Set until the transaction ends: a panic inside leaves it set, and the pool
-                // then discards the connection instead of handing it out mid-transaction.
-                conn.in_transaction = true;
-                let out = in_transaction(&Tx::postgres(&mut conn), bounds, f);
-                conn.in_transaction = false;
+                let out = in_transaction(&Tx::postgres(conn.get()), bounds, f);
+                conn.release();
                 out
             }
         }
@@ -532,49 +517,48 @@ fn in_transaction<T, E: From<DbError>>(
     }
 }
 
-/// The PostgreSQL connections of one server instance: an r2d2 pool (bounded, with connect
-/// and checkout timeouts, a health check before each use, idle and lifetime limits) of
-/// [`PgConn`]s, which keep their prepared statements.
+/// A bounded pool of PostgreSQL connections; callers wait when all are in use.
 struct PgPool {
     config: postgres::Config,
     /// Taken by ordered writes of this instance before they check out a connection.
     writer: Mutex<()>,
-    /// `None` only while being dropped (see `Drop`).
-    pool: Option<r2d2::Pool<PgManager>>,
+    /// Idle connections and how many are open in all.
+    state: Mutex<(Vec<PgConn>, usize)>,
+    freed: Condvar,
 }
 
-/// How r2d2 opens, checks and discards [`PgConn`]s.
-#[derive(Debug)]
-struct PgManager {
-    config: postgres::Config,
+/// A connection out of the pool. Dropped without [`Checkout::release`] (a panic, or a
+/// broken connection) it is closed instead of returned.
+struct Checkout<'p> {
+    pool: &'p PgPool,
+    conn: Option<PgConn>,
 }
 
-impl r2d2::ManageConnection for PgManager {
-    type Connection = PgConn;
-    type Error = DbError;
-
-    fn connect(&self) -> Result<PgConn, DbError> {
-        PgConn::connect(&self.config)
+impl Checkout<'_> {
+    fn get(&mut self) -> &mut PgConn {
+        self.conn.as_mut().expect("connection present until released")
     }
 
-    fn is_valid(&self, conn: &mut PgConn) -> Result<(), DbError> {
-        Ok(conn.client().is_valid(PG_HEALTH_TIMEOUT)?)
-    }
-
-    /// Closed, or given back in the middle of a transaction (its work panicked): either
-    /// way not fit for the next request.
-    fn has_broken(&self, conn: &mut PgConn) -> bool {
-        conn.is_closed() || conn.in_transaction
+    fn release(mut self) {
+        if let Some(conn) = self.conn.take() {
+            if !conn.is_closed() {
+                let mut state = self.pool.state.lock().unwrap_or_else(|p| p.into_inner());
+                state.0.push(conn);
+                self.pool.freed.notify_one();
+                return;
+            }
+            self.conn = Some(conn); // Drop closes it and frees its slot
+        }
     }
 }
 
-/// Logs what goes wrong inside the pool (a failed connect while refilling it).
-#[derive(Debug)]
-struct LogPoolErrors;
-
-impl r2d2::HandleError<DbError> for LogPoolErrors {
-    fn handle_error(&self, error: DbError) {
-        tracing::warn!(%error, "PostgreSQL connection pool");
+impl Drop for Checkout<'_> {
+    fn drop(&mut self) {
+        if self.conn.take().is_some() {
+            let mut state = self.pool.state.lock().unwrap_or_else(|p| p.into_inner());
+            state.1 -= 1;
+            self.pool.freed.notify_one();
+        }
     }
 }
 
@@ -582,38 +566,39 @@ impl Drop for PgPool {
     /// The blocking client's drop runs its own small runtime, which must not happen on an
     /// async worker (where the last handle to the store is usually dropped).
     fn drop(&mut self) {
-        if let Some(pool) = self.pool.take() {
-            let _ = std::thread::Builder::new().name("fieldsync-pg-close".into()).spawn(move || drop(pool));
+        let idle = std::mem::take(&mut self.state.get_mut().unwrap_or_else(|p| p.into_inner()).0);
+        if !idle.is_empty() {
+            let _ = std::thread::Builder::new().name("fieldsync-pg-close".into()).spawn(move || drop(idle));
         }
     }
 }
 
 impl PgPool {
-    /// Makes the pool; connections open as they are first needed.
-    fn new(mut config: postgres::Config) -> PgPool {
-        if config.get_connect_timeout().is_none() {
-            config.connect_timeout(PG_CONNECT_TIMEOUT);
+    fn new(config: postgres::Config) -> Self {
+        PgPool { config, writer: Mutex::new(()), state: Mutex::new((Vec::new(), 0)), freed: Condvar::new() }
+    }
+
+    fn checkout(&self) -> Result<Checkout<'_>, DbError> {
+        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        loop {
+            if let Some(conn) = state.0.pop() {
+                return Ok(Checkout { pool: self, conn: Some(conn) });
+            }
+            if state.1 < PG_POOL_SIZE {
+                state.1 += 1;
+                drop(state);
+                return match PgConn::connect(&self.config) {
+                    Ok(conn) => Ok(Checkout { pool: self, conn: Some(conn) }),
+                    Err(e) => {
+                        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+                        state.1 -= 1;
+                        self.freed.notify_one();
+                        Err(e)
+                    }
+                };
+            }
+            state = self.freed.wait(state).unwrap_or_else(|p| p.into_inner());
         }
-        let pool = r2d2::Pool::builder()
-            .max_size(PG_POOL_SIZE)
-            .min_idle(Some(1))
-            .connection_timeout(PG_CHECKOUT_TIMEOUT)
-            .test_on_check_out(true)
-            .idle_timeout(Some(PG_IDLE_TIMEOUT))
-            .max_lifetime(Some(PG_MAX_LIFETIME))
-            .error_handler(Box::new(LogPoolErrors))
-            .build_unchecked(PgManager { config: config.clone() });
-        PgPool { config, writer: Mutex::new(()), pool: Some(pool) }
-    }
-
-    /// A connection, waiting at most `PG_CHECKOUT_TIMEOUT` for one.
-    fn checkout(&self) -> Result<r2d2::PooledConnection<PgManager>, DbError> {
-        self.checkout_within(PG_CHECKOUT_TIMEOUT)
-    }
-
-    fn checkout_within(&self, wait: Duration) -> Result<r2d2::PooledConnection<PgManager>, DbError> {
-        let pool = self.pool.as_ref().expect("the pool is present until dropped");
-        pool.get_timeout(wait).map_err(|e| DbError::Unavailable(e.to_string()))
     }
 }
 

@@ -79,17 +79,7 @@ impl AppError {
 
 impl From<crate::sql::DbError> for AppError {
     fn from(e: crate::sql::DbError) -> Self {
-        match e {
-            crate::sql::DbError::Unavailable(why) => {
-                tracing::warn!("database unavailable: {why}");
-                AppError::bad(
-                    ErrorCode::Busy,
-                    "The server cannot reach its database right now; your changes are kept, try again in a minute.",
-                )
-                .with_status(StatusCode::SERVICE_UNAVAILABLE)
-            }
-            e => AppError::Internal(format!("database: {e}")),
-        }
+        AppError::Internal(format!("database: {e}"))
     }
 }
 

@@ -146,10 +146,6 @@ pub enum DbError {
     /// Stored bookkeeping is not what the server wrote (e.g. a missing `server_meta` key).
     #[error("{0}")]
     Other(String),
-    /// No connection to the database could be had in time (PostgreSQL down, or every
-    /// pooled connection busy for `db::PG_CHECKOUT_TIMEOUT`).
-    #[error("no database connection: {0}")]
-    Unavailable(String),
 }
 
 /// PostgreSQL's own message (the error's Display alone says just "db error").
@@ -254,8 +250,6 @@ impl Row<'_> {
 pub struct PgConn {
     client: postgres::Client,
     statements: HashMap<String, postgres::Statement>,
-    /// Set while a transaction runs on it (see `db::PgManager::has_broken`).
-    pub in_transaction: bool,
 }
 
 /// Statements kept per connection. A statement's text never holds a user's values (they
@@ -265,7 +259,7 @@ const PG_STATEMENT_CACHE: usize = 512;
 
 impl PgConn {
     pub fn connect(config: &postgres::Config) -> Result<PgConn, DbError> {
-        Ok(PgConn { client: config.connect(postgres::NoTls)?, statements: HashMap::new(), in_transaction: false })
+        Ok(PgConn { client: config.connect(postgres::NoTls)?, statements: HashMap::new() })
     }
 
     pub fn client(&mut self) -> &mut postgres::Client {
