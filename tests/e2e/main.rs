@@ -6,6 +6,7 @@ mod background;
 mod bad_input;
 mod cli_flows;
 mod compression;
+mod concurrent_pushes;
 mod conflicts;
 mod customer_card;
 

@@ -26,10 +26,16 @@ pub struct Dataset {
 impl Dataset {
     pub fn create(customers: usize) -> anyhow::Result<Dataset> {
         let dir = tempfile::tempdir()?;
-        let reg = Registry::standard();
         let db = fieldsync_server::db::Db::open(&fieldsync_server::db::Location::Sqlite(dir.path().into()), &[])?;
-        db.write_blocking(|tx| fill(tx, &reg, customers))?;
+        Self::fill_db(&db, customers)?;
         Ok(Dataset { dir })
+    }
+
+    /// Writes the bench territory, `customers` customers and the bench user into `db`
+    /// (either backend).
+    pub fn fill_db(db: &fieldsync_server::db::Db, customers: usize) -> anyhow::Result<()> {
+        let reg = Registry::standard();
+        db.write_blocking(|tx| fill(tx, &reg, customers))
     }
 
     pub async fn start(&self) -> anyhow::Result<RunningServer> {

@@ -8,6 +8,7 @@ mod import;
 mod moves;
 mod polls;
 mod proxy;
+mod writes;
 
 use std::time::Instant;
 
@@ -74,6 +75,18 @@ enum Command {
         #[arg(long, env = "FIELDSYNC_DATABASE_URL")]
         database: Option<String>,
     },
+    /// Pushes per second from `writes::PUSHERS` concurrent single-mutation pushers, on
+    /// SQLite or PostgreSQL (compare the two from the same machine and run).
+    Writes {
+        #[arg(long, value_enum, default_value = "sqlite")]
+        backend: WritesBackend,
+        /// PostgreSQL connection settings without a database name (the bench creates and
+        /// drops its own database); defaults to the cluster of scripts/with-postgres.sh.
+        #[arg(long, env = "FIELDSYNC_TEST_POSTGRES")]
+        database: Option<String>,
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+    },
     /// Customer search by name prefix in a client store.
     Search {
         #[arg(long, default_value_t = 50_000)]
@@ -81,6 +94,12 @@ enum Command {
         #[arg(long, default_value_t = 500)]
         queries: usize,
     },
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum WritesBackend {
+    Sqlite,
+    Postgres,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -95,6 +114,15 @@ fn main() -> anyhow::Result<()> {
             Command::Search { customers, queries } => search(customers, queries).await,
             Command::Polls { polls, pushes } => polls::run(polls, pushes).await,
             Command::Moves { users, mutations, rounds } => moves::run(users, mutations, rounds).await,
+            Command::Writes { backend, database, seconds } => {
+                let backend = match backend {
+                    WritesBackend::Sqlite => writes::Backend::Sqlite,
+                    WritesBackend::Postgres => writes::Backend::Postgres(database.ok_or_else(|| {
+                        anyhow::anyhow!("--backend postgres needs --database (or run under ./scripts/with-postgres.sh)")
+                    })?),
+                };
+                writes::run(backend, seconds).await
+            }
             Command::Import { rows, delta, database } => {
                 tokio::task::spawn_blocking(move || import::run(rows, delta, database)).await?
             }

@@ -2,14 +2,16 @@
 //! server instances on one database). Callers see one shape, [`Db::write`] and
 //! [`Db::read`], which run a closure on a [`Tx`] inside a transaction on a blocking thread.
 //!
-//! **Invariant (commit order = seq order):** every write transaction is serialised, so
-//! change seqs are allocated and committed in the same order and a reader that has seen
-//! seq N has seen everything below it. SQLite has one writer connection (and `BEGIN
-//! IMMEDIATE` against writers in other processes); PostgreSQL writers take a transaction-
-//! scoped advisory lock first, which also serialises writers on other server instances.
-//! Each PostgreSQL write ends with a `NOTIFY`, so every instance wakes its long polls.
-//! Writes that never log a change (sessions) may skip the serialisation
-//! (`Db::write_unordered`).
+//! **Invariant (commit order = seq order):** from a transaction's first change seq until it
+//! commits, no other transaction allocates one, so a reader that has seen seq N has seen
+//! everything below it. SQLite has one writer connection (and `BEGIN IMMEDIATE` against
+//! writers in other processes). On PostgreSQL, advisory locks order the writers of every
+//! instance: an ordered write ([`Db::write`]) holds `WRITE_LOCK` exclusively for its whole
+//! length; a concurrent write ([`Db::write_concurrent`], pushes) holds it shared, runs
+//! beside other concurrent writes, and takes `LOG_LOCK` at its first change-log write
+//! (`Tx::before_change_log`) until it commits. Each PostgreSQL write ends with a `NOTIFY`,
+//! so every instance wakes its long polls. Writes that never log a change (sessions) skip
+//! the ordering (`Db::write_unordered`).
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex};
@@ -20,7 +22,7 @@ use sha2::{Digest, Sha256};
 
 use crate::error::AppError;
 use crate::history::{History, Mark};
-use crate::sql::{Backend, DbError, PgConn, Tx};
+use crate::sql::{Backend, DbError, PgConn, Retry, Tx};
 
 pub const SERVER_MIGRATIONS: &[Migration] = &[
     Migration {
@@ -122,13 +124,30 @@ pub const POSTGRES_MIGRATIONS: &[Migration] = &[
 /// The channel every PostgreSQL write notifies on commit.
 pub const CHANGES_CHANNEL: &str = "fieldsync_changes";
 
-/// Key of the advisory lock that serialises PostgreSQL writers (any constant will do;
-/// this one spells "FSYN").
+/// Key of the advisory lock that orders PostgreSQL writers (any constant will do; this
+/// one spells "FSYN"): ordered writes hold it exclusively for their whole length,
+/// concurrent writes (pushes) share it, so an ordered write runs alone.
 const WRITE_LOCK: i64 = 0x4653_594E;
 const MIGRATE_LOCK: i64 = WRITE_LOCK + 1;
+/// Key of the change log's turn: a concurrent write takes it exclusively before its first
+/// change-log write and keeps it until it commits.
+const LOG_LOCK: i64 = WRITE_LOCK + 2;
 
 /// Most PostgreSQL connections one server instance opens.
 const PG_POOL_SIZE: usize = 32;
+/// Most concurrent writes one instance runs at once: the rest of the pool stays free for
+/// reads (pulls, sign-ins) however many pushes arrive together.
+const CONCURRENT_WRITES: usize = PG_POOL_SIZE / 2;
+/// How often a concurrent write that lost a race (a deadlock, a row inserted first by
+/// another write) is run again before its error is returned.
+const CONCURRENT_ATTEMPTS: usize = 5;
+
+static CONCURRENT_BEGIN: std::sync::LazyLock<String> =
+    std::sync::LazyLock::new(|| format!("BEGIN; SELECT pg_advisory_xact_lock_shared({WRITE_LOCK})"));
+static TAKE_LOG_TURN: std::sync::LazyLock<String> =
+    std::sync::LazyLock::new(|| format!("SELECT pg_advisory_xact_lock({LOG_LOCK})"));
+static NOTIFY_COMMIT: std::sync::LazyLock<String> =
+    std::sync::LazyLock::new(|| format!("SELECT pg_notify('{CHANGES_CHANNEL}', ''); COMMIT"));
 
 /// Where the data lives: a directory for SQLite, or a PostgreSQL URL
 /// (`postgres://user@host:port/db` or `host=/run/postgresql dbname=fieldsync`).
@@ -413,9 +432,8 @@ impl Db {
                 let mut conn = pool.checkout()?;
                 waited(&self.waits.pool, checkout);
                 let ordered_begin = format!("BEGIN; SELECT pg_advisory_xact_lock({WRITE_LOCK})");
-                let notify_commit = format!("SELECT pg_notify('{CHANGES_CHANNEL}', ''); COMMIT");
                 let bounds = match access {
-                    Access::Ordered => Some((ordered_begin.as_str(), notify_commit.as_str())),
+                    Access::Ordered => Some((ordered_begin.as_str(), NOTIFY_COMMIT.as_str())),
                     Access::Unordered => Some(("BEGIN", "COMMIT")),
                     Access::Snapshot => Some(("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", "COMMIT")),
                     Access::Single => None,
@@ -425,6 +443,51 @@ impl Db {
                 out
             }
         }
+    }
+
+    /// A write that may log changes and runs beside other such writes (pushes): on
+    /// SQLite an ordered write; on PostgreSQL it shares the write lock with other
+    /// concurrent writes and takes the change log's turn only at its first change-log
+    /// write (see the module docs). Rows it reads to decide must be locked (see
+    /// `records::RowLock`). `f` may run more than once: again after a lost race (a
+    /// deadlock, a row another write inserted first), and as an ordered write when it
+    /// asks to run alone ([`Tx::run_alone`]).
+    pub fn write_concurrent_blocking<T, E: From<DbError>>(&self, f: impl Fn(&Tx<'_>) -> Result<T, E>) -> Result<T, E> {
+        let Store::Postgres(pool) = &*self.inner else { return self.run(Access::Ordered, f) };
+        let mut attempt = 1;
+        loop {
+            let asked = std::time::Instant::now();
+            let _slot = pool.concurrent.enter();
+            self.waits.write_turn.observe(asked.elapsed().as_secs_f64());
+            let checkout = std::time::Instant::now();
+            let mut conn = pool.checkout()?;
+            self.waits.pool.observe(checkout.elapsed().as_secs_f64());
+            let (out, retry) = {
+                let tx = Tx::concurrent(conn.get(), TAKE_LOG_TURN.as_str());
+                let out = in_transaction(&tx, Some((CONCURRENT_BEGIN.as_str(), NOTIFY_COMMIT.as_str())), &f);
+                (out, tx.retry())
+            };
+            conn.release();
+            match (out, retry) {
+                (Err(_), Some(Retry::Alone)) => return self.run(Access::Ordered, f),
+                (Err(e), Some(Retry::Conflict)) if attempt >= CONCURRENT_ATTEMPTS => return Err(e),
+                (Err(_), Some(Retry::Conflict)) => {
+                    tracing::debug!(attempt, "a concurrent write lost a race; running it again");
+                    attempt += 1;
+                }
+                (out, _) => return out,
+            }
+        }
+    }
+
+    /// [`Db::write_concurrent_blocking`] on a blocking thread.
+    pub async fn write_concurrent<T, F>(&self, f: F) -> Result<T, AppError>
+    where
+        T: Send + 'static,
+        F: Fn(&Tx<'_>) -> Result<T, AppError> + Send + 'static,
+    {
+        let db = self.clone();
+        tokio::task::spawn_blocking(move || db.write_concurrent_blocking(f)).await?
     }
 
     /// [`Db::write_blocking`] on a blocking thread.
@@ -517,11 +580,44 @@ fn in_transaction<T, E: From<DbError>>(
     }
 }
 
+/// A counting semaphore for blocking threads.
+struct Slots {
+    free: Mutex<usize>,
+    freed: Condvar,
+}
+
+struct Slot<'s>(&'s Slots);
+
+impl Slots {
+    fn new(n: usize) -> Self {
+        Slots { free: Mutex::new(n), freed: Condvar::new() }
+    }
+
+    /// Waits for a free slot; it is given back when the [`Slot`] drops.
+    fn enter(&self) -> Slot<'_> {
+        let mut free = self.free.lock().unwrap_or_else(|p| p.into_inner());
+        while *free == 0 {
+            free = self.freed.wait(free).unwrap_or_else(|p| p.into_inner());
+        }
+        *free -= 1;
+        Slot(self)
+    }
+}
+
+impl Drop for Slot<'_> {
+    fn drop(&mut self) {
+        *self.0.free.lock().unwrap_or_else(|p| p.into_inner()) += 1;
+        self.0.freed.notify_one();
+    }
+}
+
 /// A bounded pool of PostgreSQL connections; callers wait when all are in use.
 struct PgPool {
     config: postgres::Config,
     /// Taken by ordered writes of this instance before they check out a connection.
     writer: Mutex<()>,
+    /// Entered by concurrent writes of this instance before they check out a connection.
+    concurrent: Slots,
     /// Idle connections and how many are open in all.
     state: Mutex<(Vec<PgConn>, usize)>,
     freed: Condvar,
@@ -575,7 +671,13 @@ impl Drop for PgPool {
 
 impl PgPool {
     fn new(config: postgres::Config) -> Self {
-        PgPool { config, writer: Mutex::new(()), state: Mutex::new((Vec::new(), 0)), freed: Condvar::new() }
+        PgPool {
+            config,
+            writer: Mutex::new(()),
+            concurrent: Slots::new(CONCURRENT_WRITES),
+            state: Mutex::new((Vec::new(), 0)),
+            freed: Condvar::new(),
+        }
     }
 
     fn checkout(&self) -> Result<Checkout<'_>, DbError> {

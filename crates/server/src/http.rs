@@ -545,7 +545,9 @@ pub(crate) async fn push_handler(
     let username = user.username.clone();
     let push::Applied { response: resp, conflicts_logged } = state
         .db
-        .write(move |conn| push::apply(conn, &st.registry, &user, &req, st.clock.now_ms(), st.before_commit.as_ref()))
+        .write_concurrent(move |conn| {
+            push::apply(conn, &st.registry, &user, &req, st.clock.now_ms(), st.before_commit.as_ref())
+        })
         .await?;
     state.metrics.conflicts.inc_by(conflicts_logged);
     // Wake long polls waiting for this change. The push is committed: a failure here

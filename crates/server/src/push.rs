@@ -139,13 +139,21 @@ pub fn apply(
         })
         .collect::<Result<Vec<i64>, AppError>>()?;
     let mut client_seq: Option<i64> = tx.query_opt(
-        "SELECT last_seq FROM client_sequences WHERE client_id = ?1",
+        &format!(
+            "SELECT last_seq FROM client_sequences WHERE client_id = ?1{}",
+            records::RowLock::NoKeyUpdate.clause(tx)
+        ),
         args![ctx.client_id.as_str()],
         |r| r.get(0),
     )?;
     let known_seq = client_seq;
     let moves = moving_records(tx, reg, req, &bases)?;
     let headline = moves.first().and_then(|m| reg.get(m.entity)).copied();
+    // A batch that moves records changes who sees what: it runs alone, so that what it
+    // sees before and after is not changed by another write meanwhile.
+    if !moves.is_empty() {
+        tx.run_alone()?;
+    }
     let plan = match moves.is_empty() {
         true => None,
         false => Some(reassign::MovePlan::before(tx, reg, moves)?),
@@ -331,6 +339,7 @@ fn check_unique(tx: &Tx<'_>, def: &EntityDef, id: &str, fields: &Object) -> Resu
     for (name, value) in fields {
         let Some(field) = def.field(name).filter(|f| f.unique) else { continue };
         let Some(text) = value.as_str() else { continue };
+        records::lock_value(tx, def.name, name, text)?;
         let taken: i64 = tx.value(
             &format!("SELECT count(*) FROM \"{}\" WHERE \"{name}\" = ?1 AND id <> ?2", def.name),
             args![text, id],
@@ -346,10 +355,12 @@ fn check_unique(tx: &Tx<'_>, def: &EntityDef, id: &str, fields: &Object) -> Resu
 fn apply_one(ctx: &Ctx<'_>, tx: &Tx<'_>, m: &Mutation, base: i64) -> Result<Outcome, AppError> {
     let def = ctx.reg.get(&m.entity).ok_or_else(|| AppError::Internal("entity vanished after validation".into()))?;
     let id = m.id.to_string();
-    let existing = records::load(tx, def, &id)?;
-    if existing.is_some() && !rules::is_visible(tx, ctx.reg, def, &id, &ctx.user.id)? {
-        return Ok(not_found(def));
-    }
+    let lock = if m.op == Op::Delete { records::RowLock::Update } else { records::RowLock::NoKeyUpdate };
+    let existing = match rules::load_with_visibility(tx, ctx.reg, def, &id, &ctx.user.id, lock)? {
+        Some((_, false)) => return Ok(not_found(def)),
+        Some((row, true)) => Some(row),
+        None => None,
+    };
     if let Some(field) =
         def.fields.iter().find(|d| d.strategy == FieldStrategy::ServerOnly && m.fields.contains_key(d.name))
     {
@@ -471,7 +482,7 @@ fn create(ctx: &Ctx<'_>, tx: &Tx<'_>, def: &EntityDef, id: &str, m: &Mutation) -
         return Ok(refused);
     }
     let values: Vec<Value> = def.fields.iter().map(|f| record.get(f.name).cloned().unwrap_or(Value::Null)).collect();
-    let seq = records::upsert(tx, def, id, &values)?;
+    let seq = records::insert(tx, def, id, &values)?;
     if !rules::is_visible(tx, ctx.reg, def, id, &ctx.user.id)? {
         return Ok(outside_scope(def));
     }
@@ -496,7 +507,9 @@ fn parent_state<'r>(
         return Ok(None);
     };
     let Some(sm) = parent_def.state_machine else { return Ok(None) };
-    let Some(parent) = records::load(tx, parent_def, parent_id)? else { return Ok(None) };
+    let Some(parent) = records::load_locked(tx, parent_def, parent_id, records::RowLock::Share)? else {
+        return Ok(None);
+    };
     let state = parent.to_object(parent_def).get(sm.field).and_then(Value::as_str).unwrap_or_default().to_string();
     Ok(Some((parent_def, sm, state)))
 }
@@ -652,7 +665,9 @@ fn update(
         // A change to a field the visibility rules use moves the record: `apply` publishes
         // the batch's view changes once, after all its mutations.
         records::write_fields(tx, def, id, &record, winners.keys())?;
-        if !rules::is_visible(tx, ctx.reg, def, id, &ctx.user.id)? {
+        // The user saw the record before; only a field its scope reads can hide it now.
+        let moved = rules::scope_fields(&def.scope).iter().any(|f| winners.contains_key(*f));
+        if moved && !rules::is_visible(tx, ctx.reg, def, id, &ctx.user.id)? {
             return Ok(outside_scope(def));
         }
         // A transition's checks see the record as this whole mutation leaves it (an order
@@ -767,7 +782,7 @@ fn check_references<'v>(
     for (name, value) in fields {
         let target = def.field(name).and_then(|f| f.references()).and_then(|t| ctx.reg.get(t));
         let (Some(target), Some(ref_id)) = (target, value.as_str()) else { continue };
-        if !records::exists(tx, target.name, ref_id)? {
+        if !records::exists_locked(tx, target.name, ref_id, records::RowLock::KeyShare)? {
             return Err(AppError::bad(
                 ErrorCode::MissingReference,
                 format!("{}.{name} refers to {} record {ref_id}, which does not exist.", def.name, target.name),

@@ -32,6 +32,66 @@ pub fn exists(tx: &Tx<'_>, entity: &str, id: &str) -> Result<bool, DbError> {
     tx.value(&format!("SELECT EXISTS (SELECT 1 FROM \"{entity}\" WHERE id = ?1)"), args![id])
 }
 
+/// How a concurrent write ([`Tx::is_concurrent`]) locks a row it reads to decide, so that
+/// no other concurrent write changes the row in a way that matters before this one
+/// commits. PostgreSQL returns the newest committed row once the lock is had. Writes that
+/// run alone (SQLite, ordered PostgreSQL writes) read without locks.
+#[derive(Debug, Clone, Copy)]
+pub enum RowLock {
+    /// The row will be deleted.
+    Update,
+    /// The row will be changed (other writes may still refer to it).
+    NoKeyUpdate,
+    /// Its fields decide (a parent's state): no one changes it meanwhile.
+    Share,
+    /// It is referred to: no one deletes it meanwhile.
+    KeyShare,
+}
+
+impl RowLock {
+    /// The locking clause to end a `SELECT` of one table with (empty when not concurrent).
+    pub fn clause(self, tx: &Tx<'_>) -> &'static str {
+        if !tx.is_concurrent() {
+            return "";
+        }
+        match self {
+            RowLock::Update => " FOR UPDATE",
+            RowLock::NoKeyUpdate => " FOR NO KEY UPDATE",
+            RowLock::Share => " FOR SHARE",
+            RowLock::KeyShare => " FOR KEY SHARE",
+        }
+    }
+}
+
+/// [`load`], locking the row for a concurrent write.
+pub fn load_locked(tx: &Tx<'_>, def: &EntityDef, id: &str, lock: RowLock) -> Result<Option<EntityRow>, DbError> {
+    let sql = format!("SELECT {} FROM \"{}\" WHERE id = ?1{}", column_list(def, None), def.name, lock.clause(tx));
+    tx.query_opt(&sql, args![id], |r| read_row(def, r))
+}
+
+/// [`exists`], locking the row for a concurrent write.
+pub fn exists_locked(tx: &Tx<'_>, entity: &str, id: &str, lock: RowLock) -> Result<bool, DbError> {
+    let sql = format!("SELECT 1 FROM \"{entity}\" WHERE id = ?1{}", lock.clause(tx));
+    Ok(tx.query_opt(&sql, args![id], |_| Ok(()))?.is_some())
+}
+
+/// Class of the advisory locks on unique values ([`lock_value`]); the two-key form keeps
+/// them apart from the single-key locks of `db.rs`.
+const VALUE_LOCK_CLASS: i64 = 0x4653;
+
+/// For a concurrent write about to check that `value` of a unique field is free: waits
+/// until no other concurrent write is checking or writing the same value, so two records
+/// cannot both take it. A no-op for writes that run alone.
+pub fn lock_value(tx: &Tx<'_>, entity: &str, field: &str, value: &str) -> Result<(), DbError> {
+    if tx.is_concurrent() {
+        tx.execute(
+            "SELECT pg_advisory_xact_lock(CAST(?1 AS INTEGER), hashtext(?2))",
+            args![VALUE_LOCK_CLASS, format!("{entity}.{field}={value}")],
+        )?;
+    }
+    Ok(())
+}
+
 /// The `changes.target` of a deletion's own entry: it marks the record as deleted but
 /// reaches nobody; each user who could see the record gets a targeted tombstone instead
 /// (entries written before this existed have target '' and reach everyone).
@@ -51,6 +111,23 @@ pub fn upsert(tx: &Tx<'_>, def: &EntityDef, id: &str, values: &[Value]) -> Resul
     params.push(SqlValue::from(id));
     params.extend(def.fields.iter().zip(values).map(|(f, v)| to_sql(f.ty, v)));
     tx.execute(&upsert_sql(def), &params)?;
+    log_change(tx, def.name, id, false)
+}
+
+/// Writes a new record (values in registry order) and logs the change; returns its seq.
+/// Unlike [`upsert`] it fails when the id exists, so a concurrent write that created the
+/// same record first makes this one run again and see it (`db.rs`).
+pub fn insert(tx: &Tx<'_>, def: &EntityDef, id: &str, values: &[Value]) -> Result<i64, DbError> {
+    let mut params = Vec::with_capacity(values.len() + 1);
+    params.push(SqlValue::from(id));
+    params.extend(def.fields.iter().zip(values).map(|(f, v)| to_sql(f.ty, v)));
+    let sql = format!(
+        "INSERT INTO \"{}\" ({}) VALUES ({})",
+        def.name,
+        column_list(def, None),
+        crate::sql::placeholders(1, params.len())
+    );
+    tx.execute(&sql, &params)?;
     log_change(tx, def.name, id, false)
 }
 
@@ -107,6 +184,7 @@ pub fn upsert_many(tx: &Tx<'_>, def: &EntityDef, records: &[(String, Vec<Value>)
             params.extend(def.fields.iter().zip(values).map(|(f, v)| to_sql(f.ty, v)));
         }
         tx.execute(&sql, &params)?;
+        tx.before_change_log()?;
         // The change log, one statement too: `?1` is the entity, then one id per record.
         let rows = (0..chunk.len()).map(|r| format!("(?1, ?{}, 0, '')", r + 2)).collect::<Vec<_>>().join(", ");
         let sql = match tx.backend() {
@@ -159,6 +237,7 @@ pub fn log_change(tx: &Tx<'_>, entity: &str, id: &str, deleted: bool) -> Result<
 
 /// Logs a change for one user only (`target` = user id; '' = everyone who can see it).
 pub fn log_targeted(tx: &Tx<'_>, entity: &str, id: &str, deleted: bool, target: &str) -> Result<i64, DbError> {
+    tx.before_change_log()?;
     // Both replace the record's row with one holding a fresh seq.
     let sql = match tx.backend() {
         Backend::Sqlite => {

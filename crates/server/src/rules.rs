@@ -133,6 +133,32 @@ pub fn is_visible(
     }
 }
 
+/// Record `id` of `entity` with whether `uid` may see it, in one statement; `lock` is the
+/// locking clause for a concurrent write (see `records::RowLock`).
+pub fn load_with_visibility(
+    tx: &crate::sql::Tx<'_>,
+    reg: &Registry,
+    entity: &EntityDef,
+    id: &str,
+    uid: &Uuid,
+    lock: crate::records::RowLock,
+) -> Result<Option<(fieldsync_sqlkit::EntityRow, bool)>, crate::sql::DbError> {
+    let scope = scope_sql(reg, entity, &entity.scope, "t", "CAST(?2 AS TEXT)", Parents::ByKey);
+    let sql = format!(
+        "SELECT {}, CASE WHEN {scope} THEN 1 ELSE 0 END FROM \"{}\" t WHERE t.id = ?1{}",
+        fieldsync_sqlkit::column_list(entity, Some("t")),
+        entity.name,
+        lock.clause(tx)
+    );
+    let read =
+        |r: &crate::sql::Row<'_>| Ok((crate::records::read_row(entity, r)?, r.get::<bool>(entity.fields.len() + 1)?));
+    if scope.contains("?2") {
+        tx.query_opt(&sql, crate::args![id, uid.to_string()], read)
+    } else {
+        tx.query_opt(&sql, crate::args![id], read)
+    }
+}
+
 /// The fields of `entity` its scope reads.
 pub fn scope_fields(scope: &Scope) -> Vec<&'static str> {
     match scope {

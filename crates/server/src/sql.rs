@@ -286,7 +286,30 @@ impl PgConn {
 /// An open transaction (or, for SQLite maintenance, a bare connection).
 pub struct Tx<'c> {
     inner: Inner<'c>,
+    /// A PostgreSQL write that runs beside others ([`Tx::concurrent`]).
+    concurrent: bool,
+    /// For a concurrent write, the statement that takes the change log's turn until it
+    /// has run (before the first change-log write), then `None`.
+    turn: std::cell::Cell<Option<&'static str>>,
+    /// Why the transaction should run again (see [`Retry`]), noted when it failed for it.
+    retry: std::cell::Cell<Option<Retry>>,
+    /// Whether a savepoint is open (see [`Tx::savepoint`]).
+    savepoint_open: std::cell::Cell<bool>,
 }
+
+/// Why a concurrent write is run again from the start, in a new transaction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Retry {
+    /// It lost a race with another concurrent write: a deadlock, or a row another write
+    /// inserted first. Run again, it sees that write.
+    Conflict,
+    /// It needs to run alone, as an ordered write (it changes who sees what).
+    Alone,
+}
+
+/// PostgreSQL error codes of a lost race between concurrent writes ([`Retry::Conflict`]):
+/// serialization failure, deadlock, and a unique key inserted by a concurrent transaction.
+const RACE_CODES: [&str; 3] = ["40001", "40P01", "23505"];
 
 enum Inner<'c> {
     Sqlite(&'c rusqlite::Connection),
@@ -295,11 +318,71 @@ enum Inner<'c> {
 
 impl<'c> Tx<'c> {
     pub fn sqlite(conn: &'c rusqlite::Connection) -> Self {
-        Tx { inner: Inner::Sqlite(conn) }
+        Tx {
+            inner: Inner::Sqlite(conn),
+            concurrent: false,
+            turn: Default::default(),
+            retry: Default::default(),
+            savepoint_open: Default::default(),
+        }
     }
 
     pub fn postgres(conn: &'c mut PgConn) -> Self {
-        Tx { inner: Inner::Pg(RefCell::new(conn)) }
+        Tx {
+            inner: Inner::Pg(RefCell::new(conn)),
+            concurrent: false,
+            turn: Default::default(),
+            retry: Default::default(),
+            savepoint_open: Default::default(),
+        }
+    }
+
+    /// A PostgreSQL write that runs beside other such writes: `take_turn` is the statement
+    /// that serialises the change log, run once, before this transaction's first change
+    /// (see [`Tx::before_change_log`] and `db.rs`).
+    pub fn concurrent(conn: &'c mut PgConn, take_turn: &'static str) -> Self {
+        Tx { concurrent: true, turn: std::cell::Cell::new(Some(take_turn)), ..Tx::postgres(conn) }
+    }
+
+    /// Whether this write runs beside other writes (and must ask to run alone, or lock
+    /// what it reads, where that matters).
+    pub fn is_concurrent(&self) -> bool {
+        self.concurrent
+    }
+
+    /// Called before every write to the change log: a concurrent write takes its turn
+    /// here, once, and keeps it until it commits, so seqs commit in the order they are
+    /// handed out. Other writes already hold the turn for their whole length.
+    pub fn before_change_log(&self) -> Result<(), DbError> {
+        if let Some(sql) = self.turn.take() {
+            self.batch(sql)?;
+        }
+        Ok(())
+    }
+
+    /// Fails a concurrent write so that it runs again alone (an ordered write); a no-op
+    /// for writes that already run alone.
+    pub fn run_alone(&self) -> Result<(), DbError> {
+        if !self.is_concurrent() {
+            return Ok(());
+        }
+        self.retry.set(Some(Retry::Alone));
+        Err(DbError::Other("this write must run alone".into()))
+    }
+
+    /// Why the failed transaction should run again, if it should.
+    pub fn retry(&self) -> Option<Retry> {
+        self.retry.get()
+    }
+
+    /// Notes a lost race of a concurrent write, so it runs again.
+    fn noting<T>(&self, r: Result<T, postgres::Error>) -> Result<T, DbError> {
+        r.map_err(|e| {
+            if self.concurrent && e.code().is_some_and(|c| RACE_CODES.contains(&c.code())) {
+                self.retry.set(Some(Retry::Conflict));
+            }
+            DbError::from(e)
+        })
     }
 
     pub fn backend(&self) -> Backend {
@@ -313,7 +396,7 @@ impl<'c> Tx<'c> {
     pub fn batch(&self, sql: &str) -> Result<(), DbError> {
         match &self.inner {
             Inner::Sqlite(c) => Ok(c.execute_batch(sql)?),
-            Inner::Pg(c) => Ok(c.borrow_mut().client.batch_execute(sql)?),
+            Inner::Pg(c) => self.noting(c.borrow_mut().client.batch_execute(sql)),
         }
     }
 
@@ -327,7 +410,7 @@ impl<'c> Tx<'c> {
             Inner::Pg(c) => {
                 let mut c = c.borrow_mut();
                 let stmt = c.statement(sql)?;
-                Ok(c.client.execute(&stmt, &pg_params(params))?)
+                self.noting(c.client.execute(&stmt, &pg_params(params)))
             }
         }
     }
@@ -353,7 +436,7 @@ impl<'c> Tx<'c> {
             Inner::Pg(c) => {
                 let mut c = c.borrow_mut();
                 let stmt = c.statement(sql)?;
-                for r in c.client.query(&stmt, &pg_params(params))? {
+                for r in self.noting(c.client.query(&stmt, &pg_params(params)))? {
                     buf.clear();
                     for i in 0..r.len() {
                         buf.push(r.try_get::<_, SqlValue>(i)?);
@@ -417,13 +500,20 @@ impl<'c> Tx<'c> {
 
     /// Runs `f` inside a savepoint: kept when `f` returns `(value, true)`, rolled back
     /// when it returns `(value, false)`. Errors abandon the whole transaction anyway.
+    /// Savepoints do not nest: `f` must not open another.
+    ///
+    /// A kept savepoint is released only when the next one is opened (in the same round
+    /// trip), and the last one by the commit: one round trip per savepoint, not two.
     pub fn savepoint<T, E: From<DbError>>(&self, f: impl FnOnce(&Self) -> Result<(T, bool), E>) -> Result<T, E> {
-        self.batch("SAVEPOINT fieldsync_sp")?;
+        match self.savepoint_open.replace(true) {
+            true => self.batch("RELEASE SAVEPOINT fieldsync_sp; SAVEPOINT fieldsync_sp")?,
+            false => self.batch("SAVEPOINT fieldsync_sp")?,
+        }
         let (value, keep) = f(self)?;
         if !keep {
+            // The savepoint stays, empty, until the next one or the commit.
             self.batch("ROLLBACK TO SAVEPOINT fieldsync_sp")?;
         }
-        self.batch("RELEASE SAVEPOINT fieldsync_sp")?;
         Ok(value)
     }
 }
