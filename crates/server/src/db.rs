@@ -131,7 +131,7 @@ const WRITE_LOCK: i64 = 0x4653_594E;
 const MIGRATE_LOCK: i64 = WRITE_LOCK + 1;
 /// Key of the change log's turn: a concurrent write takes it exclusively before its first
 /// change-log write and keeps it until it commits.
-const LOG_LOCK: i64 = WRITE_LOCK + 2;
+pub const LOG_LOCK: i64 = WRITE_LOCK + 2;
 
 /// Most PostgreSQL connections one server instance opens.
 const PG_POOL_SIZE: usize = 32;
@@ -142,12 +142,11 @@ const CONCURRENT_WRITES: usize = PG_POOL_SIZE / 2;
 /// another write) is run again before its error is returned.
 const CONCURRENT_ATTEMPTS: usize = 5;
 
-static CONCURRENT_BEGIN: std::sync::LazyLock<String> =
-    std::sync::LazyLock::new(|| format!("BEGIN; SELECT pg_advisory_xact_lock_shared({WRITE_LOCK})"));
-static TAKE_LOG_TURN: std::sync::LazyLock<String> =
-    std::sync::LazyLock::new(|| format!("SELECT pg_advisory_xact_lock({LOG_LOCK})"));
-static NOTIFY_COMMIT: std::sync::LazyLock<String> =
-    std::sync::LazyLock::new(|| format!("SELECT pg_notify('{CHANGES_CHANNEL}', ''); COMMIT"));
+/// The start of a concurrent write: the shared write lock, and the savepoint its first
+/// mutation uses (see `Tx::concurrent`).
+static CONCURRENT_BEGIN: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!("BEGIN; SELECT pg_advisory_xact_lock_shared({WRITE_LOCK}); SAVEPOINT {}", crate::sql::SAVEPOINT)
+});
 
 /// Where the data lives: a directory for SQLite, or a PostgreSQL URL
 /// (`postgres://user@host:port/db` or `host=/run/postgresql dbname=fieldsync`).
@@ -236,6 +235,8 @@ pub struct Db {
     newest: Arc<Vec<(&'static str, u32)>>,
     /// How long work waits for a connection and for the write turn (`/metrics`).
     waits: crate::metrics::DbWaits,
+    /// See [`Db::head`].
+    head: Arc<tokio::sync::watch::Sender<i64>>,
 }
 
 /// The newest version of each migration set in `migrations`.
@@ -292,6 +293,7 @@ impl Db {
             inner: Arc::new(store),
             newest: Arc::new(newest_versions(&migrations)),
             waits: crate::metrics::DbWaits::new(),
+            head: Arc::new(tokio::sync::watch::channel(0).0),
         };
         if let Location::Sqlite(dir) = location {
             db.check_history_mark(dir)?;
@@ -404,7 +406,7 @@ impl Db {
                     // A panic left a transaction open; nothing of it was committed.
                     conn.execute_batch("ROLLBACK").map_err(DbError::from)?;
                 }
-                in_transaction(&Tx::sqlite(&conn), Some(("BEGIN IMMEDIATE", "COMMIT")), f)
+                self.in_transaction(&Tx::sqlite(&conn), Some(("BEGIN IMMEDIATE", Commit::Plain)), f)
             }
             Store::Sqlite { path, readers, .. } => {
                 let pooled = readers.lock().unwrap_or_else(|p| p.into_inner()).pop();
@@ -413,8 +415,8 @@ impl Db {
                     None => fieldsync_sqlkit::open(path).map_err(DbError::from)?,
                 };
                 waited(&self.waits.pool, asked);
-                let bounds = (access == Access::Snapshot).then_some(("BEGIN", "COMMIT"));
-                let out = in_transaction(&Tx::sqlite(&conn), bounds, f);
+                let bounds = (access == Access::Snapshot).then_some(("BEGIN", Commit::Plain));
+                let out = self.in_transaction(&Tx::sqlite(&conn), bounds, f);
                 let mut pool = readers.lock().unwrap_or_else(|p| p.into_inner());
                 if pool.len() < 8 && conn.is_autocommit() {
                     pool.push(conn);
@@ -433,12 +435,12 @@ impl Db {
                 waited(&self.waits.pool, checkout);
                 let ordered_begin = format!("BEGIN; SELECT pg_advisory_xact_lock({WRITE_LOCK})");
                 let bounds = match access {
-                    Access::Ordered => Some((ordered_begin.as_str(), NOTIFY_COMMIT.as_str())),
-                    Access::Unordered => Some(("BEGIN", "COMMIT")),
-                    Access::Snapshot => Some(("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", "COMMIT")),
+                    Access::Ordered => Some((ordered_begin.as_str(), Commit::Notify)),
+                    Access::Unordered => Some(("BEGIN", Commit::Plain)),
+                    Access::Snapshot => Some(("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", Commit::Plain)),
                     Access::Single => None,
                 };
-                let out = in_transaction(&Tx::postgres(conn.get()), bounds, f);
+                let out = self.in_transaction(&Tx::postgres(conn.get()), bounds, f);
                 conn.release();
                 out
             }
@@ -463,8 +465,8 @@ impl Db {
             let mut conn = pool.checkout()?;
             self.waits.pool.observe(checkout.elapsed().as_secs_f64());
             let (out, retry) = {
-                let tx = Tx::concurrent(conn.get(), TAKE_LOG_TURN.as_str());
-                let out = in_transaction(&tx, Some((CONCURRENT_BEGIN.as_str(), NOTIFY_COMMIT.as_str())), &f);
+                let tx = Tx::concurrent(conn.get(), LOG_LOCK);
+                let out = self.in_transaction(&tx, Some((CONCURRENT_BEGIN.as_str(), Commit::Notify)), &f);
                 (out, tx.retry())
             };
             conn.release();
@@ -488,6 +490,53 @@ impl Db {
     {
         let db = self.clone();
         tokio::task::spawn_blocking(move || db.write_concurrent_blocking(f)).await?
+    }
+
+    /// Runs `f` between `begin` and `commit` (or bare with `None`), rolling back on error.
+    /// Once committed, the head moves to the highest seq the transaction logged.
+    fn in_transaction<T, E: From<DbError>>(
+        &self,
+        tx: &Tx<'_>,
+        bounds: Option<(&str, Commit)>,
+        f: impl FnOnce(&Tx<'_>) -> Result<T, E>,
+    ) -> Result<T, E> {
+        let Some((begin, commit)) = bounds else { return f(tx) };
+        tx.batch(begin)?;
+        let out = f(tx).and_then(|v| {
+            crate::records::flush(tx)?;
+            let sql = match (commit, tx.logged()) {
+                (Commit::Plain, _) => "COMMIT".to_string(),
+                // A seq is a number the database handed out: no user value in the text.
+                (Commit::Notify, 0) => format!("SELECT pg_notify('{CHANGES_CHANNEL}', ''); COMMIT"),
+                (Commit::Notify, seq) => format!("SELECT pg_notify('{CHANGES_CHANNEL}', '{seq}'); COMMIT"),
+            };
+            tx.batch(&sql)?;
+            Ok(v)
+        });
+        match out {
+            Ok(v) => {
+                self.advance_head(tx.logged());
+                Ok(v)
+            }
+            Err(e) => {
+                let _ = tx.batch("ROLLBACK");
+                Err(e)
+            }
+        }
+    }
+
+    /// The newest committed change seq this instance knows of; long polls follow it.
+    pub fn head(&self) -> &Arc<tokio::sync::watch::Sender<i64>> {
+        &self.head
+    }
+
+    /// Moves the head forward to `seq` (never back), waking whoever follows it.
+    pub fn advance_head(&self, seq: i64) {
+        self.head.send_if_modified(|h| {
+            let moved = seq > *h;
+            *h = (*h).max(seq);
+            moved
+        });
     }
 
     /// [`Db::write_blocking`] on a blocking thread.
@@ -557,27 +606,13 @@ impl Access {
     }
 }
 
-/// Runs `f` between `begin` and `commit` (or bare with `None`), rolling back on error.
-fn in_transaction<T, E: From<DbError>>(
-    tx: &Tx<'_>,
-    bounds: Option<(&str, &str)>,
-    f: impl FnOnce(&Tx<'_>) -> Result<T, E>,
-) -> Result<T, E> {
-    let Some((begin, commit)) = bounds else { return f(tx) };
-    tx.batch(begin)?;
-    match f(tx) {
-        Ok(v) => match tx.batch(commit) {
-            Ok(()) => Ok(v),
-            Err(e) => {
-                let _ = tx.batch("ROLLBACK");
-                Err(e.into())
-            }
-        },
-        Err(e) => {
-            let _ = tx.batch("ROLLBACK");
-            Err(e)
-        }
-    }
+/// How a transaction ends when its closure succeeds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Commit {
+    Plain,
+    /// A PostgreSQL write: `NOTIFY` on the changes channel, with the highest seq the
+    /// transaction logged as the payload (empty when it logged none), then `COMMIT`.
+    Notify,
 }
 
 /// A counting semaphore for blocking threads.

@@ -38,8 +38,12 @@ pub struct AppState {
     pub login: crate::throttle::LoginThrottle,
     /// Open long polls, woken by `waits::run_waker` when a change concerns their user.
     pub waits: Arc<crate::waits::Waits>,
-    /// The newest change seq; the long-poll waker follows it.
-    pub head: tokio::sync::watch::Sender<i64>,
+    /// The newest change seq; the long-poll waker follows it. The store moves it when a
+    /// write of this instance commits (`Db::head`), and `refresh_head` when another
+    /// instance or process wrote.
+    pub head: Arc<tokio::sync::watch::Sender<i64>>,
+    /// Woken when a committed write queued webhook deliveries (`webhooks::run`).
+    pub webhooks_due: Arc<tokio::sync::Notify>,
     /// Set when the server stops, so waiting pulls return at once.
     pub stopping: tokio::sync::watch::Sender<bool>,
     /// Integration imports: one at a time, a few queued.
@@ -52,11 +56,7 @@ impl AppState {
     /// Re-reads the newest seq and wakes waiting pulls if it moved.
     pub async fn refresh_head(&self) -> Result<(), AppError> {
         let head = self.db.read_single(|tx| Ok(crate::records::head(tx)?)).await?;
-        self.head.send_if_modified(|h| {
-            let moved = head > *h;
-            *h = (*h).max(head);
-            moved
-        });
+        self.db.advance_head(head);
         Ok(())
     }
 }
@@ -543,17 +543,16 @@ pub(crate) async fn push_handler(
     let count = req.mutations.len();
     let st = state.clone();
     let username = user.username.clone();
-    let push::Applied { response: resp, conflicts_logged } = state
+    let push::Applied { response: resp, conflicts_logged, webhooks_queued } = state
         .db
         .write_concurrent(move |conn| {
             push::apply(conn, &st.registry, &user, &req, st.clock.now_ms(), st.before_commit.as_ref())
         })
         .await?;
+    // Long polls waiting for this change woke when it committed (`Db::head`).
     state.metrics.conflicts.inc_by(conflicts_logged);
-    // Wake long polls waiting for this change. The push is committed: a failure here
-    // only delays the wake-up to the next once-a-second look, so it is not an error.
-    if let Err(e) = state.refresh_head().await {
-        tracing::warn!(error = %e, "cannot read the change head after a push");
+    if webhooks_queued {
+        state.webhooks_due.notify_one();
     }
     let rejected =
         resp.results.iter().filter(|r| r.status == fieldsync_protocol::wire::MutationStatus::Rejected).count();
@@ -757,9 +756,6 @@ async fn admin_territory(
             })
         })
         .await?;
-    if let Err(e) = state.refresh_head().await {
-        tracing::warn!(error = %e, "cannot read the change head after a territory change");
-    }
     tracing::info!(assign, users = changes.len(), "territory change");
     Ok(Json(serde_json::json!({ "changes": changes })))
 }

@@ -204,6 +204,7 @@ async fn update_mark(
 /// `http::router(state, &config.limits)` alone answers requests in process (the fault
 /// simulator, crates/sim).
 pub fn app_state(config: &ServerConfig, db: db::Db) -> Arc<http::AppState> {
+    let head = db.head().clone();
     Arc::new(http::AppState {
         metrics: metrics::Metrics::new(db.waits()),
         db,
@@ -214,7 +215,8 @@ pub fn app_state(config: &ServerConfig, db: db::Db) -> Arc<http::AppState> {
         admin_token: config.admin_token.clone(),
         login: throttle::LoginThrottle::new(&config.limits.login),
         waits: waits::Waits::new(config.limits.long_polls.clone()),
-        head: tokio::sync::watch::channel(0).0,
+        head,
+        webhooks_due: Arc::new(tokio::sync::Notify::new()),
         stopping: tokio::sync::watch::channel(false).0,
         imports: Arc::new(integration::ImportGate::new(config.limits.integration.clone())),
     })

@@ -1,6 +1,8 @@
 //! Live updates across server instances on PostgreSQL: a dedicated connection LISTENs on
-//! the channel every write transaction NOTIFYs on commit (see `db.rs`), and each
-//! notification makes this instance re-read the change head, which wakes its long polls.
+//! the channel every write transaction NOTIFYs on commit (see `db.rs`). A notification
+//! carries the highest seq the write logged, which moves this instance's head and wakes
+//! its long polls; one without (a write that logged nothing, or a reconnect) makes the
+//! instance re-read the head.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -14,10 +16,11 @@ use crate::http::AppState;
 /// How often the listener checks whether the server is stopping.
 const STOP_CHECK: Duration = Duration::from_millis(250);
 
-/// Runs on its own thread until the server stops: forwards every notification to `wake`.
+/// Runs on its own thread until the server stops: forwards every notification's seq to
+/// `wake` (`None`: re-read the head).
 /// A lost connection is re-established (and the head re-read, since notifications sent
 /// meanwhile are gone).
-pub fn run(config: postgres::Config, wake: mpsc::UnboundedSender<()>, stop: watch::Receiver<bool>) {
+pub fn run(config: postgres::Config, wake: mpsc::UnboundedSender<Option<i64>>, stop: watch::Receiver<bool>) {
     let stopping = || *stop.borrow();
     while !stopping() {
         let mut client = match config.connect(postgres::NoTls) {
@@ -33,14 +36,14 @@ pub fn run(config: postgres::Config, wake: mpsc::UnboundedSender<()>, stop: watc
             std::thread::sleep(Duration::from_secs(1));
             continue;
         }
-        let _ = wake.send(()); // catch up on anything committed while not listening
+        let _ = wake.send(None); // catch up on anything committed while not listening
         loop {
             // A fresh iterator each time: its timer starts at creation, and an expired
             // timer would make every later call return at once without ever waiting on
             // (and so reading) the socket.
             match client.notifications().timeout_iter(STOP_CHECK).next() {
-                Ok(Some(_)) => {
-                    if wake.send(()).is_err() {
+                Ok(Some(n)) => {
+                    if wake.send(n.payload().parse().ok()).is_err() {
                         return;
                     }
                 }
@@ -55,12 +58,20 @@ pub fn run(config: postgres::Config, wake: mpsc::UnboundedSender<()>, stop: watc
     }
 }
 
-/// Re-reads the head once per burst of notifications.
-pub async fn wake_on_notify(state: Arc<AppState>, mut rx: mpsc::UnboundedReceiver<()>) {
-    while rx.recv().await.is_some() {
-        while rx.try_recv().is_ok() {}
-        if let Err(e) = state.refresh_head().await {
-            tracing::warn!(error = %e, "cannot read the change head");
+/// Moves the head to the highest seq of each burst of notifications, re-reading it once
+/// when one of them carries none.
+pub async fn wake_on_notify(state: Arc<AppState>, mut rx: mpsc::UnboundedReceiver<Option<i64>>) {
+    while let Some(first) = rx.recv().await {
+        let (mut highest, mut reread) = (first.unwrap_or(0), first.is_none());
+        while let Ok(next) = rx.try_recv() {
+            highest = highest.max(next.unwrap_or(0));
+            reread |= next.is_none();
+        }
+        state.db.advance_head(highest);
+        if reread {
+            if let Err(e) = state.refresh_head().await {
+                tracing::warn!(error = %e, "cannot read the change head");
+            }
         }
     }
 }

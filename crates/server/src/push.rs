@@ -92,6 +92,8 @@ struct Ctx<'a> {
     now_ms: i64,
     /// Values written to the conflict log by the mutations that stood.
     conflicts: std::cell::Cell<u64>,
+    /// Whether a webhook delivery was queued.
+    webhooks_queued: std::cell::Cell<bool>,
 }
 
 /// What a push did: the answer, and how many overwritten values it wrote to the conflict
@@ -99,6 +101,8 @@ struct Ctx<'a> {
 pub struct Applied {
     pub response: PushResponse,
     pub conflicts_logged: u64,
+    /// Whether the push queued webhook deliveries (the sender wakes once it commits).
+    pub webhooks_queued: bool,
 }
 
 /// Phase 2: applies the batch in the caller's write transaction, in order, each mutation
@@ -118,6 +122,7 @@ pub fn apply(
         offset_ms: now_ms.saturating_sub(req.client_time_ms),
         now_ms,
         conflicts: std::cell::Cell::new(0),
+        webhooks_queued: std::cell::Cell::new(false),
     };
     // Writes to fields a visibility rule reads change who sees what: the views around them
     // are captured once for the whole batch, before it, and published once, after it.
@@ -159,21 +164,19 @@ pub fn apply(
         false => Some(reassign::MovePlan::before(tx, reg, moves)?),
     };
     let mut results = Vec::with_capacity(req.mutations.len());
+    // The batch's earlier results: a mutation id sent twice in one batch is answered
+    // like a replay.
+    let mut stored = stored_results(tx, req)?;
     for (m, &base) in req.mutations.iter().zip(&bases) {
-        let stored: Option<(String, String)> = tx.query_opt(
-            "SELECT result, user_id FROM applied_mutations WHERE mutation_id = ?1",
-            args![m.mutation_id.to_string()],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )?;
-        if let Some((json, owner)) = stored {
-            if owner != user.id.to_string() {
+        if let Some((json, owner)) = stored.get(&m.mutation_id) {
+            if *owner != user.id.to_string() {
                 return Err(AppError::bad(
                     ErrorCode::DuplicateMutationId,
                     "This mutation id was already used by another user; generate a new one (UUIDv7).",
                 )
                 .with_mutation(m.mutation_id));
             }
-            results.push(serde_json::from_str(&json).map_err(|e| AppError::Internal(format!("stored result: {e}")))?);
+            results.push(serde_json::from_str(json).map_err(|e| AppError::Internal(format!("stored result: {e}")))?);
             continue;
         }
         if let Some(seq) = m.client_seq {
@@ -213,8 +216,9 @@ pub fn apply(
         let json = serde_json::to_string(&result).map_err(|e| AppError::Internal(e.to_string()))?;
         tx.execute(
             "INSERT INTO applied_mutations (mutation_id, user_id, result, at_ms) VALUES (?1, ?2, ?3, ?4)",
-            args![m.mutation_id.to_string(), user.id.to_string(), json, now_ms],
+            args![m.mutation_id.to_string(), user.id.to_string(), json.as_str(), now_ms],
         )?;
+        stored.insert(m.mutation_id, (json, user.id.to_string()));
         results.push(result);
     }
     if let Some(last) = client_seq.filter(|_| client_seq != known_seq) {
@@ -227,10 +231,41 @@ pub fn apply(
     if let (Some(plan), Some(headline)) = (plan, headline) {
         plan.publish(tx, reg, &headline, &format!("{} changed by {}", headline.name, user.username), now_ms)?;
     }
+    // The change log's turn is taken here at the latest, and held until the commit: the
+    // hook (a stalled commit, in tests) runs inside the ordered part.
+    records::flush(tx)?;
     if let Some(hook) = before_commit {
         hook();
     }
-    Ok(Applied { response: PushResponse { server_time_ms: now_ms, results }, conflicts_logged: ctx.conflicts.get() })
+    Ok(Applied {
+        response: PushResponse { server_time_ms: now_ms, results },
+        conflicts_logged: ctx.conflicts.get(),
+        webhooks_queued: ctx.webhooks_queued.get(),
+    })
+}
+
+/// The stored results (and their senders) of the batch's mutations that were applied
+/// before: one query per `IN_LIST_CHUNK` mutations.
+fn stored_results(
+    tx: &Tx<'_>,
+    req: &PushRequest,
+) -> Result<std::collections::HashMap<Uuid, (String, String)>, DbError> {
+    let mut stored = std::collections::HashMap::new();
+    let ids: Vec<String> = req.mutations.iter().map(|m| m.mutation_id.to_string()).collect();
+    for chunk in ids.chunks(crate::sql::IN_LIST_CHUNK) {
+        let sql = format!(
+            "SELECT mutation_id, result, user_id FROM applied_mutations WHERE mutation_id IN ({})",
+            crate::sql::placeholders(1, chunk.len())
+        );
+        let params: Vec<crate::sql::SqlValue> = chunk.iter().map(crate::sql::SqlValue::from).collect();
+        tx.for_each(&sql, &params, |r| {
+            if let Ok(id) = r.get::<String>(0)?.parse::<Uuid>() {
+                stored.insert(id, (r.get(1)?, r.get(2)?));
+            }
+            Ok(true)
+        })?;
+    }
+    Ok(stored)
 }
 
 /// The refusal of a mutation whose `client_seq` this client already used for another
@@ -482,14 +517,11 @@ fn create(ctx: &Ctx<'_>, tx: &Tx<'_>, def: &EntityDef, id: &str, m: &Mutation) -
         return Ok(refused);
     }
     let values: Vec<Value> = def.fields.iter().map(|f| record.get(f.name).cloned().unwrap_or(Value::Null)).collect();
-    let seq = records::insert(tx, def, id, &values)?;
+    records::insert(tx, def, id, &values)?;
     if !rules::is_visible(tx, ctx.reg, def, id, &ctx.user.id)? {
         return Ok(outside_scope(def));
     }
-    let at = edit_time(ctx, m);
-    for name in m.fields.keys() {
-        stamp(tx, ctx, def, id, name, at, seq)?;
-    }
+    log_write(tx, ctx, def, id, m.fields.keys(), edit_time(ctx, m))?;
     Ok(Outcome::Done(applied(m, Vec::new())))
 }
 
@@ -617,7 +649,11 @@ fn update(
             continue;
         }
         // Concurrent: another client wrote the field after this client last pulled.
-        let concurrent = read_stamp(tx, def.name, id, name)?.filter(|s| s.seq > base && s.client_id != ctx.client_id);
+        // A stamp this push holds back is its own earlier write: never concurrent.
+        let concurrent = match records::stamp_pending(tx, def.name, id, name) {
+            true => None,
+            false => read_stamp(tx, def.name, id, name)?.filter(|s| s.seq > base && s.client_id != ctx.client_id),
+        };
         match concurrent {
             None => {
                 winners.insert(name.clone(), value.clone());
@@ -679,10 +715,7 @@ fn update(
                 return Ok(Outcome::Refused { code: r.code, reason: r.reason, flags: r.flags });
             }
         }
-        let seq = records::log_change(tx, def.name, id, false)?;
-        for name in winners.keys() {
-            stamp(tx, ctx, def, id, name, at, seq)?;
-        }
+        log_write(tx, ctx, def, id, winners.keys(), at)?;
     }
     for c in conflicts {
         log_conflict(ctx, tx, def, id, c)?;
@@ -693,7 +726,9 @@ fn update(
     if let Some(t) = transition.filter(|_| state_written) {
         checks::after_transition(ctx.reg, tx, def, id, t, ctx.now_ms)?;
         // Subscribed webhooks hear of it once this batch commits (never if it does not).
-        crate::webhooks::enqueue(tx, ctx.reg, def, id, t.to, ctx.now_ms)?;
+        if crate::webhooks::enqueue(tx, ctx.reg, def, id, t.to, ctx.now_ms)? {
+            ctx.webhooks_queued.set(true);
+        }
     }
     Ok(Outcome::Done(applied(m, lost)))
 }
@@ -759,16 +794,18 @@ fn edit_time(ctx: &Ctx<'_>, m: &Mutation) -> i64 {
     m.edited_at_ms.saturating_add(ctx.offset_ms).min(ctx.now_ms)
 }
 
-fn stamp(tx: &Tx<'_>, ctx: &Ctx<'_>, def: &EntityDef, id: &str, field: &str, at: i64, seq: i64) -> Result<(), DbError> {
+/// Logs the change of the record and stamps the fields this mutation wrote.
+fn log_write<'f>(
+    tx: &Tx<'_>,
+    ctx: &Ctx<'_>,
+    def: &EntityDef,
+    id: &str,
+    fields: impl Iterator<Item = &'f String>,
+    at: i64,
+) -> Result<(), DbError> {
     let user = ctx.user.id.to_string();
-    records::stamp(
-        tx,
-        def.name,
-        id,
-        field,
-        &records::Writer { user_id: &user, client_id: &ctx.client_id, at_ms: at },
-        seq,
-    )
+    let by = records::Writer { user_id: &user, client_id: &ctx.client_id, at_ms: at };
+    records::log_write(tx, def.name, id, fields.map(String::as_str), &by)
 }
 
 /// Fails the batch when a reference points at a record that does not exist; refuses the

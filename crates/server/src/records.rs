@@ -114,10 +114,10 @@ pub fn upsert(tx: &Tx<'_>, def: &EntityDef, id: &str, values: &[Value]) -> Resul
     log_change(tx, def.name, id, false)
 }
 
-/// Writes a new record (values in registry order) and logs the change; returns its seq.
+/// Writes a new record (values in registry order); the caller logs it ([`log_write`]).
 /// Unlike [`upsert`] it fails when the id exists, so a concurrent write that created the
 /// same record first makes this one run again and see it (`db.rs`).
-pub fn insert(tx: &Tx<'_>, def: &EntityDef, id: &str, values: &[Value]) -> Result<i64, DbError> {
+pub fn insert(tx: &Tx<'_>, def: &EntityDef, id: &str, values: &[Value]) -> Result<(), DbError> {
     let mut params = Vec::with_capacity(values.len() + 1);
     params.push(SqlValue::from(id));
     params.extend(def.fields.iter().zip(values).map(|(f, v)| to_sql(f.ty, v)));
@@ -128,7 +128,7 @@ pub fn insert(tx: &Tx<'_>, def: &EntityDef, id: &str, values: &[Value]) -> Resul
         crate::sql::placeholders(1, params.len())
     );
     tx.execute(&sql, &params)?;
-    log_change(tx, def.name, id, false)
+    Ok(())
 }
 
 /// [`upsert`] with the values named by field: each goes to the column its name says,
@@ -205,6 +205,7 @@ pub fn upsert_many(tx: &Tx<'_>, def: &EntityDef, records: &[(String, Vec<Value>)
             Ok(true)
         })?;
         seqs.extend(chunk.iter().map(|(id, _)| by_id.get(id).copied().unwrap_or_default()));
+        tx.note_logged(by_id.values().copied().max().unwrap_or_default());
     }
     Ok(seqs)
 }
@@ -213,6 +214,11 @@ pub fn upsert_many(tx: &Tx<'_>, def: &EntityDef, records: &[(String, Vec<Value>)
 /// nobody learns the id of a record they never saw.
 pub fn delete(tx: &Tx<'_>, reg: &fieldsync_protocol::Registry, def: &EntityDef, id: &str) -> Result<i64, DbError> {
     let viewers = crate::rules::sightings(tx, reg, def, &[id.to_string()])?;
+    if tx.is_concurrent() {
+        let mut pending = tx.pending.borrow_mut();
+        pending.changes.remove(&(def.name.to_string(), id.to_string()));
+        pending.stamps.retain(|(e, r, _), _| !(e == def.name && r == id));
+    }
     tx.execute(&format!("DELETE FROM \"{}\" WHERE id = ?1", def.name), args![id])?;
     tx.execute("DELETE FROM field_stamps WHERE entity = ?1 AND record_id = ?2", args![def.name, id])?;
     // The record's entry for everyone goes; the deletion mark stays for `is_deleted`.
@@ -249,7 +255,116 @@ pub fn log_targeted(tx: &Tx<'_>, entity: &str, id: &str, deleted: bool, target: 
              DO UPDATE SET seq = nextval('changes_seq_seq'), deleted = excluded.deleted RETURNING seq"
         }
     };
-    tx.value(sql, args![entity, id, deleted, target])
+    let seq = tx.value(sql, args![entity, id, deleted, target])?;
+    tx.note_logged(seq);
+    Ok(seq)
+}
+
+/// What a concurrent write ([`Tx::is_concurrent`]) holds back until its end: the records it
+/// changed and the stamps of the fields it wrote, keyed so that each is written once.
+/// [`flush`] writes them in one statement that also takes the change log's turn, so the
+/// part of a push that runs one at a time is that statement and the commit.
+#[derive(Debug, Default, Clone)]
+pub struct Pending {
+    changes: std::collections::BTreeSet<(String, String)>,
+    /// (entity, record, field) → (at_ms, user_id, client_id)
+    stamps: std::collections::BTreeMap<(String, String, String), (i64, String, String)>,
+}
+
+/// Logs a change of record `id` and stamps `fields` as written by `by`. A write that runs
+/// alone does it at once; a concurrent write holds both back until its end ([`flush`]).
+pub fn log_write<'f>(
+    tx: &Tx<'_>,
+    entity: &str,
+    id: &str,
+    fields: impl IntoIterator<Item = &'f str>,
+    by: &Writer<'_>,
+) -> Result<(), DbError> {
+    if tx.is_concurrent() {
+        let mut pending = tx.pending.borrow_mut();
+        pending.changes.insert((entity.to_string(), id.to_string()));
+        for field in fields {
+            let key = (entity.to_string(), id.to_string(), field.to_string());
+            pending.stamps.insert(key, (by.at_ms, by.user_id.to_string(), by.client_id.to_string()));
+        }
+        return Ok(());
+    }
+    let seq = log_change(tx, entity, id, false)?;
+    let fields: Vec<&str> = fields.into_iter().collect();
+    for chunk in fields.chunks(UPSERT_CHUNK) {
+        let rows =
+            (0..chunk.len()).map(|i| format!("(?1, ?2, ?3, ?4, ?5, ?6, ?{})", i + 7)).collect::<Vec<_>>().join(", ");
+        let mut params = crate::args![entity, id, by.at_ms, by.user_id, by.client_id, seq].to_vec();
+        params.extend(chunk.iter().map(|f| SqlValue::from(*f)));
+        tx.execute(&format!("INSERT INTO field_stamps (entity, record_id, at_ms, user_id, client_id, seq, field) VALUES {rows} {STAMP_CONFLICT}"), &params)?;
+    }
+    Ok(())
+}
+
+/// What a newer stamp of a field replaces.
+const STAMP_CONFLICT: &str = "ON CONFLICT (entity, record_id, field) DO UPDATE SET \
+     at_ms = excluded.at_ms, user_id = excluded.user_id, client_id = excluded.client_id, seq = excluded.seq";
+
+/// Whether this (concurrent) write holds back a stamp of the field: its own write, earlier
+/// in the same push.
+pub fn stamp_pending(tx: &Tx<'_>, entity: &str, id: &str, field: &str) -> bool {
+    tx.is_concurrent()
+        && tx.pending.borrow().stamps.contains_key(&(entity.to_string(), id.to_string(), field.to_string()))
+}
+
+/// Writes what a concurrent write held back ([`Pending`]): one statement takes the change
+/// log's turn (unless the write already holds it), logs every change and stamps every
+/// field with its record's new seq. A no-op when nothing is held back.
+pub fn flush(tx: &Tx<'_>) -> Result<(), DbError> {
+    let pending = std::mem::take(&mut *tx.pending.borrow_mut());
+    if pending.changes.is_empty() {
+        return Ok(());
+    }
+    // Taking the lock again when it is held is harmless (advisory locks are re-entrant).
+    let key = tx.turn_to_take().unwrap_or(crate::db::LOG_LOCK);
+    let mut params = vec![SqlValue::from(key)];
+    let tuples = |row: Vec<SqlValue>, params: &mut Vec<SqlValue>| -> String {
+        let first = params.len() + 1;
+        let n = row.len();
+        params.extend(row);
+        format!("({})", crate::sql::placeholders(first, n))
+    };
+    let changes: Vec<String> = pending
+        .changes
+        .iter()
+        .map(|(e, r)| tuples(crate::args![e.as_str(), r.as_str()].to_vec(), &mut params))
+        .collect();
+    let stamps: Vec<String> = pending
+        .stamps
+        .iter()
+        .map(|((e, r, f), (at, u, c))| {
+            tuples(crate::args![e.as_str(), r.as_str(), f.as_str(), *at, u.as_str(), c.as_str()].to_vec(), &mut params)
+        })
+        .collect();
+    // The lock is taken when `turn` is read, before any row is inserted and so before any
+    // seq is handed out; data-modifying CTEs run to completion whether read or not.
+    let mut sql = format!(
+        "WITH turn AS (SELECT pg_advisory_xact_lock(CAST(?1 AS BIGINT))), \
+         c AS (INSERT INTO changes (entity, record_id, deleted, target) \
+               SELECT v.e, v.r, 0, '' FROM turn, (VALUES {}) AS v(e, r) \
+               ON CONFLICT (entity, record_id, target) \
+               DO UPDATE SET seq = nextval('changes_seq_seq'), deleted = excluded.deleted \
+               RETURNING entity, record_id, seq)",
+        changes.join(", ")
+    );
+    if !stamps.is_empty() {
+        sql.push_str(&format!(
+            ", s AS (INSERT INTO field_stamps (entity, record_id, field, at_ms, user_id, client_id, seq) \
+               SELECT v.e, v.r, v.f, CAST(v.a AS BIGINT), v.u, v.c, c.seq \
+               FROM (VALUES {}) AS v(e, r, f, a, u, c) JOIN c ON c.entity = v.e AND c.record_id = v.r \
+               {STAMP_CONFLICT})",
+            stamps.join(", ")
+        ));
+    }
+    sql.push_str(" SELECT CAST(coalesce(max(seq), 0) AS BIGINT) FROM c");
+    let seq: i64 = tx.value(&sql, &params)?;
+    tx.note_logged(seq);
+    Ok(())
 }
 
 /// Who wrote a field, for its edit stamp: a user on a client, or the office (an import,

@@ -288,13 +288,31 @@ pub struct Tx<'c> {
     inner: Inner<'c>,
     /// A PostgreSQL write that runs beside others ([`Tx::concurrent`]).
     concurrent: bool,
-    /// For a concurrent write, the statement that takes the change log's turn until it
-    /// has run (before the first change-log write), then `None`.
-    turn: std::cell::Cell<Option<&'static str>>,
+    /// For a concurrent write, the key of the advisory lock that is the change log's turn,
+    /// until it is taken (before the first change-log write), then `None`.
+    turn: std::cell::Cell<Option<i64>>,
+    /// Change-log entries and stamps a concurrent write holds back until its end.
+    pub(crate) pending: RefCell<crate::records::Pending>,
     /// Why the transaction should run again (see [`Retry`]), noted when it failed for it.
     retry: std::cell::Cell<Option<Retry>>,
-    /// Whether a savepoint is open (see [`Tx::savepoint`]).
-    savepoint_open: std::cell::Cell<bool>,
+    /// The savepoint [`Tx::savepoint`] works with.
+    savepoint: std::cell::Cell<Savepoint>,
+    /// The highest change seq this transaction wrote (0: none), the head once it commits.
+    logged: std::cell::Cell<i64>,
+}
+
+/// The name of the savepoint of [`Tx::savepoint`].
+pub const SAVEPOINT: &str = "fieldsync_sp";
+
+/// Where a transaction stands with its savepoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Savepoint {
+    None,
+    /// Opened with the transaction, nothing done since that matters: the first
+    /// [`Tx::savepoint`] uses it as it is (a concurrent write, see [`Tx::concurrent`]).
+    Fresh,
+    /// In use: the next [`Tx::savepoint`] releases it and opens it again.
+    Used,
 }
 
 /// Why a concurrent write is run again from the start, in a new transaction.
@@ -317,31 +335,43 @@ enum Inner<'c> {
 }
 
 impl<'c> Tx<'c> {
-    pub fn sqlite(conn: &'c rusqlite::Connection) -> Self {
+    fn new(inner: Inner<'c>) -> Self {
         Tx {
-            inner: Inner::Sqlite(conn),
+            inner,
             concurrent: false,
             turn: Default::default(),
+            pending: Default::default(),
             retry: Default::default(),
-            savepoint_open: Default::default(),
+            savepoint: std::cell::Cell::new(Savepoint::None),
+            logged: Default::default(),
         }
+    }
+
+    pub fn sqlite(conn: &'c rusqlite::Connection) -> Self {
+        Tx::new(Inner::Sqlite(conn))
     }
 
     pub fn postgres(conn: &'c mut PgConn) -> Self {
+        Tx::new(Inner::Pg(RefCell::new(conn)))
+    }
+
+    /// A PostgreSQL write that runs beside other such writes: `log_lock` is the advisory
+    /// lock that serialises the change log, taken once, before this transaction's first
+    /// change (see [`Tx::before_change_log`] and `db.rs`). Its `BEGIN` opened [`SAVEPOINT`]
+    /// too, saving the first [`Tx::savepoint`] a round trip: only reads may come first.
+    pub fn concurrent(conn: &'c mut PgConn, log_lock: i64) -> Self {
         Tx {
-            inner: Inner::Pg(RefCell::new(conn)),
-            concurrent: false,
-            turn: Default::default(),
-            retry: Default::default(),
-            savepoint_open: Default::default(),
+            concurrent: true,
+            turn: std::cell::Cell::new(Some(log_lock)),
+            savepoint: std::cell::Cell::new(Savepoint::Fresh),
+            ..Tx::postgres(conn)
         }
     }
 
-    /// A PostgreSQL write that runs beside other such writes: `take_turn` is the statement
-    /// that serialises the change log, run once, before this transaction's first change
-    /// (see [`Tx::before_change_log`] and `db.rs`).
-    pub fn concurrent(conn: &'c mut PgConn, take_turn: &'static str) -> Self {
-        Tx { concurrent: true, turn: std::cell::Cell::new(Some(take_turn)), ..Tx::postgres(conn) }
+    /// The change log's turn for a statement that takes it itself (`records::flush`): the
+    /// lock key, if the turn is not taken yet; it counts as taken from here on.
+    pub fn turn_to_take(&self) -> Option<i64> {
+        self.turn.take()
     }
 
     /// Whether this write runs beside other writes (and must ask to run alone, or lock
@@ -354,10 +384,21 @@ impl<'c> Tx<'c> {
     /// here, once, and keeps it until it commits, so seqs commit in the order they are
     /// handed out. Other writes already hold the turn for their whole length.
     pub fn before_change_log(&self) -> Result<(), DbError> {
-        if let Some(sql) = self.turn.take() {
-            self.batch(sql)?;
+        if let Some(key) = self.turn.take() {
+            self.execute("SELECT pg_advisory_xact_lock(?1)", crate::args![key])?;
         }
         Ok(())
+    }
+
+    /// Notes a change seq this transaction wrote to the change log.
+    pub fn note_logged(&self, seq: i64) {
+        self.logged.set(self.logged.get().max(seq));
+    }
+
+    /// The highest change seq this transaction wrote (0 when it logged no change): once it
+    /// commits, every change up to it is committed (the seq invariant of `db.rs`).
+    pub fn logged(&self) -> i64 {
+        self.logged.get()
     }
 
     /// Fails a concurrent write so that it runs again alone (an ordered write); a no-op
@@ -505,14 +546,20 @@ impl<'c> Tx<'c> {
     /// A kept savepoint is released only when the next one is opened (in the same round
     /// trip), and the last one by the commit: one round trip per savepoint, not two.
     pub fn savepoint<T, E: From<DbError>>(&self, f: impl FnOnce(&Self) -> Result<(T, bool), E>) -> Result<T, E> {
-        match self.savepoint_open.replace(true) {
-            true => self.batch("RELEASE SAVEPOINT fieldsync_sp; SAVEPOINT fieldsync_sp")?,
-            false => self.batch("SAVEPOINT fieldsync_sp")?,
+        match self.savepoint.replace(Savepoint::Used) {
+            Savepoint::Used => self.batch(&format!("RELEASE SAVEPOINT {SAVEPOINT}; SAVEPOINT {SAVEPOINT}"))?,
+            Savepoint::None => self.batch(&format!("SAVEPOINT {SAVEPOINT}"))?,
+            Savepoint::Fresh => {}
         }
+        // What the write holds back for its end is rolled back with the savepoint too.
+        let held = self.concurrent.then(|| self.pending.borrow().clone());
         let (value, keep) = f(self)?;
         if !keep {
             // The savepoint stays, empty, until the next one or the commit.
-            self.batch("ROLLBACK TO SAVEPOINT fieldsync_sp")?;
+            self.batch(&format!("ROLLBACK TO SAVEPOINT {SAVEPOINT}"))?;
+            if let Some(held) = held {
+                *self.pending.borrow_mut() = held;
+            }
         }
         Ok(value)
     }

@@ -214,8 +214,9 @@ pub fn deliveries(tx: &Tx<'_>, webhook: Option<&str>, limit: i64) -> Result<Vec<
 }
 
 /// Queues the event of `def`'s record `id` moving to state `to` for every webhook that
-/// subscribes to it. Call it inside the transaction that writes the move.
-pub fn enqueue(tx: &Tx<'_>, reg: &Registry, def: &EntityDef, id: &str, to: &str, now_ms: i64) -> Result<(), DbError> {
+/// subscribes to it. Call it inside the transaction that writes the move; returns whether
+/// it queued a delivery (then, once committed, wake the sender: `AppState::webhooks_due`).
+pub fn enqueue(tx: &Tx<'_>, reg: &Registry, def: &EntityDef, id: &str, to: &str, now_ms: i64) -> Result<bool, DbError> {
     let event = event_name(def, to);
     let hooks: Vec<String> = tx.query(
         "SELECT id FROM webhooks WHERE removed_at_ms IS NULL AND ' ' || events || ' ' LIKE ?1",
@@ -223,9 +224,9 @@ pub fn enqueue(tx: &Tx<'_>, reg: &Registry, def: &EntityDef, id: &str, to: &str,
         |r| r.get(0),
     )?;
     if hooks.is_empty() {
-        return Ok(());
+        return Ok(false);
     }
-    let Some(record) = crate::export::record(tx, reg, def, id)? else { return Ok(()) };
+    let Some(record) = crate::export::record(tx, reg, def, id)? else { return Ok(false) };
     for hook in hooks {
         let delivery = uuid::Uuid::now_v7().to_string();
         let payload = json!({
@@ -241,7 +242,7 @@ pub fn enqueue(tx: &Tx<'_>, reg: &Registry, def: &EntityDef, id: &str, to: &str,
             args![&delivery, &hook, &event, payload.to_string(), crate::db::now_ms()],
         )?;
     }
-    Ok(())
+    Ok(true)
 }
 
 /// `t=...,v1=...` for a body sent at `unix_seconds`.
@@ -367,7 +368,6 @@ pub async fn run(state: Arc<AppState>, limits: WebhookLimits) {
             return;
         }
     };
-    let mut head = state.head.subscribe();
     let mut stopping = state.stopping.subscribe();
     let lease = i64::try_from((limits.timeout + Duration::from_secs(5)).as_millis()).unwrap_or(60_000);
     loop {
@@ -402,7 +402,7 @@ pub async fn run(state: Arc<AppState>, limits: WebhookLimits) {
         });
         tokio::select! {
             _ = tokio::time::sleep(wait.min(Duration::from_secs(60))) => {}
-            changed = head.changed() => if changed.is_err() { return },
+            _ = state.webhooks_due.notified() => {}
             _ = stopping.changed() => return,
         }
         if *stopping.borrow() {
