@@ -253,7 +253,7 @@ fn newest_versions(migrations: &[Migration]) -> Vec<(&'static str, u32)> {
 
 enum Store {
     Sqlite { path: PathBuf, writer: Mutex<Connection>, readers: Mutex<Vec<Connection>> },
-    Postgres(PgPool),
+    Postgres(Box<PgPool>),
 }
 
 impl Db {
@@ -277,7 +277,8 @@ impl Db {
                         redact(url)
                     )
                 })?;
-                let pool = PgPool::new(config);
+                let pool =
+                    PgPool::new(config).map_err(|e| anyhow::anyhow!("cannot start the change notifier thread: {e}"))?;
                 let mut conn = pool.checkout().map_err(|e| {
                     anyhow::anyhow!(
                         "cannot connect to {}: {e}; check that PostgreSQL is running and the URL is right",
@@ -286,7 +287,7 @@ impl Db {
                 })?;
                 migrate_postgres(conn.get(), &migrations)?;
                 conn.release();
-                Store::Postgres(pool)
+                Store::Postgres(Box::new(pool))
             }
         };
         let db = Db {
@@ -466,7 +467,10 @@ impl Db {
             self.waits.pool.observe(checkout.elapsed().as_secs_f64());
             let (out, retry) = {
                 let tx = Tx::concurrent(conn.get(), LOG_LOCK);
-                let out = self.in_transaction(&tx, Some((CONCURRENT_BEGIN.as_str(), Commit::Notify)), &f);
+                let out = self.in_transaction(&tx, Some((CONCURRENT_BEGIN.as_str(), Commit::Plain)), &f);
+                if out.is_ok() && tx.logged() > 0 {
+                    pool.notifier.committed(tx.logged());
+                }
                 (out, tx.retry())
             };
             conn.release();
@@ -653,6 +657,8 @@ struct PgPool {
     writer: Mutex<()>,
     /// Entered by concurrent writes of this instance before they check out a connection.
     concurrent: Slots,
+    /// Tells other instances what concurrent writes committed.
+    notifier: crate::listen::Notifier,
     /// Idle connections and how many are open in all.
     state: Mutex<(Vec<PgConn>, usize)>,
     freed: Condvar,
@@ -705,14 +711,15 @@ impl Drop for PgPool {
 }
 
 impl PgPool {
-    fn new(config: postgres::Config) -> Self {
-        PgPool {
+    fn new(config: postgres::Config) -> std::io::Result<Self> {
+        Ok(PgPool {
+            notifier: crate::listen::Notifier::start(config.clone())?,
             config,
             writer: Mutex::new(()),
             concurrent: Slots::new(CONCURRENT_WRITES),
             state: Mutex::new((Vec::new(), 0)),
             freed: Condvar::new(),
-        }
+        })
     }
 
     fn checkout(&self) -> Result<Checkout<'_>, DbError> {

@@ -75,3 +75,93 @@ pub async fn wake_on_notify(state: Arc<AppState>, mut rx: mpsc::UnboundedReceive
         }
     }
 }
+
+/// Tells the other instances sharing the database how far the change log has committed,
+/// outside the writers' transactions. A concurrent write (a push) hands its seq over once
+/// it has committed; a thread with its own connection sends one NOTIFY per burst, carrying
+/// the highest seq. The NOTIFY (which PostgreSQL serialises across the whole cluster at
+/// commit) is so kept out of the ordered tail of every push. Ordered writes still NOTIFY
+/// in their own transaction (`db.rs`): a command-line process may exit right after one.
+pub struct Notifier {
+    state: Arc<(std::sync::Mutex<Sent>, std::sync::Condvar)>,
+}
+
+#[derive(Default)]
+struct Sent {
+    /// The highest seq committed, and the highest sent.
+    committed: i64,
+    sent: i64,
+    stop: bool,
+}
+
+/// How long the notifier waits before it connects again after a failure.
+const RECONNECT: Duration = Duration::from_secs(1);
+
+impl Notifier {
+    pub fn start(config: postgres::Config) -> std::io::Result<Notifier> {
+        let state: Arc<(std::sync::Mutex<Sent>, std::sync::Condvar)> = Arc::default();
+        let shared = state.clone();
+        std::thread::Builder::new().name("fieldsync-notify".into()).spawn(move || notify_loop(&config, &shared))?;
+        Ok(Notifier { state })
+    }
+
+    /// Seq `seq` and every seq below it are committed.
+    pub fn committed(&self, seq: i64) {
+        let (lock, wake) = &*self.state;
+        let mut sent = lock.lock().unwrap_or_else(|p| p.into_inner());
+        if seq > sent.committed {
+            sent.committed = seq;
+            wake.notify_one();
+        }
+    }
+}
+
+impl Drop for Notifier {
+    /// The thread sends what is still unsent, then ends.
+    fn drop(&mut self) {
+        let (lock, wake) = &*self.state;
+        lock.lock().unwrap_or_else(|p| p.into_inner()).stop = true;
+        wake.notify_one();
+    }
+}
+
+fn notify_loop(config: &postgres::Config, state: &(std::sync::Mutex<Sent>, std::sync::Condvar)) {
+    let (lock, wake) = state;
+    let mut client: Option<postgres::Client> = None;
+    loop {
+        let seq = {
+            let mut sent = lock.lock().unwrap_or_else(|p| p.into_inner());
+            while sent.committed <= sent.sent && !sent.stop {
+                sent = wake.wait(sent).unwrap_or_else(|p| p.into_inner());
+            }
+            if sent.committed <= sent.sent {
+                return; // stopping, and everything is sent
+            }
+            sent.committed
+        };
+        let conn = match client.as_mut() {
+            Some(c) => c,
+            None => match config.connect(postgres::NoTls) {
+                Ok(c) => client.insert(c),
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot connect the change notifier; retrying in 1 s");
+                    if lock.lock().unwrap_or_else(|p| p.into_inner()).stop {
+                        return;
+                    }
+                    std::thread::sleep(RECONNECT);
+                    continue;
+                }
+            },
+        };
+        match conn.execute("SELECT pg_notify($1, $2)", &[&CHANGES_CHANNEL, &seq.to_string()]) {
+            Ok(_) => {
+                let mut sent = lock.lock().unwrap_or_else(|p| p.into_inner());
+                sent.sent = sent.sent.max(seq);
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "the change notifier lost its connection; reconnecting");
+                client = None;
+            }
+        }
+    }
+}
