@@ -21,6 +21,11 @@ async fn pull_responses_are_compressed_when_the_client_accepts_it() {
         let packed = resp.bytes().await.unwrap().len();
         assert!(packed * 3 < plain_len, "{encoding}: {packed} bytes vs {plain_len} uncompressed");
     }
+    // A small answer goes out as it is, whatever the client accepts.
+    let health = raw.get(format!("{}/v1/health", srv.url)).header("accept-encoding", "zstd").send().await.unwrap();
+    assert!(health.headers().get("content-encoding").is_none());
+    let small = health.bytes().await.unwrap().len();
+    assert!(small < usize::from(fieldsync_server::http::COMPRESS_ABOVE_BYTES), "{small} bytes");
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -61,6 +61,21 @@ impl AppState {
     }
 }
 
+/// Responses smaller than this go out as they are: compressing a push's few hundred bytes
+/// saves little and costs a compressor's set-up (zstd's is ~100 KB of memory cleared) on
+/// every request.
+pub const COMPRESS_ABOVE_BYTES: u16 = 1024;
+
+/// What the response compression applies to: tower-http's default (no images, gRPC or
+/// event streams) from [`COMPRESS_ABOVE_BYTES`] up.
+fn compressible() -> impl tower_http::compression::Predicate {
+    use tower_http::compression::predicate::{NotForContentType, Predicate, SizeAbove};
+    SizeAbove::new(COMPRESS_ABOVE_BYTES)
+        .and(NotForContentType::GRPC)
+        .and(NotForContentType::IMAGES)
+        .and(NotForContentType::SSE)
+}
+
 pub fn router(state: Arc<AppState>, limits: &crate::Limits) -> Router {
     Router::new()
         .route("/v1/health", get(health))
@@ -85,7 +100,7 @@ pub fn router(state: Arc<AppState>, limits: &crate::Limits) -> Router {
         .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(limits.connections.body_timeout))
         .layer(RequestDecompressionLayer::new())
         .layer(axum::middleware::map_response(json_errors))
-        .layer(CompressionLayer::new())
+        .layer(CompressionLayer::new().compress_when(compressible()))
         .layer(
             tower_http::trace::TraceLayer::new_for_http()
                 .make_span_with(request_span)
