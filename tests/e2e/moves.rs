@@ -53,7 +53,8 @@ async fn an_office_move_is_stamped_so_an_older_offline_edit_cannot_silently_undo
     srv.with_db(|tx| {
         let territories = reg.get("territories").unwrap();
         let id = uuid::Uuid::now_v7().to_string();
-        fieldsync_server::records::upsert(tx, territories, &id, &[json!("WEST"), json!("West region")]).unwrap();
+        let west = json!({"code": "WEST", "name": "West region"});
+        fieldsync_server::records::upsert_object(tx, territories, &id, west.as_object().unwrap()).unwrap();
         fieldsync_server::admin::set_user_territory(tx, &reg, "WEST", "rep3", true, 1).unwrap();
     });
     let mut manager = srv.client("manager1").await;

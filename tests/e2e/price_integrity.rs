@@ -161,14 +161,15 @@ async fn the_pricing_day_is_the_servers_utc_date_for_engine_and_server_across_mi
     srv.with_db(|tx| {
         let reg = srv.config.registry.clone();
         let def = reg.get("promotions").unwrap();
-        let values = vec![
-            json!(product),
-            json!("Midnight deal"),
-            json!(20.0),
-            json!(date_from_days(day + 1)),
-            json!(date_from_days(day + 30)),
-        ];
-        fieldsync_server::records::upsert(tx, def, &uuid::Uuid::now_v7().to_string(), &values).unwrap();
+        let promotion = json!({
+            "product_id": product,
+            "name": "Midnight deal",
+            "discount_pct": 20.0,
+            "starts_on": date_from_days(day + 1),
+            "ends_on": date_from_days(day + 30),
+        });
+        let id = uuid::Uuid::now_v7().to_string();
+        fieldsync_server::records::upsert_object(tx, def, &id, promotion.as_object().unwrap()).unwrap();
     });
     rep1.sync().await;
     assert_eq!(rep1.engine.pricing_day(), date_from_days(day), "the laptop prices by the server's day");

@@ -49,9 +49,8 @@ fn fill(tx: &fieldsync_server::sql::Tx<'_>, reg: &Registry, customers: usize) ->
     let territory = uuid::Uuid::now_v7().to_string();
     let territories = def("territories")?;
     let bench = serde_json::json!({"code": "BENCH", "name": "Bench"});
-    let values: Vec<Value> =
-        territories.fields.iter().map(|f| bench.get(f.name).cloned().unwrap_or(Value::Null)).collect();
-    fieldsync_server::records::upsert(tx, &territories, &territory, &values)?;
+    let by_name = |v: &Value| v.as_object().cloned().unwrap_or_default();
+    fieldsync_server::records::upsert_object(tx, &territories, &territory, &by_name(&bench))?;
     let customers_def = def("customers")?;
     let mut rng = StdRng::seed_from_u64(1);
     for i in 0..customers {
@@ -71,9 +70,8 @@ fn fill(tx: &fieldsync_server::sql::Tx<'_>, reg: &Registry, customers: usize) ->
             "credit_limit_cents": rng.gen_range(1..50) * 100_000,
         });
         // By field name: a field added to the registry is simply null here.
-        let values: Vec<Value> =
-            customers_def.fields.iter().map(|f| record.get(f.name).cloned().unwrap_or(Value::Null)).collect();
-        fieldsync_server::records::upsert(tx, &customers_def, &uuid::Uuid::now_v7().to_string(), &values)?;
+        let id = uuid::Uuid::now_v7().to_string();
+        fieldsync_server::records::upsert_object(tx, &customers_def, &id, &by_name(&record))?;
     }
     fieldsync_server::admin::save_user(tx, reg, USER, Role::Rep, &["BENCH".to_string()], None, PASSWORD)?;
     Ok(())

@@ -18,7 +18,6 @@ use std::sync::{Arc, Condvar, Mutex};
 
 use fieldsync_sqlkit::{migrate, Migration, ENTITY_MIGRATIONS};
 use rusqlite::Connection;
-use sha2::{Digest, Sha256};
 
 use crate::error::AppError;
 use crate::history::{History, Mark};
@@ -66,6 +65,12 @@ pub const SERVER_MIGRATIONS: &[Migration] = &[
         version: 7,
         name: "devices",
         sql: include_str!("../../../migrations/server/007_devices.sql"),
+    },
+    Migration {
+        set: "server",
+        version: 8,
+        name: "reference_indexes",
+        sql: include_str!("../../../migrations/server/008_reference_indexes.sql"),
     },
 ];
 
@@ -118,6 +123,12 @@ pub const POSTGRES_MIGRATIONS: &[Migration] = &[
         version: 7,
         name: "devices",
         sql: include_str!("../../../migrations/postgres/008_devices.sql"),
+    },
+    Migration {
+        set: "server",
+        version: 8,
+        name: "reference_indexes",
+        sql: include_str!("../../../migrations/postgres/009_reference_indexes.sql"),
     },
 ];
 
@@ -746,49 +757,51 @@ impl PgPool {
     }
 }
 
-/// Applies pending PostgreSQL migrations with the same bookkeeping as SQLite's
-/// (`schema_migrations`, checksums, each in its own transaction). Instances starting
-/// together take turns.
+/// Applies pending PostgreSQL migrations with sqlkit's runner, the one SQLite uses: the
+/// same `schema_migrations` bookkeeping, checksums and refusals, each migration in its own
+/// transaction. Instances starting together take turns.
 fn migrate_postgres(conn: &mut PgConn, migrations: &[Migration]) -> anyhow::Result<usize> {
-    let client = conn.client();
-    client.batch_execute(&format!(
-        "SET client_min_messages = warning;
-         SELECT pg_advisory_lock({MIGRATE_LOCK});
-         CREATE TABLE IF NOT EXISTS schema_migrations (
-            set_name TEXT NOT NULL, version BIGINT NOT NULL, name TEXT NOT NULL,
-            checksum TEXT NOT NULL, applied_at TIMESTAMPTZ NOT NULL DEFAULT now(),
-            PRIMARY KEY (set_name, version))"
-    ))?;
-    let result = (|| -> anyhow::Result<usize> {
-        let mut ran = 0;
-        for m in migrations {
-            let sum = hex::encode(Sha256::digest(m.sql.as_bytes()));
-            let label = format!("{}/{:03}_{}", m.set, m.version, m.name);
-            let stored = client.query_opt(
-                "SELECT checksum FROM schema_migrations WHERE set_name = $1 AND version = $2",
-                &[&m.set, &i64::from(m.version)],
-            )?;
-            match stored.map(|r| r.get::<_, String>(0)) {
-                Some(s) if s == sum => continue,
-                Some(_) => anyhow::bail!(
-                    "migration {label} was changed after it was applied to this database; restore the original file or start from a fresh database"
-                ),
-                None => {}
-            }
-            let mut tx = client.transaction()?;
-            tx.batch_execute(m.sql)
-                .map_err(|e| anyhow::anyhow!("migration {label} failed: {}", crate::sql::pg_message(&e)))?;
-            tx.execute(
-                "INSERT INTO schema_migrations (set_name, version, name, checksum) VALUES ($1, $2, $3, $4)",
-                &[&m.set, &i64::from(m.version), &m.name, &sum],
-            )?;
-            tx.commit()?;
-            ran += 1;
-        }
-        Ok(ran)
-    })();
-    client.batch_execute(&format!("SELECT pg_advisory_unlock({MIGRATE_LOCK})"))?;
-    result
+    Ok(fieldsync_sqlkit::run_migrations(&mut PgMigrations(conn), migrations)?)
+}
+
+/// PostgreSQL's bookkeeping statements for the migration runner.
+struct PgMigrations<'c>(&'c mut PgConn);
+
+impl fieldsync_sqlkit::MigrationTarget for PgMigrations<'_> {
+    type Error = DbError;
+
+    fn begin(&mut self) -> Result<(), DbError> {
+        Ok(self.0.client().batch_execute(&format!(
+            "SET client_min_messages = warning;
+             SELECT pg_advisory_lock({MIGRATE_LOCK});
+             CREATE TABLE IF NOT EXISTS schema_migrations (
+                set_name TEXT NOT NULL, version BIGINT NOT NULL, name TEXT NOT NULL,
+                checksum TEXT NOT NULL, applied_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+                PRIMARY KEY (set_name, version))"
+        ))?)
+    }
+
+    fn recorded(&mut self, m: &Migration) -> Result<Option<String>, DbError> {
+        let row = self.0.client().query_opt(
+            "SELECT checksum FROM schema_migrations WHERE set_name = $1 AND version = $2",
+            &[&m.set, &i64::from(m.version)],
+        )?;
+        Ok(row.map(|r| r.get(0)))
+    }
+
+    fn apply(&mut self, m: &Migration, checksum: &str) -> Result<(), DbError> {
+        let mut tx = self.0.client().transaction()?;
+        tx.batch_execute(m.sql)?;
+        tx.execute(
+            "INSERT INTO schema_migrations (set_name, version, name, checksum) VALUES ($1, $2, $3, $4)",
+            &[&m.set, &i64::from(m.version), &m.name, &checksum],
+        )?;
+        Ok(tx.commit()?)
+    }
+
+    fn end(&mut self) -> Result<(), DbError> {
+        Ok(self.0.client().batch_execute(&format!("SELECT pg_advisory_unlock({MIGRATE_LOCK})"))?)
+    }
 }
 
 /// The current time in milliseconds since the Unix epoch.

@@ -106,7 +106,8 @@ pub fn is_deleted(tx: &Tx<'_>, entity: &str, id: &str) -> Result<bool, DbError> 
 }
 
 /// Writes a whole record (values in registry order) and logs the change. Returns its seq.
-pub fn upsert(tx: &Tx<'_>, def: &EntityDef, id: &str, values: &[Value]) -> Result<i64, DbError> {
+/// Callers outside this module name values by field: [`upsert_object`].
+fn upsert(tx: &Tx<'_>, def: &EntityDef, id: &str, values: &[Value]) -> Result<i64, DbError> {
     let mut params = Vec::with_capacity(values.len() + 1);
     params.push(SqlValue::from(id));
     params.extend(def.fields.iter().zip(values).map(|(f, v)| to_sql(f.ty, v)));

@@ -48,8 +48,8 @@ impl Seeder<'_, '_> {
     fn put(&mut self, entity: &str, obj: Value) -> anyhow::Result<String> {
         let def = self.reg.get(entity).ok_or_else(|| anyhow::anyhow!("no entity {entity}"))?;
         let id = self.ids.next();
-        let values: Vec<Value> = def.fields.iter().map(|f| obj.get(f.name).cloned().unwrap_or(Value::Null)).collect();
-        records::upsert(self.tx, def, &id, &values)?;
+        let obj = obj.as_object().ok_or_else(|| anyhow::anyhow!("a {entity} record must be a JSON object"))?;
+        records::upsert_object(self.tx, def, &id, obj)?;
         self.rows += 1;
         Ok(id)
     }

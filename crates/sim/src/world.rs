@@ -411,8 +411,8 @@ fn populate(tx: &Tx<'_>, reg: &Registry, roles: &[Role], now_ms: i64) -> anyhow:
         let def = reg.get(entity).ok_or_else(|| anyhow::anyhow!("no entity {entity}"))?;
         n += 1;
         let id = id(n);
-        let values: Vec<Value> = def.fields.iter().map(|f| obj.get(f.name).cloned().unwrap_or(Value::Null)).collect();
-        records::upsert(tx, def, &id, &values)?;
+        let obj = obj.as_object().ok_or_else(|| anyhow::anyhow!("a {entity} record must be a JSON object"))?;
+        records::upsert_object(tx, def, &id, obj)?;
         Ok(id)
     };
     let territories = [

@@ -6,7 +6,7 @@ mod migrate;
 pub mod pricing;
 mod rows;
 
-pub use migrate::{migrate, Migration, MigrationError};
+pub use migrate::{checksum, migrate, run as run_migrations, Migration, MigrationError, MigrationTarget};
 pub use rows::{column_list, json_to_sql, sql_to_json, upsert_sql, EntityRow};
 
 /// Prepared statements each connection keeps compiled (rusqlite's default is 16).

@@ -1,6 +1,10 @@
 //! Numbered SQL migrations, each applied once in its own transaction and recorded with a
 //! checksum; an already-applied migration whose text changed is refused, because silently
 //! diverging schemas are worse than a clear stop.
+//!
+//! One runner ([`run`]) for every database: a [`MigrationTarget`] supplies the dialect's
+//! few bookkeeping statements (SQLite here, PostgreSQL in the server's `db.rs`), and the
+//! order, checksums and refusals are decided once, here.
 
 use rusqlite::{params, Connection, OptionalExtension};
 use sha2::{Digest, Sha256};
@@ -15,58 +19,108 @@ pub struct Migration {
     pub sql: &'static str,
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum MigrationError {
-    #[error("migration {set}/{version:03}_{name} was changed after it was applied to this database; restore the original file or start from a fresh database")]
-    Changed { set: String, version: u32, name: String },
-    #[error("migration {set}/{version:03}_{name} failed: {source}")]
-    Failed { set: String, version: u32, name: String, source: rusqlite::Error },
-    #[error("cannot read the migration history: {0}")]
-    History(#[from] rusqlite::Error),
+impl Migration {
+    /// `set/003_name`, as messages name it.
+    pub fn label(&self) -> String {
+        format!("{}/{:03}_{}", self.set, self.version, self.name)
+    }
 }
 
-fn checksum(sql: &str) -> String {
+type Source = Box<dyn std::error::Error + Send + Sync>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum MigrationError {
+    #[error("migration {0} was changed after it was applied to this database; restore the original file or start from a fresh database")]
+    Changed(String),
+    #[error("migration {label} failed: {source}")]
+    Failed { label: String, source: Source },
+    #[error("cannot read the migration history: {0}")]
+    History(Source),
+}
+
+/// A database migrations are applied to: the dialect's own bookkeeping statements.
+pub trait MigrationTarget {
+    type Error: std::error::Error + Send + Sync + 'static;
+    /// Creates the `schema_migrations` table if it is missing, and takes whatever keeps two
+    /// processes from migrating the same database at once.
+    fn begin(&mut self) -> Result<(), Self::Error>;
+    /// The checksum recorded for `m`, if it was applied.
+    fn recorded(&mut self, m: &Migration) -> Result<Option<String>, Self::Error>;
+    /// Runs `m.sql` and records it with `checksum`, in one transaction.
+    fn apply(&mut self, m: &Migration, checksum: &str) -> Result<(), Self::Error>;
+    /// Releases what [`MigrationTarget::begin`] took (also after a failure).
+    fn end(&mut self) -> Result<(), Self::Error> {
+        Ok(())
+    }
+}
+
+/// The checksum a migration is recorded with.
+pub fn checksum(sql: &str) -> String {
     hex::encode(Sha256::digest(sql.as_bytes()))
 }
 
-/// Applies every migration not yet applied, in the order given. Returns how many ran.
-pub fn migrate(conn: &mut Connection, migrations: &[Migration]) -> Result<usize, MigrationError> {
-    conn.execute_batch(
-        "CREATE TABLE IF NOT EXISTS schema_migrations (
-            set_name TEXT NOT NULL, version INTEGER NOT NULL, name TEXT NOT NULL,
-            checksum TEXT NOT NULL, applied_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ','now')),
-            PRIMARY KEY (set_name, version))",
-    )?;
+/// Applies every migration of `migrations` not applied yet, in the order given. Returns
+/// how many ran.
+pub fn run<T: MigrationTarget>(target: &mut T, migrations: &[Migration]) -> Result<usize, MigrationError> {
+    target.begin().map_err(|e| MigrationError::History(e.into()))?;
+    let result = apply_pending(target, migrations);
+    let ended = target.end().map_err(|e| MigrationError::History(e.into()));
+    let ran = result?;
+    ended?;
+    Ok(ran)
+}
+
+fn apply_pending<T: MigrationTarget>(target: &mut T, migrations: &[Migration]) -> Result<usize, MigrationError> {
     let mut ran = 0;
     for m in migrations {
-        let stored: Option<String> = conn
-            .query_row(
-                "SELECT checksum FROM schema_migrations WHERE set_name = ?1 AND version = ?2",
-                params![m.set, m.version],
-                |r| r.get(0),
-            )
-            .optional()?;
         let sum = checksum(m.sql);
-        match stored {
+        match target.recorded(m).map_err(|e| MigrationError::History(e.into()))? {
             Some(s) if s == sum => continue,
-            Some(_) => {
-                return Err(MigrationError::Changed { set: m.set.into(), version: m.version, name: m.name.into() })
-            }
+            Some(_) => return Err(MigrationError::Changed(m.label())),
             None => {}
         }
-        let failed =
-            |source| MigrationError::Failed { set: m.set.into(), version: m.version, name: m.name.into(), source };
-        let tx = conn.transaction().map_err(failed)?;
-        tx.execute_batch(m.sql).map_err(failed)?;
-        tx.execute(
-            "INSERT INTO schema_migrations (set_name, version, name, checksum) VALUES (?1, ?2, ?3, ?4)",
-            params![m.set, m.version, m.name, sum],
-        )
-        .map_err(failed)?;
-        tx.commit().map_err(failed)?;
+        target.apply(m, &sum).map_err(|e| MigrationError::Failed { label: m.label(), source: e.into() })?;
         ran += 1;
     }
     Ok(ran)
+}
+
+/// Applies every SQLite migration not yet applied, in the order given. Returns how many
+/// ran.
+pub fn migrate(conn: &mut Connection, migrations: &[Migration]) -> Result<usize, MigrationError> {
+    run(conn, migrations)
+}
+
+impl MigrationTarget for Connection {
+    type Error = rusqlite::Error;
+
+    fn begin(&mut self) -> Result<(), rusqlite::Error> {
+        self.execute_batch(
+            "CREATE TABLE IF NOT EXISTS schema_migrations (
+                set_name TEXT NOT NULL, version INTEGER NOT NULL, name TEXT NOT NULL,
+                checksum TEXT NOT NULL, applied_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ','now')),
+                PRIMARY KEY (set_name, version))",
+        )
+    }
+
+    fn recorded(&mut self, m: &Migration) -> Result<Option<String>, rusqlite::Error> {
+        self.query_row(
+            "SELECT checksum FROM schema_migrations WHERE set_name = ?1 AND version = ?2",
+            params![m.set, m.version],
+            |r| r.get(0),
+        )
+        .optional()
+    }
+
+    fn apply(&mut self, m: &Migration, checksum: &str) -> Result<(), rusqlite::Error> {
+        let tx = self.transaction()?;
+        tx.execute_batch(m.sql)?;
+        tx.execute(
+            "INSERT INTO schema_migrations (set_name, version, name, checksum) VALUES (?1, ?2, ?3, ?4)",
+            params![m.set, m.version, m.name, checksum],
+        )?;
+        tx.commit()
+    }
 }
 
 #[cfg(test)]
