@@ -9,9 +9,10 @@
 //! instance: an ordered write ([`Db::write`]) holds `WRITE_LOCK` exclusively for its whole
 //! length; a concurrent write ([`Db::write_concurrent`], pushes) holds it shared, runs
 //! beside other concurrent writes, and takes `LOG_LOCK` at its first change-log write
-//! (`Tx::before_change_log`) until it commits. Each PostgreSQL write ends with a `NOTIFY`,
-//! so every instance wakes its long polls. Writes that never log a change (sessions) skip
-//! the ordering (`Db::write_unordered`).
+//! (`Tx::before_change_log`) until it commits. Every instance learns of a committed
+//! PostgreSQL write by a `NOTIFY` and wakes its long polls: an ordered write sends it in
+//! its transaction, a concurrent write hands its seq to `listen::Notifier` once committed.
+//! Writes that never log a change (sessions) skip the ordering (`Db::write_unordered`).
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex};

@@ -1,5 +1,6 @@
 //! Live updates across server instances on PostgreSQL: a dedicated connection LISTENs on
-//! the channel every write transaction NOTIFYs on commit (see `db.rs`). A notification
+//! the channel every committed write NOTIFYs (in its transaction, or for pushes through
+//! [`Notifier`] right after; see `db.rs`). A notification
 //! carries the highest seq the write logged, which moves this instance's head and wakes
 //! its long polls; one without (a write that logged nothing, or a reconnect) makes the
 //! instance re-read the head.

@@ -105,12 +105,18 @@ pub fn is_deleted(tx: &Tx<'_>, entity: &str, id: &str) -> Result<bool, DbError> 
     )
 }
 
+/// The parameters of one record in [`column_list`] order: its id, then its values (given
+/// in registry order) as stored.
+fn push_row(params: &mut Vec<SqlValue>, def: &EntityDef, id: &str, values: &[Value]) {
+    params.push(SqlValue::from(id));
+    params.extend(def.fields.iter().zip(values).map(|(f, v)| to_sql(f.ty, v)));
+}
+
 /// Writes a whole record (values in registry order) and logs the change. Returns its seq.
 /// Callers outside this module name values by field: [`upsert_object`].
 fn upsert(tx: &Tx<'_>, def: &EntityDef, id: &str, values: &[Value]) -> Result<i64, DbError> {
     let mut params = Vec::with_capacity(values.len() + 1);
-    params.push(SqlValue::from(id));
-    params.extend(def.fields.iter().zip(values).map(|(f, v)| to_sql(f.ty, v)));
+    push_row(&mut params, def, id, values);
     tx.execute(&upsert_sql(def), &params)?;
     log_change(tx, def.name, id, false)
 }
@@ -120,8 +126,7 @@ fn upsert(tx: &Tx<'_>, def: &EntityDef, id: &str, values: &[Value]) -> Result<i6
 /// same record first makes this one run again and see it (`db.rs`).
 pub fn insert(tx: &Tx<'_>, def: &EntityDef, id: &str, values: &[Value]) -> Result<(), DbError> {
     let mut params = Vec::with_capacity(values.len() + 1);
-    params.push(SqlValue::from(id));
-    params.extend(def.fields.iter().zip(values).map(|(f, v)| to_sql(f.ty, v)));
+    push_row(&mut params, def, id, values);
     let sql = format!(
         "INSERT INTO \"{}\" ({}) VALUES ({})",
         def.name,
@@ -181,8 +186,7 @@ pub fn upsert_many(tx: &Tx<'_>, def: &EntityDef, records: &[(String, Vec<Value>)
         );
         let mut params = Vec::with_capacity(chunk.len() * width);
         for (id, values) in chunk {
-            params.push(SqlValue::from(id.as_str()));
-            params.extend(def.fields.iter().zip(values).map(|(f, v)| to_sql(f.ty, v)));
+            push_row(&mut params, def, id, values);
         }
         tx.execute(&sql, &params)?;
         tx.before_change_log()?;
@@ -216,9 +220,7 @@ pub fn upsert_many(tx: &Tx<'_>, def: &EntityDef, records: &[(String, Vec<Value>)
 pub fn delete(tx: &Tx<'_>, reg: &fieldsync_protocol::Registry, def: &EntityDef, id: &str) -> Result<i64, DbError> {
     let viewers = crate::rules::sightings(tx, reg, def, &[id.to_string()])?;
     if tx.is_concurrent() {
-        let mut pending = tx.pending.borrow_mut();
-        pending.changes.remove(&(def.name.to_string(), id.to_string()));
-        pending.stamps.retain(|(e, r, _), _| !(e == def.name && r == id));
+        tx.pending.borrow_mut().forget_record(def.name, id);
     }
     tx.execute(&format!("DELETE FROM \"{}\" WHERE id = ?1", def.name), args![id])?;
     tx.execute("DELETE FROM field_stamps WHERE entity = ?1 AND record_id = ?2", args![def.name, id])?;
@@ -265,11 +267,79 @@ pub fn log_targeted(tx: &Tx<'_>, entity: &str, id: &str, deleted: bool, target: 
 /// changed and the stamps of the fields it wrote, keyed so that each is written once.
 /// [`flush`] writes them in one statement that also takes the change log's turn, so the
 /// part of a push that runs one at a time is that statement and the commit.
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Default)]
 pub struct Pending {
-    changes: std::collections::BTreeSet<(String, String)>,
-    /// (entity, record, field) → (at_ms, user_id, client_id)
-    stamps: std::collections::BTreeMap<(String, String, String), (i64, String, String)>,
+    changes: std::collections::BTreeSet<RecordKey>,
+    stamps: std::collections::BTreeMap<StampKey, StampBy>,
+    /// How to undo each change made to the two above, oldest first: a savepoint's rollback
+    /// undoes back to its [`Pending::mark`], without copying what earlier mutations held.
+    undo: Vec<Undo>,
+}
+
+/// (entity, record)
+type RecordKey = (String, String);
+/// (entity, record, field)
+type StampKey = (String, String, String);
+/// (at_ms, user_id, client_id)
+type StampBy = (i64, String, String);
+
+#[derive(Debug)]
+enum Undo {
+    /// Whether the record's change was held before.
+    Change(RecordKey, bool),
+    /// The stamp held before, if one was.
+    Stamp(StampKey, Option<StampBy>),
+}
+
+impl Pending {
+    fn hold_change(&mut self, key: RecordKey) {
+        let held = !self.changes.insert(key.clone());
+        self.undo.push(Undo::Change(key, held));
+    }
+
+    fn hold_stamp(&mut self, key: StampKey, by: StampBy) {
+        let before = self.stamps.insert(key.clone(), by);
+        self.undo.push(Undo::Stamp(key, before));
+    }
+
+    /// Drops what is held for a record (it is being deleted).
+    fn forget_record(&mut self, entity: &str, id: &str) {
+        let key = (entity.to_string(), id.to_string());
+        if self.changes.remove(&key) {
+            self.undo.push(Undo::Change(key, true));
+        }
+        let stamps: Vec<StampKey> = self.stamps.keys().filter(|(e, r, _)| e == entity && r == id).cloned().collect();
+        for key in stamps {
+            let before = self.stamps.remove(&key);
+            self.undo.push(Undo::Stamp(key, before));
+        }
+    }
+
+    /// Where a savepoint starts, for [`Pending::undo_to`].
+    pub fn mark(&self) -> usize {
+        self.undo.len()
+    }
+
+    /// Undoes every change made since `mark`, newest first.
+    pub fn undo_to(&mut self, mark: usize) {
+        while self.undo.len() > mark {
+            match self.undo.pop() {
+                Some(Undo::Change(key, true)) => {
+                    self.changes.insert(key);
+                }
+                Some(Undo::Change(key, false)) => {
+                    self.changes.remove(&key);
+                }
+                Some(Undo::Stamp(key, Some(by))) => {
+                    self.stamps.insert(key, by);
+                }
+                Some(Undo::Stamp(key, None)) => {
+                    self.stamps.remove(&key);
+                }
+                None => break,
+            }
+        }
+    }
 }
 
 /// Logs a change of record `id` and stamps `fields` as written by `by`. A write that runs
@@ -283,10 +353,10 @@ pub fn log_write<'f>(
 ) -> Result<(), DbError> {
     if tx.is_concurrent() {
         let mut pending = tx.pending.borrow_mut();
-        pending.changes.insert((entity.to_string(), id.to_string()));
+        pending.hold_change((entity.to_string(), id.to_string()));
         for field in fields {
             let key = (entity.to_string(), id.to_string(), field.to_string());
-            pending.stamps.insert(key, (by.at_ms, by.user_id.to_string(), by.client_id.to_string()));
+            pending.hold_stamp(key, (by.at_ms, by.user_id.to_string(), by.client_id.to_string()));
         }
         return Ok(());
     }
@@ -385,9 +455,10 @@ pub const ADMIN_WRITER: &str = "admin";
 /// reads it to tell a concurrent edit from a stale one).
 pub fn stamp(tx: &Tx<'_>, entity: &str, id: &str, field: &str, by: &Writer<'_>, seq: i64) -> Result<(), DbError> {
     tx.execute(
-        "INSERT INTO field_stamps (entity, record_id, field, at_ms, user_id, client_id, seq) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (entity, record_id, field) DO UPDATE SET \
-         at_ms = excluded.at_ms, user_id = excluded.user_id, client_id = excluded.client_id, seq = excluded.seq",
+        &format!(
+            "INSERT INTO field_stamps (entity, record_id, field, at_ms, user_id, client_id, seq) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) {STAMP_CONFLICT}"
+        ),
         args![entity, id, field, by.at_ms, by.user_id, by.client_id, seq],
     )?;
     Ok(())
@@ -422,4 +493,28 @@ pub fn set_server_field(tx: &Tx<'_>, def: &EntityDef, id: &str, field: &str, val
     record.insert(field.to_string(), value);
     write_fields(tx, def, id, &record, std::iter::once(&field.to_string()))?;
     log_change(tx, def.name, id, false)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_savepoints_rollback_undoes_exactly_what_was_held_back_since_its_mark() {
+        let key = |r: &str| ("customers".to_string(), r.to_string());
+        let stamp = |r: &str, f: &str| ("customers".to_string(), r.to_string(), f.to_string());
+        let by = |at: i64| (at, "u".to_string(), "c".to_string());
+        let mut p = Pending::default();
+        p.hold_change(key("a"));
+        p.hold_stamp(stamp("a", "name"), by(1));
+        let (changes, stamps) = (p.changes.clone(), p.stamps.clone());
+        let mark = p.mark();
+        p.hold_change(key("a"));
+        p.hold_stamp(stamp("a", "name"), by(2));
+        p.hold_change(key("b"));
+        p.hold_stamp(stamp("b", "city"), by(2));
+        p.forget_record("customers", "a");
+        p.undo_to(mark);
+        assert_eq!((p.changes, p.stamps), (changes, stamps));
+    }
 }

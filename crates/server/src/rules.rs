@@ -125,11 +125,15 @@ pub fn is_visible(
     // One row: parents by key, not the set of every parent the user sees.
     let scope = scope_sql(reg, entity, &entity.scope, "t", "CAST(?2 AS TEXT)", Parents::ByKey);
     let sql = format!("SELECT EXISTS (SELECT 1 FROM \"{}\" t WHERE t.id = ?1 AND {scope})", entity.name);
-    // A scope that does not depend on the user (`All`) takes no user parameter.
-    if scope.contains("?2") {
-        tx.value(&sql, crate::args![id, uid.to_string()])
-    } else {
-        tx.value(&sql, crate::args![id])
+    tx.value(&sql, &record_and_user(&scope, id, uid))
+}
+
+/// The parameters of a one-record visibility query: `?1` the record, `?2` the user, unless
+/// the scope does not depend on the user (`All`) and so takes no user parameter.
+fn record_and_user(scope: &str, id: &str, uid: &Uuid) -> Vec<crate::sql::SqlValue> {
+    match scope.contains("?2") {
+        true => crate::args![id, uid.to_string()].to_vec(),
+        false => crate::args![id].to_vec(),
     }
 }
 
@@ -150,13 +154,9 @@ pub fn load_with_visibility(
         entity.name,
         lock.clause(tx)
     );
-    let read =
-        |r: &crate::sql::Row<'_>| Ok((crate::records::read_row(entity, r)?, r.get::<bool>(entity.fields.len() + 1)?));
-    if scope.contains("?2") {
-        tx.query_opt(&sql, crate::args![id, uid.to_string()], read)
-    } else {
-        tx.query_opt(&sql, crate::args![id], read)
-    }
+    tx.query_opt(&sql, &record_and_user(&scope, id, uid), |r| {
+        Ok((crate::records::read_row(entity, r)?, r.get::<bool>(entity.fields.len() + 1)?))
+    })
 }
 
 /// The fields of `entity` its scope reads.

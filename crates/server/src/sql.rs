@@ -552,14 +552,12 @@ impl<'c> Tx<'c> {
             Savepoint::Fresh => {}
         }
         // What the write holds back for its end is rolled back with the savepoint too.
-        let held = self.concurrent.then(|| self.pending.borrow().clone());
+        let mark = self.pending.borrow().mark();
         let (value, keep) = f(self)?;
         if !keep {
             // The savepoint stays, empty, until the next one or the commit.
             self.batch(&format!("ROLLBACK TO SAVEPOINT {SAVEPOINT}"))?;
-            if let Some(held) = held {
-                *self.pending.borrow_mut() = held;
-            }
+            self.pending.borrow_mut().undo_to(mark);
         }
         Ok(value)
     }
