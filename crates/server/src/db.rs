@@ -16,6 +16,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex};
+use std::time::Duration;
 
 use fieldsync_sqlkit::{migrate, Migration, ENTITY_MIGRATIONS};
 use rusqlite::Connection;
@@ -146,13 +147,34 @@ const MIGRATE_LOCK: i64 = WRITE_LOCK + 1;
 pub const LOG_LOCK: i64 = WRITE_LOCK + 2;
 
 /// Most PostgreSQL connections one server instance opens.
-const PG_POOL_SIZE: usize = 32;
+pub const PG_POOL_SIZE: usize = 32;
+/// Connections the pool keeps open however idle the server is.
+const PG_MIN_IDLE: u32 = 2;
+/// Threads that open connections: a burst of work that finds too few idle ones opens
+/// this many at once.
+const PG_CONNECT_THREADS: usize = 8;
+/// Time to open a PostgreSQL connection, unless the URL sets `connect_timeout`.
+pub const PG_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Longest wait for a pooled connection before the request fails (answered `503 busy`).
+pub const PG_CHECKOUT_TIMEOUT: Duration = Duration::from_secs(30);
+/// A pooled connection idle this long is checked with a round trip before use.
+pub const PG_CHECK_IDLE_AFTER: Duration = Duration::from_millis(500);
+/// How long that check may take before the connection counts as dead.
+const PG_HEALTH_TIMEOUT: Duration = Duration::from_secs(5);
+/// Idle connections above `PG_MIN_IDLE` are closed after `PG_IDLE_TIMEOUT`; every
+/// connection after `PG_MAX_LIFETIME` (the database frees what a session accumulated).
+pub const PG_IDLE_TIMEOUT: Duration = Duration::from_secs(600);
+pub const PG_MAX_LIFETIME: Duration = Duration::from_secs(1800);
 /// Most concurrent writes one instance runs at once: the rest of the pool stays free for
 /// reads (pulls, sign-ins) however many pushes arrive together.
 const CONCURRENT_WRITES: usize = PG_POOL_SIZE / 2;
 /// How often a concurrent write that lost a race (a deadlock, a row inserted first by
 /// another write) is run again before its error is returned.
 const CONCURRENT_ATTEMPTS: usize = 5;
+
+/// The start of an ordered write: the write lock, held alone until it commits.
+static ORDERED_BEGIN: std::sync::LazyLock<String> =
+    std::sync::LazyLock::new(|| format!("BEGIN; SELECT pg_advisory_xact_lock({WRITE_LOCK})"));
 
 /// The start of a concurrent write: the shared write lock, and the savepoint its first
 /// mutation uses (see `Tx::concurrent`).
@@ -291,7 +313,8 @@ impl Db {
                 })?;
                 let pool =
                     PgPool::new(config).map_err(|e| anyhow::anyhow!("cannot start the change notifier thread: {e}"))?;
-                let mut conn = pool.checkout().map_err(|e| {
+                // At start, a database that does not answer is an error at once.
+                let mut conn = pool.checkout_within(PG_CONNECT_TIMEOUT + Duration::from_secs(1)).map_err(|e| {
                     anyhow::anyhow!(
                         "cannot connect to {}: {e}; check that PostgreSQL is running and the URL is right",
                         location.describe()
@@ -444,17 +467,25 @@ impl Db {
                     waited(&self.waits.write_turn, asked);
                 }
                 let checkout = std::time::Instant::now();
-                let mut conn = pool.checkout()?;
-                waited(&self.waits.pool, checkout);
-                let ordered_begin = format!("BEGIN; SELECT pg_advisory_xact_lock({WRITE_LOCK})");
-                let bounds = match access {
-                    Access::Ordered => Some((ordered_begin.as_str(), Commit::Notify)),
-                    Access::Unordered => Some(("BEGIN", Commit::Plain)),
-                    Access::Snapshot => Some(("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", Commit::Plain)),
-                    Access::Single => None,
+                let (begin, commit) = match access {
+                    Access::Ordered => (ORDERED_BEGIN.as_str(), Commit::Notify),
+                    Access::Unordered => ("BEGIN", Commit::Plain),
+                    Access::Snapshot => ("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", Commit::Plain),
+                    Access::Single => {
+                        let mut conn = pool.checkout()?;
+                        waited(&self.waits.pool, checkout);
+                        let out = f(&Tx::postgres(conn.get()));
+                        conn.release();
+                        return out;
+                    }
                 };
-                let out = self.in_transaction(&Tx::postgres(conn.get()), bounds, f);
-                conn.release();
+                let mut conn = pool.begin(begin)?;
+                waited(&self.waits.pool, checkout);
+                let (out, lost) = {
+                    let tx = Tx::postgres(conn.get());
+                    (self.commit_after(&tx, commit, f), tx.connection_lost())
+                };
+                conn.release_unless(lost);
                 out
             }
         }
@@ -475,17 +506,17 @@ impl Db {
             let _slot = pool.concurrent.enter();
             self.waits.write_turn.observe(asked.elapsed().as_secs_f64());
             let checkout = std::time::Instant::now();
-            let mut conn = pool.checkout()?;
+            let mut conn = pool.begin(&CONCURRENT_BEGIN)?;
             self.waits.pool.observe(checkout.elapsed().as_secs_f64());
-            let (out, retry) = {
+            let (out, retry, lost) = {
                 let tx = Tx::concurrent(conn.get(), LOG_LOCK);
-                let out = self.in_transaction(&tx, Some((CONCURRENT_BEGIN.as_str(), Commit::Plain)), &f);
+                let out = self.commit_after(&tx, Commit::Plain, &f);
                 if out.is_ok() && tx.logged() > 0 {
                     pool.notifier.committed(tx.logged());
                 }
-                (out, tx.retry())
+                (out, tx.retry(), tx.connection_lost())
             };
-            conn.release();
+            conn.release_unless(lost);
             match (out, retry) {
                 (Err(_), Some(Retry::Alone)) => return self.run(Access::Ordered, f),
                 (Err(e), Some(Retry::Conflict)) if attempt >= CONCURRENT_ATTEMPTS => return Err(e),
@@ -518,6 +549,17 @@ impl Db {
     ) -> Result<T, E> {
         let Some((begin, commit)) = bounds else { return f(tx) };
         tx.batch(begin)?;
+        self.commit_after(tx, commit, f)
+    }
+
+    /// Runs `f` in the transaction `tx` has begun, then commits (rolls back on error).
+    /// Once committed, the head moves to the highest seq the transaction logged.
+    fn commit_after<T, E: From<DbError>>(
+        &self,
+        tx: &Tx<'_>,
+        commit: Commit,
+        f: impl FnOnce(&Tx<'_>) -> Result<T, E>,
+    ) -> Result<T, E> {
         let out = f(tx).and_then(|v| {
             crate::records::flush(tx)?;
             let sql = match (commit, tx.logged()) {
@@ -585,12 +627,37 @@ impl Db {
 
     /// A read of ONE statement, outside any explicit transaction (the statement is its own
     /// snapshot): saves PostgreSQL two round trips on the hottest reads (authentication).
+    /// Its statement is also the connection's check: run on a connection the database had
+    /// closed, it runs again on another (a read may run twice).
     pub async fn read_single<T, F>(&self, f: F) -> Result<T, AppError>
     where
         T: Send + 'static,
-        F: FnOnce(&Tx<'_>) -> Result<T, AppError> + Send + 'static,
+        F: Fn(&Tx<'_>) -> Result<T, AppError> + Send + 'static,
     {
-        self.run_async(Access::Single, f).await
+        let db = self.clone();
+        tokio::task::spawn_blocking(move || db.read_single_blocking(f)).await?
+    }
+
+    fn read_single_blocking<T, E: From<DbError>>(&self, f: impl Fn(&Tx<'_>) -> Result<T, E>) -> Result<T, E> {
+        let Store::Postgres(pool) = &*self.inner else { return self.run(Access::Single, f) };
+        let mut dead = 0;
+        loop {
+            let checkout = std::time::Instant::now();
+            let mut conn = pool.checkout()?;
+            self.waits.pool.observe(checkout.elapsed().as_secs_f64());
+            let (out, lost) = {
+                let tx = Tx::postgres(conn.get());
+                (f(&tx), tx.connection_lost())
+            };
+            match out {
+                // Dropped unreleased, the dead connection is discarded.
+                Err(_) if lost && dead < PG_POOL_SIZE => dead += 1,
+                out => {
+                    conn.release();
+                    return out;
+                }
+            }
+        }
     }
 
     async fn run_async<T, F>(&self, access: Access, f: F) -> Result<T, AppError>
@@ -662,7 +729,10 @@ impl Drop for Slot<'_> {
     }
 }
 
-/// A bounded pool of PostgreSQL connections; callers wait when all are in use.
+/// The PostgreSQL connections of one server instance: an r2d2 pool of [`PgConn`]s (which
+/// keep their prepared statements), bounded by `PG_POOL_SIZE`, with a connect timeout
+/// (`PG_CONNECT_TIMEOUT`), a checkout timeout (`PG_CHECKOUT_TIMEOUT`, then `503 busy`),
+/// health checks (see [`PgManager`]) and idle and lifetime limits.
 struct PgPool {
     config: postgres::Config,
     /// Taken by ordered writes of this instance before they check out a connection.
@@ -671,42 +741,72 @@ struct PgPool {
     concurrent: Slots,
     /// Tells other instances what concurrent writes committed.
     notifier: crate::listen::Notifier,
-    /// Idle connections and how many are open in all.
-    state: Mutex<(Vec<PgConn>, usize)>,
-    freed: Condvar,
+    /// `None` only while being dropped (see `Drop`).
+    pool: Option<r2d2::Pool<PgManager>>,
 }
 
-/// A connection out of the pool. Dropped without [`Checkout::release`] (a panic, or a
-/// broken connection) it is closed instead of returned.
-struct Checkout<'p> {
-    pool: &'p PgPool,
-    conn: Option<PgConn>,
+/// How r2d2 opens, checks and discards [`PgConn`]s. A connection is checked three ways:
+/// - before use, with a round trip, when it has been idle for `PG_CHECK_IDLE_AFTER` (a
+///   database restarted or a firewall dropped it meanwhile); a recently used one is
+///   taken as alive, as HikariCP does, so busy instances pay no round trip per request;
+/// - by its first statement ([`PgPool::begin`], [`Db::read_single`]): one the database
+///   closed anyway is discarded and the work runs on the next connection;
+/// - when given back: closed, or abandoned mid-work (a panic, a lost connection), it is
+///   discarded rather than handed to the next request.
+#[derive(Debug)]
+struct PgManager {
+    config: postgres::Config,
 }
 
-impl Checkout<'_> {
-    fn get(&mut self) -> &mut PgConn {
-        self.conn.as_mut().expect("connection present until released")
+impl r2d2::ManageConnection for PgManager {
+    type Connection = PgConn;
+    type Error = DbError;
+
+    fn connect(&self) -> Result<PgConn, DbError> {
+        PgConn::connect(&self.config)
     }
 
-    fn release(mut self) {
-        if let Some(conn) = self.conn.take() {
-            if !conn.is_closed() {
-                let mut state = self.pool.state.lock().unwrap_or_else(|p| p.into_inner());
-                state.0.push(conn);
-                self.pool.freed.notify_one();
-                return;
-            }
-            self.conn = Some(conn); // Drop closes it and frees its slot
+    fn is_valid(&self, conn: &mut PgConn) -> Result<(), DbError> {
+        if conn.last_used.elapsed() < PG_CHECK_IDLE_AFTER {
+            return Ok(());
         }
+        Ok(conn.client().is_valid(PG_HEALTH_TIMEOUT)?)
+    }
+
+    fn has_broken(&self, conn: &mut PgConn) -> bool {
+        conn.in_use || conn.is_closed()
     }
 }
 
-impl Drop for Checkout<'_> {
-    fn drop(&mut self) {
-        if self.conn.take().is_some() {
-            let mut state = self.pool.state.lock().unwrap_or_else(|p| p.into_inner());
-            state.1 -= 1;
-            self.pool.freed.notify_one();
+/// Logs what goes wrong inside the pool (a connect that failed while it refilled).
+#[derive(Debug)]
+struct LogPoolErrors;
+
+impl r2d2::HandleError<DbError> for LogPoolErrors {
+    fn handle_error(&self, error: DbError) {
+        tracing::warn!(%error, "PostgreSQL connection pool");
+    }
+}
+
+/// A connection out of the pool. Dropped without [`Checkout::release`] (a panic, a lost
+/// connection) it is discarded instead of given back.
+struct Checkout(r2d2::PooledConnection<PgManager>);
+
+impl Checkout {
+    fn get(&mut self) -> &mut PgConn {
+        &mut self.0
+    }
+
+    /// Gives the connection back for the next work.
+    fn release(mut self) {
+        self.0.in_use = false;
+        self.0.last_used = std::time::Instant::now();
+    }
+
+    /// Gives the connection back, unless its work found it gone.
+    fn release_unless(self, lost: bool) {
+        if !lost {
+            self.release();
         }
     }
 }
@@ -715,45 +815,70 @@ impl Drop for PgPool {
     /// The blocking client's drop runs its own small runtime, which must not happen on an
     /// async worker (where the last handle to the store is usually dropped).
     fn drop(&mut self) {
-        let idle = std::mem::take(&mut self.state.get_mut().unwrap_or_else(|p| p.into_inner()).0);
-        if !idle.is_empty() {
-            let _ = std::thread::Builder::new().name("fieldsync-pg-close".into()).spawn(move || drop(idle));
+        if let Some(pool) = self.pool.take() {
+            let _ = std::thread::Builder::new().name("fieldsync-pg-close".into()).spawn(move || drop(pool));
         }
     }
 }
 
 impl PgPool {
-    fn new(config: postgres::Config) -> std::io::Result<Self> {
+    /// Makes the pool; connections open as work first needs them, on `PG_CONNECT_THREADS`
+    /// threads at once.
+    fn new(mut config: postgres::Config) -> std::io::Result<Self> {
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(PG_CONNECT_TIMEOUT);
+        }
+        let pool = r2d2::Pool::builder()
+            .max_size(PG_POOL_SIZE as u32)
+            .min_idle(Some(PG_MIN_IDLE))
+            .connection_timeout(PG_CHECKOUT_TIMEOUT)
+            .test_on_check_out(true)
+            .idle_timeout(Some(PG_IDLE_TIMEOUT))
+            .max_lifetime(Some(PG_MAX_LIFETIME))
+            .thread_pool(Arc::new(
+                scheduled_thread_pool::ScheduledThreadPool::builder()
+                    .num_threads(PG_CONNECT_THREADS)
+                    .thread_name_pattern("fieldsync-pg-connect-{}")
+                    .build(),
+            ))
+            .error_handler(Box::new(LogPoolErrors))
+            .build_unchecked(PgManager { config: config.clone() });
         Ok(PgPool {
             notifier: crate::listen::Notifier::start(config.clone())?,
             config,
             writer: Mutex::new(()),
             concurrent: Slots::new(CONCURRENT_WRITES),
-            state: Mutex::new((Vec::new(), 0)),
-            freed: Condvar::new(),
+            pool: Some(pool),
         })
     }
 
-    fn checkout(&self) -> Result<Checkout<'_>, DbError> {
-        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+    /// A connection, waiting at most `PG_CHECKOUT_TIMEOUT` for one.
+    fn checkout(&self) -> Result<Checkout, DbError> {
+        self.checkout_within(PG_CHECKOUT_TIMEOUT)
+    }
+
+    fn checkout_within(&self, wait: Duration) -> Result<Checkout, DbError> {
+        let pool = self.pool.as_ref().expect("the pool is present until dropped");
+        let mut conn = pool.get_timeout(wait).map_err(|e| DbError::Unavailable(e.to_string()))?;
+        conn.in_use = true;
+        Ok(Checkout(conn))
+    }
+
+    /// A connection on which `begin` has run. That first statement shows whether the
+    /// database still holds the connection: one it closed (a restart, a failover) is
+    /// discarded and the next one tried, so the work itself never meets a dead one.
+    fn begin(&self, begin: &str) -> Result<Checkout, DbError> {
+        let mut dead = 0;
         loop {
-            if let Some(conn) = state.0.pop() {
-                return Ok(Checkout { pool: self, conn: Some(conn) });
+            let mut conn = self.checkout()?;
+            match conn.get().client().batch_execute(begin).map_err(DbError::from) {
+                Ok(()) => return Ok(conn),
+                Err(e) if e.connection_lost() && dead < PG_POOL_SIZE => {
+                    tracing::info!(error = %e, "a pooled PostgreSQL connection was closed; using another");
+                    dead += 1;
+                }
+                Err(e) => return Err(e),
             }
-            if state.1 < PG_POOL_SIZE {
-                state.1 += 1;
-                drop(state);
-                return match PgConn::connect(&self.config) {
-                    Ok(conn) => Ok(Checkout { pool: self, conn: Some(conn) }),
-                    Err(e) => {
-                        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
-                        state.1 -= 1;
-                        self.freed.notify_one();
-                        Err(e)
-                    }
-                };
-            }
-            state = self.freed.wait(state).unwrap_or_else(|p| p.into_inner());
         }
     }
 }
@@ -820,5 +945,23 @@ mod tests {
         assert_eq!(super::redact("host=db password=s3cret dbname=fs"), "host=db password=*** dbname=fs");
         assert_eq!(super::redact("host=db password = 's3 cr\\'et' user=a"), "host=db password=*** user=a");
         assert_eq!(super::redact("user=a password=s3cret"), "user=a password=***");
+    }
+
+    /// docs/OPERATIONS.md gives the pool's figures to administrators; they must be ours.
+    #[test]
+    fn the_operations_guide_states_the_pool_figures() {
+        use super::*;
+        let guide = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/OPERATIONS.md")).unwrap();
+        let minutes = |d: Duration| format!("{} minutes", d.as_secs() / 60);
+        for stated in [
+            format!("`PG_POOL_SIZE` ({PG_POOL_SIZE})"),
+            format!("`PG_CONNECT_TIMEOUT` ({} s)", PG_CONNECT_TIMEOUT.as_secs()),
+            format!("`PG_CHECKOUT_TIMEOUT` ({} s)", PG_CHECKOUT_TIMEOUT.as_secs()),
+            format!("`PG_IDLE_TIMEOUT` ({})", minutes(PG_IDLE_TIMEOUT)),
+            format!("`PG_MAX_LIFETIME` ({})", minutes(PG_MAX_LIFETIME)),
+            format!("Idle connections above {}", ["none", "one", "two", "three"][PG_MIN_IDLE as usize]),
+        ] {
+            assert!(guide.contains(&stated), "docs/OPERATIONS.md should say {stated}");
+        }
     }
 }

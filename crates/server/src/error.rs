@@ -79,7 +79,20 @@ impl AppError {
 
 impl From<crate::sql::DbError> for AppError {
     fn from(e: crate::sql::DbError) -> Self {
-        AppError::Internal(format!("database: {e}"))
+        match e {
+            crate::sql::DbError::Unavailable(why) => {
+                tracing::warn!("database unavailable: {why}");
+                AppError::Unavailable {
+                    status: StatusCode::SERVICE_UNAVAILABLE,
+                    code: ErrorCode::Busy,
+                    message:
+                        "The server cannot reach its database right now; your changes are kept, try again in a minute."
+                            .into(),
+                    retry_after: std::time::Duration::from_secs(5),
+                }
+            }
+            e => AppError::Internal(format!("database: {e}")),
+        }
     }
 }
 

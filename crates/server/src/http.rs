@@ -444,11 +444,12 @@ pub(crate) async fn login(
     }
     state.login.attempt(&req.username, peer).map_err(|d| login_denied(&state, d))?;
     let ttl = state.token_ttl.as_millis() as i64;
+    // The slow hash check runs on a blocking thread, holds no database lock, and waits
+    // its turn: each one takes about 19 MiB. The turn comes first, so a flood of sign-ins
+    // beyond the queue is refused before it costs the database a read.
+    let mut turn = state.login.hash_turn().await.map_err(|d| login_denied(&state, d))?;
     let username = req.username.clone();
     let found = state.db.read_single(move |tx| auth::credentials(tx, &username)).await?;
-    // The slow hash check runs on a blocking thread, holds no database lock, and waits
-    // its turn: each one takes about 19 MiB.
-    let mut turn = state.login.hash_turn().await.map_err(|d| login_denied(&state, d))?;
     let LoginRequest { password, client_id, device, app_version, .. } = req;
     let user = tokio::task::spawn_blocking(move || {
         let user = auth::verify(found, &password, turn.work_area());

@@ -146,6 +146,27 @@ pub enum DbError {
     /// Stored bookkeeping is not what the server wrote (e.g. a missing `server_meta` key).
     #[error("{0}")]
     Other(String),
+    /// No connection to the database could be had in time (PostgreSQL down, or every
+    /// pooled connection busy for `db::PG_CHECKOUT_TIMEOUT`).
+    #[error("no database connection: {0}")]
+    Unavailable(String),
+}
+
+impl DbError {
+    /// Whether the connection the statement ran on is gone (the database restarted, failed
+    /// over or ended the session): the same work may succeed on a new connection.
+    pub fn connection_lost(&self) -> bool {
+        let DbError::Postgres(e) = self else { return false };
+        if e.is_closed() {
+            return true;
+        }
+        match e.as_db_error() {
+            // Class 08: connection exception; 57P01-57P03: the server shut the session down.
+            Some(db) => db.code().code().starts_with("08") || db.code().code().starts_with("57P"),
+            // No answer from the server at all: the socket failed.
+            None => std::error::Error::source(e).is_some_and(|s| s.is::<std::io::Error>()),
+        }
+    }
 }
 
 /// PostgreSQL's own message (the error's Display alone says just "db error").
@@ -250,6 +271,11 @@ impl Row<'_> {
 pub struct PgConn {
     client: postgres::Client,
     statements: HashMap<String, postgres::Statement>,
+    /// Set while work has it (see `db::PgManager::has_broken`): a connection given back
+    /// with it still set was abandoned mid-transaction (a panic, a lost connection).
+    pub(crate) in_use: bool,
+    /// When its last work ended (see `db::PG_CHECK_IDLE_AFTER`).
+    pub(crate) last_used: std::time::Instant,
 }
 
 /// Statements kept per connection. A statement's text never holds a user's values (they
@@ -259,7 +285,12 @@ const PG_STATEMENT_CACHE: usize = 512;
 
 impl PgConn {
     pub fn connect(config: &postgres::Config) -> Result<PgConn, DbError> {
-        Ok(PgConn { client: config.connect(postgres::NoTls)?, statements: HashMap::new() })
+        Ok(PgConn {
+            client: config.connect(postgres::NoTls)?,
+            statements: HashMap::new(),
+            in_use: false,
+            last_used: std::time::Instant::now(),
+        })
     }
 
     pub fn client(&mut self) -> &mut postgres::Client {
@@ -270,7 +301,7 @@ impl PgConn {
         self.client.is_closed()
     }
 
-    fn statement(&mut self, sql: &str) -> Result<postgres::Statement, DbError> {
+    fn statement(&mut self, sql: &str) -> Result<postgres::Statement, postgres::Error> {
         if let Some(s) = self.statements.get(sql) {
             return Ok(s.clone());
         }
@@ -299,6 +330,8 @@ pub struct Tx<'c> {
     savepoint: std::cell::Cell<Savepoint>,
     /// The highest change seq this transaction wrote (0: none), the head once it commits.
     logged: std::cell::Cell<i64>,
+    /// A statement found the connection gone ([`Tx::connection_lost`]).
+    lost: std::cell::Cell<bool>,
 }
 
 /// The name of the savepoint of [`Tx::savepoint`].
@@ -344,6 +377,7 @@ impl<'c> Tx<'c> {
             retry: Default::default(),
             savepoint: std::cell::Cell::new(Savepoint::None),
             logged: Default::default(),
+            lost: Default::default(),
         }
     }
 
@@ -416,13 +450,22 @@ impl<'c> Tx<'c> {
         self.retry.get()
     }
 
-    /// Notes a lost race of a concurrent write, so it runs again.
+    /// Whether a statement found the connection gone (see [`DbError::connection_lost`]).
+    pub fn connection_lost(&self) -> bool {
+        self.lost.get()
+    }
+
+    /// Notes a lost race of a concurrent write, so it runs again, and a lost connection.
     fn noting<T>(&self, r: Result<T, postgres::Error>) -> Result<T, DbError> {
         r.map_err(|e| {
             if self.concurrent && e.code().is_some_and(|c| RACE_CODES.contains(&c.code())) {
                 self.retry.set(Some(Retry::Conflict));
             }
-            DbError::from(e)
+            let e = DbError::from(e);
+            if e.connection_lost() {
+                self.lost.set(true);
+            }
+            e
         })
     }
 
@@ -450,7 +493,7 @@ impl<'c> Tx<'c> {
             }
             Inner::Pg(c) => {
                 let mut c = c.borrow_mut();
-                let stmt = c.statement(sql)?;
+                let stmt = self.noting(c.statement(sql))?;
                 self.noting(c.client.execute(&stmt, &pg_params(params)))
             }
         }
@@ -476,7 +519,7 @@ impl<'c> Tx<'c> {
             }
             Inner::Pg(c) => {
                 let mut c = c.borrow_mut();
-                let stmt = c.statement(sql)?;
+                let stmt = self.noting(c.statement(sql))?;
                 for r in self.noting(c.client.query(&stmt, &pg_params(params)))? {
                     buf.clear();
                     for i in 0..r.len() {
