@@ -14,7 +14,15 @@ use crate::support::TestServer;
 
 /// Fast timings so the test does not wait on production delays.
 fn quick() -> Policy {
-    Policy { debounce_ms: 20, periodic_ms: 60_000, probe_ms: 50, backoff_base_ms: 50, backoff_max_ms: 400, jitter: 0.2 }
+    Policy {
+        debounce_ms: 20,
+        periodic_ms: 60_000,
+        probe_ms: 50,
+        reconnect_ms: 50,
+        backoff_base_ms: 50,
+        backoff_max_ms: 400,
+        jitter: 0.2,
+    }
 }
 
 /// Waits (on state changes, not on time) until `pred` holds; fails after 20 s.

@@ -24,6 +24,7 @@ mod integration_api;
 mod live;
 mod logs;
 mod long_polls;
+mod measuring;
 mod metrics;
 mod moves;
 mod order_numbers;

@@ -6,6 +6,7 @@
 mod dataset;
 mod import;
 mod moves;
+mod network;
 mod polls;
 mod proxy;
 mod writes;
@@ -87,6 +88,15 @@ enum Command {
         #[arg(long, default_value_t = 10)]
         seconds: u64,
     },
+    /// A rep's sign-in, first sync and 10-edit syncs through a shaping proxy that plays
+    /// a poor network (latency, bandwidth, loss, connection resets), against a clean link.
+    Network {
+        #[arg(long, value_enum)]
+        profile: network::Profile,
+        /// Incremental syncs measured after the first sync.
+        #[arg(long, default_value_t = 10)]
+        rounds: usize,
+    },
     /// Customer search by name prefix in a client store.
     Search {
         #[arg(long, default_value_t = 50_000)]
@@ -112,6 +122,7 @@ fn main() -> anyhow::Result<()> {
             Command::Noop => noop().await,
             Command::Latency { iterations } => latency(iterations).await,
             Command::Search { customers, queries } => search(customers, queries).await,
+            Command::Network { profile, rounds } => network::run(profile, rounds).await,
             Command::Polls { polls, pushes } => polls::run(polls, pushes).await,
             Command::Moves { users, mutations, rounds } => moves::run(users, mutations, rounds).await,
             Command::Writes { backend, database, seconds } => {
@@ -178,11 +189,11 @@ async fn bootstrap(rows: usize) -> anyhow::Result<Value> {
 async fn payload(rows: usize) -> anyhow::Result<Value> {
     let data = dataset::Dataset::create(rows)?;
     let server = data.start().await?;
-    let proxy = proxy::CountingProxy::start(server.addr).await?;
+    let proxy = proxy::Proxy::counting(server.addr).await?;
     let (mut engine, _profile) = signed_in(&proxy.url(), dataset::USER, EngineOptions::default()).await?;
     proxy.reset();
     engine.sync(&mut |_| {}).await?;
-    let (up, down, requests) = proxy.totals();
+    let proxy::Totals { bytes_up: up, bytes_down: down, requests, .. } = proxy.totals();
     // The same rows as a naive API would send them: an array of JSON objects.
     let naive = serde_json::to_vec(&engine.list("customers", &[])?)?.len();
     server.stop().await;
@@ -201,13 +212,13 @@ async fn payload(rows: usize) -> anyhow::Result<Value> {
 async fn noop() -> anyhow::Result<Value> {
     let data = dataset::Dataset::create(1_000)?;
     let server = data.start().await?;
-    let proxy = proxy::CountingProxy::start(server.addr).await?;
+    let proxy = proxy::Proxy::counting(server.addr).await?;
     let (mut engine, _profile) = signed_in(&proxy.url(), dataset::USER, EngineOptions::default()).await?;
     engine.sync(&mut |_| {}).await?;
     proxy.reset();
     let report = engine.sync(&mut |_| {}).await?;
     anyhow::ensure!(report.pulled == 0 && report.pushed == 0, "the no-op sync did work: {report:?}");
-    let (up, down, requests) = proxy.totals();
+    let proxy::Totals { bytes_up: up, bytes_down: down, requests, .. } = proxy.totals();
     server.stop().await;
     Ok(json!({"bench": "noop", "requests": requests, "bytes_up": up, "bytes_down": down}))
 }

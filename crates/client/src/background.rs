@@ -239,11 +239,18 @@ async fn sync_once(
             }
         }
     };
-    match result {
-        Ok(report) => (Outcome::Ok, Some(report), first),
-        Err(ClientError::Unavailable(_)) => (Outcome::Unreachable, None, first),
-        Err(ClientError::NotSignedIn(reason)) => (Outcome::SignInNeeded(reason), None, first),
-        Err(other) => (Outcome::Failed(other.to_string()), None, first),
+    (Outcome::of(&result), result.ok(), first)
+}
+
+impl Outcome {
+    /// How a sync's result counts for scheduling.
+    pub fn of(result: &Result<SyncReport, ClientError>) -> Outcome {
+        match result {
+            Ok(_) => Outcome::Ok,
+            Err(ClientError::Unavailable(_)) => Outcome::Unreachable,
+            Err(ClientError::NotSignedIn(reason)) => Outcome::SignInNeeded(reason.clone()),
+            Err(other) => Outcome::Failed(other.to_string()),
+        }
     }
 }
 

@@ -48,6 +48,11 @@ pub struct Policy {
     /// backed off: a probe is cheap, and a server that comes back is noticed within
     /// `probe_ms × (1 + jitter)` however long it was away.
     pub probe_ms: i64,
+    /// The first probe after a sync that lost the server when the previous sync had
+    /// worked: a connection cut by flaky Wi-Fi is usually back at once, so the rep waits
+    /// about a second instead of `probe_ms` (`fieldsync-bench network --profile
+    /// flaky-wifi`, docs/PERFORMANCE.md).
+    pub reconnect_ms: i64,
     /// First retry delay after a failure; doubles per consecutive failure.
     pub backoff_base_ms: i64,
     pub backoff_max_ms: i64,
@@ -61,6 +66,7 @@ impl Default for Policy {
             debounce_ms: 3_000,
             periodic_ms: 5 * 60_000,
             probe_ms: 5_000,
+            reconnect_ms: 1_000,
             backoff_base_ms: 2_000,
             backoff_max_ms: 5 * 60_000,
             jitter: 0.2,
@@ -190,12 +196,14 @@ impl Scheduler {
                 self.sync_due = Some(self.sync_due.map_or(periodic, |d| d.min(periodic)));
             }
             Outcome::Unreachable => {
+                let was_online = self.failures == 0 && !matches!(self.state, SyncState::Offline { .. });
                 self.failures += 1;
                 let since = match self.state {
                     SyncState::Offline { since_ms, .. } => since_ms,
                     _ => now,
                 };
-                let next = now + self.jittered(self.policy.probe_ms);
+                let wait = if was_online { self.policy.reconnect_ms } else { self.policy.probe_ms };
+                let next = now + self.jittered(wait);
                 self.state = SyncState::Offline { since_ms: since, next_probe_ms: next };
                 self.sync_due = None;
                 self.probe_due = Some(next);
@@ -293,8 +301,10 @@ mod tests {
             assert!(matches!(s.state(), SyncState::Offline { since_ms: 0, .. }));
         }
         let p = Policy::default();
-        let (low, high) = ((p.probe_ms as f64 * 0.8) as i64 - 1, (p.probe_ms as f64 * 1.2) as i64 + 1);
-        assert!(delays.iter().all(|d| (low..=high).contains(d)), "{low}..{high}: {delays:?}");
+        let around = |ms: i64| (ms as f64 * 0.8) as i64 - 1..=(ms as f64 * 1.2) as i64 + 1;
+        assert!(around(p.reconnect_ms).contains(&delays[0]), "a lost connection is retried soon: {delays:?}");
+        let (low, high) = (*around(p.probe_ms).start(), *around(p.probe_ms).end());
+        assert!(delays[1..].iter().all(|d| (low..=high).contains(d)), "{low}..{high}: {delays:?}");
         assert!(high <= 10_000, "the server back is noticed within 10 s");
         assert!(delays.windows(2).any(|w| w[0] != w[1]), "jittered: {delays:?}");
         s.probe_finished(true, now + 1);
@@ -302,6 +312,36 @@ mod tests {
         s.sync_finished(Outcome::Ok, now + 2);
         assert_eq!(s.state(), &SyncState::UpToDate { last_ok_ms: now + 2 });
         assert_eq!(s.next_wakeup(), Some(now + 2 + p.periodic_ms), "then periodically");
+    }
+
+    #[test]
+    fn a_connection_lost_after_working_syncs_is_retried_within_about_a_second_each_time() {
+        let p = Policy::default();
+        let mut s = sched();
+        s.start(0);
+        let mut now = 0;
+        for _ in 0..3 {
+            assert_eq!(s.poll(now), Some(Action::Sync));
+            s.sync_finished(Outcome::Ok, now);
+            now += 1_000;
+            s.sync_now(now);
+            assert_eq!(s.poll(now), Some(Action::Sync));
+            s.sync_finished(Outcome::Unreachable, now);
+            let wait = s.next_wakeup().unwrap() - now;
+            assert!(wait <= (p.reconnect_ms as f64 * 1.2) as i64 + 1 && wait < p.probe_ms, "{wait} ms");
+            now += wait;
+            assert_eq!(s.poll(now), Some(Action::Probe));
+            s.probe_finished(true, now);
+        }
+        // A second loss in a row means a real outage: probes go back to `probe_ms`.
+        assert_eq!(s.poll(now), Some(Action::Sync));
+        s.sync_finished(Outcome::Unreachable, now);
+        now = s.next_wakeup().unwrap();
+        assert_eq!(s.poll(now), Some(Action::Probe));
+        s.probe_finished(true, now);
+        assert_eq!(s.poll(now), Some(Action::Sync));
+        s.sync_finished(Outcome::Unreachable, now);
+        assert!(s.next_wakeup().unwrap() - now >= (p.probe_ms as f64 * 0.8) as i64 - 1);
     }
 
     #[test]

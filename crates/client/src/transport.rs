@@ -198,6 +198,9 @@ fn describe(e: &reqwest::Error) -> String {
         "cannot connect to the server".into()
     } else if e.is_timeout() {
         "the server did not answer in time".into()
+    } else if e.is_body() || e.is_decode() {
+        // The connection dropped mid-answer (Wi-Fi lost, a proxy's reset).
+        "the connection to the server was cut off mid-answer".into()
     } else {
         format!("the connection to the server failed: {e}")
     }

@@ -16,6 +16,8 @@
 //! `--prepare DIR --database URL` against its PostgreSQL database). `--database URL` runs
 //! the embedded server on PostgreSQL.
 
+mod replay;
+
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -62,6 +64,29 @@ struct Cli {
     /// store, as on an ordinary working day. 1.0 (the default) starts every client cold.
     #[arg(long, default_value_t = 1.0)]
     cold_share: f64,
+    /// `engine`: every client is a real client engine with its own SQLite profile (end
+    /// to end). `replay`: light protocol clients replaying recorded app pushes, with the
+    /// server in its own process whose CPU and memory are measured (replay.rs).
+    #[arg(long, value_enum, default_value = "engine")]
+    mode: Mode,
+    /// Replay: run the spawned server on these CPUs (`taskset -c LIST`), e.g. `0`.
+    #[arg(long)]
+    server_cpus: Option<String>,
+    /// Replay with --server: the server's process id, for its CPU and memory.
+    #[arg(long)]
+    server_pid: Option<u32>,
+    /// Replay: also count the CPU of processes with this name (e.g. `postgres`).
+    #[arg(long)]
+    measure: Vec<String>,
+    /// Replay: seconds of each calibration phase (CPU-ms per request type).
+    #[arg(long, default_value_t = 5.0)]
+    calibration: f64,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Mode {
+    Engine,
+    Replay,
 }
 
 /// Records every HTTP call's latency by endpoint.
@@ -263,7 +288,10 @@ fn main() -> anyhow::Result<()> {
         return Ok(());
     }
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    let report = rt.block_on(run(cli))?;
+    let report = match cli.mode {
+        Mode::Engine => rt.block_on(run(cli))?,
+        Mode::Replay => rt.block_on(replay::run(cli))?,
+    };
     println!("{report}");
     Ok(())
 }
