@@ -78,6 +78,15 @@ struct Cli {
     /// Replay: also count the CPU of processes with this name (e.g. `postgres`).
     #[arg(long)]
     measure: Vec<String>,
+    /// Split the demo's two territories into territories of this many reps each (with
+    /// `--prepare`, or the embedded or spawned server). Without it half the reps share
+    /// NORTH and half SOUTH, so every customer edit wakes half the company's laptops.
+    #[arg(long)]
+    reps_per_territory: Option<usize>,
+    /// Replay: think without a long poll open (the app always holds one; this shows
+    /// what the long polls cost the server).
+    #[arg(long)]
+    no_long_polls: bool,
     /// Replay: seconds of each calibration phase (CPU-ms per request type).
     #[arg(long, default_value_t = 5.0)]
     calibration: f64,
@@ -128,13 +137,63 @@ impl Transport for Timed {
     }
 }
 
-fn prepare(location: &fieldsync_server::db::Location, clients: usize) -> anyhow::Result<()> {
+fn prepare(location: &fieldsync_server::db::Location, clients: usize, split: Option<usize>) -> anyhow::Result<()> {
     let reg = Registry::standard();
     let db = fieldsync_server::db::Db::open(location, &[])?;
     db.write_blocking(|tx| fieldsync_server::seed::seed_demo(tx, &reg))?;
+    if let Some(reps) = split {
+        db.write_blocking(|tx| split_territories(tx, &reg, territories(clients, reps)))?;
+    }
     // One slow hash for everyone: preparing 1,000 users stays quick.
     let hash = fieldsync_server::auth::hash_password(PASSWORD)?;
-    db.write_blocking(|tx| add_load_users(tx, &reg, &hash, clients))
+    db.write_blocking(|tx| add_load_users(tx, &reg, &hash, clients, split))
+}
+
+/// Territories for `clients` reps, `reps` to a territory.
+fn territories(clients: usize, reps: usize) -> usize {
+    clients.div_ceil(reps.max(1)).max(1)
+}
+
+/// Client `i`'s territory: its index and code. Without a split, the demo's NORTH (even
+/// `i`) and SOUTH; with `reps` per territory, `L0000`... (see [`split_territories`]).
+fn territory_of(i: usize, split: Option<usize>) -> (usize, String) {
+    match split {
+        None => (i % 2, if i.is_multiple_of(2) { "NORTH" } else { "SOUTH" }.to_string()),
+        Some(reps) => {
+            let k = i / reps.max(1);
+            (k, format!("L{k:04}"))
+        }
+    }
+}
+
+/// Replaces the demo's two territories by `n` smaller ones, as a company of many reps has:
+/// `L0000`, `L0002`... take NORTH's customers and catalogue, the odd ones SOUTH's. A
+/// customer edit then reaches the few reps of one territory, not half the company.
+fn split_territories(tx: &fieldsync_server::sql::Tx<'_>, reg: &Registry, n: usize) -> anyhow::Result<()> {
+    use fieldsync_server::args;
+    let def = *reg.get("territories").ok_or_else(|| anyhow::anyhow!("no territories entity"))?;
+    for (parity, source) in ["NORTH", "SOUTH"].into_iter().enumerate() {
+        let source_id: String =
+            tx.query_one("SELECT id FROM territories WHERE code = ?1", args![source], |r| r.get(0))?;
+        let customers: Vec<String> =
+            tx.query("SELECT id FROM customers WHERE territory_id = ?1 ORDER BY id", args![source_id.as_str()], |r| {
+                r.get(0)
+            })?;
+        let mine: Vec<usize> = (0..n).filter(|k| k % 2 == parity).collect();
+        for (j, k) in mine.iter().enumerate() {
+            let code = format!("L{k:04}");
+            let id = uuid::Uuid::now_v7().to_string();
+            let fields = serde_json::json!({"code": code, "name": format!("Load territory {k}")});
+            fieldsync_server::records::upsert_object(tx, &def, &id, fields.as_object().expect("an object"))?;
+            tx.execute(
+                "INSERT INTO territory_categories SELECT ?1, category_id FROM territory_categories WHERE territory_id = ?2",
+                args![id.as_str(), source_id.as_str()],
+            )?;
+            let share: Vec<String> = customers.iter().skip(j).step_by(mine.len()).cloned().collect();
+            fieldsync_server::admin::move_customers(tx, reg, &code, &share, fieldsync_server::db::now_ms())?;
+        }
+    }
+    Ok(())
 }
 
 fn add_load_users(
@@ -142,12 +201,12 @@ fn add_load_users(
     reg: &Registry,
     hash: &str,
     clients: usize,
+    split: Option<usize>,
 ) -> anyhow::Result<()> {
     for i in 0..clients {
         let name = format!("load{i:04}");
-        let territory = if i % 2 == 0 { "NORTH" } else { "SOUTH" };
-        let id =
-            fieldsync_server::admin::save_user(tx, reg, &name, Role::Rep, &[territory.into()], Some("manager1"), "x")?;
+        let (_, territory) = territory_of(i, split);
+        let id = fieldsync_server::admin::save_user(tx, reg, &name, Role::Rep, &[territory], Some("manager1"), "x")?;
         tx.execute(
             "UPDATE credentials SET password_hash = ?1 WHERE user_id = ?2",
             fieldsync_server::args![hash, id.to_string()],
@@ -283,7 +342,11 @@ fn pct(sorted: &[f64], p: f64) -> f64 {
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     if let Some(dir) = &cli.prepare {
-        prepare(&fieldsync_server::db::Location::new(dir, cli.database.as_deref()), cli.clients)?;
+        prepare(
+            &fieldsync_server::db::Location::new(dir, cli.database.as_deref()),
+            cli.clients,
+            cli.reps_per_territory,
+        )?;
         println!("{}", json!({"prepared": cli.clients, "data": dir}));
         return Ok(());
     }
@@ -305,7 +368,7 @@ async fn run(cli: Cli) -> anyhow::Result<Value> {
             config.database_url = cli.database.clone();
             let location = config.location();
             let prepared = location.clone();
-            tokio::task::spawn_blocking(move || prepare(&prepared, cli.clients)).await??;
+            tokio::task::spawn_blocking(move || prepare(&prepared, cli.clients, cli.reps_per_territory)).await??;
             let server = fieldsync_server::start(config, "127.0.0.1:0".parse()?).await?;
             (server.url(), Some(server), Some(location))
         }

@@ -40,7 +40,7 @@ use uuid::Uuid;
 
 use crate::{pct, Cli, PASSWORD};
 
-/// Templates recorded per territory.
+/// Templates recorded per territory with two territories; fewer (at least 6) with more.
 const TEMPLATES: usize = 40;
 /// A long poll's wait, as the app's background task holds one (`LISTEN_MS`).
 const LISTEN_MS: u64 = 25_000;
@@ -206,8 +206,9 @@ impl Transport for Capture {
     }
 }
 
-/// Records `TEMPLATES` actions of the day mix with a real engine signed in as `user`.
-async fn record(url: &str, user: &str, seed: u64) -> anyhow::Result<Vec<Template>> {
+/// Records `count` actions of the day mix with a real engine signed in as `user`, and
+/// more until one is a lone customer edit (the push calibration replays it).
+async fn record(url: &str, user: &str, count: usize, seed: u64) -> anyhow::Result<Vec<Template>> {
     let dir = tempfile::tempdir()?;
     let pushed = Arc::new(Mutex::new(Vec::new()));
     let transport = Arc::new(Capture { inner: HttpTransport::new(), pushed: pushed.clone() });
@@ -216,12 +217,17 @@ async fn record(url: &str, user: &str, seed: u64) -> anyhow::Result<Vec<Template
     engine.sync(&mut |_| {}).await?;
     let mut rng = StdRng::seed_from_u64(seed);
     let mut templates = Vec::new();
-    for _ in 0..TEMPLATES {
+    while templates.len() < count || (lone_edit(&templates).is_none() && templates.len() < count * 10) {
         crate::act(&mut engine, &mut rng)?;
         engine.sync(&mut |_| {}).await?;
         templates.push(std::mem::take(&mut *pushed.lock().unwrap_or_else(|p| p.into_inner())));
     }
     Ok(templates)
+}
+
+/// A template that only edits one customer.
+fn lone_edit(templates: &[Template]) -> Option<&Template> {
+    templates.iter().find(|t| t.len() == 1 && t[0].entity == "customers")
 }
 
 /// One light client's identity and protocol state.
@@ -231,7 +237,7 @@ struct Light {
     user: String,
     /// The user's id, for fields that default to the current user (`rep_id`).
     user_id: String,
-    /// Which recorded templates are this client's: its territory (`i % 2`).
+    /// Which recorded templates are this client's: its territory's index.
     territory: usize,
     token: String,
     client_id: Uuid,
@@ -459,12 +465,14 @@ struct Plan {
     until: Instant,
     /// Mean seconds between actions.
     think: f64,
+    /// Hold a long poll while thinking, as the app does.
+    listen: bool,
     seed: u64,
 }
 
 async fn day(mut me: Light, plan: Plan, reg: Arc<Registry>, templates: Arc<Vec<Template>>) -> (Light, usize, usize) {
     let (mut syncs, mut failed) = (0, 0);
-    let Plan { cold, start_after, until, think, seed } = plan;
+    let Plan { cold, start_after, until, think, listen, seed } = plan;
     tokio::time::sleep(start_after).await;
     if cold {
         syncs += 1;
@@ -482,7 +490,7 @@ async fn day(mut me: Light, plan: Plan, reg: Arc<Registry>, templates: Arc<Vec<T
         let deadline = (Instant::now() + Duration::from_secs_f64(rng.gen_range(0.5 * think..1.5 * think))).min(until);
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
-            if left < Duration::from_millis(500) {
+            if left < Duration::from_millis(500) || !listen {
                 tokio::time::sleep(left).await;
                 break;
             }
@@ -563,8 +571,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<Value> {
         (Some(url), pid) => (url.clone(), None, pid.into_iter().collect()),
         (None, _) => {
             let prepared = location.clone();
-            let clients = cli.clients;
-            tokio::task::spawn_blocking(move || crate::prepare(&prepared, clients)).await??;
+            let (clients, split) = (cli.clients, cli.reps_per_territory);
+            tokio::task::spawn_blocking(move || crate::prepare(&prepared, clients, split)).await??;
             let process = spawn_server(&cli, data.path())?;
             let pid = process.child.id();
             (process.url.clone(), Some(process), vec![pid])
@@ -574,16 +582,18 @@ pub async fn run(cli: Cli) -> anyhow::Result<Value> {
     let rec = Arc::new(Recorder::default());
     let reg = Arc::new(Registry::standard());
 
-    // Templates: territory 0 (NORTH) from load0000, territory 1 (SOUTH) from load0001.
+    // Templates per territory, recorded by its first rep.
+    let split = cli.reps_per_territory;
+    let territories = split.map_or(2, |reps| crate::territories(cli.clients, reps));
+    let per_territory = (2 * TEMPLATES / territories).clamp(6, TEMPLATES);
     let mut by_territory = Vec::new();
-    for t in 0..2 {
-        by_territory.push(Arc::new(record(&url, &format!("load{t:04}"), 100 + t as u64).await?));
-    }
-    // A single customer edit of each territory, for the push calibration.
     let mut edits = Vec::new();
-    for templates in &by_territory {
-        let edit = templates.iter().find(|t| t.len() == 1 && t[0].entity == "customers");
-        edits.push(edit.cloned().ok_or_else(|| anyhow::anyhow!("no customer edit was recorded"))?);
+    for t in 0..territories {
+        let first = (0..cli.clients).find(|&i| crate::territory_of(i, split).0 == t);
+        let Some(first) = first else { break };
+        let templates = record(&url, &format!("load{first:04}"), per_territory, 100 + t as u64).await?;
+        edits.push(lone_edit(&templates).cloned().ok_or_else(|| anyhow::anyhow!("no customer edit was recorded"))?);
+        by_territory.push(Arc::new(templates));
     }
     let edits = Arc::new(edits);
 
@@ -591,7 +601,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<Value> {
     let cold = (cli.clients as f64 * cli.cold_share).round() as usize;
     let mut lights = Vec::new();
     for i in 0..cli.clients {
-        lights.push(Light::new(&url, format!("load{i:04}"), i % 2, rec.clone())?);
+        lights.push(Light::new(&url, format!("load{i:04}"), crate::territory_of(i, split).0, rec.clone())?);
     }
     let warm: Vec<(String, Uuid)> = lights[cold..].iter().map(|l| (l.user.clone(), l.client_id)).collect();
     if cli.server.is_none() && !warm.is_empty() {
@@ -626,7 +636,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<Value> {
         let spread = if is_cold { cli.ramp_up as f64 } else { cli.think };
         let offset = Duration::from_secs_f64(spread * i as f64 / cli.clients.max(1) as f64);
         let templates = by_territory[light.territory].clone();
-        let plan = Plan { cold: is_cold, start_after: offset, until, think: cli.think, seed: i as u64 };
+        let listen = !cli.no_long_polls;
+        let plan = Plan { cold: is_cold, start_after: offset, until, think: cli.think, listen, seed: i as u64 };
         tasks.push(tokio::spawn(day(light, plan, reg.clone(), templates)));
     }
     let (mut syncs, mut failed, mut lights) = (0, 0, Vec::new());
@@ -679,6 +690,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<Value> {
         "mode": "replay",
         "backend": if cli.database.is_some() { "postgres" } else { "sqlite" },
         "clients": cli.clients,
+        "reps_per_territory": cli.reps_per_territory,
+        "long_polls": !cli.no_long_polls,
         "cold_clients": cold,
         "seconds": (elapsed * 10.0).round() / 10.0,
         "requests": requests,

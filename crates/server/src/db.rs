@@ -286,7 +286,7 @@ fn newest_versions(migrations: &[Migration]) -> Vec<(&'static str, u32)> {
 }
 
 enum Store {
-    Sqlite { path: PathBuf, writer: Mutex<Connection>, readers: Mutex<Vec<Connection>> },
+    Sqlite { path: PathBuf, writer: Mutex<Connection>, readers: Readers },
     Postgres(Box<PgPool>),
 }
 
@@ -302,7 +302,7 @@ impl Db {
             Location::Sqlite(dir) => Store::Sqlite {
                 path: db_path(dir),
                 writer: Mutex::new(open_sqlite(dir, extra)?),
-                readers: Mutex::new(Vec::new()),
+                readers: Readers::default(),
             },
             Location::Postgres(url) => {
                 let config: postgres::Config = url.parse().map_err(|e| {
@@ -421,6 +421,14 @@ impl Db {
         self.run(Access::Snapshot, f)
     }
 
+    /// SQLite reader connections open now (0 on PostgreSQL).
+    pub fn sqlite_readers_open(&self) -> usize {
+        match &*self.inner {
+            Store::Sqlite { readers, .. } => readers.open(),
+            Store::Postgres(_) => 0,
+        }
+    }
+
     /// Whether another handle to this database is alive (work still running on it).
     pub fn is_shared(&self) -> bool {
         Arc::strong_count(&self.inner) > 1
@@ -445,18 +453,11 @@ impl Db {
                 self.in_transaction(&Tx::sqlite(&conn), Some(("BEGIN IMMEDIATE", Commit::Plain)), f)
             }
             Store::Sqlite { path, readers, .. } => {
-                let pooled = readers.lock().unwrap_or_else(|p| p.into_inner()).pop();
-                let conn = match pooled {
-                    Some(c) => c,
-                    None => fieldsync_sqlkit::open(path).map_err(DbError::from)?,
-                };
+                let conn = readers.checkout(path)?;
                 waited(&self.waits.pool, asked);
                 let bounds = (access == Access::Snapshot).then_some(("BEGIN", Commit::Plain));
                 let out = self.in_transaction(&Tx::sqlite(&conn), bounds, f);
-                let mut pool = readers.lock().unwrap_or_else(|p| p.into_inner());
-                if pool.len() < 8 && conn.is_autocommit() {
-                    pool.push(conn);
-                }
+                readers.give_back(conn);
                 out
             }
             Store::Postgres(pool) => {
@@ -729,6 +730,58 @@ impl Drop for Slot<'_> {
     }
 }
 
+/// Most SQLite reader connections one server keeps: reads beyond them wait for one.
+/// Each connection has its own page cache (`sqlkit::open`), so opening one per concurrent
+/// read let 1,000 clients' reads take 1.7 GB and most of the CPU (docs/PERFORMANCE.md).
+pub const SQLITE_READERS: usize = 8;
+
+/// The SQLite reader connections: opened on demand up to `SQLITE_READERS`, then shared.
+#[derive(Default)]
+struct Readers {
+    /// Idle connections, and how many are open in all.
+    state: Mutex<(Vec<Connection>, usize)>,
+    freed: Condvar,
+}
+
+impl Readers {
+    fn checkout(&self, path: &Path) -> Result<Connection, DbError> {
+        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        loop {
+            if let Some(conn) = state.0.pop() {
+                return Ok(conn);
+            }
+            if state.1 < SQLITE_READERS {
+                state.1 += 1;
+                drop(state);
+                return fieldsync_sqlkit::open(path).map_err(|e| {
+                    self.closed();
+                    DbError::from(e)
+                });
+            }
+            state = self.freed.wait(state).unwrap_or_else(|p| p.into_inner());
+        }
+    }
+
+    /// Returns a connection; one left inside a transaction (a panic) is closed instead.
+    fn give_back(&self, conn: Connection) {
+        if !conn.is_autocommit() {
+            drop(conn);
+            return self.closed();
+        }
+        self.state.lock().unwrap_or_else(|p| p.into_inner()).0.push(conn);
+        self.freed.notify_one();
+    }
+
+    fn closed(&self) {
+        self.state.lock().unwrap_or_else(|p| p.into_inner()).1 -= 1;
+        self.freed.notify_one();
+    }
+
+    fn open(&self) -> usize {
+        self.state.lock().unwrap_or_else(|p| p.into_inner()).1
+    }
+}
+
 /// The PostgreSQL connections of one server instance: an r2d2 pool of [`PgConn`]s (which
 /// keep their prepared statements), bounded by `PG_POOL_SIZE`, with a connect timeout
 /// (`PG_CONNECT_TIMEOUT`), a checkout timeout (`PG_CHECKOUT_TIMEOUT`, then `503 busy`),
@@ -945,6 +998,47 @@ mod tests {
         assert_eq!(super::redact("host=db password=s3cret dbname=fs"), "host=db password=*** dbname=fs");
         assert_eq!(super::redact("host=db password = 's3 cr\\'et' user=a"), "host=db password=*** user=a");
         assert_eq!(super::redact("user=a password=s3cret"), "user=a password=***");
+    }
+
+    /// Reads beyond `SQLITE_READERS` at once wait for a connection instead of opening
+    /// more; each waiting read goes on when one finishes.
+    #[test]
+    fn sqlite_reads_share_a_bounded_set_of_connections() {
+        use super::*;
+        use std::sync::mpsc;
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(&Location::Sqlite(dir.path().into()), &[]).unwrap();
+        let (entered_tx, entered) = mpsc::channel();
+        let mut releases = Vec::new();
+        let mut readers = Vec::new();
+        for _ in 0..SQLITE_READERS + 1 {
+            let (release_tx, release) = mpsc::channel::<()>();
+            releases.push(release_tx);
+            let (db, entered_tx) = (db.clone(), entered_tx.clone());
+            readers.push(std::thread::spawn(move || {
+                db.read_blocking(|tx| {
+                    tx.query_one("SELECT count(*) FROM users", crate::args![], |r| r.get::<i64>(0))?;
+                    entered_tx.send(()).unwrap();
+                    release.recv().unwrap();
+                    Ok::<_, DbError>(())
+                })
+                .unwrap()
+            }));
+        }
+        for _ in 0..SQLITE_READERS {
+            entered.recv().unwrap();
+        }
+        // Every connection is busy: the last read waits rather than opening another.
+        assert_eq!(entered.recv_timeout(Duration::from_millis(300)), Err(mpsc::RecvTimeoutError::Timeout));
+        assert_eq!(db.sqlite_readers_open(), SQLITE_READERS);
+        for release in &releases {
+            let _ = release.send(());
+        }
+        entered.recv().unwrap();
+        for r in readers {
+            r.join().unwrap();
+        }
+        assert_eq!(db.sqlite_readers_open(), SQLITE_READERS);
     }
 
     /// docs/OPERATIONS.md gives the pool's figures to administrators; they must be ours.
