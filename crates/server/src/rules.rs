@@ -25,6 +25,13 @@ pub fn visible(reg: &Registry, entity: &EntityDef, alias: &str, who: &str) -> St
     scope_sql(reg, entity, &entity.scope, alias, who, Parents::AsSet)
 }
 
+/// [`visible`] for a few rows: each row's parents are looked up by key instead of listing
+/// every parent the user sees, which costs more than the rows themselves when a pull
+/// brings a handful of changes (see `pull::BY_KEY_UP_TO`).
+pub fn visible_by_key(reg: &Registry, entity: &EntityDef, alias: &str, who: &str) -> String {
+    scope_sql(reg, entity, &entity.scope, alias, who, Parents::ByKey)
+}
+
 /// [`visible`] for the user whose id is in SQL column `who` (e.g. `u.id`).
 pub fn visible_to_column(reg: &Registry, entity: &EntityDef, alias: &str, who: &str) -> String {
     scope_sql(reg, entity, &entity.scope, alias, who, Parents::ByKey)
@@ -78,12 +85,24 @@ fn scope_sql(reg: &Registry, entity: &EntityDef, scope: &Scope, alias: &str, who
                 .filter(|target| !has_record_scope(&target.scope))
                 .map(|target| {
                     let inner = format!("{alias}_{}", target.name);
+                    let target_visible = scope_sql(reg, target, &target.scope, &inner, who, parents);
+                    // By key, each row's record is looked up; as a set, every record of the
+                    // type the user sees is listed once (a page of many rows).
+                    let seen = match parents {
+                        Parents::ByKey => format!(
+                            "EXISTS (SELECT 1 FROM \"{name}\" {inner} WHERE {inner}.id = {alias}.\"{id}\" AND {target_visible})",
+                            name = target.name
+                        ),
+                        Parents::AsSet => format!(
+                            "{alias}.\"{id}\" IN (SELECT {inner}.id FROM \"{name}\" {inner} WHERE {target_visible})",
+                            name = target.name
+                        ),
+                    };
                     // A record deleted since keeps its log visible to the writers' teams
                     // (a delete that discarded an edit is such a conflict).
                     format!(
-                        "({alias}.\"{entity_field}\" = '{name}' AND ({alias}.\"{id}\" IN (SELECT {inner}.id FROM \"{name}\" {inner} WHERE {}) \
+                        "({alias}.\"{entity_field}\" = '{name}' AND ({seen} \
                          OR NOT EXISTS (SELECT 1 FROM \"{name}\" WHERE id = {alias}.\"{id}\")))",
-                        scope_sql(reg, target, &target.scope, &inner, who, parents),
                         name = target.name,
                     )
                 })
@@ -100,6 +119,72 @@ fn scope_sql(reg: &Registry, entity: &EntityDef, scope: &Scope, alias: &str, who
         }
         Scope::AllOf(list) => {
             let parts: Vec<String> = list.iter().map(|s| scope_sql(reg, entity, s, alias, who, parents)).collect();
+            format!("({})", parts.join(" AND "))
+        }
+    }
+}
+
+/// A SQL boolean expression, true when the user whose id is in column `who` may see at
+/// least one of the `entity` records whose ids the subquery `records` yields, by `scope`
+/// (roles are the caller's to check). [`visible_to_column`] turned around: every subquery
+/// here starts from the records and none refers to `who`, so the database computes each
+/// once and tests every user against the results, instead of testing every user against
+/// every record. For `AllOf` each scope is tested on its own, which may admit a user who
+/// passes each scope on a different record of the set: a superset, safe for what it
+/// serves (choosing whose long polls to wake, who then reads what they may see).
+pub fn viewers(reg: &Registry, entity: &EntityDef, scope: &Scope, records: &str, who: &str) -> String {
+    let field = |f: &str| format!("SELECT \"{f}\" FROM \"{}\" WHERE id IN ({records})", entity.name);
+    // Users in `users`, or managing one of them (a team is a user and their reports).
+    let with_managers = |users: String| {
+        format!("({who} IN ({users}) OR {who} IN (SELECT manager_id FROM users WHERE id IN ({users})))")
+    };
+    let holding = |territories: String| {
+        with_managers(format!("SELECT user_id FROM user_territories WHERE territory_id IN ({territories})"))
+    };
+    match scope {
+        Scope::All => format!("EXISTS (SELECT 1 FROM \"{}\" WHERE id IN ({records}))", entity.name),
+        Scope::Territory(f) => holding(field(f)),
+        Scope::Category(f) => {
+            holding(format!("SELECT territory_id FROM territory_categories WHERE category_id IN ({})", field(f)))
+        }
+        Scope::Team(f) => with_managers(field(f)),
+        Scope::Via(f) => match entity.field(f).and_then(|d| d.references()).and_then(|p| reg.get(p)) {
+            Some(parent) => viewers(reg, parent, &parent.scope, &field(f), who),
+            None => "FALSE".into(),
+        },
+        Scope::Record { entity: entity_field, id } => {
+            let parts: Vec<String> = reg
+                .entities()
+                .iter()
+                .filter(|target| !has_record_scope(&target.scope))
+                .map(|target| {
+                    let about = format!(
+                        "SELECT \"{id}\" FROM \"{}\" WHERE id IN ({records}) AND \"{entity_field}\" = '{}'",
+                        entity.name, target.name
+                    );
+                    // As in `scope_sql`: a log about a record deleted since stays visible.
+                    format!(
+                        "({} OR EXISTS (SELECT 1 FROM \"{}\" l WHERE l.id IN ({records}) AND l.\"{entity_field}\" = '{}' \
+                         AND NOT EXISTS (SELECT 1 FROM \"{}\" WHERE id = l.\"{id}\")))",
+                        viewers(reg, target, &target.scope, &about, who),
+                        entity.name,
+                        target.name,
+                        target.name
+                    )
+                })
+                .collect();
+            if parts.is_empty() {
+                "FALSE".into()
+            } else {
+                format!("({})", parts.join(" OR "))
+            }
+        }
+        Scope::AnyOf(list) => {
+            let parts: Vec<String> = list.iter().map(|s| viewers(reg, entity, s, records, who)).collect();
+            format!("({})", parts.join(" OR "))
+        }
+        Scope::AllOf(list) => {
+            let parts: Vec<String> = list.iter().map(|s| viewers(reg, entity, s, records, who)).collect();
             format!("({})", parts.join(" AND "))
         }
     }

@@ -186,14 +186,14 @@ pub fn affected(
         // Role names are the registry's constants; the users are bound, in chunks.
         let roles: Vec<String> = def.readers.iter().map(|r| format!("'{}'", r.as_str())).collect();
         for chunk in candidates.chunks(crate::sql::IN_LIST_CHUNK) {
+            // Driven from the changed records (`rules::viewers`): its subqueries are
+            // computed once, not once per waiting user.
+            let changed = "SELECT record_id FROM changes WHERE entity = ?1 AND seq > ?2 AND seq <= ?3 AND target = ''";
             let sql = format!(
-                "SELECT u.id FROM users u WHERE u.id IN ({}) AND u.role IN ({}) AND EXISTS (\
-                 SELECT 1 FROM \"{}\" t WHERE t.id IN (SELECT record_id FROM changes \
-                 WHERE entity = ?1 AND seq > ?2 AND seq <= ?3 AND target = '') AND {})",
+                "SELECT u.id FROM users u WHERE u.id IN ({}) AND u.role IN ({}) AND {}",
                 crate::sql::placeholders(4, chunk.len()),
                 roles.join(", "),
-                def.name,
-                crate::rules::visible_to_column(reg, def, "t", "u.id")
+                crate::rules::viewers(reg, def, &def.scope, changed, "u.id")
             );
             let params: Vec<crate::sql::SqlValue> = [def.name.into(), from.into(), to.into()]
                 .into_iter()
@@ -261,5 +261,79 @@ mod tests {
         assert!(b_woken.is_err(), "b was not concerned");
         drop(wa);
         assert_eq!(waits.users(), BTreeSet::from([b]));
+    }
+
+    /// `rules::viewers`, which picks whom to wake, must name everyone who may see a
+    /// changed record (a user left out would miss news until their next sync), and on
+    /// the demo data exactly them for every scope without `AllOf`: checked against the
+    /// pull's own predicate (`rules::sightings`) for every record of every type.
+    #[test]
+    fn the_users_woken_for_a_change_are_those_who_may_see_it() {
+        use crate::db::{Db, Location};
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(&Location::Sqlite(dir.path().into()), &[]).unwrap();
+        let reg = Registry::standard();
+        db.write_blocking(|tx| crate::seed::seed_demo(tx, &reg)).unwrap();
+        db.read_blocking(|tx| -> Result<(), DbError> {
+            let all: BTreeSet<Uuid> = tx
+                .query("SELECT id FROM users", args![], |r| r.get::<String>(0))?
+                .iter()
+                .map(|u| u.parse().unwrap())
+                .collect();
+            let mut checked = 0;
+            for def in reg.entities().iter().filter(|d| !d.readers.is_empty()) {
+                let ids: Vec<String> =
+                    tx.query(&format!("SELECT id FROM \"{}\" ORDER BY id", def.name), args![], |r| r.get(0))?;
+                let exact_scope = !format!("{:?}", def.scope).contains("AllOf");
+                let roles: Vec<String> = def.readers.iter().map(|r| format!("'{}'", r.as_str())).collect();
+                let sql = format!(
+                    "SELECT u.id FROM users u WHERE u.role IN ({}) AND {}",
+                    roles.join(", "),
+                    crate::rules::viewers(&reg, def, &def.scope, "SELECT CAST(?1 AS TEXT)", "u.id")
+                );
+                // Every record alone, then every record at once.
+                let step = (ids.len() / 40).max(1);
+                for id in ids.iter().step_by(step) {
+                    let seen: BTreeSet<Uuid> = crate::rules::sightings(tx, &reg, def, std::slice::from_ref(id))?
+                        .iter()
+                        .map(|(u, _)| u.parse().unwrap())
+                        .collect();
+                    let woken: BTreeSet<Uuid> = tx
+                        .query(&sql, args![id.as_str()], |r| r.get::<String>(0))?
+                        .iter()
+                        .map(|u| u.parse().unwrap())
+                        .collect();
+                    assert!(woken.is_superset(&seen), "{} {id}: {seen:?} not all in {woken:?}", def.name);
+                    if exact_scope {
+                        assert_eq!(woken, seen, "{} {id}", def.name);
+                    }
+                    checked += 1;
+                }
+                let seen: BTreeSet<Uuid> =
+                    crate::rules::sightings(tx, &reg, def, &ids)?.iter().map(|(u, _)| u.parse().unwrap()).collect();
+                let woken: BTreeSet<Uuid> = affected_by_all(tx, &reg, def, &all)?.into_iter().collect();
+                if !woken.is_empty() {
+                    assert!(woken.is_superset(&seen), "{}: all records", def.name);
+                }
+            }
+            assert!(checked > 200, "{checked} records checked");
+            Ok(())
+        })
+        .unwrap();
+    }
+
+    /// `affected` over the whole change log of `def` (empty when it has none).
+    fn affected_by_all(
+        tx: &Tx<'_>,
+        reg: &Registry,
+        def: &fieldsync_protocol::EntityDef,
+        waiting: &BTreeSet<Uuid>,
+    ) -> Result<HashSet<Uuid>, DbError> {
+        let sql = "SELECT min(seq) - 1, max(seq) FROM changes WHERE entity = ?1";
+        let range: (Option<i64>, Option<i64>) = tx.query_one(sql, args![def.name], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        match range {
+            (Some(from), Some(to)) => affected(tx, reg, from, to, waiting),
+            _ => Ok(HashSet::new()),
+        }
     }
 }
