@@ -78,12 +78,7 @@ fn scope_sql(reg: &Registry, entity: &EntityDef, scope: &Scope, alias: &str, who
             }
         }
         Scope::Record { entity: entity_field, id } => {
-            // One branch per type a record could be about (never another log: no cycles).
-            let parts: Vec<String> = reg
-                .entities()
-                .iter()
-                .filter(|target| !has_record_scope(&target.scope))
-                .map(|target| {
+            let parts = record_targets(reg).map(|target| {
                     let inner = format!("{alias}_{}", target.name);
                     let target_visible = scope_sql(reg, target, &target.scope, &inner, who, parents);
                     // By key, each row's record is looked up; as a set, every record of the
@@ -105,22 +100,11 @@ fn scope_sql(reg: &Registry, entity: &EntityDef, scope: &Scope, alias: &str, who
                          OR NOT EXISTS (SELECT 1 FROM \"{name}\" WHERE id = {alias}.\"{id}\")))",
                         name = target.name,
                     )
-                })
-                .collect();
-            if parts.is_empty() {
-                "FALSE".into()
-            } else {
-                format!("({})", parts.join(" OR "))
-            }
+                });
+            joined(parts, " OR ")
         }
-        Scope::AnyOf(list) => {
-            let parts: Vec<String> = list.iter().map(|s| scope_sql(reg, entity, s, alias, who, parents)).collect();
-            format!("({})", parts.join(" OR "))
-        }
-        Scope::AllOf(list) => {
-            let parts: Vec<String> = list.iter().map(|s| scope_sql(reg, entity, s, alias, who, parents)).collect();
-            format!("({})", parts.join(" AND "))
-        }
+        Scope::AnyOf(list) => joined(list.iter().map(|s| scope_sql(reg, entity, s, alias, who, parents)), " OR "),
+        Scope::AllOf(list) => joined(list.iter().map(|s| scope_sql(reg, entity, s, alias, who, parents)), " AND "),
     }
 }
 
@@ -153,40 +137,41 @@ pub fn viewers(reg: &Registry, entity: &EntityDef, scope: &Scope, records: &str,
             None => "FALSE".into(),
         },
         Scope::Record { entity: entity_field, id } => {
-            let parts: Vec<String> = reg
-                .entities()
-                .iter()
-                .filter(|target| !has_record_scope(&target.scope))
-                .map(|target| {
-                    let about = format!(
-                        "SELECT \"{id}\" FROM \"{}\" WHERE id IN ({records}) AND \"{entity_field}\" = '{}'",
-                        entity.name, target.name
-                    );
-                    // As in `scope_sql`: a log about a record deleted since stays visible.
-                    format!(
-                        "({} OR EXISTS (SELECT 1 FROM \"{}\" l WHERE l.id IN ({records}) AND l.\"{entity_field}\" = '{}' \
+            let parts = record_targets(reg).map(|target| {
+                let about = format!(
+                    "SELECT \"{id}\" FROM \"{}\" WHERE id IN ({records}) AND \"{entity_field}\" = '{}'",
+                    entity.name, target.name
+                );
+                // As in `scope_sql`: a log about a record deleted since stays visible.
+                format!(
+                    "({} OR EXISTS (SELECT 1 FROM \"{}\" l WHERE l.id IN ({records}) AND l.\"{entity_field}\" = '{}' \
                          AND NOT EXISTS (SELECT 1 FROM \"{}\" WHERE id = l.\"{id}\")))",
-                        viewers(reg, target, &target.scope, &about, who),
-                        entity.name,
-                        target.name,
-                        target.name
-                    )
-                })
-                .collect();
-            if parts.is_empty() {
-                "FALSE".into()
-            } else {
-                format!("({})", parts.join(" OR "))
-            }
+                    viewers(reg, target, &target.scope, &about, who),
+                    entity.name,
+                    target.name,
+                    target.name
+                )
+            });
+            joined(parts, " OR ")
         }
-        Scope::AnyOf(list) => {
-            let parts: Vec<String> = list.iter().map(|s| viewers(reg, entity, s, records, who)).collect();
-            format!("({})", parts.join(" OR "))
-        }
-        Scope::AllOf(list) => {
-            let parts: Vec<String> = list.iter().map(|s| viewers(reg, entity, s, records, who)).collect();
-            format!("({})", parts.join(" AND "))
-        }
+        Scope::AnyOf(list) => joined(list.iter().map(|s| viewers(reg, entity, s, records, who)), " OR "),
+        Scope::AllOf(list) => joined(list.iter().map(|s| viewers(reg, entity, s, records, who)), " AND "),
+    }
+}
+
+/// The types a `Scope::Record` log can be about: one branch each (never another log, so
+/// no cycles).
+fn record_targets(reg: &Registry) -> impl Iterator<Item = &EntityDef> {
+    reg.entities().iter().filter(|target| !has_record_scope(&target.scope))
+}
+
+/// SQL conditions joined by `op` (" OR ", " AND ") in parentheses; none is `FALSE`.
+fn joined(parts: impl Iterator<Item = String>, op: &str) -> String {
+    let parts: Vec<String> = parts.collect();
+    if parts.is_empty() {
+        "FALSE".into()
+    } else {
+        format!("({})", parts.join(op))
     }
 }
 
