@@ -26,11 +26,7 @@ pub struct Dataset {
 impl Dataset {
     pub fn create(customers: usize) -> anyhow::Result<Dataset> {
         let dir = tempfile::tempdir()?;
-        let db = fieldsync_server::db::Db::open(
-            &fieldsync_server::db::Location::Sqlite(dir.path().into()),
-            &fieldsync_protocol::Registry::standard(),
-            &[],
-        )?;
+        let db = fieldsync_server::db::Db::open(&fieldsync_server::db::Location::Sqlite(dir.path().into()), &[])?;
         Self::fill_db(&db, customers)?;
         Ok(Dataset { dir })
     }
