@@ -109,7 +109,7 @@ async fn a_database_replaced_by_another_is_downloaded_afresh_keeping_pending_edi
     }
     let config = srv.config.clone();
     crate::support::off_runtime(|| {
-        let db = fieldsync_server::db::Db::open(&config.location(), &[]).unwrap();
+        let db = fieldsync_server::db::Db::open(&config.location(), &config.registry, &[]).unwrap();
         db.write_blocking(|tx| fieldsync_server::seed::seed_demo(tx, &config.registry)).unwrap();
     });
     srv.restart_server(addr).await;

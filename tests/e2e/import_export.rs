@@ -213,7 +213,7 @@ async fn exports_from_a_cursor_are_exactly_once_while_orders_are_being_approved(
     manager.sync().await;
     let submitted = manager.ids_where("orders", "status", "submitted");
     assert!(submitted.len() >= 60, "{}", submitted.len());
-    let db = off_runtime(|| fieldsync_server::db::Db::open(&srv.config.location(), &[]).unwrap());
+    let db = off_runtime(|| fieldsync_server::db::Db::open(&srv.config.location(), &srv.config.registry, &[]).unwrap());
     let registry = srv.config.registry.clone();
     let exporting = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
     let exporter = {

@@ -84,7 +84,7 @@ impl TestServer {
         config.database_url = fresh_postgres_database();
         adjust(&mut config);
         off_runtime(|| {
-            let db = Db::open(&config.location(), &config.extra_migrations).expect("migrate");
+            let db = Db::open(&config.location(), &config.registry, &config.extra_migrations).expect("migrate");
             db.write_blocking(|tx| fieldsync_server::seed::seed_demo(tx, &config.registry)).expect("seed");
         });
         let server = fieldsync_server::start(config.clone(), "127.0.0.1:0".parse().unwrap()).await.expect("start");
@@ -213,7 +213,8 @@ impl TestServer {
     /// back-office system writing beside the running server would.
     pub fn with_db<T: Send>(&self, f: impl FnOnce(&Tx<'_>) -> T + Send) -> T {
         off_runtime(|| {
-            let db = Db::open(&self.config.location(), &self.config.extra_migrations).expect("open db");
+            let db = Db::open(&self.config.location(), &self.config.registry, &self.config.extra_migrations)
+                .expect("open db");
             db.write_blocking(|tx| Ok::<_, fieldsync_server::sql::DbError>(f(tx))).expect("write")
         })
     }

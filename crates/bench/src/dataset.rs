@@ -26,7 +26,11 @@ pub struct Dataset {
 impl Dataset {
     pub fn create(customers: usize) -> anyhow::Result<Dataset> {
         let dir = tempfile::tempdir()?;
-        let db = fieldsync_server::db::Db::open(&fieldsync_server::db::Location::Sqlite(dir.path().into()), &[])?;
+        let db = fieldsync_server::db::Db::open(
+            &fieldsync_server::db::Location::Sqlite(dir.path().into()),
+            &fieldsync_protocol::Registry::standard(),
+            &[],
+        )?;
         Self::fill_db(&db, customers)?;
         Ok(Dataset { dir })
     }

@@ -25,7 +25,7 @@ pub fn run(rows: usize, delta: usize, database: Option<String>) -> anyhow::Resul
         None => Location::Sqlite(dir.path().join("server")),
     };
     let reg = Registry::standard();
-    let db = Db::open(&location, &[])?;
+    let db = Db::open(&location, &fieldsync_protocol::Registry::standard(), &[])?;
     let lists = rows / PRODUCTS;
     let load = |entity: &str, text: &str| -> anyhow::Result<(Report, f64)> {
         let def = import::entity(&reg, entity)?;

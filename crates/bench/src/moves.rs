@@ -16,7 +16,7 @@ use crate::{percentile, round};
 pub async fn run(users: usize, mutations: usize, rounds: usize) -> anyhow::Result<Value> {
     let dir = tempfile::tempdir()?;
     let reg = Registry::standard();
-    let db = Db::open(&Location::Sqlite(dir.path().into()), &[])?;
+    let db = Db::open(&Location::Sqlite(dir.path().into()), &fieldsync_protocol::Registry::standard(), &[])?;
     db.write_blocking(|tx| fieldsync_server::seed::seed_demo(tx, &reg))?;
     // One slow hash for everyone: preparing the users stays quick.
     let hash = fieldsync_server::auth::hash_password("bench-password")?;

@@ -75,7 +75,7 @@ struct Synced {
 pub async fn run(profile: Profile, rounds: usize) -> anyhow::Result<Value> {
     let data = tempfile::tempdir()?;
     let reg = Registry::standard();
-    let db = Db::open(&Location::Sqlite(data.path().into()), &[])?;
+    let db = Db::open(&Location::Sqlite(data.path().into()), &fieldsync_protocol::Registry::standard(), &[])?;
     db.write_blocking(|tx| fieldsync_server::seed::seed_demo(tx, &reg))?;
     drop(db);
     let server =

@@ -18,7 +18,7 @@ pub async fn run(polls: usize, pushes: usize) -> anyhow::Result<Value> {
     rlimit::increase_nofile_limit(4 * polls as u64 + 1024)?;
     let dir = tempfile::tempdir()?;
     let reg = Registry::standard();
-    let db = Db::open(&Location::Sqlite(dir.path().into()), &[])?;
+    let db = Db::open(&Location::Sqlite(dir.path().into()), &fieldsync_protocol::Registry::standard(), &[])?;
     db.write_blocking(|tx| fieldsync_server::seed::seed_demo(tx, &reg))?;
     // Sessions for the waiting user, opened directly (sign-ins are rate-limited, and are
     // not what is measured): two polls per session.

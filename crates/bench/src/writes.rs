@@ -51,7 +51,7 @@ pub async fn run(backend: Backend, seconds: u64) -> anyhow::Result<Value> {
 async fn measure(location: &Location, data_dir: &std::path::Path, seconds: u64) -> anyhow::Result<Value> {
     let (loc, customers) = (location.clone(), PUSHERS);
     let tokens = tokio::task::spawn_blocking(move || -> anyhow::Result<(Vec<String>, Vec<String>, String)> {
-        let db = Db::open(&loc, &[])?;
+        let db = Db::open(&loc, &fieldsync_protocol::Registry::standard(), &[])?;
         Dataset::fill_db(&db, customers)?;
         let ids: Vec<String> =
             db.read_blocking(|tx| tx.query("SELECT id FROM customers ORDER BY id", &[], |r| r.get::<String>(0)))?;

@@ -139,7 +139,7 @@ impl Transport for Timed {
 
 fn prepare(location: &fieldsync_server::db::Location, clients: usize, split: Option<usize>) -> anyhow::Result<()> {
     let reg = Registry::standard();
-    let db = fieldsync_server::db::Db::open(location, &[])?;
+    let db = fieldsync_server::db::Db::open(location, &fieldsync_protocol::Registry::standard(), &[])?;
     db.write_blocking(|tx| fieldsync_server::seed::seed_demo(tx, &reg))?;
     if let Some(reps) = split {
         db.write_blocking(|tx| split_territories(tx, &reg, territories(clients, reps)))?;
@@ -422,7 +422,7 @@ async fn run(cli: Cli) -> anyhow::Result<Value> {
         None => None,
         Some(location) => {
             tokio::task::spawn_blocking(move || -> anyhow::Result<Option<f64>> {
-                let db = fieldsync_server::db::Db::open(&location, &[])?;
+                let db = fieldsync_server::db::Db::open(&location, &fieldsync_protocol::Registry::standard(), &[])?;
                 let now = fieldsync_protocol::time::Clock::now_ms(&fieldsync_protocol::time::SystemClock);
                 let devices = db.read_blocking(|tx| fieldsync_server::devices::list(tx, now))?;
                 Ok(fieldsync_server::devices::fleet(&devices).0)

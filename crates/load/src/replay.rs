@@ -430,7 +430,7 @@ struct WarmSession {
 /// Opens sessions for the warm clients straight in the database (as if they had signed
 /// in yesterday) and gives each the head cursor (as if its store were synced).
 fn warm_sessions(location: &Location, users: &[(String, Uuid)]) -> anyhow::Result<(Vec<WarmSession>, String)> {
-    let db = Db::open(location, &[])?;
+    let db = Db::open(location, &fieldsync_protocol::Registry::standard(), &[])?;
     let now = now_ms();
     let sessions = db.write_blocking(|tx| -> anyhow::Result<Vec<WarmSession>> {
         let mut out = Vec::new();

@@ -18,6 +18,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
+use fieldsync_protocol::Registry;
 use fieldsync_sqlkit::{migrate, Migration, ENTITY_MIGRATIONS};
 use rusqlite::Connection;
 
@@ -73,6 +74,12 @@ pub const SERVER_MIGRATIONS: &[Migration] = &[
         version: 8,
         name: "reference_indexes",
         sql: include_str!("../../../migrations/server/008_reference_indexes.sql"),
+    },
+    Migration {
+        set: "server",
+        version: 9,
+        name: "change_keys",
+        sql: include_str!("../../../migrations/server/009_change_keys.sql"),
     },
 ];
 
@@ -131,6 +138,12 @@ pub const POSTGRES_MIGRATIONS: &[Migration] = &[
         version: 8,
         name: "reference_indexes",
         sql: include_str!("../../../migrations/postgres/009_reference_indexes.sql"),
+    },
+    Migration {
+        set: "server",
+        version: 9,
+        name: "change_keys",
+        sql: include_str!("../../../migrations/postgres/010_change_keys.sql"),
     },
 ];
 
@@ -271,6 +284,8 @@ pub struct Db {
     waits: crate::metrics::DbWaits,
     /// See [`Db::head`].
     head: Arc<tokio::sync::watch::Sender<i64>>,
+    /// The change-log keys of the registry's types, for every transaction ([`Tx::keyed`]).
+    keys: Arc<crate::rules::KeyPlan>,
 }
 
 /// The newest version of each migration set in `migrations`.
@@ -293,7 +308,7 @@ enum Store {
 impl Db {
     /// Opens the store and applies pending migrations. `extra` migrations (extension
     /// entity types) must be portable SQL: they run on either backend.
-    pub fn open(location: &Location, extra: &[Migration]) -> anyhow::Result<Db> {
+    pub fn open(location: &Location, registry: &Registry, extra: &[Migration]) -> anyhow::Result<Db> {
         let migrations = match location {
             Location::Sqlite(_) => all_migrations(extra),
             Location::Postgres(_) => POSTGRES_MIGRATIONS.iter().chain(extra).copied().collect(),
@@ -330,6 +345,7 @@ impl Db {
             newest: Arc::new(newest_versions(&migrations)),
             waits: crate::metrics::DbWaits::new(),
             head: Arc::new(tokio::sync::watch::channel(0).0),
+            keys: Arc::new(crate::rules::KeyPlan::new(registry)),
         };
         if let Location::Sqlite(dir) = location {
             db.check_history_mark(dir)?;
@@ -450,13 +466,13 @@ impl Db {
                     // A panic left a transaction open; nothing of it was committed.
                     conn.execute_batch("ROLLBACK").map_err(DbError::from)?;
                 }
-                self.in_transaction(&Tx::sqlite(&conn), Some(("BEGIN IMMEDIATE", Commit::Plain)), f)
+                self.in_transaction(&Tx::sqlite(&conn).keyed(&self.keys), Some(("BEGIN IMMEDIATE", Commit::Plain)), f)
             }
             Store::Sqlite { path, readers, .. } => {
                 let conn = readers.checkout(path)?;
                 waited(&self.waits.pool, asked);
                 let bounds = (access == Access::Snapshot).then_some(("BEGIN", Commit::Plain));
-                let out = self.in_transaction(&Tx::sqlite(&conn), bounds, f);
+                let out = self.in_transaction(&Tx::sqlite(&conn).keyed(&self.keys), bounds, f);
                 readers.give_back(conn);
                 out
             }
@@ -475,7 +491,7 @@ impl Db {
                     Access::Single => {
                         let mut conn = pool.checkout()?;
                         waited(&self.waits.pool, checkout);
-                        let out = f(&Tx::postgres(conn.get()));
+                        let out = f(&Tx::postgres(conn.get()).keyed(&self.keys));
                         conn.release();
                         return out;
                     }
@@ -483,7 +499,7 @@ impl Db {
                 let mut conn = pool.begin(begin)?;
                 waited(&self.waits.pool, checkout);
                 let (out, lost) = {
-                    let tx = Tx::postgres(conn.get());
+                    let tx = Tx::postgres(conn.get()).keyed(&self.keys);
                     (self.commit_after(&tx, commit, f), tx.connection_lost())
                 };
                 conn.release_unless(lost);
@@ -510,7 +526,7 @@ impl Db {
             let mut conn = pool.begin(&CONCURRENT_BEGIN)?;
             self.waits.pool.observe(checkout.elapsed().as_secs_f64());
             let (out, retry, lost) = {
-                let tx = Tx::concurrent(conn.get(), LOG_LOCK);
+                let tx = Tx::concurrent(conn.get(), LOG_LOCK).keyed(&self.keys);
                 let out = self.commit_after(&tx, Commit::Plain, &f);
                 if out.is_ok() && tx.logged() > 0 {
                     pool.notifier.committed(tx.logged());
@@ -647,7 +663,7 @@ impl Db {
             let mut conn = pool.checkout()?;
             self.waits.pool.observe(checkout.elapsed().as_secs_f64());
             let (out, lost) = {
-                let tx = Tx::postgres(conn.get());
+                let tx = Tx::postgres(conn.get()).keyed(&self.keys);
                 (f(&tx), tx.connection_lost())
             };
             match out {
@@ -1007,7 +1023,8 @@ mod tests {
         use super::*;
         use std::sync::mpsc;
         let dir = tempfile::tempdir().unwrap();
-        let db = Db::open(&Location::Sqlite(dir.path().into()), &[]).unwrap();
+        let db =
+            Db::open(&Location::Sqlite(dir.path().into()), &fieldsync_protocol::Registry::standard(), &[]).unwrap();
         let (entered_tx, entered) = mpsc::channel();
         let mut releases = Vec::new();
         let mut readers = Vec::new();

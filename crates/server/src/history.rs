@@ -347,7 +347,7 @@ pub fn restore_in_place(location: &crate::db::Location) -> anyhow::Result<Histor
             _ => {}
         }
     }
-    let db = crate::db::Db::open(location, &[])?;
+    let db = crate::db::Db::open(location, &fieldsync_protocol::Registry::standard(), &[])?;
     let history = db.write_blocking(History::begin_epoch)?;
     if let crate::db::Location::Sqlite(dir) = location {
         db.read_blocking(Mark::of)?

@@ -256,8 +256,8 @@ pub async fn start(config: ServerConfig, listen: SocketAddr) -> anyhow::Result<R
     // A bad certificate stops start-up before anything else happens.
     let tls = config.tls.as_ref().map(serve::load_tls).transpose()?;
     // Opening may connect to PostgreSQL with its blocking client: not on an async thread.
-    let (location, extra) = (config.location(), config.extra_migrations.clone());
-    let db = tokio::task::spawn_blocking(move || db::Db::open(&location, &extra)).await??;
+    let (location, registry, extra) = (config.location(), config.registry.clone(), config.extra_migrations.clone());
+    let db = tokio::task::spawn_blocking(move || db::Db::open(&location, &registry, &extra)).await??;
     let state = app_state(&config, db);
     state.refresh_head().await?;
     let waker = tokio::spawn(waits::run_waker(state.clone()));

@@ -456,7 +456,7 @@ fn import(
     let rejected_path = PathBuf::from(rejected_path);
     // A rejected file from an earlier run would now be misleading.
     let _ = std::fs::remove_file(&rejected_path);
-    let db = Db::open(location, &[])?;
+    let db = Db::open(location, registry, &[])?;
     let report = import::run(
         &db,
         registry,
@@ -496,7 +496,7 @@ fn export(
     use fieldsync_server::export;
     let def = registry.get(entity).ok_or_else(|| anyhow::anyhow!("there is no entity type '{entity}'"))?;
     export::check(def, &query).map_err(anyhow::Error::msg)?;
-    let db = Db::open(location, &[])?;
+    let db = Db::open(location, registry, &[])?;
     let stdout = std::io::stdout().lock();
     let mut writer = export::Writer::new(registry, def, format, std::io::BufWriter::new(stdout));
     // One snapshot for every page: the cursor printed at the end is exact.
@@ -523,12 +523,12 @@ fn integration(location: &Location, registry: &Registry, command: IntegrationCom
     match command {
         IntegrationCommand::Add { name, scopes } => {
             let scopes = integration::parse_scopes(registry, &scopes).map_err(anyhow::Error::msg)?;
-            let db = Db::open(location, &[])?;
+            let db = Db::open(location, registry, &[])?;
             let token = db.write_blocking(|tx| integration::add(tx, &name, &scopes, now_ms()))?;
             println!("integration {name} added; its token (shown only now):\n{token}");
         }
         IntegrationCommand::List { json } => {
-            let db = Db::open(location, &[])?;
+            let db = Db::open(location, registry, &[])?;
             let all = db.read_blocking(integration::list)?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&all)?);
@@ -552,7 +552,7 @@ fn integration(location: &Location, registry: &Registry, command: IntegrationCom
             }
         }
         IntegrationCommand::Revoke { name } => {
-            let db = Db::open(location, &[])?;
+            let db = Db::open(location, registry, &[])?;
             let revoked = db.write_blocking(|tx| integration::revoke(tx, &name, now_ms()))?;
             anyhow::ensure!(
                 revoked,
@@ -566,7 +566,7 @@ fn integration(location: &Location, registry: &Registry, command: IntegrationCom
 
 fn webhook(location: &Location, registry: &Registry, command: WebhookCommand) -> anyhow::Result<()> {
     use fieldsync_server::webhooks;
-    let db = Db::open(location, &[])?;
+    let db = Db::open(location, registry, &[])?;
     let minute = |t: &str| t.get(..19).unwrap_or(t).replace('T', " ");
     match command {
         WebhookCommand::Add { url, events } => {
@@ -672,11 +672,11 @@ fn run(cli: Cli, settings: Settings) -> anyhow::Result<()> {
             print!("{}", settings.effective_toml());
         }
         Command::Migrate => {
-            Db::open(&location, &[])?;
+            Db::open(&location, &registry, &[])?;
             println!("the database ({}) is up to date", location.describe());
         }
         Command::Seed { .. } => {
-            let db = Db::open(&location, &[])?;
+            let db = Db::open(&location, &registry, &[])?;
             match db.write_blocking(|tx| fieldsync_server::seed::seed_demo(tx, &registry))? {
                 0 => println!("demo data already present"),
                 n => println!("seeded {n} demo records; users rep1, rep2, rep3, manager1, shipper1 (password: demo)"),
@@ -684,7 +684,7 @@ fn run(cli: Cli, settings: Settings) -> anyhow::Result<()> {
         }
         Command::User { command: UserCommand::Add { name, role, territories, manager, .. } } => {
             let password = read_new_password()?;
-            let db = Db::open(&location, &[])?;
+            let db = Db::open(&location, &registry, &[])?;
             db.write_blocking(|tx| {
                 fieldsync_server::admin::save_user(
                     tx,
@@ -700,17 +700,17 @@ fn run(cli: Cli, settings: Settings) -> anyhow::Result<()> {
         }
         Command::User { command: UserCommand::Password { name, .. } } => {
             let password = read_new_password()?;
-            let db = Db::open(&location, &[])?;
+            let db = Db::open(&location, &registry, &[])?;
             let revoked = db.write_blocking(|tx| auth::set_password(tx, &name, &password, now_ms()))?;
             println!("password of {name} changed; {revoked} session(s) revoked");
         }
         Command::User { command: UserCommand::Disable { name } } => {
-            let db = Db::open(&location, &[])?;
+            let db = Db::open(&location, &registry, &[])?;
             let revoked = db.write_blocking(|tx| auth::set_disabled(tx, &name, true, now_ms()))?;
             println!("{name} is disabled and cannot sign in; {revoked} session(s) revoked");
         }
         Command::User { command: UserCommand::Enable { name } } => {
-            let db = Db::open(&location, &[])?;
+            let db = Db::open(&location, &registry, &[])?;
             db.write_blocking(|tx| auth::set_disabled(tx, &name, false, now_ms()))?;
             println!("{name} can sign in again");
         }
@@ -723,7 +723,7 @@ fn run(cli: Cli, settings: Settings) -> anyhow::Result<()> {
             export(&location, &registry, &entity, fieldsync_server::export::Query { since, status }, format)?;
         }
         Command::Devices { json, unhealthy } => {
-            let db = Db::open(&location, &[])?;
+            let db = Db::open(&location, &registry, &[])?;
             let mut all = db.read_blocking(|tx| fieldsync_server::devices::list(tx, now_ms()))?;
             all.retain(|d| !unhealthy || !d.healthy);
             print_devices(&all, json)?;
@@ -768,12 +768,12 @@ fn run(cli: Cli, settings: Settings) -> anyhow::Result<()> {
         Command::Integration { command } => integration(&location, &registry, command)?,
         Command::Webhook { command } => webhook(&location, &registry, command)?,
         Command::Session { command: SessionCommand::List { user, json } } => {
-            let db = Db::open(&location, &[])?;
+            let db = Db::open(&location, &registry, &[])?;
             let sessions = db.write_blocking(|tx| auth::list_sessions(tx, user.as_deref(), now_ms()))?;
             print_sessions(&sessions, json)?;
         }
         Command::Session { command: SessionCommand::Revoke { id, user } } => {
-            let db = Db::open(&location, &[])?;
+            let db = Db::open(&location, &registry, &[])?;
             let which = match (&id, &user) {
                 (Some(id), _) => auth::Sessions::Id(id),
                 (None, Some(user)) => auth::Sessions::User(user),
@@ -784,7 +784,7 @@ fn run(cli: Cli, settings: Settings) -> anyhow::Result<()> {
             println!("{n} session(s) revoked; the laptop(s) must sign in again");
         }
         Command::Territory { command } => {
-            let db = Db::open(&location, &[])?;
+            let db = Db::open(&location, &registry, &[])?;
             let now = fieldsync_protocol::time::Clock::now_ms(&fieldsync_protocol::time::SystemClock);
             let changes = db.write_blocking(|tx| match command {
                 TerritoryCommand::Assign { code, user: Some(user), .. } => {

@@ -211,6 +211,9 @@ pub fn upsert_many(tx: &Tx<'_>, def: &EntityDef, records: &[(String, Vec<Value>)
         })?;
         seqs.extend(chunk.iter().map(|(id, _)| by_id.get(id).copied().unwrap_or_default()));
         tx.note_logged(by_id.values().copied().max().unwrap_or_default());
+        let ids: Vec<&str> = chunk.iter().map(|(id, _)| id.as_str()).collect();
+        forget_keys(tx, def.name, &ids)?;
+        write_keys(tx, def.name, &ids)?;
     }
     Ok(seqs)
 }
@@ -226,6 +229,7 @@ pub fn delete(tx: &Tx<'_>, reg: &fieldsync_protocol::Registry, def: &EntityDef, 
     tx.execute("DELETE FROM field_stamps WHERE entity = ?1 AND record_id = ?2", args![def.name, id])?;
     // The record's entry for everyone goes; the deletion mark stays for `is_deleted`.
     tx.execute("DELETE FROM changes WHERE entity = ?1 AND record_id = ?2 AND target = ''", args![def.name, id])?;
+    forget_keys(tx, def.name, &[id])?;
     let mut seq = log_targeted(tx, def.name, id, true, DELETED_MARK)?;
     for (viewer, _) in viewers {
         seq = log_targeted(tx, def.name, id, true, &viewer)?;
@@ -260,7 +264,62 @@ pub fn log_targeted(tx: &Tx<'_>, entity: &str, id: &str, deleted: bool, target: 
     };
     let seq = tx.value(sql, args![entity, id, deleted, target])?;
     tx.note_logged(seq);
+    if target.is_empty() {
+        forget_keys(tx, entity, &[id])?;
+        write_keys(tx, entity, &[id])?;
+    }
     Ok(seq)
+}
+
+/// Removes the change-log keys of records `ids` of `entity` (their entries for everyone
+/// were replaced or deleted): see migrations/server/009_change_keys.sql.
+fn forget_keys(tx: &Tx<'_>, entity: &str, ids: &[&str]) -> Result<(), DbError> {
+    for chunk in ids.chunks(crate::sql::IN_LIST_CHUNK) {
+        let sql = format!(
+            "DELETE FROM change_keys WHERE entity = ?1 AND record_id IN ({})",
+            crate::sql::placeholders(2, chunk.len())
+        );
+        tx.execute(&sql, &entity_and_ids(entity, chunk))?;
+    }
+    Ok(())
+}
+
+/// Writes the change-log keys of the entries for everyone of records `ids` of `entity`,
+/// each under its entry's seq, from the records as they are now ([`crate::rules::record_keys`]);
+/// after [`forget_keys`]. A type without key expressions is for everyone (`*`).
+fn write_keys(tx: &Tx<'_>, entity: &str, ids: &[&str]) -> Result<(), DbError> {
+    for chunk in ids.chunks(crate::sql::IN_LIST_CHUNK) {
+        let entries = format!(
+            "FROM changes c{{join}} WHERE c.entity = ?1 AND c.target = '' AND c.record_id IN ({})",
+            crate::sql::placeholders(2, chunk.len())
+        );
+        let keys = match tx.keys_of(entity) {
+            Some(keys) => keys
+                .iter()
+                .map(|key| {
+                    let from = entries.replace("{join}", &format!(" JOIN \"{entity}\" t ON t.id = c.record_id"));
+                    format!("SELECT {key} AS key, c.seq AS seq, c.record_id AS record_id {from}")
+                })
+                .collect::<Vec<_>>()
+                .join(" UNION "),
+            None => {
+                format!("SELECT '*' AS key, c.seq AS seq, c.record_id AS record_id {}", entries.replace("{join}", ""))
+            }
+        };
+        if keys.is_empty() {
+            continue; // a scope nobody passes (a reference to an unknown type)
+        }
+        let sql = format!(
+            "INSERT INTO change_keys (key, seq, entity, record_id) \
+             SELECT k.key, k.seq, CAST(?1 AS TEXT), k.record_id FROM ({keys}) k WHERE k.key IS NOT NULL"
+        );
+        tx.execute(&sql, &entity_and_ids(entity, chunk))?;
+    }
+    Ok(())
+}
+
+fn entity_and_ids(entity: &str, ids: &[&str]) -> Vec<SqlValue> {
+    std::iter::once(SqlValue::from(entity)).chain(ids.iter().map(|id| SqlValue::from(*id))).collect()
 }
 
 /// What a concurrent write ([`Tx::is_concurrent`]) holds back until its end: the records it
@@ -433,8 +492,21 @@ pub fn flush(tx: &Tx<'_>) -> Result<(), DbError> {
         ));
     }
     sql.push_str(" SELECT CAST(coalesce(max(seq), 0) AS BIGINT) FROM c");
+    // Keys go in two steps around the ordered statement: the old ones beforehand (the
+    // records are this write's, locked), the new ones after it, in a statement of its own
+    // so that it reads the records' parents as the writes it waited for left them.
+    let mut by_entity: std::collections::BTreeMap<&str, Vec<&str>> = Default::default();
+    for (e, r) in &pending.changes {
+        by_entity.entry(e.as_str()).or_default().push(r.as_str());
+    }
+    for (entity, ids) in &by_entity {
+        forget_keys(tx, entity, ids)?;
+    }
     let seq: i64 = tx.value(&sql, &params)?;
     tx.note_logged(seq);
+    for (entity, ids) in &by_entity {
+        write_keys(tx, entity, ids)?;
+    }
     Ok(())
 }
 

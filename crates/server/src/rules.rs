@@ -159,6 +159,73 @@ pub fn viewers(reg: &Registry, entity: &EntityDef, scope: &Scope, records: &str,
     }
 }
 
+/// The change-log keys of row `alias` of `entity` (see migrations/server/009_change_keys.sql):
+/// SQL text expressions, each a key or NULL, such that whoever may see the row by its scope
+/// holds one of them ([`keys_of`]). A superset, like [`viewers`]: for `AllOf` the keys of one
+/// of its scopes, and a record scope (a log about any record) is for everyone who reads
+/// its type (`*`); the pull checks visibility itself.
+pub fn record_keys(reg: &Registry, entity: &EntityDef, alias: &str) -> Vec<String> {
+    scope_keys(reg, entity, &entity.scope, alias)
+}
+
+fn scope_keys(reg: &Registry, entity: &EntityDef, scope: &Scope, alias: &str) -> Vec<String> {
+    match scope {
+        Scope::All | Scope::Record { .. } => vec!["'*'".into()],
+        Scope::Territory(f) => vec![format!("'t:' || {alias}.\"{f}\"")],
+        Scope::Category(f) => vec![format!("'c:' || {alias}.\"{f}\"")],
+        Scope::Team(f) => vec![format!("'u:' || {alias}.\"{f}\"")],
+        Scope::Via(f) => match entity.field(f).and_then(|d| d.references()).and_then(|p| reg.get(p)) {
+            Some(parent) => {
+                let inner = format!("{alias}_{}", parent.name);
+                scope_keys(reg, parent, &parent.scope, &inner)
+                    .into_iter()
+                    .map(|key| {
+                        format!("(SELECT {key} FROM \"{}\" {inner} WHERE {inner}.id = {alias}.\"{f}\")", parent.name)
+                    })
+                    .collect()
+            }
+            None => Vec::new(),
+        },
+        Scope::AnyOf(list) => list.iter().flat_map(|s| scope_keys(reg, entity, s, alias)).collect(),
+        // Any one scope of the list holds every viewer; one that names its records'
+        // viewers narrowly, where there is one.
+        Scope::AllOf(list) => match list.iter().find(|s| !has_record_scope(s)).or(list.first()) {
+            Some(s) => scope_keys(reg, entity, s, alias),
+            None => Vec::new(),
+        },
+    }
+}
+
+/// [`record_keys`] of every type of a registry over alias `t`, composed once: the change
+/// log's writers (`records::write_keys`) look them up per write.
+#[derive(Debug, Default)]
+pub struct KeyPlan(std::collections::HashMap<&'static str, Vec<String>>);
+
+impl KeyPlan {
+    pub fn new(reg: &Registry) -> KeyPlan {
+        KeyPlan(reg.entities().iter().map(|def| (def.name, record_keys(reg, def, "t"))).collect())
+    }
+
+    /// The key expressions of `entity`'s row `t`; none for a type the registry does not
+    /// know, whose entries are then for everyone (`*`, without reading the row).
+    pub fn of(&self, entity: &str) -> Option<&[String]> {
+        self.0.get(entity).map(Vec::as_slice)
+    }
+}
+
+/// SQL yielding every change-log key the user whose id the parameter expression `who`
+/// holds may find records under: `*`, and the users, territories and categories of their
+/// team (the user and the users they manage), as the scopes of [`visible`] reach them.
+pub fn keys_of(who: &str) -> String {
+    format!(
+        "SELECT '*' UNION ALL SELECT 'u:' || {who} UNION ALL SELECT 'u:' || id FROM users WHERE manager_id = {who} \
+         UNION ALL SELECT 't:' || territory_id FROM user_territories WHERE user_id IN ({team}) \
+         UNION ALL SELECT DISTINCT 'c:' || category_id FROM territory_categories WHERE territory_id IN ({territories})",
+        team = team(who),
+        territories = territories(who)
+    )
+}
+
 /// The types a `Scope::Record` log can be about: one branch each (never another log, so
 /// no cycles).
 fn record_targets(reg: &Registry) -> impl Iterator<Item = &EntityDef> {

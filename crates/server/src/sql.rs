@@ -332,6 +332,9 @@ pub struct Tx<'c> {
     logged: std::cell::Cell<i64>,
     /// A statement found the connection gone ([`Tx::connection_lost`]).
     lost: std::cell::Cell<bool>,
+    /// The change-log keys of each entity type ([`Tx::keyed`]); without them every entry
+    /// is for everyone who reads its type (`*`).
+    keys: Option<&'c crate::rules::KeyPlan>,
 }
 
 /// The name of the savepoint of [`Tx::savepoint`].
@@ -378,7 +381,20 @@ impl<'c> Tx<'c> {
             savepoint: std::cell::Cell::new(Savepoint::None),
             logged: Default::default(),
             lost: Default::default(),
+            keys: None,
         }
+    }
+
+    /// This transaction, writing change-log keys by `plan` (the `Db` opens every
+    /// transaction so).
+    pub fn keyed(mut self, plan: &'c crate::rules::KeyPlan) -> Self {
+        self.keys = Some(plan);
+        self
+    }
+
+    /// The key expressions of `entity`'s rows, if known (see [`crate::rules::KeyPlan`]).
+    pub fn keys_of(&self, entity: &str) -> Option<&[String]> {
+        self.keys.and_then(|plan| plan.of(entity))
     }
 
     pub fn sqlite(conn: &'c rusqlite::Connection) -> Self {

@@ -271,7 +271,8 @@ mod tests {
     fn the_users_woken_for_a_change_are_those_who_may_see_it() {
         use crate::db::{Db, Location};
         let dir = tempfile::tempdir().unwrap();
-        let db = Db::open(&Location::Sqlite(dir.path().into()), &[]).unwrap();
+        let db =
+            Db::open(&Location::Sqlite(dir.path().into()), &fieldsync_protocol::Registry::standard(), &[]).unwrap();
         let reg = Registry::standard();
         db.write_blocking(|tx| crate::seed::seed_demo(tx, &reg)).unwrap();
         db.read_blocking(|tx| -> Result<(), DbError> {

@@ -94,7 +94,7 @@ impl Server {
     }
 
     fn start(&self) -> anyhow::Result<()> {
-        let db = Db::open(&self.config.location(), &[])?;
+        let db = Db::open(&self.config.location(), &self.config.registry, &[])?;
         let state = fieldsync_server::app_state(&self.config, db.clone());
         *self.running.lock().expect("running") = Some((fieldsync_server::http::router(state, &self.config.limits), db));
         Ok(())
