@@ -25,6 +25,12 @@ use crate::{args, rules};
 /// of the user's whole catalogue (docs/PERFORMANCE.md, the replay load run).
 const BY_KEY_UP_TO: u32 = 256;
 
+/// Entries after a cursor up to which a pull finds this user's among them by the change
+/// log's keys (`keyed`, which lists all of them to put them in order, so a longer span
+/// would cost more than reading the log in order): a client that keeps up, or a long poll.
+/// Beyond, a first sync or a laptop far behind reads the log in order (`scanned`).
+const KEYED_SPAN: i64 = 20_000;
+
 pub fn pull(
     tx: &Tx<'_>,
     reg: &Registry,
@@ -38,8 +44,8 @@ pub fn pull(
     let head = crate::records::head(tx)?;
     let cursor = history.continue_from(cursor, head)?;
     let me = user.id.to_string();
-    let (mut entries, last) = match head - cursor <= i64::from(limit) {
-        true => (keyed(tx, cursor, head, &me)?, head),
+    let (mut entries, last) = match head - cursor <= KEYED_SPAN {
+        true => keyed(tx, cursor, limit, head, &me)?,
         false => scanned(tx, cursor, limit, head, &me)?,
     };
     let notices = if entries.remove("_notice").is_some() {
@@ -180,26 +186,38 @@ impl Listed {
     }
 }
 
-/// The entries of the span `(cursor, head]` this user may need, found by the change-log
-/// keys its team holds (`rules::keys_of`) and the entries targeted at it: the page of a
-/// pull that covers the rest of the log, at the cost of this user's share of the span
-/// rather than the whole span (every territory's changes).
-fn keyed(tx: &Tx<'_>, cursor: i64, head: i64, me: &str) -> Result<BTreeMap<String, Listed>, AppError> {
+/// Up to `limit` entries after `cursor` this user may need, in log order, found by the
+/// change-log keys its team holds (`rules::keys_of`) and the entries targeted at it, and the
+/// seq the page ends at (`head` when it holds them all): the cost is this user's share of
+/// the span rather than the whole span (every territory's changes).
+fn keyed(
+    tx: &Tx<'_>,
+    cursor: i64,
+    limit: u32,
+    head: i64,
+    me: &str,
+) -> Result<(BTreeMap<String, Listed>, i64), AppError> {
     let mut entries: BTreeMap<String, Listed> = BTreeMap::new();
     let sql = format!(
-        "SELECT entity, record_id, deleted, target FROM changes WHERE seq IN (\
+        "SELECT seq, entity, record_id, deleted, target FROM changes WHERE seq IN (\
            SELECT seq FROM change_keys WHERE key IN ({}) AND seq > ?1 AND seq <= ?2 \
            UNION SELECT seq FROM changes WHERE target = ?3 AND target <> '' AND seq > ?1 AND seq <= ?2) \
-         ORDER BY seq",
+         ORDER BY seq LIMIT ?4",
         rules::keys_of("CAST(?3 AS TEXT)")
     );
-    tx.for_each(&sql, args![cursor, head, me], |r| {
-        let entity: String = r.get(0)?;
-        let targeted = !r.get::<String>(3)?.is_empty();
-        entries.entry(entity).or_insert_with(|| Listed::new(true)).note(Some(r.get(1)?), r.get(2)?, targeted);
+    let (mut listed, mut last) = (0u32, head);
+    tx.for_each(&sql, args![cursor, head, me, limit], |r| {
+        listed += 1;
+        last = r.get(0)?;
+        let entity: String = r.get(1)?;
+        let targeted = !r.get::<String>(4)?.is_empty();
+        entries.entry(entity).or_insert_with(|| Listed::new(true)).note(Some(r.get(2)?), r.get(3)?, targeted);
         Ok(true)
     })?;
-    Ok(entries)
+    if listed < limit {
+        last = head; // nothing else up to head concerns this user
+    }
+    Ok((entries, last))
 }
 
 /// Up to `limit` entries after `cursor` in log order, for everyone or targeted at this user,
