@@ -286,6 +286,8 @@ pub struct Db {
     head: Arc<tokio::sync::watch::Sender<i64>>,
     /// The change-log keys of the registry's types, for every transaction ([`Tx::keyed`]).
     keys: Arc<crate::rules::KeyPlan>,
+    /// The threads database calls of async code run on.
+    workers: Arc<Workers>,
 }
 
 /// The newest version of each migration set in `migrations`.
@@ -341,11 +343,12 @@ impl Db {
             }
         };
         let db = Db {
-            inner: Arc::new(store),
             newest: Arc::new(newest_versions(&migrations)),
             waits: crate::metrics::DbWaits::new(),
             head: Arc::new(tokio::sync::watch::channel(0).0),
             keys: Arc::new(crate::rules::KeyPlan::new(registry)),
+            workers: Arc::new(Workers::start(work_slots(&store))?),
+            inner: Arc::new(store),
         };
         if let Location::Sqlite(dir) = location {
             db.check_history_mark(dir)?;
@@ -553,7 +556,7 @@ impl Db {
         F: Fn(&Tx<'_>) -> Result<T, AppError> + Send + 'static,
     {
         let db = self.clone();
-        tokio::task::spawn_blocking(move || db.write_concurrent_blocking(f)).await?
+        self.on_blocking_thread(move || db.write_concurrent_blocking(f)).await
     }
 
     /// Runs `f` between `begin` and `commit` (or bare with `None`), rolling back on error.
@@ -652,7 +655,7 @@ impl Db {
         F: Fn(&Tx<'_>) -> Result<T, AppError> + Send + 'static,
     {
         let db = self.clone();
-        tokio::task::spawn_blocking(move || db.read_single_blocking(f)).await?
+        self.on_blocking_thread(move || db.read_single_blocking(f)).await
     }
 
     fn read_single_blocking<T, E: From<DbError>>(&self, f: impl Fn(&Tx<'_>) -> Result<T, E>) -> Result<T, E> {
@@ -683,9 +686,75 @@ impl Db {
         F: FnOnce(&Tx<'_>) -> Result<T, AppError> + Send + 'static,
     {
         let db = self.clone();
-        tokio::task::spawn_blocking(move || db.run(access, f)).await?
+        self.on_blocking_thread(move || db.run(access, f)).await
+    }
+
+    /// Runs database work on one of the store's own threads ([`Workers`]), waiting for one
+    /// to be free without holding a thread meanwhile.
+    async fn on_blocking_thread<T: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> Result<T, AppError> + Send + 'static,
+    ) -> Result<T, AppError> {
+        let (done, result) = tokio::sync::oneshot::channel();
+        self.workers.run(Box::new(move || {
+            let _ = done.send(work());
+        }));
+        // A worker drops the job without an answer when it panicked (and survives it).
+        result.await.unwrap_or_else(|_| Err(AppError::Internal("a database call panicked".into())))
+    }
+
+    /// The threads database calls run on (see [`Workers`]): as many as the store serves at
+    /// once, and a few more that wait inside it for the write turn, a reader or a connection.
+    pub fn work_slots(&self) -> usize {
+        work_slots(&self.inner)
     }
 }
+
+fn work_slots(store: &Store) -> usize {
+    match store {
+        Store::Sqlite { .. } => SQLITE_READERS + WORK_SLOTS_BEYOND,
+        Store::Postgres(_) => PG_POOL_SIZE + WORK_SLOTS_BEYOND,
+    }
+}
+
+/// A fixed set of threads that run the database calls of async code, made when the store
+/// opens and ended when the last handle to it goes. Every thread keeps an allocator heap of
+/// its own: with one blocking thread per waiting call (tokio's `spawn_blocking`), 1,000
+/// clients starting at once had about 190 threads and 800 MB, for a store that serves a
+/// few calls at a time anyway (docs/PERFORMANCE.md). Calls beyond wait in the queue,
+/// holding no thread.
+struct Workers {
+    jobs: std::sync::mpsc::Sender<Job>,
+}
+
+type Job = Box<dyn FnOnce() + Send>;
+
+impl Workers {
+    fn start(threads: usize) -> std::io::Result<Workers> {
+        let (jobs, queue) = std::sync::mpsc::channel::<Job>();
+        let queue = Arc::new(Mutex::new(queue));
+        for _ in 0..threads {
+            let queue = queue.clone();
+            std::thread::Builder::new().name("fieldsync-db".into()).spawn(move || loop {
+                let job = queue.lock().unwrap_or_else(|p| p.into_inner()).recv();
+                let Ok(job) = job else { return }; // the store was closed
+                                                   // A panic fails its call (its answer channel drops), not the thread.
+                let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job));
+            })?;
+        }
+        Ok(Workers { jobs })
+    }
+
+    fn run(&self, job: Job) {
+        // The threads only stop once every sender is gone, so the queue is open.
+        let _ = self.jobs.send(job);
+    }
+}
+
+/// Database calls beyond what the store serves at once ([`Db::work_slots`]): they queue
+/// inside it (the write turn, a reader, a connection), so that the store never waits for
+/// a thread.
+pub const WORK_SLOTS_BEYOND: usize = 8;
 
 /// How a closure uses the store.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -750,6 +819,10 @@ impl Drop for Slot<'_> {
 /// Each connection has its own page cache (`sqlkit::open`), so opening one per concurrent
 /// read let 1,000 clients' reads take 1.7 GB and most of the CPU (docs/PERFORMANCE.md).
 pub const SQLITE_READERS: usize = 8;
+/// Page cache of each SQLite reader, in KiB. Each reader's cache fills with the pages it
+/// reads, the same pages in every cache; the operating system's file cache under them is
+/// shared. Readers at the writer's 64 MiB grew the server by one database size per reader.
+pub const SQLITE_READER_CACHE_KIB: usize = 8 * 1024;
 
 /// The SQLite reader connections: opened on demand up to `SQLITE_READERS`, then shared.
 #[derive(Default)]
@@ -769,7 +842,11 @@ impl Readers {
             if state.1 < SQLITE_READERS {
                 state.1 += 1;
                 drop(state);
-                return fieldsync_sqlkit::open(path).map_err(|e| {
+                let opened = fieldsync_sqlkit::open(path).and_then(|conn| {
+                    conn.execute_batch(&format!("PRAGMA cache_size = -{SQLITE_READER_CACHE_KIB}"))?;
+                    Ok(conn)
+                });
+                return opened.map_err(|e| {
                     self.closed();
                     DbError::from(e)
                 });
@@ -1056,6 +1133,52 @@ mod tests {
             r.join().unwrap();
         }
         assert_eq!(db.sqlite_readers_open(), SQLITE_READERS);
+    }
+
+    /// However many requests ask at once, database calls run on the store's own threads,
+    /// `work_slots` of them; the others wait for one and all complete, and a call that
+    /// panics fails alone.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn database_calls_beyond_the_work_slots_wait_without_a_thread() {
+        use super::*;
+        let threads = || std::fs::read_dir("/proc/self/task").unwrap().count();
+        let dir = tempfile::tempdir().unwrap();
+        let before = threads();
+        let db =
+            Db::open(&Location::Sqlite(dir.path().into()), &fieldsync_protocol::Registry::standard(), &[]).unwrap();
+        let slots = db.work_slots();
+        assert_eq!(threads(), before + slots);
+        let (entered_tx, mut entered) = tokio::sync::mpsc::unbounded_channel();
+        let (release_tx, release) = std::sync::mpsc::channel::<()>();
+        let release = Arc::new(Mutex::new(release));
+        let mut calls = Vec::new();
+        for _ in 0..slots * 2 {
+            let (db, entered_tx, release) = (db.clone(), entered_tx.clone(), release.clone());
+            calls.push(tokio::spawn(async move {
+                db.read(move |tx| {
+                    tx.query_one("SELECT count(*) FROM users", crate::args![], |r| r.get::<i64>(0))?;
+                    entered_tx.send(()).unwrap();
+                    release.lock().unwrap().recv().unwrap();
+                    Ok(())
+                })
+                .await
+            }));
+        }
+        for _ in 0..SQLITE_READERS {
+            entered.recv().await.unwrap();
+        }
+        assert_eq!(threads(), before + slots, "twice as many calls as threads");
+        for _ in 0..slots * 2 {
+            release_tx.send(()).unwrap();
+        }
+        for call in calls {
+            call.await.unwrap().unwrap();
+        }
+        let panicked = db.read(|_| -> Result<(), AppError> { panic!("a bug in a database call") }).await;
+        assert!(matches!(panicked, Err(AppError::Internal(_))), "{panicked:?}");
+        let users: i64 = db.read(|tx| Ok(tx.value("SELECT count(*) FROM users", crate::args![])?)).await.unwrap();
+        assert_eq!(users, 0);
+        assert_eq!(threads(), before + slots);
     }
 
     /// docs/OPERATIONS.md gives the pool's figures to administrators; they must be ours.

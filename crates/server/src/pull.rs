@@ -16,7 +16,7 @@ use crate::auth::AuthUser;
 use crate::error::AppError;
 use crate::history::History;
 use crate::records::read_row;
-use crate::sql::{placeholders, SqlValue, Tx, IN_LIST_CHUNK};
+use crate::sql::{in_texts, text_list, SqlValue, Tx};
 use crate::{args, rules};
 
 /// Changes of one type up to which a pull checks each row's visibility by key (its
@@ -75,8 +75,7 @@ pub fn pull(
             deleted: Vec::new(),
         };
         if live {
-            // The user is `?1` for a list of ids (which follow it, unless the scope does not
-            // ask who: PostgreSQL refuses a parameter it cannot type), `?4` for a span.
+            // The user is `?1` for a list of ids, `?4` for a span.
             let who = match listed.live_ids {
                 Records::Range => "CAST(?4 AS TEXT)",
                 Records::Ids(_) => "CAST(?1 AS TEXT)",
@@ -85,8 +84,7 @@ pub fn pull(
                 true => rules::visible_by_key(reg, def, "t", who),
                 false => rules::visible(reg, def, "t", who),
             };
-            let select =
-                format!("SELECT {} FROM \"{entity}\" t WHERE {visible} AND t.id IN ", column_list(def, Some("t")));
+            let select = format!("SELECT {} FROM \"{entity}\" t WHERE {visible} AND ", column_list(def, Some("t")));
             let mut read = |sql: &str, params: &[SqlValue]| {
                 tx.for_each(sql, params, |r| {
                     let row = read_row(def, r)?;
@@ -100,23 +98,21 @@ pub fn pull(
             match &listed.live_ids {
                 Records::Range => read(
                     &format!(
-                        "{select}(SELECT record_id FROM changes WHERE entity = ?1 AND seq > ?2 AND seq <= ?3 \
+                        "{select}t.id IN (SELECT record_id FROM changes WHERE entity = ?1 AND seq > ?2 AND seq <= ?3 \
                          AND deleted = 0 AND target IN ('', ?4))"
                     ),
                     args![&entity, cursor, last, &me],
                 )?,
                 Records::Ids(ids) => {
-                    let asks_who = visible.contains(who);
-                    let ids: Vec<&String> = ids.iter().map(|(id, _)| id).collect();
-                    for chunk in ids.chunks(IN_LIST_CHUNK) {
-                        let mut params = match asks_who {
-                            true => args![&me].to_vec(),
-                            false => Vec::new(),
-                        };
-                        let list = placeholders(params.len() + 1, chunk.len());
-                        params.extend(chunk.iter().map(|id| SqlValue::from(id.as_str())));
-                        read(&format!("{select}({list})"), &params)?;
-                    }
+                    // The user is ?1 unless the scope does not ask who (PostgreSQL refuses
+                    // a parameter it cannot type); the ids follow, as one JSON array.
+                    let mut params = match visible.contains(who) {
+                        true => args![&me].to_vec(),
+                        false => Vec::new(),
+                    };
+                    let listed = in_texts(tx.backend(), "t.id", params.len() + 1);
+                    params.push(text_list(ids.iter().map(|(id, _)| id.as_str())));
+                    read(&format!("{select}{listed}"), &params)?;
                 }
             }
         }

@@ -274,13 +274,9 @@ pub fn log_targeted(tx: &Tx<'_>, entity: &str, id: &str, deleted: bool, target: 
 /// Removes the change-log keys of records `ids` of `entity` (their entries for everyone
 /// were replaced or deleted): see migrations/server/009_change_keys.sql.
 fn forget_keys(tx: &Tx<'_>, entity: &str, ids: &[&str]) -> Result<(), DbError> {
-    for chunk in ids.chunks(crate::sql::IN_LIST_CHUNK) {
-        let sql = format!(
-            "DELETE FROM change_keys WHERE entity = ?1 AND record_id IN ({})",
-            crate::sql::placeholders(2, chunk.len())
-        );
-        tx.execute(&sql, &entity_and_ids(entity, chunk))?;
-    }
+    let sql =
+        format!("DELETE FROM change_keys WHERE entity = ?1 AND {}", crate::sql::in_texts(tx.backend(), "record_id", 2));
+    tx.execute(&sql, &[SqlValue::from(entity), crate::sql::text_list(ids.iter().copied())])?;
     Ok(())
 }
 
@@ -288,38 +284,30 @@ fn forget_keys(tx: &Tx<'_>, entity: &str, ids: &[&str]) -> Result<(), DbError> {
 /// each under its entry's seq, from the records as they are now ([`crate::rules::record_keys`]);
 /// after [`forget_keys`]. A type without key expressions is for everyone (`*`).
 fn write_keys(tx: &Tx<'_>, entity: &str, ids: &[&str]) -> Result<(), DbError> {
-    for chunk in ids.chunks(crate::sql::IN_LIST_CHUNK) {
-        let entries = format!(
-            "FROM changes c{{join}} WHERE c.entity = ?1 AND c.target = '' AND c.record_id IN ({})",
-            crate::sql::placeholders(2, chunk.len())
-        );
-        let keys = match tx.keys_of(entity) {
-            Some(keys) => keys
-                .iter()
-                .map(|key| {
-                    let from = entries.replace("{join}", &format!(" JOIN \"{entity}\" t ON t.id = c.record_id"));
-                    format!("SELECT {key} AS key, c.seq AS seq, c.record_id AS record_id {from}")
-                })
-                .collect::<Vec<_>>()
-                .join(" UNION "),
-            None => {
-                format!("SELECT '*' AS key, c.seq AS seq, c.record_id AS record_id {}", entries.replace("{join}", ""))
-            }
-        };
-        if keys.is_empty() {
-            continue; // a scope nobody passes (a reference to an unknown type)
-        }
-        let sql = format!(
-            "INSERT INTO change_keys (key, seq, entity, record_id) \
-             SELECT k.key, k.seq, CAST(?1 AS TEXT), k.record_id FROM ({keys}) k WHERE k.key IS NOT NULL"
-        );
-        tx.execute(&sql, &entity_and_ids(entity, chunk))?;
+    let entries = format!(
+        "FROM changes c{{join}} WHERE c.entity = ?1 AND c.target = '' AND {}",
+        crate::sql::in_texts(tx.backend(), "c.record_id", 2)
+    );
+    let keys = match tx.keys_of(entity) {
+        Some(keys) => keys
+            .iter()
+            .map(|key| {
+                let from = entries.replace("{join}", &format!(" JOIN \"{entity}\" t ON t.id = c.record_id"));
+                format!("SELECT {key} AS key, c.seq AS seq, c.record_id AS record_id {from}")
+            })
+            .collect::<Vec<_>>()
+            .join(" UNION "),
+        None => format!("SELECT '*' AS key, c.seq AS seq, c.record_id AS record_id {}", entries.replace("{join}", "")),
+    };
+    if keys.is_empty() {
+        return Ok(()); // a scope nobody passes (a reference to an unknown type)
     }
+    let sql = format!(
+        "INSERT INTO change_keys (key, seq, entity, record_id) \
+         SELECT k.key, k.seq, CAST(?1 AS TEXT), k.record_id FROM ({keys}) k WHERE k.key IS NOT NULL"
+    );
+    tx.execute(&sql, &[SqlValue::from(entity), crate::sql::text_list(ids.iter().copied())])?;
     Ok(())
-}
-
-fn entity_and_ids(entity: &str, ids: &[&str]) -> Vec<SqlValue> {
-    std::iter::once(SqlValue::from(entity)).chain(ids.iter().map(|id| SqlValue::from(*id))).collect()
 }
 
 /// What a concurrent write ([`Tx::is_concurrent`]) holds back until its end: the records it

@@ -127,6 +127,25 @@ pub fn placeholders(from: usize, n: usize) -> String {
     (from..from + n).map(|i| format!("?{i}")).collect::<Vec<_>>().join(", ")
 }
 
+/// A condition true when `column` is one of the texts of the JSON array bound as parameter
+/// `?{n}` (see [`text_list`]): one statement text for any number of values, where numbered
+/// placeholders ([`placeholders`]) make a statement per list length, each compiled and
+/// cached on every connection. On PostgreSQL the list is an array computed once, so the
+/// column's index is probed per value (`IN (SELECT ...)` hashed the whole table).
+pub fn in_texts(backend: Backend, column: &str, n: usize) -> String {
+    match backend {
+        Backend::Sqlite => format!("{column} IN (SELECT value FROM json_each(?{n}))"),
+        Backend::Postgres => {
+            format!("{column} = ANY(ARRAY(SELECT json_array_elements_text(CAST(CAST(?{n} AS TEXT) AS json))))")
+        }
+    }
+}
+
+/// The parameter [`in_texts`] reads: `texts` as a JSON array.
+pub fn text_list<'t>(texts: impl IntoIterator<Item = &'t str>) -> SqlValue {
+    SqlValue::from(serde_json::Value::from(texts.into_iter().collect::<Vec<_>>()).to_string())
+}
+
 /// `args![a, b, c]`: query parameters, each converted with `SqlValue::from`.
 #[macro_export]
 macro_rules! args {
