@@ -240,6 +240,15 @@ impl MovePlan {
                 }
             }
         }
+        // The moved records' descendants keep their change-log entries, but the keys those
+        // were logged under name the old place: a user who sees them through another key
+        // and then loses that one would miss them on a fresh download.
+        if let Span::Records(records) = &self.span {
+            for (entity, ids) in records {
+                let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
+                records::rekey(tx, entity, &ids)?;
+            }
+        }
         let after = capture(tx, reg, &self.viewers, &self.span)?;
         publish(tx, &self.viewers, &self.before, &after, headline, reason, now_ms)
     }

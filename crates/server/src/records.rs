@@ -271,6 +271,14 @@ pub fn log_targeted(tx: &Tx<'_>, entity: &str, id: &str, deleted: bool, target: 
     Ok(seq)
 }
 
+/// Writes again the change-log keys of records `ids` of `entity` from the records as they
+/// are now, at their entries' seqs: after a move of an ancestor their entries keep their
+/// place in the log, but not the keys they were logged under.
+pub fn rekey(tx: &Tx<'_>, entity: &str, ids: &[&str]) -> Result<(), DbError> {
+    forget_keys(tx, entity, ids)?;
+    write_keys(tx, entity, ids)
+}
+
 /// Removes the change-log keys of records `ids` of `entity` (their entries for everyone
 /// were replaced or deleted): see migrations/server/009_change_keys.sql.
 fn forget_keys(tx: &Tx<'_>, entity: &str, ids: &[&str]) -> Result<(), DbError> {

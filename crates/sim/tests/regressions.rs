@@ -52,6 +52,19 @@ fn acknowledged_changes_survive_a_restore_with_faults_around_it() {
     });
 }
 
+/// Seeds 2 and 3: a customer moved to another territory, then the rep of its old one
+/// became a manager, leaving the manager above with the moved customer's contacts only
+/// through the new territory. The contacts' change-log entries were still keyed by the
+/// old one, so the manager's fresh download (read by key) missed one its replica held.
+/// A move now writes again the keys of everything that hangs off the moved records.
+#[test]
+fn a_fresh_download_after_a_move_finds_what_hangs_off_the_moved_records() {
+    assert_holds(&Plan {
+        roles: vec![Manager, Rep, Rep],
+        steps: vec![Step::MoveCustomer { pick: 927853725 }, Step::ChangeRole { client: 1, role: Manager }],
+    });
+}
+
 #[test]
 fn a_seed_replays_with_the_same_trace() {
     let (a, b) = (block_on(run_seed(4)), block_on(run_seed(4)));
