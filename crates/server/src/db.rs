@@ -737,8 +737,9 @@ impl Workers {
             let queue = queue.clone();
             std::thread::Builder::new().name("fieldsync-db".into()).spawn(move || loop {
                 let job = queue.lock().unwrap_or_else(|p| p.into_inner()).recv();
-                let Ok(job) = job else { return }; // the store was closed
-                                                   // A panic fails its call (its answer channel drops), not the thread.
+                // None left: the store was closed.
+                let Ok(job) = job else { return };
+                // A panic fails its call (its answer channel drops), not the thread.
                 let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job));
             })?;
         }

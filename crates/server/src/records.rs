@@ -212,8 +212,7 @@ pub fn upsert_many(tx: &Tx<'_>, def: &EntityDef, records: &[(String, Vec<Value>)
         seqs.extend(chunk.iter().map(|(id, _)| by_id.get(id).copied().unwrap_or_default()));
         tx.note_logged(by_id.values().copied().max().unwrap_or_default());
         let ids: Vec<&str> = chunk.iter().map(|(id, _)| id.as_str()).collect();
-        forget_keys(tx, def.name, &ids)?;
-        write_keys(tx, def.name, &ids)?;
+        rekey(tx, def.name, &ids)?;
     }
     Ok(seqs)
 }
@@ -265,15 +264,15 @@ pub fn log_targeted(tx: &Tx<'_>, entity: &str, id: &str, deleted: bool, target: 
     let seq = tx.value(sql, args![entity, id, deleted, target])?;
     tx.note_logged(seq);
     if target.is_empty() {
-        forget_keys(tx, entity, &[id])?;
-        write_keys(tx, entity, &[id])?;
+        rekey(tx, entity, &[id])?;
     }
     Ok(seq)
 }
 
-/// Writes again the change-log keys of records `ids` of `entity` from the records as they
-/// are now, at their entries' seqs: after a move of an ancestor their entries keep their
-/// place in the log, but not the keys they were logged under.
+/// Writes the change-log keys of records `ids` of `entity` from the records as they are
+/// now, at their entries' seqs, replacing the old ones: when their entries were written,
+/// and after a move of an ancestor (the entries keep their place in the log, not the keys
+/// they were logged under).
 pub fn rekey(tx: &Tx<'_>, entity: &str, ids: &[&str]) -> Result<(), DbError> {
     forget_keys(tx, entity, ids)?;
     write_keys(tx, entity, ids)
