@@ -245,26 +245,23 @@ pub fn apply(
 }
 
 /// The stored results (and their senders) of the batch's mutations that were applied
-/// before: one query per `IN_LIST_CHUNK` mutations.
+/// before, in one query.
 fn stored_results(
     tx: &Tx<'_>,
     req: &PushRequest,
 ) -> Result<std::collections::HashMap<Uuid, (String, String)>, DbError> {
     let mut stored = std::collections::HashMap::new();
     let ids: Vec<String> = req.mutations.iter().map(|m| m.mutation_id.to_string()).collect();
-    for chunk in ids.chunks(crate::sql::IN_LIST_CHUNK) {
-        let sql = format!(
-            "SELECT mutation_id, result, user_id FROM applied_mutations WHERE mutation_id IN ({})",
-            crate::sql::placeholders(1, chunk.len())
-        );
-        let params: Vec<crate::sql::SqlValue> = chunk.iter().map(crate::sql::SqlValue::from).collect();
-        tx.for_each(&sql, &params, |r| {
-            if let Ok(id) = r.get::<String>(0)?.parse::<Uuid>() {
-                stored.insert(id, (r.get(1)?, r.get(2)?));
-            }
-            Ok(true)
-        })?;
-    }
+    let sql = format!(
+        "SELECT mutation_id, result, user_id FROM applied_mutations WHERE {}",
+        crate::sql::in_texts(tx.backend(), "mutation_id", 1)
+    );
+    tx.for_each(&sql, &[crate::sql::text_list(ids.iter().map(String::as_str))], |r| {
+        if let Ok(id) = r.get::<String>(0)?.parse::<Uuid>() {
+            stored.insert(id, (r.get(1)?, r.get(2)?));
+        }
+        Ok(true)
+    })?;
     Ok(stored)
 }
 

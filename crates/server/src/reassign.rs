@@ -15,7 +15,7 @@ use uuid::Uuid;
 use crate::args;
 use crate::records;
 use crate::rules;
-use crate::sql::{placeholders, DbError, SqlValue, Tx, IN_LIST_CHUNK};
+use crate::sql::{in_texts, text_list, DbError, SqlValue, Tx};
 
 /// A user whose view may change.
 #[derive(Debug, Clone)]
@@ -86,28 +86,30 @@ pub fn subtree(tx: &Tx<'_>, reg: &Registry, roots: &[(&str, String)]) -> Result<
             if new.is_empty() {
                 continue;
             }
-            let new: Vec<String> = new.into_iter().collect();
-            for chunk in new.chunks(IN_LIST_CHUNK) {
-                let ids: Vec<SqlValue> = chunk.iter().map(SqlValue::from).collect();
-                for (child, field) in reg.referrers(entity) {
-                    if !follows(&child.scope, field.name) {
-                        continue;
-                    }
-                    let list = placeholders(1, chunk.len());
-                    let sql = format!("SELECT id FROM \"{}\" WHERE \"{}\" IN ({list})", child.name, field.name);
-                    next.entry(child.name).or_default().extend(tx.query(&sql, &ids, |r| r.get::<String>(0))?);
+            let list = text_list(new.iter().map(String::as_str));
+            for (child, field) in reg.referrers(entity) {
+                if !follows(&child.scope, field.name) {
+                    continue;
                 }
-                // Logs about the records (their conflicts) are seen only with them.
-                let with_entity: Vec<SqlValue> = std::iter::once(SqlValue::from(entity)).chain(ids.clone()).collect();
-                for log in reg.entities() {
-                    for (entity_field, id_field) in record_links(&log.scope) {
-                        let sql = format!(
-                            "SELECT id FROM \"{}\" WHERE \"{entity_field}\" = ?1 AND \"{id_field}\" IN ({})",
-                            log.name,
-                            placeholders(2, chunk.len())
-                        );
-                        next.entry(log.name).or_default().extend(tx.query(&sql, &with_entity, |r| r.get::<String>(0))?);
-                    }
+                let sql = format!(
+                    "SELECT id FROM \"{}\" WHERE {}",
+                    child.name,
+                    in_texts(tx.backend(), &format!("\"{}\"", field.name), 1)
+                );
+                next.entry(child.name)
+                    .or_default()
+                    .extend(tx.query(&sql, std::slice::from_ref(&list), |r| r.get::<String>(0))?);
+            }
+            // Logs about the records (their conflicts) are seen only with them.
+            let with_entity = [SqlValue::from(entity), list];
+            for log in reg.entities() {
+                for (entity_field, id_field) in record_links(&log.scope) {
+                    let sql = format!(
+                        "SELECT id FROM \"{}\" WHERE \"{entity_field}\" = ?1 AND {}",
+                        log.name,
+                        in_texts(tx.backend(), &format!("\"{id_field}\""), 2)
+                    );
+                    next.entry(log.name).or_default().extend(tx.query(&sql, &with_entity, |r| r.get::<String>(0))?);
                 }
             }
         }
@@ -283,12 +285,9 @@ fn visible_set(tx: &Tx<'_>, reg: &Registry, viewer: &Viewer, span: &Span) -> Res
         match span {
             Span::All => run("", &who)?,
             Span::Records(map) => {
-                let ids: Vec<&String> = map.get(def.name).into_iter().flatten().collect();
-                for chunk in ids.chunks(IN_LIST_CHUNK) {
-                    let params: Vec<SqlValue> =
-                        who.iter().cloned().chain(chunk.iter().map(|id| SqlValue::from(*id))).collect();
-                    run(&format!("t.id IN ({}) AND ", placeholders(who.len() + 1, chunk.len())), &params)?;
-                }
+                let ids = map.get(def.name).into_iter().flatten().map(String::as_str);
+                let params: Vec<SqlValue> = who.iter().cloned().chain([text_list(ids)]).collect();
+                run(&format!("{} AND ", in_texts(tx.backend(), "t.id", params.len())), &params)?;
             }
         }
     }

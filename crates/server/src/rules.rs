@@ -319,19 +319,14 @@ pub fn sightings(
     if roles.is_empty() || ids.is_empty() {
         return Ok(Vec::new());
     }
-    let mut out = Vec::new();
-    for chunk in ids.chunks(crate::sql::IN_LIST_CHUNK) {
-        let sql = format!(
-            "SELECT u.id, t.id FROM users u, \"{}\" t WHERE t.id IN ({}) AND u.role IN ({}) AND {}",
-            entity.name,
-            crate::sql::placeholders(1, chunk.len()),
-            roles.join(", "),
-            visible_to_column(reg, entity, "t", "u.id")
-        );
-        let params: Vec<crate::sql::SqlValue> = chunk.iter().map(crate::sql::SqlValue::from).collect();
-        out.extend(tx.query(&sql, &params, |r| Ok((r.get(0)?, r.get(1)?)))?);
-    }
-    Ok(out)
+    let sql = format!(
+        "SELECT u.id, t.id FROM users u, \"{}\" t WHERE {} AND u.role IN ({}) AND {}",
+        entity.name,
+        crate::sql::in_texts(tx.backend(), "t.id", 1),
+        roles.join(", "),
+        visible_to_column(reg, entity, "t", "u.id")
+    );
+    tx.query(&sql, &[crate::sql::text_list(ids.iter().map(String::as_str))], |r| Ok((r.get(0)?, r.get(1)?)))
 }
 
 /// For records of `entity` given as their id and the values their scope-read fields would

@@ -116,13 +116,10 @@ impl rusqlite::ToSql for SqlValue {
     }
 }
 
-/// Most values bound in one `IN (...)` list; longer lists are queried in chunks of this
-/// many (SQLite and PostgreSQL both allow far more parameters per statement).
-pub const IN_LIST_CHUNK: usize = 500;
-
-/// `?{from}, ?{from + 1}, ...`: `n` numbered placeholders for an `IN (...)` list. Values
-/// are bound, never written into the text, so the statement's text depends only on the
-/// list's length, and the statement caches serve every user alike.
+/// `?{from}, ?{from + 1}, ...`: `n` numbered placeholders, for a row of values whose
+/// number is fixed by the statement (a table's columns). Never for a list of ids: its
+/// length would make a statement text per length, each compiled and kept by every
+/// connection's statement cache; use [`in_texts`].
 pub fn placeholders(from: usize, n: usize) -> String {
     (from..from + n).map(|i| format!("?{i}")).collect::<Vec<_>>().join(", ")
 }

@@ -183,25 +183,22 @@ pub fn affected(
         if candidates.is_empty() || def.readers.is_empty() {
             continue;
         }
-        // Role names are the registry's constants; the users are bound, in chunks.
+        // Role names are the registry's constants; the users are bound as one list, so the
+        // statement's text is the same however many wait (one compiled statement per type).
         let roles: Vec<String> = def.readers.iter().map(|r| format!("'{}'", r.as_str())).collect();
-        for chunk in candidates.chunks(crate::sql::IN_LIST_CHUNK) {
-            // Driven from the changed records (`rules::viewers`): its subqueries are
-            // computed once, not once per waiting user.
-            let changed = "SELECT record_id FROM changes WHERE entity = ?1 AND seq > ?2 AND seq <= ?3 AND target = ''";
-            let sql = format!(
-                "SELECT u.id FROM users u WHERE u.id IN ({}) AND u.role IN ({}) AND {}",
-                crate::sql::placeholders(4, chunk.len()),
-                roles.join(", "),
-                crate::rules::viewers(reg, def, &def.scope, changed, "u.id")
-            );
-            let params: Vec<crate::sql::SqlValue> = [def.name.into(), from.into(), to.into()]
-                .into_iter()
-                .chain(chunk.iter().map(crate::sql::SqlValue::from))
-                .collect();
-            let users: Vec<String> = tx.query(&sql, &params, |r| r.get(0))?;
-            hit.extend(users.iter().filter_map(|u| Uuid::parse_str(u).ok()));
-        }
+        // Driven from the changed records (`rules::viewers`): its subqueries are computed
+        // once, not once per waiting user.
+        let changed = "SELECT record_id FROM changes WHERE entity = ?1 AND seq > ?2 AND seq <= ?3 AND target = ''";
+        let sql = format!(
+            "SELECT u.id FROM users u WHERE {} AND u.role IN ({}) AND {}",
+            crate::sql::in_texts(tx.backend(), "u.id", 4),
+            roles.join(", "),
+            crate::rules::viewers(reg, def, &def.scope, changed, "u.id")
+        );
+        let params =
+            [def.name.into(), from.into(), to.into(), crate::sql::text_list(candidates.iter().map(String::as_str))];
+        let users: Vec<String> = tx.query(&sql, &params, |r| r.get(0))?;
+        hit.extend(users.iter().filter_map(|u| Uuid::parse_str(u).ok()));
     }
     Ok(hit)
 }
