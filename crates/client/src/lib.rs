@@ -13,6 +13,7 @@ pub mod diagnostics;
 pub mod error;
 pub mod profiles;
 pub mod schedule;
+mod search;
 pub mod store;
 mod sync;
 pub mod tokens;
@@ -123,6 +124,8 @@ pub struct Engine {
     pull_limit: u32,
     tokens: Arc<dyn TokenStore>,
     allow_insecure_http: bool,
+    /// The lists' text search, in memory (`search.rs`).
+    search: std::sync::Mutex<search::SearchIndex>,
 }
 
 impl Engine {
@@ -143,6 +146,7 @@ impl Engine {
             pull_limit: opts.pull_limit,
             tokens: opts.tokens.unwrap_or_else(|| Arc::new(FileTokenStore::at(profile))),
             allow_insecure_http: opts.allow_insecure_http,
+            search: Default::default(),
         })
     }
 

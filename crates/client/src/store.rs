@@ -217,6 +217,28 @@ impl Store {
         Ok(fieldsync_sqlkit::pricing::current_price(&self.conn, order_id, product_id, today)?)
     }
 
+    /// Which state of the database this connection reads: it changes when this connection
+    /// changes a row or another one commits (`PRAGMA data_version`). What is computed from
+    /// the data at one version holds until it changes.
+    pub fn version(&self) -> Result<(i64, u64)> {
+        let data: i64 = self.conn.query_row("PRAGMA data_version", [], |r| r.get(0))?;
+        Ok((data, self.conn.total_changes()))
+    }
+
+    /// Runs a read-only query whose `columns` columns are texts (or NULL), row by row,
+    /// without copying them.
+    pub fn for_each_text_row(&self, sql: &str, columns: usize, mut each: impl FnMut(&[Option<&str>])) -> Result<()> {
+        let mut stmt = self.conn.prepare(sql)?;
+        let mut rows = stmt.query([])?;
+        while let Some(r) = rows.next()? {
+            let row = (0..columns)
+                .map(|i| r.get_ref(i)?.as_str_or_null().map_err(rusqlite::Error::from))
+                .collect::<rusqlite::Result<Vec<Option<&str>>>>()?;
+            each(&row);
+        }
+        Ok(())
+    }
+
     /// Runs a read-only query returning JSON objects (column name -> value).
     pub fn query(&self, sql: &str, params: &[&dyn rusqlite::ToSql]) -> Result<Vec<Object>> {
         let mut stmt = self.conn.prepare(sql)?;

@@ -2,7 +2,7 @@
 //! approving and rejecting orders, accepting new prices, restoring an overwritten value.
 //! All of them work offline and queue ordinary mutations.
 
-use fieldsync_protocol::Role;
+use fieldsync_protocol::{EntityDef, Role};
 use serde::Serialize;
 use serde_json::Value;
 
@@ -67,6 +67,15 @@ pub struct ReviewFilter {
 const SEARCHED_FIELDS: &[&str] = &["name", "code", "city", "sku"];
 
 /// `text` with LIKE's wildcards escaped (with `\`), to match literally.
+/// The order search results are listed in: by name (ASCII letters in any case), then id.
+fn search_order(def: &EntityDef) -> &'static str {
+    if def.field("name").is_some() {
+        "name COLLATE NOCASE, id"
+    } else {
+        "id"
+    }
+}
+
 fn escape_like(text: &str) -> String {
     text.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")
 }
@@ -208,14 +217,29 @@ impl Engine {
     /// Records of `entity` matching `query` in name, code, city or SKU, ordered by name:
     /// every word of the query appears somewhere in those fields (ASCII letters in any
     /// case), so "150", "item 150" and "0150" all find "Item 0150". At most `limit`
-    /// records; a caller shows more by asking for a higher limit. A query reads the table
-    /// once in storage order (`NOT INDEXED`) and sorts only the matches: walking the name
-    /// index instead ends early for common words but costs a random row read per entry for
-    /// rare ones, three times slower at 50,000 customers (docs/PERFORMANCE.md).
+    /// records; a caller shows more by asking for a higher limit. Answered from the
+    /// in-memory index (`search.rs`), which reads the table again after any change; a word
+    /// it cannot hold is searched in SQL ([`Engine::search_sql`]), with the same result.
     pub fn search(&self, entity: &str, query: &str, limit: usize) -> Result<Vec<Object>> {
         let def = self.store.entity(entity)?;
+        let fields: Vec<&'static str> = SEARCHED_FIELDS.iter().copied().filter(|f| def.field(f).is_some()).collect();
+        let words: Vec<&str> = query.split_whitespace().collect();
+        if fields.is_empty() || !words.iter().all(|w| crate::search::indexable(w)) {
+            return self.search_sql(entity, query, limit);
+        }
+        let ids =
+            self.search.lock().unwrap_or_else(|p| p.into_inner()).find(&self.store, &def, &fields, &words, limit)?;
+        ids.iter().map(|id| self.get(def.name, id)).collect()
+    }
+
+    /// [`Engine::search`] by reading the table: once in storage order (`NOT INDEXED`),
+    /// sorting only the matches (walking the name index instead ends early for common words
+    /// but costs a random row read per entry for rare ones, three times slower at 50,000
+    /// customers: docs/PERFORMANCE.md).
+    pub fn search_sql(&self, entity: &str, query: &str, limit: usize) -> Result<Vec<Object>> {
+        let def = self.store.entity(entity)?;
         let fields: Vec<&str> = SEARCHED_FIELDS.iter().copied().filter(|f| def.field(f).is_some()).collect();
-        let order = if def.field("name").is_some() { "name COLLATE NOCASE, id" } else { "id" };
+        let order = search_order(&def);
         let words: Vec<&str> = if fields.is_empty() { Vec::new() } else { query.split_whitespace().collect() };
         // LIKE ignores case for ASCII letters only: a word with other letters ("ærø") is
         // compared with both sides folded (`fold`, see `Store::open`), which costs more, so
@@ -352,5 +376,86 @@ mod tests {
         // An empty query lists everything; the limit cuts, and a higher one shows more.
         assert_eq!(names(&engine, "", 2), ["Berg Hardware", "Fjord_Fish 100%"]);
         assert_eq!(names(&engine, "", 4).len(), 4);
+    }
+
+    fn customer(engine: &mut Engine, territory: &str, name: &str, code: &str, city: &str) -> String {
+        let mut sets = vec![("name", name), ("code", code), ("territory_id", territory)];
+        sets.extend([("city", city)].into_iter().filter(|(_, v)| !v.is_empty()));
+        let sets: Vec<(String, String)> = sets.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let created = engine.create("customers", engine.parse_sets("customers", &sets).unwrap()).unwrap();
+        created["id"].as_str().unwrap().to_string()
+    }
+
+    /// The in-memory index answers exactly as the SQL search: the same records in the same
+    /// order, for words of every kind (case, letters beyond ASCII, LIKE's wildcards, empty
+    /// fields, equal names), at every limit.
+    #[test]
+    fn the_in_memory_search_finds_what_the_sql_search_finds() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut engine = Engine::open(dir.path()).unwrap();
+        let territory = uuid::Uuid::now_v7().to_string();
+        let names =
+            ["Olsen Bakery", "olsen bakery", "ÆRØ Kjøkken", "Fjord_Fish 100%", "Kiosk 12", "kiosk 120", "Σοφία ΣΑΣ"];
+        let cities = ["Bergen", "Tromsø", "", "ÆRØSKØBING", "Oslo"];
+        for i in 0..60 {
+            let code = format!("C-{:04}", i * 37 % 1000);
+            customer(&mut engine, &territory, names[i % names.len()], &code, cities[i % cities.len()]);
+        }
+        let queries = [
+            "",
+            "o",
+            "OLSEN",
+            "bakery olsen",
+            "aker 0",
+            "ærø",
+            "ÆRØ",
+            "kjøkken",
+            "KJØKKEN bergen",
+            "_",
+            "d_f",
+            "%",
+            "100%",
+            "tromsø",
+            "TROMSØ",
+            "12",
+            "kiosk 12",
+            "c-00",
+            "σας",
+            "ΣΟΦΊΑ",
+            "0 0",
+            "zzz",
+            "-",
+        ];
+        for q in queries {
+            for limit in [0, 1, 5, 100] {
+                let ids = |found: Vec<Object>| -> Vec<String> {
+                    found.iter().map(|r| r["id"].as_str().unwrap().to_string()).collect()
+                };
+                assert_eq!(
+                    ids(engine.search("customers", q, limit).unwrap()),
+                    ids(engine.search_sql("customers", q, limit).unwrap()),
+                    "query {q:?}, limit {limit}"
+                );
+            }
+        }
+    }
+
+    /// The index never answers from data older than the database: an edit made through
+    /// the same engine, and a record written by another connection to the profile (the
+    /// app's sync, while its lists read through their own), are found by the next search.
+    #[test]
+    fn the_search_finds_what_was_written_since_it_last_answered() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut engine = Engine::open(dir.path()).unwrap();
+        let territory = uuid::Uuid::now_v7().to_string();
+        let id = customer(&mut engine, &territory, "Olsen Bakery", "C-1", "Bergen");
+        assert_eq!(names(&engine, "bakery", 10), ["Olsen Bakery"]);
+        let fields = engine.parse_sets("customers", &[("name".to_string(), "Olsen Deli".to_string())]).unwrap();
+        engine.update("customers", &id, fields).unwrap();
+        assert!(names(&engine, "bakery", 10).is_empty(), "an edit through the same engine");
+        assert_eq!(names(&engine, "deli", 10), ["Olsen Deli"]);
+        let mut other = Engine::open(dir.path()).unwrap();
+        customer(&mut other, &territory, "Berg Bakery", "C-2", "Oslo");
+        assert_eq!(names(&engine, "bakery", 10), ["Berg Bakery"], "a record written by another connection");
     }
 }
