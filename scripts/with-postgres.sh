@@ -39,6 +39,9 @@ options="-p $port -k $dir -c listen_addresses='' -c max_connections=300"
 if [ "${FIELDSYNC_PG_DURABLE:-0}" != 1 ]; then
     options="$options -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
 fi
+# FIELDSYNC_PG_OPTIONS adds server options, e.g. to profile statements:
+# "-c shared_preload_libraries=pg_stat_statements -c pg_stat_statements.track=all".
+options="$options ${FIELDSYNC_PG_OPTIONS:-}"
 "${as_pg[@]}" "$bin/pg_ctl" -D "$dir/data" -l "$dir/data/server.log" -w -o "$options" start >/dev/null
 echo "==> throwaway PostgreSQL on $dir (port $port)"
 

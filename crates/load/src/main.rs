@@ -98,13 +98,55 @@ enum Mode {
     Replay,
 }
 
-/// Records every HTTP call's latency by endpoint.
+/// Every HTTP call's latency by endpoint, and failures by kind, while recording (both modes).
 #[derive(Default)]
 struct Recorder {
     samples: Mutex<BTreeMap<&'static str, Vec<f64>>>,
     errors: Mutex<BTreeMap<String, usize>>,
+    /// Mutations the server refused, by code: a replayed template gone wrong.
+    rejected: Mutex<BTreeMap<String, u64>>,
     /// Off during the warm-up, which is not part of the measurement.
     recording: std::sync::atomic::AtomicBool,
+}
+
+/// What a [`Recorder`] measured: latency percentiles per endpoint, the requests counted,
+/// and failures by kind.
+struct Recorded {
+    endpoints: serde_json::Map<String, Value>,
+    requests: usize,
+    errors: BTreeMap<String, usize>,
+}
+
+impl Recorder {
+    fn note(&self, endpoint: &'static str, ms: f64, failure: Option<String>) {
+        if !self.recording.load(std::sync::atomic::Ordering::Relaxed) {
+            return;
+        }
+        self.samples.lock().unwrap_or_else(|p| p.into_inner()).entry(endpoint).or_default().push(ms);
+        if let Some(f) = failure {
+            *self.errors.lock().unwrap_or_else(|p| p.into_inner()).entry(f).or_default() += 1;
+        }
+    }
+
+    /// Takes what was recorded; `counted` says which endpoints count as requests the server
+    /// spends time on (a long poll waits by design).
+    fn take(&self, counted: impl Fn(&str) -> bool) -> Recorded {
+        let mut endpoints = serde_json::Map::new();
+        let mut requests = 0;
+        for (endpoint, mut samples) in std::mem::take(&mut *self.samples.lock().unwrap_or_else(|p| p.into_inner())) {
+            samples.sort_by(f64::total_cmp);
+            if counted(endpoint) {
+                requests += samples.len();
+            }
+            endpoints.insert(
+                endpoint.trim_start_matches("/v1/").to_string(),
+                json!({"requests": samples.len(), "p50_ms": pct(&samples, 0.5), "p95_ms": pct(&samples, 0.95),
+                       "p99_ms": pct(&samples, 0.99), "max_ms": pct(&samples, 1.0)}),
+            );
+        }
+        let errors = std::mem::take(&mut *self.errors.lock().unwrap_or_else(|p| p.into_inner()));
+        Recorded { endpoints, requests, errors }
+    }
 }
 
 struct Timed {
@@ -120,18 +162,12 @@ impl Transport for Timed {
             let started = Instant::now();
             let reply = self.inner.send(req).await;
             let ms = started.elapsed().as_secs_f64() * 1000.0;
-            if !self.rec.recording.load(std::sync::atomic::Ordering::Relaxed) {
-                return reply;
-            }
-            self.rec.samples.lock().unwrap_or_else(|p| p.into_inner()).entry(endpoint).or_default().push(ms);
             let failure = match &reply {
                 Ok(r) if r.status >= 400 => Some(format!("{endpoint} HTTP {}", r.status)),
                 Err(e) => Some(format!("{endpoint}: {e}")),
                 _ => None,
             };
-            if let Some(f) = failure {
-                *self.rec.errors.lock().unwrap_or_else(|p| p.into_inner()).entry(f).or_default() += 1;
-            }
+            self.rec.note(endpoint, ms, failure);
             reply
         })
     }
@@ -430,18 +466,7 @@ async fn run(cli: Cli) -> anyhow::Result<Value> {
             .await??
         }
     };
-    let mut endpoints = serde_json::Map::new();
-    let mut requests = 0;
-    for (endpoint, mut samples) in std::mem::take(&mut *rec.samples.lock().unwrap_or_else(|p| p.into_inner())) {
-        samples.sort_by(f64::total_cmp);
-        requests += samples.len();
-        endpoints.insert(
-            endpoint.trim_start_matches("/v1/").to_string(),
-            json!({"requests": samples.len(), "p50_ms": pct(&samples, 0.5), "p95_ms": pct(&samples, 0.95),
-                   "p99_ms": pct(&samples, 0.99), "max_ms": pct(&samples, 1.0)}),
-        );
-    }
-    let errors = std::mem::take(&mut *rec.errors.lock().unwrap_or_else(|p| p.into_inner()));
+    let Recorded { endpoints, requests, errors } = rec.take(|_| true);
     Ok(json!({
         "clients": cli.clients,
         "cold_clients": cold,

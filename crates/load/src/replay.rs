@@ -20,9 +20,9 @@
 //! type at a time (no-op pulls, single-edit pushes, sign-ins) and divide the server's
 //! CPU time by the requests served: CPU-ms per request type.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::io::BufRead;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -38,7 +38,7 @@ use rand::{Rng, SeedableRng};
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-use crate::{pct, Cli, PASSWORD};
+use crate::{Cli, Recorded, Recorder, PASSWORD};
 
 /// Templates recorded per territory with two territories; fewer (at least 6) with more.
 const TEMPLATES: usize = 40;
@@ -48,28 +48,6 @@ const LISTEN_MS: u64 = 25_000;
 const CALIBRATION_PARALLEL: usize = 16;
 /// How often the server's memory is sampled during the window.
 const RSS_EVERY: Duration = Duration::from_millis(100);
-
-/// Latency samples by endpoint, and failures by kind.
-#[derive(Default)]
-struct Recorder {
-    samples: Mutex<BTreeMap<&'static str, Vec<f64>>>,
-    errors: Mutex<BTreeMap<String, usize>>,
-    /// Mutations the server refused, by code: a template replayed wrongly.
-    rejected: Mutex<BTreeMap<String, u64>>,
-    recording: AtomicBool,
-}
-
-impl Recorder {
-    fn note(&self, endpoint: &'static str, ms: f64, failure: Option<String>) {
-        if !self.recording.load(Ordering::Relaxed) {
-            return;
-        }
-        self.samples.lock().unwrap_or_else(|p| p.into_inner()).entry(endpoint).or_default().push(ms);
-        if let Some(f) = failure {
-            *self.errors.lock().unwrap_or_else(|p| p.into_inner()).entry(f).or_default() += 1;
-        }
-    }
-}
 
 /// The server process whose CPU and memory are measured, and any helpers (PostgreSQL).
 struct Measured {
@@ -653,21 +631,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<Value> {
     let rss_end = measured.rss_bytes();
     rec.recording.store(false, Ordering::Relaxed);
 
-    let mut endpoints = serde_json::Map::new();
-    let mut requests = 0;
-    for (endpoint, mut samples) in std::mem::take(&mut *rec.samples.lock().unwrap_or_else(|p| p.into_inner())) {
-        samples.sort_by(f64::total_cmp);
-        // Long polls wait by design; they are not requests the server spends time on.
-        if !endpoint.contains("long poll") {
-            requests += samples.len();
-        }
-        endpoints.insert(
-            endpoint.to_string(),
-            json!({"requests": samples.len(), "p50_ms": pct(&samples, 0.5), "p95_ms": pct(&samples, 0.95),
-                   "p99_ms": pct(&samples, 0.99), "max_ms": pct(&samples, 1.0)}),
-        );
-    }
-    let errors = std::mem::take(&mut *rec.errors.lock().unwrap_or_else(|p| p.into_inner()));
+    // Long polls wait by design; they are not requests the server spends time on.
+    let Recorded { endpoints, requests, errors } = rec.take(|endpoint| !endpoint.contains("long poll"));
 
     // Calibration, one request type at a time, on the signed-in clients.
     let mut cpu_per_request = serde_json::Map::new();

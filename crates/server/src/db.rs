@@ -471,14 +471,7 @@ impl Db {
                 }
                 self.in_transaction(&Tx::sqlite(&conn).keyed(&self.keys), Some(("BEGIN IMMEDIATE", Commit::Plain)), f)
             }
-            Store::Sqlite { path, readers, .. } => {
-                let conn = readers.checkout(path)?;
-                waited(&self.waits.pool, asked);
-                let bounds = (access == Access::Snapshot).then_some(("BEGIN", Commit::Plain));
-                let out = self.in_transaction(&Tx::sqlite(&conn).keyed(&self.keys), bounds, f);
-                readers.give_back(conn);
-                out
-            }
+            Store::Sqlite { .. } => self.sqlite_read(true, f),
             Store::Postgres(pool) => {
                 // Ordered writes queue here, holding no connection, rather than on the
                 // advisory lock, where each waiter would hold one and starve the reads.
@@ -491,13 +484,6 @@ impl Db {
                     Access::Ordered => (ORDERED_BEGIN.as_str(), Commit::Notify),
                     Access::Unordered => ("BEGIN", Commit::Plain),
                     Access::Snapshot => ("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", Commit::Plain),
-                    Access::Single => {
-                        let mut conn = pool.checkout()?;
-                        waited(&self.waits.pool, checkout);
-                        let out = f(&Tx::postgres(conn.get()).keyed(&self.keys));
-                        conn.release();
-                        return out;
-                    }
                 };
                 let mut conn = pool.begin(begin)?;
                 waited(&self.waits.pool, checkout);
@@ -509,6 +495,23 @@ impl Db {
                 out
             }
         }
+    }
+
+    /// A read on one of SQLite's reader connections: in a snapshot (`BEGIN`), or one
+    /// statement without an explicit transaction.
+    fn sqlite_read<T, E: From<DbError>>(
+        &self,
+        snapshot: bool,
+        f: impl FnOnce(&Tx<'_>) -> Result<T, E>,
+    ) -> Result<T, E> {
+        let Store::Sqlite { path, readers, .. } = &*self.inner else { unreachable!("sqlite_read on PostgreSQL") };
+        let asked = std::time::Instant::now();
+        let conn = readers.checkout(path)?;
+        self.waits.pool.observe(asked.elapsed().as_secs_f64());
+        let bounds = snapshot.then_some(("BEGIN", Commit::Plain));
+        let out = self.in_transaction(&Tx::sqlite(&conn).keyed(&self.keys), bounds, f);
+        readers.give_back(conn);
+        out
     }
 
     /// A write that may log changes and runs beside other such writes (pushes): on
@@ -659,7 +662,7 @@ impl Db {
     }
 
     fn read_single_blocking<T, E: From<DbError>>(&self, f: impl Fn(&Tx<'_>) -> Result<T, E>) -> Result<T, E> {
-        let Store::Postgres(pool) = &*self.inner else { return self.run(Access::Single, f) };
+        let Store::Postgres(pool) = &*self.inner else { return self.sqlite_read(false, f) };
         let mut dead = 0;
         loop {
             let checkout = std::time::Instant::now();
@@ -766,8 +769,6 @@ enum Access {
     Unordered,
     /// Reads in one consistent snapshot.
     Snapshot,
-    /// One read statement, no explicit transaction.
-    Single,
 }
 
 impl Access {

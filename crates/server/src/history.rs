@@ -59,9 +59,16 @@ pub enum Place {
 
 impl History {
     pub fn read(tx: &Tx<'_>) -> Result<History, DbError> {
+        Ok(History::read_with_head(tx)?.0)
+    }
+
+    /// The history and the change log's head ([`crate::records::head`]) in one statement:
+    /// every pull and push needs both, and on PostgreSQL each statement is a round trip.
+    pub fn read_with_head(tx: &Tx<'_>) -> Result<(History, i64), DbError> {
         let mut found = std::collections::HashMap::new();
         tx.for_each(
-            "SELECT key, value FROM server_meta WHERE key IN ('database_id', 'epoch_id', 'epoch', 'epoch_start')",
+            "SELECT key, value FROM server_meta WHERE key IN ('database_id', 'epoch_id', 'epoch', 'epoch_start') \
+             UNION ALL SELECT '', CAST(coalesce(max(seq), 0) AS TEXT) FROM changes",
             args![],
             |r| {
                 found.insert(r.get::<String>(0)?, r.get::<String>(1)?);
@@ -70,12 +77,13 @@ impl History {
         )?;
         let text = |k: &str| found.get(k).cloned().ok_or_else(|| DbError::Other(format!("server_meta has no {k}")));
         let number = |k: &str| text(k)?.parse::<i64>().map_err(|e| DbError::Other(format!("server_meta {k}: {e}")));
-        Ok(History {
+        let history = History {
             database_id: text("database_id")?,
             epoch_id: text("epoch_id")?,
             epoch: number("epoch")?,
             epoch_start: number("epoch_start")?,
-        })
+        };
+        Ok((history, number("")?))
     }
 
     /// The token for position `seq` in this history.

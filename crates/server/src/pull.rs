@@ -26,9 +26,9 @@ use crate::{args, rules};
 const BY_KEY_UP_TO: u32 = 256;
 
 /// Entries after a cursor up to which a pull finds this user's among them by the change
-/// log's keys (`keyed`, which lists all of them to put them in order, so a longer span
+/// log's keys (`Listing::Keyed`, which lists all of them to put them in order, so a longer span
 /// would cost more than reading the log in order): a client that keeps up, or a long poll.
-/// Beyond, a first sync or a laptop far behind reads the log in order (`scanned`).
+/// Beyond, a first sync or a laptop far behind reads the log in order (`Listing::Scanned`).
 const KEYED_SPAN: i64 = 20_000;
 
 pub fn pull(
@@ -40,14 +40,11 @@ pub fn pull(
     now_ms: i64,
 ) -> Result<PullResponse, AppError> {
     // Db::read runs this in one snapshot, so history, head and rows agree.
-    let history = History::read(tx)?;
-    let head = crate::records::head(tx)?;
+    let (history, head) = History::read_with_head(tx)?;
     let cursor = history.continue_from(cursor, head)?;
     let me = user.id.to_string();
-    let (mut entries, last) = match head - cursor <= KEYED_SPAN {
-        true => keyed(tx, cursor, limit, head, &me)?,
-        false => scanned(tx, cursor, limit, head, &me)?,
-    };
+    let listing = if head - cursor <= KEYED_SPAN { Listing::Keyed } else { Listing::Scanned };
+    let (mut entries, last) = listed(tx, listing, cursor, limit, head, &me)?;
     let notices = if entries.remove("_notice").is_some() {
         tx.query(
             "SELECT n.text FROM notices n JOIN changes c ON c.entity = '_notice' AND c.record_id = n.id AND c.target = ?1
@@ -182,65 +179,55 @@ impl Listed {
     }
 }
 
-/// Up to `limit` entries after `cursor` this user may need, in log order, found by the
-/// change-log keys its team holds (`rules::keys_of`) and the entries targeted at it, and the
-/// seq the page ends at (`head` when it holds them all): the cost is this user's share of
-/// the span rather than the whole span (every territory's changes).
-fn keyed(
+/// How a page's entries are found in the change log.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Listing {
+    /// By the change-log keys the user's team holds (`rules::keys_of`) and the entries
+    /// targeted at it: the cost is this user's share of the span rather than the whole
+    /// span (every territory's changes). A client that keeps up, or a long poll.
+    Keyed,
+    /// In log order, every entry for everyone or targeted at this user: a first sync, or a
+    /// laptop far behind.
+    Scanned,
+}
+
+/// Up to `limit` entries after `cursor` this user may need, in log order, by type, and the
+/// seq the page ends at (`head` when it holds them all).
+fn listed(
     tx: &Tx<'_>,
+    listing: Listing,
     cursor: i64,
     limit: u32,
     head: i64,
     me: &str,
 ) -> Result<(BTreeMap<String, Listed>, i64), AppError> {
+    let sql = match listing {
+        Listing::Keyed => format!(
+            "SELECT seq, entity, record_id, deleted, target FROM changes WHERE seq IN (\
+               SELECT seq FROM change_keys WHERE key IN ({}) AND seq > ?1 AND seq <= ?2 \
+               UNION SELECT seq FROM changes WHERE target = ?3 AND target <> '' AND seq > ?1 AND seq <= ?2) \
+             ORDER BY seq LIMIT ?4",
+            rules::keys_of("CAST(?3 AS TEXT)")
+        ),
+        Listing::Scanned => "SELECT seq, entity, record_id, deleted, target FROM changes \
+                             WHERE seq > ?1 AND seq <= ?2 AND target IN ('', ?3) ORDER BY seq LIMIT ?4"
+            .to_string(),
+    };
+    // Keyed pages are short: their records are read by id. Scanned ones by seq range.
+    let by_key = listing == Listing::Keyed;
     let mut entries: BTreeMap<String, Listed> = BTreeMap::new();
-    let sql = format!(
-        "SELECT seq, entity, record_id, deleted, target FROM changes WHERE seq IN (\
-           SELECT seq FROM change_keys WHERE key IN ({}) AND seq > ?1 AND seq <= ?2 \
-           UNION SELECT seq FROM changes WHERE target = ?3 AND target <> '' AND seq > ?1 AND seq <= ?2) \
-         ORDER BY seq LIMIT ?4",
-        rules::keys_of("CAST(?3 AS TEXT)")
-    );
     let (mut listed, mut last) = (0u32, head);
     tx.for_each(&sql, args![cursor, head, me, limit], |r| {
         listed += 1;
         last = r.get(0)?;
         let entity: String = r.get(1)?;
-        let targeted = !r.get::<String>(4)?.is_empty();
-        entries.entry(entity).or_insert_with(|| Listed::new(true)).note(Some(r.get(2)?), r.get(3)?, targeted);
+        let id = if by_key { Some(r.get(2)?) } else { None };
+        let targeted = by_key && !r.get::<String>(4)?.is_empty();
+        entries.entry(entity).or_insert_with(|| Listed::new(by_key)).note(id, r.get(3)?, targeted);
         Ok(true)
     })?;
     if listed < limit {
         last = head; // nothing else up to head concerns this user
-    }
-    Ok((entries, last))
-}
-
-/// Up to `limit` entries after `cursor` in log order, for everyone or targeted at this user,
-/// and the seq the page ends at: a first sync, or a laptop far behind, reads the log so.
-fn scanned(
-    tx: &Tx<'_>,
-    cursor: i64,
-    limit: u32,
-    head: i64,
-    me: &str,
-) -> Result<(BTreeMap<String, Listed>, i64), AppError> {
-    let mut entries: BTreeMap<String, Listed> = BTreeMap::new();
-    let mut last = cursor;
-    let mut scanned = 0u32;
-    tx.for_each(
-        "SELECT seq, entity, deleted FROM changes WHERE seq > ?1 AND target IN ('', ?3) ORDER BY seq LIMIT ?2",
-        args![cursor, limit, me],
-        |r| {
-            scanned += 1;
-            last = r.get(0)?;
-            let entity: String = r.get(1)?;
-            entries.entry(entity).or_insert_with(|| Listed::new(false)).note(None, r.get(2)?, false);
-            Ok(true)
-        },
-    )?;
-    if scanned < limit {
-        last = head; // nothing more for this user up to head (the rest targets others)
     }
     Ok((entries, last))
 }

@@ -128,9 +128,9 @@ pub fn apply(
     // are captured once for the whole batch, before it, and published once, after it.
     // A push from another history of the data waits until the client caught up with it
     // (crate::history); base cursors become seqs of this history.
-    let history = History::read(tx)?;
+    let (history, head) = History::read_with_head(tx)?;
     if let Some(cursor) = &req.cursor {
-        history.continue_from(cursor, records::head(tx)?)?;
+        history.continue_from(cursor, head)?;
     }
     let bases = req
         .mutations
