@@ -219,7 +219,9 @@ impl Store {
 
     /// Which state of the database this connection reads: it changes when this connection
     /// changes a row or another one commits (`PRAGMA data_version`). What is computed from
-    /// the data at one version holds until it changes.
+    /// the data at one version holds until it changes, provided it was not computed inside
+    /// a transaction that was then rolled back (the version would not move back): the
+    /// store's transactions are its own methods', none of which reads through this.
     pub fn version(&self) -> Result<(i64, u64)> {
         let data: i64 = self.conn.query_row("PRAGMA data_version", [], |r| r.get(0))?;
         Ok((data, self.conn.total_changes()))

@@ -66,7 +66,6 @@ pub struct ReviewFilter {
 /// The fields a search looks in, where an entity type has them.
 const SEARCHED_FIELDS: &[&str] = &["name", "code", "city", "sku"];
 
-/// `text` with LIKE's wildcards escaped (with `\`), to match literally.
 /// The order search results are listed in: by name (ASCII letters in any case), then id.
 fn search_order(def: &EntityDef) -> &'static str {
     if def.field("name").is_some() {
@@ -76,6 +75,7 @@ fn search_order(def: &EntityDef) -> &'static str {
     }
 }
 
+/// `text` with LIKE's wildcards escaped (with `\`), to match literally.
 fn escape_like(text: &str) -> String {
     text.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")
 }

@@ -169,8 +169,7 @@ impl History {
     /// Starts a new epoch: the database went back in time (a restore). Seqs go on from the
     /// newest change the database holds.
     pub fn begin_epoch(tx: &Tx<'_>) -> Result<History, DbError> {
-        let head = crate::records::head(tx)?;
-        let old = History::read(tx)?;
+        let (old, head) = History::read_with_head(tx)?;
         let new = History {
             database_id: old.database_id,
             epoch_id: random_hex(8),

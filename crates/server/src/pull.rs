@@ -209,7 +209,8 @@ fn listed(
              ORDER BY seq LIMIT ?4",
             rules::keys_of("CAST(?3 AS TEXT)")
         ),
-        Listing::Scanned => "SELECT seq, entity, record_id, deleted, target FROM changes \
+        // Its records are read by seq range: no id or target to fetch per entry.
+        Listing::Scanned => "SELECT seq, entity, NULL, deleted, NULL FROM changes \
                              WHERE seq > ?1 AND seq <= ?2 AND target IN ('', ?3) ORDER BY seq LIMIT ?4"
             .to_string(),
     };

@@ -285,8 +285,10 @@ fn visible_set(tx: &Tx<'_>, reg: &Registry, viewer: &Viewer, span: &Span) -> Res
         match span {
             Span::All => run("", &who)?,
             Span::Records(map) => {
-                let ids = map.get(def.name).into_iter().flatten().map(String::as_str);
-                let params: Vec<SqlValue> = who.iter().cloned().chain([text_list(ids)]).collect();
+                // No statement for a type the span holds nothing of.
+                let Some(ids) = map.get(def.name).filter(|ids| !ids.is_empty()) else { continue };
+                let params: Vec<SqlValue> =
+                    who.iter().cloned().chain([text_list(ids.iter().map(String::as_str))]).collect();
                 run(&format!("{} AND ", in_texts(tx.backend(), "t.id", params.len())), &params)?;
             }
         }

@@ -295,7 +295,8 @@ pub struct PgConn {
 }
 
 /// Statements kept per connection. A statement's text never holds a user's values (they
-/// are bound), so the distinct texts are the code's own plus `IN` lists by length; the
+/// are bound), so the distinct texts are the code's own plus the multi-row `VALUES` of a
+/// push's tail by row count (`records::flush`) and export and import lists by length; the
 /// bound guards against a code path that would vary its text anyway.
 const PG_STATEMENT_CACHE: usize = 512;
 
