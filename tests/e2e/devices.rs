@@ -63,6 +63,25 @@ async fn a_laptop_whose_syncs_fail_is_listed_as_unhealthy_with_its_last_error() 
     assert!(ok && out.contains("UNHEALTHY") && out.contains("rep1"), "{out}");
 }
 
+/// While syncs go well a laptop reports once per `DEVICE_REPORT_EVERY_MS`, not after every
+/// sync (a report per sync was a third of a fleet's requests); nothing it counted is lost.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_laptop_whose_syncs_go_well_reports_once_per_interval_and_loses_no_count() {
+    let srv = TestServer::demo().await;
+    let mut rep1 = srv.client("rep1").await;
+    let reported = |srv: &TestServer| devices(srv, &[]).first().and_then(|d| d["ok"].as_i64());
+    rep1.sync().await;
+    assert_eq!(reported(&srv), Some(1), "the first sync reports at once");
+    for _ in 0..3 {
+        rep1.sync().await;
+    }
+    assert_eq!(reported(&srv), Some(1), "syncs that went well wait for the interval");
+
+    srv.clock.advance(fieldsync_client::DEVICE_REPORT_EVERY_MS);
+    rep1.sync().await;
+    assert_eq!(reported(&srv), Some(5), "the interval passed: every sync since is counted");
+}
+
 /// The load generator counts its syncs itself and reads the server's figure from the
 /// laptops' device reports: the two must agree, or one of them is not measuring syncs.
 #[test]

@@ -311,17 +311,29 @@ impl Engine {
     }
 
     /// Sends what was gathered since the last report ([`DeviceReport`]), this sync
-    /// included, then starts afresh. Best effort: a report that cannot be sent waits for
-    /// the next successful sync.
+    /// included, then starts afresh. It goes when something went wrong since the last
+    /// report (a failed or offline sync), or when the last one is [`DEVICE_REPORT_EVERY_MS`]
+    /// old: while syncs go well a laptop costs the server one report per interval, not one
+    /// request per sync. Best effort: a report that cannot be sent waits for the next
+    /// successful sync.
     async fn send_device_report(&mut self, server: &str, token: &str) -> Result<()> {
         let report = self.device_report()?;
         if report.ok == 0 && report.offline == 0 && report.failed.is_empty() {
             return Ok(());
         }
+        let now = self.clock.now_ms();
+        let last_sent = self.store.meta(DEVICE_REPORT_SENT)?.and_then(|t| t.parse::<i64>().ok());
+        let news = report.offline > 0 || !report.failed.is_empty();
+        if !news && last_sent.is_some_and(|t| (0..DEVICE_REPORT_EVERY_MS).contains(&(now - t))) {
+            return Ok(());
+        }
         let body = serde_json::to_vec(&report).map_err(|e| ClientError::Internal(e.to_string()))?;
         let req = sync::post(server, "/v1/device-report", Some(token), body);
         match sync::exchange::<serde_json::Value>(&*self.transport, &*self.clock, req).await {
-            Ok(_) => self.store.delete_meta(DEVICE_REPORT),
+            Ok(_) => {
+                self.store.set_meta(DEVICE_REPORT_SENT, &now.to_string())?;
+                self.store.delete_meta(DEVICE_REPORT)
+            }
             Err(e) => {
                 tracing::info!("the device report waits for the next sync: {e}");
                 Ok(())
@@ -706,6 +718,11 @@ const NUMBER_PREFIX: &str = "number_prefix";
 const NUMBER_COUNTER: &str = "number_counter";
 /// Store meta key of the device report being gathered (JSON of a [`DeviceReport`]).
 const DEVICE_REPORT: &str = "device_report";
+/// Store meta key of when the last device report was sent (ms, this laptop's clock).
+const DEVICE_REPORT_SENT: &str = "device_report_sent_ms";
+/// While syncs go well, a device report goes at most this often (10 minutes); one with a
+/// failed or offline sync in it goes after the next successful sync.
+pub const DEVICE_REPORT_EVERY_MS: i64 = 10 * 60_000;
 
 /// The fields that name a record for people, most telling first (the CLI's `list` shows
 /// them first too).

@@ -242,14 +242,21 @@ fn add_load_users(
     for i in 0..clients {
         let name = format!("load{i:04}");
         let (_, territory) = territory_of(i, split);
-        let id = fieldsync_server::admin::save_user(tx, reg, &name, Role::Rep, &[territory], Some("manager1"), "x")?;
-        tx.execute(
-            "UPDATE credentials SET password_hash = ?1 WHERE user_id = ?2",
-            fieldsync_server::args![hash, id.to_string()],
-        )?;
+        // Teams of TEAM_SIZE reps, each under its own manager, as in a company: one
+        // manager of every load user made PostgreSQL's statistics say that a manager's team
+        // is the whole company, and plan every pull for that.
+        let manager = format!("loadmgr{:03}", i / TEAM_SIZE);
+        if i % TEAM_SIZE == 0 {
+            let territories = [territory.clone()];
+            fieldsync_server::admin::save_user_hashed(tx, reg, &manager, Role::Manager, &territories, None, hash)?;
+        }
+        fieldsync_server::admin::save_user_hashed(tx, reg, &name, Role::Rep, &[territory], Some(&manager), hash)?;
     }
     Ok(())
 }
+
+/// Load users per manager.
+const TEAM_SIZE: usize = 10;
 
 #[derive(Default)]
 struct Outcome {

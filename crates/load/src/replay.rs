@@ -12,7 +12,7 @@
 //!
 //! Between actions a light client waits like the app's background task: a long poll is
 //! open while it thinks, and news wakes it to pull. After each action it pushes, pulls
-//! until caught up and sends its device report, as `Engine::sync` does.
+//! until caught up and sends its device report when one is due, as `Engine::sync` does.
 //!
 //! The server runs as its own process (`fieldsync-server serve`, started here unless
 //! `--server` is given), so its CPU seconds and resident memory are read from /proc
@@ -42,6 +42,9 @@ use crate::{Cli, Recorded, Recorder, PASSWORD};
 
 /// Templates recorded per territory with two territories; fewer (at least 6) with more.
 const TEMPLATES: usize = 40;
+/// How often a client whose syncs go well sends its device report.
+const REPORT_EVERY: Duration = Duration::from_millis(fieldsync_client::DEVICE_REPORT_EVERY_MS as u64);
+
 /// A long poll's wait, as the app's background task holds one (`LISTEN_MS`).
 const LISTEN_MS: u64 = 25_000;
 /// Clients working at once in a calibration phase.
@@ -224,6 +227,10 @@ struct Light {
     seq: i64,
     prefix: Option<String>,
     numbers: u64,
+    /// Successful syncs not yet reported, and when the next report may go: as
+    /// `Engine::sync`, at once after the first sync, then once per `DEVICE_REPORT_EVERY_MS`.
+    unreported: u32,
+    report_due: Option<Instant>,
     rec: Arc<Recorder>,
 }
 
@@ -246,6 +253,8 @@ impl Light {
             seq: 0,
             prefix: None,
             numbers: 0,
+            unreported: 0,
+            report_due: None,
             rec,
         })
     }
@@ -327,18 +336,26 @@ impl Light {
         Ok(())
     }
 
+    /// Counts a successful sync and sends the device report when one is due.
     async fn report(&mut self) -> anyhow::Result<()> {
+        self.unreported += 1;
+        if self.report_due.is_some_and(|due| Instant::now() < due) {
+            return Ok(());
+        }
         let report = DeviceReport {
             client_id: self.client_id,
             app_version: env!("CARGO_PKG_VERSION").into(),
-            ok: 1,
+            ok: self.unreported,
             ..Default::default()
         };
         let req = self.http.post(format!("{}/v1/device-report", self.url)).bearer_auth(&self.token).json(&report);
-        self.call("device-report", req).await.map(drop)
+        self.call("device-report", req).await?;
+        self.unreported = 0;
+        self.report_due = Some(Instant::now() + REPORT_EVERY);
+        Ok(())
     }
 
-    /// What `Engine::sync` does: push (when there is something), pull, report.
+    /// What `Engine::sync` does: push (when there is something), pull, report when due.
     async fn sync(&mut self, mutations: Vec<Mutation>) -> anyhow::Result<()> {
         if !mutations.is_empty() {
             self.push(mutations).await?;
@@ -585,9 +602,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<Value> {
     if cli.server.is_none() && !warm.is_empty() {
         let location = location.clone();
         let (sessions, cursor) = tokio::task::spawn_blocking(move || warm_sessions(&location, &warm)).await??;
-        for (light, warm) in lights[cold..].iter_mut().zip(sessions) {
+        let now = Instant::now();
+        let warm_count = lights.len() - cold;
+        for (i, (light, warm)) in lights[cold..].iter_mut().zip(sessions).enumerate() {
             (light.token, light.prefix, light.user_id) = (warm.token, Some(warm.prefix), warm.user_id);
             light.cursor = cursor.clone();
+            // Running since before the window: their last reports are spread over an interval.
+            light.report_due = Some(now + REPORT_EVERY.mul_f64(i as f64 / warm_count as f64));
         }
     } else {
         anyhow::ensure!(warm.is_empty(), "with --server, replay starts every client cold (--cold-share 1)");

@@ -16,7 +16,7 @@ use crate::auth::AuthUser;
 use crate::error::AppError;
 use crate::history::History;
 use crate::records::read_row;
-use crate::sql::{in_texts, text_list, SqlValue, Tx};
+use crate::sql::{in_set, in_texts, text_list, SqlValue, Tx};
 use crate::{args, rules};
 
 /// Changes of one type up to which a pull checks each row's visibility by key (its
@@ -204,10 +204,10 @@ fn listed(
     let sql = match listing {
         Listing::Keyed => format!(
             "SELECT seq, entity, record_id, deleted, target FROM changes WHERE seq IN (\
-               SELECT seq FROM change_keys WHERE key IN ({}) AND seq > ?1 AND seq <= ?2 \
+               SELECT seq FROM change_keys WHERE {} AND seq > ?1 AND seq <= ?2 \
                UNION SELECT seq FROM changes WHERE target = ?3 AND target <> '' AND seq > ?1 AND seq <= ?2) \
              ORDER BY seq LIMIT ?4",
-            rules::keys_of("CAST(?3 AS TEXT)")
+            in_set(tx.backend(), "key", &rules::keys_of(tx.backend(), "CAST(?3 AS TEXT)"))
         ),
         // Its records are read by seq range: no id or target to fetch per entry.
         Listing::Scanned => "SELECT seq, entity, NULL, deleted, NULL FROM changes \
@@ -249,7 +249,7 @@ mod tests {
         let sql = format!(
             "SELECT u.id FROM users u WHERE EXISTS (SELECT 1 FROM change_keys k \
              WHERE k.entity = ?1 AND k.record_id = ?2 AND k.key IN ({}))",
-            rules::keys_of("u.id")
+            rules::keys_of(tx.backend(), "u.id")
         );
         Ok(tx.query(&sql, args![entity, id], |r| r.get(0))?.into_iter().collect())
     }

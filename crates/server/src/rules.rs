@@ -8,6 +8,8 @@
 use fieldsync_protocol::{EntityDef, Registry, Scope};
 use uuid::Uuid;
 
+use crate::sql::{in_set, Backend};
+
 /// The user and their team (the user plus the users they manage).
 fn team(who: &str) -> String {
     format!("SELECT {who} UNION SELECT id FROM users WHERE manager_id = {who}")
@@ -216,13 +218,14 @@ impl KeyPlan {
 /// SQL yielding every change-log key the user whose id the parameter expression `who`
 /// holds may find records under: `*`, and the users, territories and categories of their
 /// team (the user and the users they manage), as the scopes of [`visible`] reach them.
-pub fn keys_of(who: &str) -> String {
+pub fn keys_of(backend: Backend, who: &str) -> String {
+    let of_team = in_set(backend, "user_id", &team(who));
+    let territories = format!("SELECT territory_id FROM user_territories WHERE {of_team}");
     format!(
         "SELECT '*' UNION ALL SELECT 'u:' || {who} UNION ALL SELECT 'u:' || id FROM users WHERE manager_id = {who} \
-         UNION ALL SELECT 't:' || territory_id FROM user_territories WHERE user_id IN ({team}) \
-         UNION ALL SELECT DISTINCT 'c:' || category_id FROM territory_categories WHERE territory_id IN ({territories})",
-        team = team(who),
-        territories = territories(who)
+         UNION ALL SELECT 't:' || territory_id FROM user_territories WHERE {of_team} \
+         UNION ALL SELECT DISTINCT 'c:' || category_id FROM territory_categories WHERE {}",
+        in_set(backend, "territory_id", &territories),
     )
 }
 

@@ -138,6 +138,18 @@ pub fn in_texts(backend: Backend, column: &str, n: usize) -> String {
     }
 }
 
+/// A condition true when `column` is one of the values `subquery` selects. On PostgreSQL the
+/// set is computed once into an array and the column's index probed per value, whatever the
+/// planner guesses the set's size to be: a prepared statement's generic plan cannot see the
+/// user behind a parameter, and guessing a large set (a manager of many reps) it scanned the
+/// whole change-key table for every pull (docs/PERFORMANCE.md). SQLite plans `IN` that way.
+pub fn in_set(backend: Backend, column: &str, subquery: &str) -> String {
+    match backend {
+        Backend::Sqlite => format!("{column} IN ({subquery})"),
+        Backend::Postgres => format!("{column} = ANY(ARRAY({subquery}))"),
+    }
+}
+
 /// The parameter [`in_texts`] reads: `texts` as a JSON array.
 pub fn text_list<'t>(texts: impl IntoIterator<Item = &'t str>) -> SqlValue {
     SqlValue::from(serde_json::Value::from(texts.into_iter().collect::<Vec<_>>()).to_string())
