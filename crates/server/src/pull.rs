@@ -83,14 +83,20 @@ pub fn pull(
             };
             let select = format!("SELECT {} FROM \"{entity}\" t WHERE {visible} AND ", column_list(def, Some("t")));
             let mut read = |sql: &str, params: &[SqlValue]| {
-                tx.for_each(sql, params, |r| {
+                let each = |r: &crate::sql::Row<'_>| {
                     let row = read_row(def, r)?;
                     let mut values = Vec::with_capacity(row.values.len() + 1);
                     values.push(Value::String(row.id));
                     values.extend(row.values);
                     out.rows.push(values);
                     Ok(true)
-                })
+                };
+                // A page of many rows is planned for its user and span (a first sync); a
+                // few rows by key reuse their plan.
+                match few {
+                    true => tx.for_each(sql, params, each),
+                    false => tx.for_each_planned(sql, params, each),
+                }
             };
             match &listed.live_ids {
                 Records::Range => read(
@@ -203,7 +209,7 @@ fn listed(
 ) -> Result<(BTreeMap<String, Listed>, i64), AppError> {
     let sql = match listing {
         Listing::Keyed => format!(
-            "SELECT seq, entity, record_id, deleted, target FROM changes WHERE seq IN (\
+            "SELECT seq, entity, record_id, deleted, target FROM changes WHERE seq > ?1 AND seq <= ?2 AND seq IN (\
                SELECT seq FROM change_keys WHERE {} AND seq > ?1 AND seq <= ?2 \
                UNION SELECT seq FROM changes WHERE target = ?3 AND target <> '' AND seq > ?1 AND seq <= ?2) \
              ORDER BY seq LIMIT ?4",
