@@ -195,7 +195,7 @@ fn affected_probing(
         |r| r.get(0),
     )?;
     for name in entities {
-        let candidates: Vec<String> = waiting.iter().filter(|u| !hit.contains(*u)).map(Uuid::to_string).collect();
+        let candidates: Vec<&Uuid> = waiting.iter().filter(|u| !hit.contains(*u)).collect();
         let Some(def) = reg.get(&name) else { continue };
         if candidates.is_empty() || def.readers.is_empty() {
             continue;
@@ -207,7 +207,8 @@ fn affected_probing(
         let mut params = vec![def.name.into(), from.into(), to.into()];
         let only_waiting = match candidates.len() <= probe_up_to {
             true => {
-                params.push(crate::sql::text_list(candidates.iter().map(String::as_str)));
+                let ids: Vec<String> = candidates.iter().map(|u| u.to_string()).collect();
+                params.push(crate::sql::text_list(ids.iter().map(String::as_str)));
                 format!("{} AND ", crate::sql::in_texts(tx.backend(), "u.id", 4))
             }
             false => String::new(),
